@@ -1,0 +1,370 @@
+// The model: discovers namespaces and processes from /proc and nsfs into an Index and keeps it current.
+#include "model.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <unordered_set>
+
+#include "mountinfo.h"
+
+namespace pidns {
+namespace {
+constexpr std::array<const char*, kNsTypeCount> kNsNames = {"pid", "user", "mnt", "net", "uts", "ipc", "cgroup", "time"};
+constexpr std::uint32_t kOverflowUid = 65534;
+
+std::string proc_path(const DiscoveryOptions& o, std::int32_t pid, std::string_view rest) {
+    std::string p = o.proc_root;
+    p += '/';
+    p += std::to_string(pid);
+    p += '/';
+    p += rest;
+    return p;
+}
+}  // namespace
+
+Model::Model(const DiscoveryOptions& opts, Fd proc) : opts_(opts), proc_(std::move(proc)), features_(kernel_features()) {}
+
+Result<std::unique_ptr<Model>> Model::create(const DiscoveryOptions& opts) {
+    int fd = ::open(opts.proc_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return make_error(Errc::io, "cannot open " + opts.proc_root + "; is procfs mounted?", errno);
+    std::unique_ptr<Model> m(new Model(opts, Fd(fd)));
+    if (auto s = m->register_self(); !s) return s.error();
+    return m;
+}
+
+NsId Model::assign_id(std::uint64_t dev, std::uint64_t inode) {
+    // Without NS_GET_ID, a namespace keeps its assigned id while it stays in the index.
+    if (auto id = index_.find_by_inode(dev, inode)) return *id;
+    if (previous_)
+        if (auto id = previous_->find_by_inode(dev, inode)) return *id;
+    return next_assigned_++;
+}
+
+std::uint32_t Model::count_levels(int fd) {
+    std::uint32_t n = 0;
+    auto cur = ns_get_parent(fd);
+    while (cur && n < 64) {
+        ++n;
+        cur = ns_get_parent(cur->get());
+    }
+    return n;
+}
+
+Result<NsId> Model::resolve_fd(int fd) {
+    auto ident = ns_identity(fd);
+    if (!ident) return ident.error();
+    if (auto id = index_.find_by_inode(ident->dev, ident->inode)) return *id;
+
+    NamespaceMeta meta;
+    meta.type = ident->type;
+    meta.inode = ident->inode;
+    meta.dev = ident->dev;
+    if (features_.ns_get_id) {
+        auto id = ns_get_id(fd);
+        if (!id) return id.error();
+        meta.id = *id;
+    } else {
+        meta.id = assign_id(ident->dev, ident->inode);
+    }
+    if (ns_type_is_hierarchical(meta.type)) {
+        if (auto parent = ns_get_parent(fd)) {
+            auto pid_ = opts_.ancestors ? resolve_fd(parent->get()) : Result<NsId>(make_error(Errc::not_found, ""));
+            if (pid_) {
+                meta.parent = *pid_;
+                meta.level = index_.find_namespace(*pid_)->meta.level + 1;
+            } else {
+                auto pident = ns_identity(parent->get());
+                if (pident)
+                    if (auto known = index_.find_by_inode(pident->dev, pident->inode)) meta.parent = *known;
+                meta.level = 1 + count_levels(parent->get());
+            }
+        }
+    }
+    if (auto userns = ns_get_userns(fd)) {
+        auto oid = opts_.ancestors ? resolve_fd(userns->get()) : Result<NsId>(make_error(Errc::not_found, ""));
+        if (oid) {
+            meta.owner = *oid;
+        } else if (auto oident = ns_identity(userns->get())) {
+            if (auto known = index_.find_by_inode(oident->dev, oident->inode)) meta.owner = *known;
+        }
+        if (meta.type != NsType::user) {
+            auto uid = ns_get_owner_uid(userns->get());
+            meta.owner_uid = uid ? *uid : kOverflowUid;
+        }
+    } else if (meta.type != NsType::user) {
+        meta.owner_uid = kOverflowUid;
+    }
+    if (meta.type == NsType::user) {
+        auto uid = ns_get_owner_uid(fd);
+        meta.owner_uid = uid ? *uid : kOverflowUid;
+    }
+    // Resolving the parent chain may have registered this very namespace (it cannot, for a
+    // tree, but a concurrent change of the host could make it look so): check again.
+    if (auto id = index_.find_by_inode(ident->dev, ident->inode)) return *id;
+    if (auto s = index_.add_namespace(meta); !s) return s.error();
+    return meta.id;
+}
+
+Result<NsId> Model::resolve_path(const std::string& path, NsType expect, std::uint64_t expect_inode) {
+    auto fd = open_path(path);
+    if (!fd) return fd.error();
+    auto ident = ns_identity(fd->get());
+    if (!ident) return ident.error();
+    if (ident->type != expect || (expect_inode && ident->inode != expect_inode))
+        return make_error(Errc::not_found, path + " changed while being read");
+    return resolve_fd(fd->get());
+}
+
+Result<NsId> Model::resolve_link(std::int32_t pid, const char* link, NsType type, std::uint64_t inode) {
+    if (auto id = index_.find_by_inode(features_.nsfs_dev, inode)) return *id;
+    return resolve_path(proc_path(opts_, pid, std::string("ns/") + link), type, inode);
+}
+
+Status Model::register_self() {
+    for (auto t : kAllNsTypes) {
+        auto id = resolve_path(opts_.proc_root + "/self/ns/" + kNsNames[ns_type_index(t)], t, 0);
+        if (!id) return make_error(id.error().code, "cannot read our own namespaces: " + id.error().describe());
+        self_[ns_type_index(t)] = *id;
+    }
+    index_.set_self(self_);
+    return Ok{};
+}
+
+Result<ProcessData> Model::to_process_data(std::int32_t pid, RawProcess& raw) {
+    ProcessData d;
+    d.tgid = raw.status.tgid;
+    d.ppid = raw.status.ppid;
+    d.uid = raw.status.uid;
+    d.gid = raw.status.gid;
+    d.cap_eff = raw.status.cap_eff;
+    d.start_time = raw.stat.start_time;
+    d.dumpable = raw.dumpable;
+    for (auto t : kAllNsTypes) {
+        const auto i = ns_type_index(t);
+        if (raw.ns[i] == 0) return make_error(Errc::io, "namespace links of " + std::to_string(pid) + " are unreadable");
+        auto id = resolve_link(pid, kNsNames[i], t, raw.ns[i]);
+        if (!id) return id.error();
+        d.ns[i] = *id;
+    }
+    auto for_children = [&](std::uint64_t inode, const char* link, NsType t) -> NsId {
+        if (inode == 0 || inode == raw.ns[ns_type_index(t)]) return 0;
+        auto id = resolve_link(pid, link, t, inode);
+        return id ? *id : 0;
+    };
+    d.pid_for_children = for_children(raw.pid_for_children, "pid_for_children", NsType::pid);
+    d.time_for_children = for_children(raw.time_for_children, "time_for_children", NsType::time);
+    d.nstgid = std::move(raw.status.nstgid);
+    d.nspid = std::move(raw.status.nspid);
+    d.nspgid = std::move(raw.status.nspgid);
+    d.nssid = std::move(raw.status.nssid);
+    for (auto& rt : raw.threads) {
+        ThreadRecord th;
+        th.tid = rt.tid;
+        th.nspid = std::move(rt.nspid);
+        for (auto t : kAllNsTypes) {
+            const auto i = ns_type_index(t);
+            if (rt.ns[i] == 0 || rt.ns[i] == raw.ns[i]) continue;
+            std::string link = "task/" + std::to_string(rt.tid) + "/ns/" + kNsNames[i];
+            auto id = index_.find_by_inode(features_.nsfs_dev, rt.ns[i]);
+            Result<NsId> r = id ? Result<NsId>(*id) : resolve_path(proc_path(opts_, pid, link), t, rt.ns[i]);
+            if (r) th.ns_overrides.emplace_back(t, *r);
+        }
+        d.threads.push_back(std::move(th));
+    }
+    for (const auto& f : raw.ns_fds) {
+        auto id = index_.find_by_inode(features_.nsfs_dev, f.ns.inode);
+        Result<NsId> r = id ? Result<NsId>(*id)
+                            : resolve_path(proc_path(opts_, pid, "fd/" + std::to_string(f.fd)), f.ns.type, f.ns.inode);
+        if (r) d.ns_fds.emplace_back(f.fd, *r);
+    }
+    return d;
+}
+
+Status Model::read_and_upsert(std::int32_t pid) {
+    ReadOptions ro{opts_.tasks, opts_.fds};
+    // A process may change namespaces (setns, unshare) between our reads: try twice.
+    Error last = make_error(Errc::not_found, "no such process");
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        auto raw = read_process(proc_.get(), pid, ro);
+        if (!raw) {
+            if (raw.error().code == Errc::not_found) index_.remove_process(pid);
+            return raw.error();
+        }
+        auto data = to_process_data(pid, *raw);
+        if (!data) {
+            last = data.error();
+            continue;
+        }
+        auto s = index_.upsert_process(std::move(*data));
+        if (s) return s;
+        last = s.error();
+    }
+    index_.collect();  // namespaces resolved for a process that could not be stored
+    return last;
+}
+
+Status Model::add_process(std::int32_t tgid) {
+    if (tgid <= 0) return make_error(Errc::invalid_argument, "pid must be positive");
+    if (!opts_.processes) return Ok{};
+    return read_and_upsert(tgid);
+}
+
+void Model::remove_task(std::int32_t tid, std::int32_t tgid) {
+    if (tid == tgid)
+        index_.remove_process(tgid);
+    else
+        index_.remove_thread(tgid, tid);
+}
+
+Status Model::scan_mounts() {
+    mounts_.clear();
+    std::unordered_map<NsId, std::uint32_t> refs;
+    // One reader per mount namespace: the lowest pid that is a member of it.
+    std::vector<std::pair<NsId, std::int32_t>> readers;
+    for (const auto& [id, ns] : index_.namespaces()) {
+        if (ns.meta.type != NsType::mnt || ns.members.empty()) continue;
+        readers.emplace_back(id, *std::min_element(ns.members.begin(), ns.members.end()));
+    }
+    for (const auto& [mntns, pid] : readers) {
+        auto dir = ::openat(proc_.get(), std::to_string(pid).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir < 0) continue;
+        Fd owner(dir);
+        auto text = read_file_at(dir, "mountinfo");
+        if (!text) continue;
+        auto entries = parse_mountinfo(*text);
+        if (!entries) continue;
+        for (const auto& m : nsfs_mounts(*entries)) {
+            auto known = index_.find_by_inode(features_.nsfs_dev, m.ns.inode);
+            Result<NsId> id = known ? Result<NsId>(*known)
+                                    : resolve_path(proc_path(opts_, pid, "root") + m.mount_point, m.ns.type, m.ns.inode);
+            if (!id) continue;
+            ++refs[*id];
+            mounts_[*id].emplace_back(pid, m.mount_point);
+        }
+    }
+    return index_.set_mount_refs(refs);
+}
+
+Status Model::refresh_mounts() {
+    if (!opts_.bind_mounts) return Ok{};
+    return scan_mounts();
+}
+
+Result<RescanReport> Model::rescan() {
+    const auto start = std::chrono::steady_clock::now();
+    Index old = std::move(index_);
+    index_ = Index{};
+    previous_ = &old;
+    RescanReport report;
+    auto restore = [&](Error e) -> Result<RescanReport> {
+        index_ = std::move(old);
+        previous_ = nullptr;
+        return e;
+    };
+    if (auto s = register_self(); !s) return restore(s.error());
+    if (opts_.processes) {
+        auto pids = list_proc_pids(proc_.get());
+        if (!pids) return restore(pids.error());
+        for (auto pid : *pids) {
+            auto s = read_and_upsert(pid);
+            if (!s && s.error().code != Errc::not_found) ++report.unreadable;
+        }
+    }
+    if (opts_.bind_mounts)
+        if (auto s = scan_mounts(); !s) return restore(s.error());
+    index_.collect();
+    previous_ = nullptr;
+    (void)index_.take_changes();
+    // What changed, compared with the index we replace.
+    for (const auto& [id, ns] : index_.namespaces())
+        if (!old.find_namespace(id)) report.changes.push_back(NsChange{id, ns.meta.type, true});
+    for (const auto& [id, ns] : old.namespaces())
+        if (!index_.find_namespace(id)) report.changes.push_back(NsChange{id, ns.meta.type, false});
+    report.processes = index_.process_count();
+    report.namespaces = index_.namespace_count();
+    report.duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+    return report;
+}
+
+Result<Fd> Model::open_namespace(NsId id) {
+    const Namespace* ns = index_.find_namespace(id);
+    if (!ns) return make_error(Errc::no_such_namespace, "namespace " + std::to_string(id) + " is not known");
+    const NsType type = ns->meta.type;
+    const auto inode = ns->meta.inode;
+    const char* name = kNsNames[ns_type_index(type)];
+    auto try_path = [&](const std::string& path) -> std::optional<Fd> {
+        auto fd = open_path(path);
+        if (!fd) return std::nullopt;
+        auto ident = ns_identity(fd->get());
+        if (!ident || ident->inode != inode || ident->type != type) return std::nullopt;
+        return std::move(*fd);
+    };
+    if (id == self_[ns_type_index(type)])
+        if (auto fd = try_path(opts_.proc_root + "/self/ns/" + name)) return std::move(*fd);
+    for (std::size_t i = 0; i < ns->members.size() && i < 4; ++i)
+        if (auto fd = try_path(proc_path(opts_, ns->members[i], std::string("ns/") + name))) return std::move(*fd);
+    if (auto it = mounts_.find(id); it != mounts_.end())
+        for (const auto& [pid, mp] : it->second)
+            if (auto fd = try_path(proc_path(opts_, pid, "root") + mp)) return std::move(*fd);
+    for (const auto& [tgid, p] : index_.processes()) {
+        if (type == NsType::pid && p.pid_for_children == id)
+            if (auto fd = try_path(proc_path(opts_, tgid, "ns/pid_for_children"))) return std::move(*fd);
+        if (type == NsType::time && p.time_for_children == id)
+            if (auto fd = try_path(proc_path(opts_, tgid, "ns/time_for_children"))) return std::move(*fd);
+        if (p.ns_fds)
+            for (const auto& [fdnum, nsid] : *p.ns_fds)
+                if (nsid == id)
+                    if (auto fd = try_path(proc_path(opts_, tgid, "fd/" + std::to_string(fdnum)))) return std::move(*fd);
+        if (p.threads)
+            for (const auto& th : *p.threads)
+                for (const auto& [t, nsid] : th.ns_overrides)
+                    if (nsid == id)
+                        if (auto fd = try_path(proc_path(opts_, tgid, "task/" + std::to_string(th.tid) + "/ns/" + name)))
+                            return std::move(*fd);
+    }
+    // A hidden ancestor: reach it from a child or an owned namespace.
+    for (const auto& [cid, child] : index_.namespaces()) {
+        const bool is_parent = child.meta.parent == id;
+        const bool is_owner = child.meta.owner == id;
+        if (!is_parent && !is_owner) continue;
+        auto cfd = open_namespace(cid);
+        if (!cfd) continue;
+        auto up = is_parent ? ns_get_parent(cfd->get()) : ns_get_userns(cfd->get());
+        if (!up) continue;
+        auto ident = ns_identity(up->get());
+        if (ident && ident->inode == inode) return std::move(*up);
+    }
+    return make_error(Errc::no_such_namespace, "namespace " + std::to_string(id) + " has no reachable holder any more");
+}
+
+Result<std::int32_t> Model::translate(std::int32_t nr, NsId from, NsId to) {
+    auto r = index_.translate(nr, from, to);
+    if (r || r.error().code != Errc::not_found) return r;
+    // A miss: the task may be newer than our last event. Ask the kernel.
+    if (!features_.pid_ioctls) {
+        // Without the pid ioctls: read every process /proc lists that the index lacks.
+        auto pids = list_proc_pids(proc_.get());
+        if (!pids) return r;
+        for (auto pid : *pids)
+            if (!index_.find_process(pid)) (void)add_process(pid);
+        return index_.translate(nr, from, to);
+    }
+    auto from_fd = open_namespace(from);
+    if (!from_fd) return r;
+    auto host = ns_pid_from_pidns(from_fd->get(), nr);
+    if (!host) return r;  // the kernel agrees: no such task
+    if (auto tgid = ns_tgid_from_pidns(from_fd->get(), nr)) (void)add_process(*tgid);
+    if (to == self_[ns_type_index(NsType::pid)]) return *host;
+    auto to_fd = open_namespace(to);
+    if (!to_fd) return make_error(Errc::no_such_namespace, "namespace " + std::to_string(to) + " vanished");
+    auto in = ns_pid_in_pidns(to_fd->get(), *host);
+    if (in) return *in;
+    // No pid there, or the task exited meanwhile.
+    if (!ns_pid_from_pidns(from_fd->get(), nr)) return r;
+    return 0;
+}
+
+}  // namespace pidns

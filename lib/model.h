@@ -1,0 +1,92 @@
+// The model: discovers namespaces and processes from /proc and nsfs into an Index and keeps it current.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "index.h"
+#include "nsfs.h"
+#include "proc_reader.h"
+#include "result.h"
+
+namespace pidns {
+
+// Which sources discovery reads. Each can be switched off.
+struct DiscoveryOptions {
+    bool processes = true;    // /proc/PID/ns/* of every thread-group leader
+    bool tasks = true;        // /proc/PID/task/TID/ns/*: threads that setns()ed alone
+    bool fds = true;          // /proc/PID/fd/*: open namespace fds
+    bool bind_mounts = true;  // nsfs entries of /proc/PID/mountinfo, one reader per mount namespace
+    bool ancestors = true;    // parents and owners that nothing else holds
+    std::string proc_root = "/proc";
+};
+
+struct RescanReport {
+    std::vector<NsChange> changes;  // namespaces added/removed compared with the index before
+    std::size_t processes = 0;
+    std::size_t namespaces = 0;
+    std::size_t unreadable = 0;     // processes skipped because their /proc entries could not be parsed
+    std::chrono::microseconds duration{0};
+};
+
+class Model {
+public:
+    // Opens /proc and registers the observer's own namespaces; does not scan.
+    static Result<std::unique_ptr<Model>> create(const DiscoveryOptions& opts = {});
+    Model(const Model&) = delete;
+    Model& operator=(const Model&) = delete;
+
+    // Full scan into a fresh index, replacing the current one; reports what changed.
+    Result<RescanReport> rescan();
+    // Reads (or re-reads) one thread-group leader: fork and exec. A vanished process is
+    // removed and gives Errc::not_found.
+    Status add_process(std::int32_t tgid);
+    // Exit of a task: removes the process when tid == tgid, else just the thread.
+    void remove_task(std::int32_t tid, std::int32_t tgid);
+    // Re-reads the nsfs bind mounts of every known mount namespace.
+    Status refresh_mounts();
+
+    // Index translation; on a miss the kernel is asked before answering not-found, and the
+    // task is then added to the index.
+    Result<std::int32_t> translate(std::int32_t nr, NsId from, NsId to);
+
+    // An fd for a namespace in the index, opened through whatever holds it, verified by inode.
+    Result<Fd> open_namespace(NsId id);
+    // Registers the namespace behind `fd` (and its parent/owner chain); returns its id.
+    Result<NsId> resolve_fd(int fd);
+
+    [[nodiscard]] const Index& index() const noexcept { return index_; }
+    [[nodiscard]] NsId self_ns(NsType t) const noexcept { return self_[ns_type_index(t)]; }
+    [[nodiscard]] const DiscoveryOptions& options() const noexcept { return opts_; }
+    [[nodiscard]] const KernelFeatures& features() const noexcept { return features_; }
+    // Namespaces added/removed by incremental operations since the last call.
+    std::vector<NsChange> take_changes() { return index_.take_changes(); }
+
+private:
+    Model(const DiscoveryOptions& opts, Fd proc);
+    Status register_self();
+    Result<NsId> resolve_path(const std::string& path, NsType expect, std::uint64_t expect_inode);
+    Result<NsId> resolve_link(std::int32_t pid, const char* link, NsType type, std::uint64_t inode);
+    Result<ProcessData> to_process_data(std::int32_t pid, RawProcess& raw);
+    Status read_and_upsert(std::int32_t pid);
+    Status scan_mounts();
+    NsId assign_id(std::uint64_t dev, std::uint64_t inode);
+    std::uint32_t count_levels(int fd);
+
+    DiscoveryOptions opts_;
+    Fd proc_;
+    KernelFeatures features_;
+    Index index_;
+    const Index* previous_ = nullptr;  // during rescan: the index being replaced (for assigned ids)
+    std::array<NsId, kNsTypeCount> self_{};
+    NsId next_assigned_ = NsId{1} << 32;
+    // nsfs bind mounts: namespace -> (a pid in the mount namespace, mount point)
+    std::unordered_map<NsId, std::vector<std::pair<std::int32_t, std::string>>> mounts_;
+};
+
+}  // namespace pidns

@@ -1,0 +1,181 @@
+// Reads one process's state from /proc through a directory fd.
+#include "proc_reader.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "nsfs.h"
+#include "parse_util.h"
+
+namespace pidns {
+namespace {
+
+Error vanished(std::int32_t pid) {
+    return make_error(Errc::not_found, "process " + std::to_string(pid) + " vanished while being read", ESRCH);
+}
+
+bool is_gone(int e) { return e == ENOENT || e == ESRCH; }
+
+// readlinkat(dirfd, path) parsed as a namespace link; 0 inode if unreadable.
+Result<NsLink> read_ns_link_at(int dirfd, const char* path) {
+    char buf[128];
+    ssize_t n = ::readlinkat(dirfd, path, buf, sizeof buf);
+    if (n < 0) return make_error(is_gone(errno) ? Errc::not_found : Errc::io, std::string("readlink ") + path, errno);
+    return parse_ns_link(std::string_view(buf, static_cast<std::size_t>(n)));
+}
+
+constexpr std::array<const char*, kNsTypeCount> kNsPaths = {"ns/pid", "ns/user",   "ns/mnt", "ns/net",
+                                                            "ns/uts", "ns/ipc", "ns/cgroup", "ns/time"};
+
+Status read_ns_set(int dirfd, NsInodes& out, std::int32_t pid) {
+    for (auto t : kAllNsTypes) {
+        auto link = read_ns_link_at(dirfd, kNsPaths[ns_type_index(t)]);
+        if (!link) {
+            if (link.error().code == Errc::not_found) {
+                // A zombie keeps its /proc dir but its ns links fail; the task is on its way out.
+                return vanished(pid);
+            }
+            out[ns_type_index(t)] = 0;  // unreadable (permissions): leave unknown
+            continue;
+        }
+        if (link->type != t) return make_error(Errc::parse, "namespace link of unexpected type");
+        out[ns_type_index(t)] = link->inode;
+    }
+    return Ok{};
+}
+
+Result<Fd> open_dir_at(int dirfd, const char* name) {
+    int fd = ::openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return make_error(is_gone(errno) ? Errc::not_found : Errc::io, std::string("open ") + name, errno);
+    return Fd(fd);
+}
+
+template <class F>
+Status for_each_dirent(int dirfd, F&& f) {
+    int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) return make_error(Errc::io, "dup", errno);
+    DIR* d = ::fdopendir(dup);
+    if (!d) {
+        ::close(dup);
+        return make_error(Errc::io, "fdopendir", errno);
+    }
+    while (auto* e = ::readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        f(std::string_view(e->d_name));
+    }
+    ::closedir(d);
+    return Ok{};
+}
+
+void read_threads(int dirfd, std::int32_t pid, RawProcess& p) {
+    auto task = open_dir_at(dirfd, "task");
+    if (!task) return;
+    std::vector<std::int32_t> tids;
+    (void)for_each_dirent(task->get(), [&](std::string_view name) {
+        auto v = parse_u64(name);
+        if (v && *v != static_cast<std::uint64_t>(pid) && *v <= 0x7fffffff) tids.push_back(static_cast<std::int32_t>(*v));
+    });
+    std::sort(tids.begin(), tids.end());
+    for (auto tid : tids) {
+        auto tdir = open_dir_at(task->get(), std::to_string(tid).c_str());
+        if (!tdir) continue;  // thread exited meanwhile
+        auto text = read_file_at(tdir->get(), "status");
+        if (!text) continue;
+        auto st = parse_proc_status(*text);
+        if (!st) continue;
+        RawThread t;
+        t.tid = tid;
+        t.nspid = std::move(st->nspid);
+        if (!read_ns_set(tdir->get(), t.ns, tid)) continue;
+        p.threads.push_back(std::move(t));
+    }
+}
+
+void read_fds(int dirfd, RawProcess& p) {
+    auto fddir = open_dir_at(dirfd, "fd");
+    if (!fddir) return;
+    (void)for_each_dirent(fddir->get(), [&](std::string_view name) {
+        auto v = parse_u64(name);
+        if (!v || *v > 0x7fffffff) return;
+        std::string n(name);
+        char buf[128];
+        ssize_t len = ::readlinkat(fddir->get(), n.c_str(), buf, sizeof buf);
+        if (len <= 0) return;
+        std::string_view target(buf, static_cast<std::size_t>(len));
+        // Namespace fds read as "net:[4026532000]"; everything else is skipped cheaply.
+        if (target.empty() || target.front() == '/' || target.back() != ']') return;
+        auto link = parse_ns_link(target);
+        if (link) p.ns_fds.push_back(RawFdNs{static_cast<std::int32_t>(*v), *link});
+    });
+}
+
+}  // namespace
+
+Result<std::string> read_file_at(int dirfd, const char* name) {
+    int fd = ::openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return make_error(is_gone(errno) ? Errc::not_found : Errc::io, std::string("open ") + name, errno);
+    Fd owner(fd);
+    std::string out;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return make_error(is_gone(errno) ? Errc::not_found : Errc::io, std::string("read ") + name, errno);
+        }
+        if (n == 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+        if (out.size() > (1u << 20)) return make_error(Errc::parse, std::string(name) + " larger than 1 MiB");
+    }
+    return out;
+}
+
+Result<RawProcess> read_process(int proc_fd, std::int32_t pid, const ReadOptions& opts) {
+    if (pid <= 0) return make_error(Errc::invalid_argument, "pid must be positive");
+    auto dir = open_dir_at(proc_fd, std::to_string(pid).c_str());
+    if (!dir) return vanished(pid);
+    RawProcess p;
+    auto status_text = read_file_at(dir->get(), "status");
+    if (!status_text) return status_text.error().code == Errc::not_found ? vanished(pid) : status_text.error();
+    auto status = parse_proc_status(*status_text);
+    if (!status) return status.error();
+    p.status = std::move(*status);
+    if (p.status.pid != p.status.tgid)
+        return make_error(Errc::invalid_argument, std::to_string(pid) + " is a thread, not a thread-group leader");
+    auto stat_text = read_file_at(dir->get(), "stat");
+    if (!stat_text) return vanished(pid);
+    auto stat = parse_proc_stat(*stat_text);
+    if (!stat) return stat.error();
+    p.stat = *stat;
+    if (p.stat.state == 'Z' || p.stat.state == 'X') return vanished(pid);
+    if (auto s = read_ns_set(dir->get(), p.ns, pid); !s) return s.error();
+    if (auto l = read_ns_link_at(dir->get(), "ns/pid_for_children")) p.pid_for_children = l->inode;
+    if (auto l = read_ns_link_at(dir->get(), "ns/time_for_children")) p.time_for_children = l->inode;
+    // A non-dumpable task's /proc/PID belongs to root (of its mm's user namespace) whatever its
+    // euid: an owner that differs from the task's euid/egid means "not dumpable". A task whose
+    // euid and egid are 0 cannot be told apart this way and counts as dumpable.
+    struct stat st {};
+    if (::fstat(dir->get(), &st) == 0)
+        p.dumpable = st.st_uid == p.status.uid[1] && st.st_gid == p.status.gid[1];
+    if (opts.tasks) read_threads(dir->get(), pid, p);
+    if (opts.fds) read_fds(dir->get(), p);
+    return p;
+}
+
+Result<std::vector<std::int32_t>> list_proc_pids(int proc_fd) {
+    std::vector<std::int32_t> pids;
+    auto s = for_each_dirent(proc_fd, [&](std::string_view name) {
+        auto v = parse_u64(name);
+        if (v && *v > 0 && *v <= 0x7fffffff) pids.push_back(static_cast<std::int32_t>(*v));
+    });
+    if (!s) return s.error();
+    std::sort(pids.begin(), pids.end());
+    return pids;
+}
+
+}  // namespace pidns

@@ -1,0 +1,57 @@
+// Reads one process's state from /proc through a directory fd, so every read refers to the same task.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ns_link.h"
+#include "ns_type.h"
+#include "proc_stat.h"
+#include "proc_status.h"
+#include "result.h"
+
+namespace pidns {
+
+using NsInodes = std::array<std::uint64_t, kNsTypeCount>;  // indexed by ns_type_index; 0 = unreadable
+
+struct RawThread {
+    std::int32_t tid = 0;
+    std::vector<std::int32_t> nspid;
+    NsInodes ns{};
+};
+
+struct RawFdNs {
+    std::int32_t fd;
+    NsLink ns;
+};
+
+struct RawProcess {
+    ProcStatus status;
+    ProcStat stat;
+    NsInodes ns{};
+    std::uint64_t pid_for_children = 0;   // inode; 0 when it cannot be read (not yet set)
+    std::uint64_t time_for_children = 0;
+    bool dumpable = true;
+    std::vector<RawThread> threads;       // other threads than the leader (when ReadOptions::tasks)
+    std::vector<RawFdNs> ns_fds;          // open fds that are namespaces (when ReadOptions::fds)
+};
+
+struct ReadOptions {
+    bool tasks = true;
+    bool fds = true;
+};
+
+// Reads /proc/PID (a thread-group leader). proc_fd is an open fd of the /proc directory.
+// A vanished process gives Errc::not_found.
+Result<RawProcess> read_process(int proc_fd, std::int32_t pid, const ReadOptions& opts);
+
+// Reads the small file `name` relative to dirfd into a string (at most 1 MiB).
+Result<std::string> read_file_at(int dirfd, const char* name);
+
+// Thread-group leaders currently listed in /proc, ascending.
+Result<std::vector<std::int32_t>> list_proc_pids(int proc_fd);
+
+}  // namespace pidns

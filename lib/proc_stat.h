@@ -1,0 +1,21 @@
+// Parser for /proc/PID/stat (the fields the index needs).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "result.h"
+
+namespace pidns {
+
+struct ProcStat {
+    std::int32_t pid = 0;
+    char state = '?';
+    std::int32_t ppid = 0;
+    std::uint64_t start_time = 0;  // field 22, clock ticks after boot
+};
+
+// The comm field (2) may hold spaces and parentheses: it ends at the last ')'.
+Result<ProcStat> parse_proc_stat(std::string_view text);
+
+}  // namespace pidns

@@ -1,0 +1,108 @@
+// Parser for /proc/PID/status.
+#include "proc_status.h"
+
+#include <limits>
+#include <string>
+
+#include "parse_util.h"
+
+namespace pidns {
+namespace {
+
+bool parse_i32(std::string_view s, std::int32_t& out) {
+    auto v = parse_i64(s);
+    if (!v || *v < 0 || *v > std::numeric_limits<std::int32_t>::max()) return false;
+    out = static_cast<std::int32_t>(*v);
+    return true;
+}
+
+bool parse_chain(std::string_view value, std::vector<std::int32_t>& out) {
+    out.clear();
+    for (auto f : split_ws(value)) {
+        std::int32_t v = 0;
+        if (!parse_i32(f, v)) return false;
+        out.push_back(v);
+    }
+    return !out.empty() && out.size() <= 64;
+}
+
+bool parse_ids(std::string_view value, std::array<std::uint32_t, 4>& out) {
+    auto f = split_ws(value);
+    if (f.size() != 4) return false;
+    for (std::size_t i = 0; i < 4; ++i) {
+        auto v = parse_u64(f[i]);
+        if (!v || *v > std::numeric_limits<std::uint32_t>::max()) return false;
+        out[i] = static_cast<std::uint32_t>(*v);
+    }
+    return true;
+}
+
+Error bad(std::string_view field) {
+    return make_error(Errc::parse, "/proc status: missing or malformed field '" + std::string(field) + "'");
+}
+
+}  // namespace
+
+Result<ProcStatus> parse_proc_status(std::string_view text) {
+    ProcStatus st;
+    enum Seen : unsigned { kTgid = 1, kPid = 2, kPPid = 4, kUid = 8, kGid = 16, kCap = 32, kNStgid = 64,
+                           kNSpid = 128, kNSpgid = 256, kNSsid = 512 };
+    unsigned seen = 0;
+    std::size_t pos = 0;
+    std::string_view line;
+    while (next_line(text, pos, line)) {
+        auto colon = line.find(':');
+        if (colon == std::string_view::npos) continue;
+        auto key = line.substr(0, colon);
+        auto value = line.substr(colon + 1);
+        auto trimmed = value;
+        while (!trimmed.empty() && (trimmed.front() == ' ' || trimmed.front() == '\t')) trimmed.remove_prefix(1);
+        while (!trimmed.empty() && (trimmed.back() == ' ' || trimmed.back() == '\t')) trimmed.remove_suffix(1);
+        if (key == "Tgid") {
+            if (!parse_i32(trimmed, st.tgid)) return bad(key);
+            seen |= kTgid;
+        } else if (key == "Pid") {
+            if (!parse_i32(trimmed, st.pid)) return bad(key);
+            seen |= kPid;
+        } else if (key == "PPid") {
+            if (!parse_i32(trimmed, st.ppid)) return bad(key);
+            seen |= kPPid;
+        } else if (key == "Uid") {
+            if (!parse_ids(trimmed, st.uid)) return bad(key);
+            seen |= kUid;
+        } else if (key == "Gid") {
+            if (!parse_ids(trimmed, st.gid)) return bad(key);
+            seen |= kGid;
+        } else if (key == "CapEff") {
+            auto v = parse_hex_u64(trimmed);
+            if (!v) return bad(key);
+            st.cap_eff = *v;
+            seen |= kCap;
+        } else if (key == "NStgid") {
+            if (!parse_chain(trimmed, st.nstgid)) return bad(key);
+            seen |= kNStgid;
+        } else if (key == "NSpid") {
+            if (!parse_chain(trimmed, st.nspid)) return bad(key);
+            seen |= kNSpid;
+        } else if (key == "NSpgid") {
+            if (!parse_chain(trimmed, st.nspgid)) return bad(key);
+            seen |= kNSpgid;
+        } else if (key == "NSsid") {
+            if (!parse_chain(trimmed, st.nssid)) return bad(key);
+            seen |= kNSsid;
+        }
+    }
+    static constexpr std::pair<unsigned, const char*> kRequired[] = {
+        {kTgid, "Tgid"}, {kPid, "Pid"}, {kPPid, "PPid"}, {kUid, "Uid"}, {kGid, "Gid"}, {kCap, "CapEff"},
+        {kNStgid, "NStgid"}, {kNSpid, "NSpid"}, {kNSpgid, "NSpgid"}, {kNSsid, "NSsid"}};
+    for (auto [bit, name] : kRequired)
+        if (!(seen & bit)) return bad(name);
+    const auto n = st.nspid.size();
+    if (st.nstgid.size() != n || st.nspgid.size() != n || st.nssid.size() != n)
+        return make_error(Errc::parse, "/proc status: NS* chains have different lengths");
+    if (st.nspid.front() != st.pid || st.nstgid.front() != st.tgid)
+        return make_error(Errc::parse, "/proc status: NSpid/NStgid do not start with Pid/Tgid");
+    return st;
+}
+
+}  // namespace pidns

@@ -1,0 +1,29 @@
+// Parser for /proc/PID/status: ids, credentials, capabilities and the NS* pid chains.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "result.h"
+
+namespace pidns {
+
+struct ProcStatus {
+    std::int32_t tgid = 0;
+    std::int32_t pid = 0;
+    std::int32_t ppid = 0;
+    std::array<std::uint32_t, 4> uid{};  // real, effective, saved, fs
+    std::array<std::uint32_t, 4> gid{};
+    std::uint64_t cap_eff = 0;
+    // Chains as printed to the reader: first element in the reader's pid namespace,
+    // last in the task's own. All four have the same length (>= 1).
+    std::vector<std::int32_t> nstgid, nspid, nspgid, nssid;
+};
+
+// Parses the text of /proc/PID/status. Missing or malformed required fields, chains of
+// different lengths or an empty chain give Errc::parse naming the field.
+Result<ProcStatus> parse_proc_status(std::string_view text);
+
+}  // namespace pidns

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Installs, from Debian 12's archive, everything pidns needs to build and test.
+# Run as root on a fresh Debian 12 machine; safe to run again.
+set -eu
+PKGS="cmake g++ make pkg-config
+  libsystemd-dev libsdbus-c++-dev libsdbus-c++-bin
+  nlohmann-json3-dev libspdlog-dev libfmt-dev catch2
+  util-linux iproute2 procps"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+  echo "install-build-deps: all packages present"
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-build-deps: missing packages:$missing; run this script as root (it calls apt-get)" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing

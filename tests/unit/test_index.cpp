@@ -1,0 +1,171 @@
+// Index logic on synthetic data: lookups, translation, member lists, holder refcounts and removal cascades.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "index.h"
+
+using namespace pidns;
+
+namespace {
+constexpr std::uint64_t kDev = 4;
+
+// Observer namespaces 1..8 (pid=1 user=2 ...); pid ns 10 (level 1) and 11 (level 2) below.
+Index make_index() {
+    Index idx;
+    REQUIRE(idx.add_namespace(NamespaceMeta{2, NsType::user, 1002, kDev, 0, 0, 0, 0}).ok());
+    NsId id = 1;
+    for (auto t : kAllNsTypes) {
+        if (t != NsType::user) REQUIRE(idx.add_namespace(NamespaceMeta{id, t, 1000 + id, kDev, 0, 2, 0, 0}).ok());
+        ++id;
+    }
+    idx.set_self({1, 2, 3, 4, 5, 6, 7, 8});
+    NamespaceMeta ns1{10, NsType::pid, 1010, kDev, 1, 2, 0, 1};
+    NamespaceMeta ns2{11, NsType::pid, 1011, kDev, 10, 2, 0, 2};
+    REQUIRE(idx.add_namespace(ns1).ok());
+    REQUIRE(idx.add_namespace(ns2).ok());
+    return idx;
+}
+
+ProcessData proc(std::int32_t tgid, NsId pidns, std::vector<std::int32_t> nspid) {
+    ProcessData p;
+    p.tgid = tgid;
+    p.ns = {pidns, 2, 3, 4, 5, 6, 7, 8};
+    p.nstgid = nspid;
+    p.nspid = nspid;
+    p.nspgid = nspid;
+    p.nssid = nspid;
+    return p;
+}
+}  // namespace
+
+TEST_CASE("seed 000 example: t1..t5 translate between every pair of namespaces") {
+    Index idx = make_index();
+    // init_pid_ns ns1 ns2 ; t1 2 ; t2 3 1 ; t3 4 3 ; t4 5 5 1 ; t5 6 8 3
+    REQUIRE(idx.upsert_process(proc(2, 1, {2})).ok());
+    REQUIRE(idx.upsert_process(proc(3, 10, {3, 1})).ok());
+    REQUIRE(idx.upsert_process(proc(4, 10, {4, 3})).ok());
+    REQUIRE(idx.upsert_process(proc(5, 11, {5, 5, 1})).ok());
+    REQUIRE(idx.upsert_process(proc(6, 11, {6, 8, 3})).ok());
+
+    CHECK(*idx.translate(3, 11, 1) == 6);   // "pid 3 in the container" is host 6
+    CHECK(*idx.translate(3, 11, 10) == 8);
+    CHECK(*idx.translate(8, 10, 11) == 3);
+    CHECK(*idx.translate(3, 10, 1) == 4);
+    CHECK(*idx.translate(3, 10, 11) == 0);  // t3 has no pid in ns2
+    CHECK(*idx.translate(2, 1, 10) == 0);   // t1 has no pid in ns1
+    CHECK(*idx.translate(5, 1, 11) == 1);
+    CHECK(*idx.translate(1, 10, 1) == 3);
+    CHECK(idx.translate(7, 11, 1).error().code == Errc::not_found);
+    CHECK(idx.translate(99, 1, 1).error().code == Errc::not_found);
+    CHECK(idx.translate(3, 3, 1).error().code == Errc::not_pid_namespace);
+    CHECK(idx.translate(3, 999, 1).error().code == Errc::no_such_namespace);
+    CHECK(idx.translate(0, 1, 1).error().code == Errc::invalid_argument);
+
+    CHECK(idx.host_tid(11, 1) == 5);
+    CHECK(idx.find_by_inode(kDev, 1011) == NsId{11});
+    CHECK_FALSE(idx.find_by_inode(kDev + 1, 1011));
+    CHECK(idx.pidns_is_descendant(11, 1));
+    CHECK_FALSE(idx.pidns_is_descendant(10, 11));
+}
+
+TEST_CASE("member lists follow upserts and removals in O(1) swaps") {
+    Index idx = make_index();
+    for (std::int32_t pid = 100; pid < 110; ++pid) REQUIRE(idx.upsert_process(proc(pid, 1, {pid})).ok());
+    REQUIRE(idx.remove_process(103));
+    REQUIRE(idx.remove_process(100));
+    CHECK_FALSE(idx.remove_process(100));
+    auto members = idx.find_namespace(4)->members;
+    std::sort(members.begin(), members.end());
+    CHECK(members == std::vector<std::int32_t>{101, 102, 104, 105, 106, 107, 108, 109});
+    // Moving a process to another pid namespace is a re-read with different data.
+    REQUIRE(idx.upsert_process(proc(105, 10, {105, 1})).ok());
+    CHECK(idx.find_namespace(10)->members == std::vector<std::int32_t>{105});
+    CHECK(std::count(idx.find_namespace(1)->members.begin(), idx.find_namespace(1)->members.end(), 105) == 0);
+    for (std::int32_t pid : {101, 102, 104, 106, 107, 108, 109}) {
+        const auto* p = idx.find_process(pid);
+        REQUIRE(p);
+        for (auto t : kAllNsTypes) CHECK(idx.find_namespace(p->ns_of(t))->members[p->slot[ns_type_index(t)]] == pid);
+    }
+}
+
+TEST_CASE("a namespace leaves when its last holder goes, cascading to hidden ancestors") {
+    Index idx = make_index();
+    (void)idx.take_changes();
+    REQUIRE(idx.upsert_process(proc(50, 11, {50, 7, 1})).ok());
+    CHECK(idx.find_namespace(10)->holders() == kHeldAsAncestor);
+    CHECK(idx.find_namespace(11)->holders() == kHeldByProcess);
+    REQUIRE(idx.remove_process(50));
+    CHECK_FALSE(idx.find_namespace(11));
+    CHECK_FALSE(idx.find_namespace(10));
+    CHECK(idx.find_namespace(1));  // the observer's own stay
+    auto changes = idx.take_changes();
+    REQUIRE(changes.size() == 2);  // the observer's own namespaces stay
+    CHECK((changes[0].id == 11 && !changes[0].added));
+    CHECK((changes[1].id == 10 && !changes[1].added));
+}
+
+TEST_CASE("fd, mount and task holders keep namespaces alive") {
+    Index idx = make_index();
+    REQUIRE(idx.upsert_process(proc(60, 1, {60})).ok());
+    NamespaceMeta net{20, NsType::net, 1020, kDev, 0, 2, 0, 0};
+    NamespaceMeta net2{21, NsType::net, 1021, kDev, 0, 2, 0, 0};
+    REQUIRE(idx.add_namespace(net).ok());
+    REQUIRE(idx.add_namespace(net2).ok());
+    auto p = proc(61, 1, {61});
+    p.ns_fds = {{5, 20}};
+    p.pid_for_children = 10;
+    REQUIRE(idx.upsert_process(std::move(p)).ok());
+    REQUIRE(idx.set_mount_refs({{21, 1}}).ok());
+    idx.collect();
+    CHECK(idx.find_namespace(20)->holders() == kHeldByFd);
+    CHECK(idx.find_namespace(21)->holders() == kHeldByMount);
+    CHECK_FALSE(idx.find_namespace(11));  // nothing held it: collected
+    CHECK(idx.find_namespace(10)->holders() == kHeldByTask);  // pid_for_children of 61
+    REQUIRE(idx.remove_process(61));
+    CHECK_FALSE(idx.find_namespace(20));
+    CHECK_FALSE(idx.find_namespace(10));
+    REQUIRE(idx.set_mount_refs({}).ok());
+    CHECK_FALSE(idx.find_namespace(21));
+    CHECK(idx.set_mount_refs({{999, 1}}).error().code == Errc::no_such_namespace);
+}
+
+TEST_CASE("threads translate and leave with their own exit") {
+    Index idx = make_index();
+    auto p = proc(70, 11, {70, 9, 1});
+    ThreadRecord t1{71, {71, 10, 2}, {}};
+    ThreadRecord t2{72, {72, 11, 3}, {{NsType::net, 20}}};
+    NamespaceMeta net{20, NsType::net, 1020, kDev, 0, 2, 0, 0};
+    REQUIRE(idx.add_namespace(net).ok());
+    p.threads = {t1, t2};
+    REQUIRE(idx.upsert_process(std::move(p)).ok());
+    CHECK(*idx.translate(3, 11, 1) == 72);
+    CHECK(*idx.translate(11, 10, 11) == 3);
+    CHECK(*idx.translate(71, 1, 10) == 10);
+    CHECK(idx.find_task(72)->process->tgid == 70);
+    CHECK(idx.find_namespace(20)->holders() == kHeldByTask);
+    REQUIRE(idx.remove_thread(70, 71));
+    CHECK_FALSE(idx.find_task(71));
+    CHECK(idx.translate(2, 11, 1).error().code == Errc::not_found);
+    CHECK(*idx.translate(3, 11, 1) == 72);  // the moved thread keeps its lookups
+    REQUIRE(idx.remove_thread(70, 72));
+    CHECK_FALSE(idx.find_namespace(20));
+    CHECK_FALSE(idx.remove_thread(70, 72));
+}
+
+TEST_CASE("bad process data is rejected without changing the index") {
+    Index idx = make_index();
+    auto bad_depth = proc(80, 11, {80, 1});
+    CHECK(idx.upsert_process(std::move(bad_depth)).error().code == Errc::parse);
+    auto unknown_ns = proc(81, 1, {81});
+    unknown_ns.ns[3] = 999;
+    CHECK(idx.upsert_process(std::move(unknown_ns)).error().code == Errc::no_such_namespace);
+    auto uneven = proc(82, 1, {82});
+    uneven.nssid = {};
+    CHECK(idx.upsert_process(std::move(uneven)).error().code == Errc::parse);
+    CHECK(idx.process_count() == 0);
+    NamespaceMeta orphan{30, NsType::pid, 1030, kDev, 777, 2, 0, 1};
+    CHECK(idx.add_namespace(orphan).error().code == Errc::no_such_namespace);
+    NamespaceMeta dup_inode{31, NsType::net, 1001, kDev, 0, 2, 0, 0};
+    CHECK(idx.add_namespace(dup_inode).error().code == Errc::invalid_argument);
+}
