@@ -57,8 +57,9 @@ Result<Fd> open_dir_at(int dirfd, const char* name) {
 
 template <class F>
 Status for_each_dirent(int dirfd, F&& f) {
-    int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-    if (dup < 0) return make_error(Errc::io, "dup", errno);
+    // A fresh open file description: a dup would share (and leave at the end) the read offset.
+    int dup = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dup < 0) return make_error(is_gone(errno) ? Errc::not_found : Errc::io, "open directory", errno);
     DIR* d = ::fdopendir(dup);
     if (!d) {
         ::close(dup);
