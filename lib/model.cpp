@@ -6,7 +6,8 @@
 
 #include <algorithm>
 #include <array>
-#include <unordered_set>
+#include <atomic>
+#include <thread>
 
 #include "mountinfo.h"
 
@@ -183,12 +184,12 @@ Result<ProcessData> Model::to_process_data(std::int32_t pid, RawProcess& raw) {
     return d;
 }
 
-Status Model::read_and_upsert(std::int32_t pid) {
+Status Model::read_and_upsert(std::int32_t pid, std::optional<Result<RawProcess>> first) {
     ReadOptions ro{opts_.tasks, opts_.fds};
     // A process may change namespaces (setns, unshare) between our reads: try twice.
     Error last = make_error(Errc::not_found, "no such process");
     for (int attempt = 0; attempt < 2; ++attempt) {
-        auto raw = read_process(proc_.get(), pid, ro);
+        auto raw = attempt == 0 && first ? std::move(*first) : read_process(proc_.get(), pid, ro);
         if (!raw) {
             if (raw.error().code == Errc::not_found) index_.remove_process(pid);
             return raw.error();
@@ -268,8 +269,24 @@ Result<RescanReport> Model::rescan() {
     if (opts_.processes) {
         auto pids = list_proc_pids(proc_.get());
         if (!pids) return restore(pids.error());
-        for (auto pid : *pids) {
-            auto s = read_and_upsert(pid);
+        // Reading /proc is most of the cost and needs no shared state: read in parallel,
+        // then resolve namespaces and fill the index on this thread.
+        std::vector<std::optional<Result<RawProcess>>> raws(pids->size());
+        const ReadOptions ro{opts_.tasks, opts_.fds};
+        std::atomic<std::size_t> next{0};
+        auto worker = [&] {
+            constexpr std::size_t kChunk = 32;
+            for (std::size_t begin; (begin = next.fetch_add(kChunk)) < raws.size();)
+                for (std::size_t i = begin; i < std::min(begin + kChunk, raws.size()); ++i)
+                    raws[i].emplace(read_process(proc_.get(), (*pids)[i], ro));
+        };
+        const unsigned n_threads = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+        std::vector<std::thread> threads;
+        for (unsigned i = 1; i < n_threads && raws.size() > 256; ++i) threads.emplace_back(worker);
+        worker();
+        for (auto& th : threads) th.join();
+        for (std::size_t i = 0; i < raws.size(); ++i) {
+            auto s = read_and_upsert((*pids)[i], std::move(raws[i]));
             if (!s && s.error().code != Errc::not_found) ++report.unreadable;
         }
     }

@@ -73,7 +73,8 @@ private:
     Result<NsId> resolve_path(const std::string& path, NsType expect, std::uint64_t expect_inode);
     Result<NsId> resolve_link(std::int32_t pid, const char* link, NsType type, std::uint64_t inode);
     Result<ProcessData> to_process_data(std::int32_t pid, RawProcess& raw);
-    Status read_and_upsert(std::int32_t pid);
+    // Reads (unless `first` holds a read already made) and stores one process.
+    Status read_and_upsert(std::int32_t pid, std::optional<Result<RawProcess>> first = std::nullopt);
     Status scan_mounts();
     NsId assign_id(std::uint64_t dev, std::uint64_t inode);
     std::uint32_t count_levels(int fd);
