@@ -1,0 +1,277 @@
+// bench_translate: index translation vs the kernel's ioctl pair vs a /proc scan, plus scan time and memory per process.
+#include <fcntl.h>
+#include <malloc.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <dirent.h>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "model.h"
+#include "nsfs.h"
+#include "proc_reader.h"
+#include "proc_status.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// One pid namespace made for the run: its init (host pid) and how many processes it has.
+struct Pod {
+    pid_t init = 0;
+    int nprocs = 0;
+};
+
+// Makes `n_ns` pid namespaces with `per_ns` processes each (init + sleepers).
+std::vector<Pod> spawn_pods(int n_ns, int per_ns) {
+    std::vector<Pod> pods;
+    int self_pidns = ::open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+    for (int i = 0; i < n_ns; ++i) {
+        int ready[2];
+        if (::pipe(ready) != 0) std::exit(1);
+        if (::unshare(CLONE_NEWPID) != 0) {
+            std::perror("unshare(CLONE_NEWPID) (run as root)");
+            std::exit(1);
+        }
+        pid_t init = ::fork();
+        if (init == 0) {
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            ::close(ready[0]);
+            for (int k = 1; k < per_ns; ++k) {
+                pid_t c = ::fork();
+                if (c == 0) {
+                    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+                    for (;;) ::pause();
+                }
+            }
+            char b = 1;
+            (void)!::write(ready[1], &b, 1);
+            ::close(ready[1]);
+            for (;;) ::pause();
+        }
+        ::setns(self_pidns, CLONE_NEWPID);
+        ::close(ready[1]);
+        char b;
+        if (::read(ready[0], &b, 1) != 1) {
+            std::fprintf(stderr, "pod %d failed to start\n", i);
+            std::exit(1);
+        }
+        ::close(ready[0]);
+        pods.push_back({init, per_ns});
+    }
+    ::close(self_pidns);
+    return pods;
+}
+
+void kill_pods(std::vector<Pod>& pods) {
+    for (auto& p : pods) ::kill(p.init, SIGKILL);
+    for (auto& p : pods) ::waitpid(p.init, nullptr, 0);
+    pods.clear();
+}
+
+// The status quo: find the host pid of `nr` in the pid namespace with inode `ns_inode` by
+// reading every /proc/*/status and readlink-ing its pid namespace.
+pid_t proc_scan_lookup(int nr, std::uint64_t ns_inode) {
+    DIR* d = ::opendir("/proc");
+    pid_t found = 0;
+    while (auto* e = ::readdir(d)) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        std::string base = std::string("/proc/") + e->d_name;
+        int fd = ::open((base + "/status").c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        char buf[4096];
+        ssize_t n = ::read(fd, buf, sizeof buf - 1);
+        ::close(fd);
+        if (n <= 0) continue;
+        buf[n] = 0;
+        const char* l = std::strstr(buf, "\nNSpid:");
+        if (!l) continue;
+        std::vector<long> chain;
+        for (char* p = const_cast<char*>(l) + 7; *p && *p != '\n';) {
+            char* end;
+            long v = std::strtol(p, &end, 10);
+            if (end == p) break;
+            chain.push_back(v);
+            p = end;
+        }
+        if (chain.empty() || chain.back() != nr) continue;
+        char link[64];
+        ssize_t ln = ::readlink((base + "/ns/pid").c_str(), link, sizeof link - 1);
+        if (ln <= 0) continue;
+        link[ln] = 0;
+        if (std::strtoull(link + 5, nullptr, 10) == ns_inode) {
+            found = static_cast<pid_t>(chain.front());
+            break;
+        }
+    }
+    ::closedir(d);
+    return found;
+}
+
+struct Figures {
+    int procs;
+    double index_ns, ioctl_ns, scan_ms, fullscan_ms, bytes_per_proc;
+    std::size_t index_procs;
+};
+
+Figures run(int n_ns, int per_ns, int reps) {
+    auto pods = spawn_pods(n_ns, per_ns);
+    Figures f{};
+    f.procs = n_ns * per_ns;
+
+    auto model = pidns::Model::create();
+    if (!model) {
+        std::fprintf(stderr, "%s\n", model.error().describe().c_str());
+        std::exit(1);
+    }
+    auto& m = **model;
+    // Memory: allocated bytes before and after the first full scan, per indexed process.
+    ::malloc_trim(0);
+    const auto before = ::mallinfo2().uordblks;
+    auto first = m.rescan();
+    const auto after = ::mallinfo2().uordblks;
+    if (!first) {
+        std::fprintf(stderr, "scan failed: %s\n", first.error().describe().c_str());
+        std::exit(1);
+    }
+    f.index_procs = m.index().process_count();
+    f.bytes_per_proc = static_cast<double>(after - before) / static_cast<double>(f.index_procs);
+
+    std::vector<double> scans;
+    for (int r = 0; r < reps; ++r) {
+        auto t0 = Clock::now();
+        auto rep = m.rescan();
+        scans.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        if (!rep) std::exit(1);
+    }
+    f.fullscan_ms = median(scans);
+
+    // The queries: (pid namespace of a pod, pid in it) -> host pid.
+    struct Query {
+        pidns::NsId ns;
+        int fd;
+        std::uint64_t inode;
+        int nr;
+    };
+    std::vector<Query> pool;
+    std::vector<pidns::Fd> fds;
+    const pidns::NsId root = m.index().root_pidns();
+    for (auto& p : pods) {
+        auto fd = pidns::open_path("/proc/" + std::to_string(p.init) + "/ns/pid");
+        auto ident = pidns::ns_identity(fd->get());
+        auto id = m.index().find_by_inode(ident->dev, ident->inode);
+        if (!id) {
+            std::fprintf(stderr, "pod namespace %llu not indexed (%zu namespaces, %zu processes, %zu unreadable)\n", (unsigned long long)ident->inode, m.index().namespace_count(), m.index().process_count(), first->unreadable);
+            std::exit(1);
+        }
+        for (int nr = 1; nr <= p.nprocs; ++nr) pool.push_back({*id, fd->get(), ident->inode, nr});
+        fds.push_back(std::move(*fd));
+    }
+    std::mt19937 rng(42);
+    std::vector<Query> queries(100000);
+    for (auto& q : queries) q = pool[rng() % pool.size()];
+    auto root_fd = pidns::open_path("/proc/self/ns/pid");
+
+    std::vector<double> idx_runs, ioctl_runs;
+    long long sink = 0;
+    for (int r = 0; r < reps; ++r) {
+        auto t0 = Clock::now();
+        for (const auto& q : queries) {
+            auto res = m.translate(q.nr, q.ns, root);
+            sink += res ? *res : -1;
+        }
+        auto t1 = Clock::now();
+        for (const auto& q : queries) {
+            auto host = pidns::ns_pid_from_pidns(q.fd, q.nr);
+            auto back = pidns::ns_pid_in_pidns(root_fd->get(), host ? *host : 1);
+            sink += back ? *back : -1;
+        }
+        auto t2 = Clock::now();
+        idx_runs.push_back(std::chrono::duration<double, std::nano>(t1 - t0).count() / queries.size());
+        ioctl_runs.push_back(std::chrono::duration<double, std::nano>(t2 - t1).count() / queries.size());
+    }
+    f.index_ns = median(idx_runs);
+    f.ioctl_ns = median(ioctl_runs);
+
+    // Check a sample against the kernel before timing the slow path (the figures mean nothing if wrong).
+    for (int i = 0; i < 1000; ++i) {
+        const auto& q = queries[static_cast<std::size_t>(i)];
+        auto a = m.translate(q.nr, q.ns, root);
+        auto k = pidns::ns_pid_from_pidns(q.fd, q.nr);
+        if (!a || !k || *a != *k) {
+            std::fprintf(stderr, "MISMATCH: pid %d in ns %llu: index %d kernel %d\n", q.nr,
+                         static_cast<unsigned long long>(q.ns), a ? *a : -1, k ? *k : -1);
+            std::exit(1);
+        }
+    }
+    std::vector<double> scan_runs;
+    for (int r = 0; r < std::max(3, reps / 2); ++r) {
+        const auto& q = queries[static_cast<std::size_t>(r)];
+        auto t0 = Clock::now();
+        pid_t host = proc_scan_lookup(q.nr, q.inode);
+        scan_runs.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        auto k = pidns::ns_pid_from_pidns(q.fd, q.nr);
+        if (!k || *k != host) {
+            std::fprintf(stderr, "MISMATCH in /proc scan: %d vs %d\n", host, k ? *k : -1);
+            std::exit(1);
+        }
+    }
+    f.scan_ms = median(scan_runs);
+    if (sink == 42) std::puts("");
+    kill_pods(pods);
+    return f;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int reps = 7;
+    int n_ns = 100;
+    for (int i = 1; i < argc; ++i) {
+        if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
+        else if (!std::strcmp(argv[i], "--namespaces") && i + 1 < argc) n_ns = std::atoi(argv[++i]);
+        else {
+            std::puts("usage: bench_translate [--reps N] [--namespaces N]   (root; makes 1k and 10k processes)");
+            return 2;
+        }
+    }
+    std::printf("pidns bench_translate: %d pid namespaces, medians of %d runs, kernel ids: %s, pid ioctls: %s\n\n", n_ns,
+                reps, pidns::kernel_features().ns_get_id ? "yes" : "no", pidns::kernel_features().pid_ioctls ? "yes" : "no");
+    std::vector<Figures> all;
+    for (int total : {1000, 10000}) all.push_back(run(n_ns, total / n_ns, reps));
+    std::printf("%-34s %14s %14s\n", "", "1k processes", "10k processes");
+    auto row = [&](const char* name, auto get, const char* fmt) {
+        std::printf("%-34s", name);
+        for (const auto& f : all) {
+            char b[64];
+            std::snprintf(b, sizeof b, fmt, get(f));
+            std::printf(" %14s", b);
+        }
+        std::printf("\n");
+    };
+    row("processes made (indexed)", [](const Figures& f) { return static_cast<double>(f.index_procs); }, "%.0f");
+    row("translate, index (ns/op)", [](const Figures& f) { return f.index_ns; }, "%.0f");
+    row("translate, ioctl pair (ns/op)", [](const Figures& f) { return f.ioctl_ns; }, "%.0f");
+    row("ratio index/ioctl (target <=1.0)", [](const Figures& f) { return f.index_ns / f.ioctl_ns; }, "%.3f");
+    row("translate, /proc scan (ms/op)", [](const Figures& f) { return f.scan_ms; }, "%.1f");
+    row("speed-up vs /proc scan (>=1e5)", [](const Figures& f) { return f.scan_ms * 1e6 / f.index_ns; }, "%.0f");
+    row("full scan (ms) (target <=300 @10k)", [](const Figures& f) { return f.fullscan_ms; }, "%.1f");
+    row("index bytes/process (<=400)", [](const Figures& f) { return f.bytes_per_proc; }, "%.0f");
+    return 0;
+}

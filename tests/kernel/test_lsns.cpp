@@ -1,0 +1,97 @@
+// util-linux lsns as an outside oracle: every namespace it lists is in the index with the same inode,
+// type, lowest pid, parent and owner.
+#include <catch2/catch.hpp>
+
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "model.h"
+#include "support/nstree.h"
+
+using namespace pidns;
+namespace t = pidns::testing;
+
+namespace {
+
+std::string run(const char* cmd) {
+    std::unique_ptr<FILE, int (*)(FILE*)> p(::popen(cmd, "r"), ::pclose);
+    REQUIRE(p);
+    std::string out;
+    std::array<char, 4096> buf{};
+    while (auto n = std::fread(buf.data(), 1, buf.size(), p.get())) out.append(buf.data(), n);
+    return out;
+}
+
+std::uint64_t json_u64(const nlohmann::json& v) {
+    if (v.is_number_unsigned()) return v.get<std::uint64_t>();
+    if (v.is_number_integer()) return static_cast<std::uint64_t>(v.get<std::int64_t>());
+    if (v.is_string()) return std::stoull(v.get<std::string>());
+    return 0;  // null
+}
+
+// Differences between one lsns listing and the model; empty when they agree.
+std::vector<std::string> compare(const nlohmann::json& lsns, const Model& m, std::size_t& compared) {
+    std::vector<std::string> diffs;
+    const auto dev = kernel_features().nsfs_dev;
+    auto inode_of = [&](NsId id) -> std::uint64_t {
+        if (!id) return 0;
+        const auto* ns = m.index().find_namespace(id);
+        return ns ? ns->meta.inode : 0;
+    };
+    for (const auto& e : lsns.at("namespaces")) {
+        ++compared;
+        const auto inode = json_u64(e.at("ns"));
+        const auto type = e.at("type").get<std::string>();
+        const std::string where = type + ":[" + std::to_string(inode) + "]";
+        auto id = m.index().find_by_inode(dev, inode);
+        if (!id) {
+            diffs.push_back(where + " listed by lsns is not in the index");
+            continue;
+        }
+        const auto& ns = *m.index().find_namespace(*id);
+        if (ns_type_name(ns.meta.type) != type) diffs.push_back(where + ": index type " + std::string(ns_type_name(ns.meta.type)));
+        const std::uint64_t lowest = ns.members.empty() ? 0 : static_cast<std::uint64_t>(*std::min_element(ns.members.begin(), ns.members.end()));
+        if (lowest != json_u64(e.at("pid")))
+            diffs.push_back(where + ": lowest pid " + std::to_string(lowest) + ", lsns " + e.at("pid").dump());
+        if (inode_of(ns.meta.parent) != json_u64(e.at("pns")))
+            diffs.push_back(where + ": parent " + std::to_string(inode_of(ns.meta.parent)) + ", lsns " + e.at("pns").dump());
+        if (inode_of(ns.meta.owner) != json_u64(e.at("ons")))
+            diffs.push_back(where + ": owner " + std::to_string(inode_of(ns.meta.owner)) + ", lsns " + e.at("ons").dump());
+    }
+    return diffs;
+}
+
+}  // namespace
+
+TEST_CASE("every namespace lsns lists is in the index, with the same inode, type, lowest pid, parent and owner") {
+    REQUIRE(::system("command -v lsns >/dev/null") == 0);
+    t::ProcTree tree;
+    auto h = t::make_ns_hierarchy5(tree);
+    pid_t u = tree.spawn(0, CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWUTS);
+    pid_t nested_user = tree.spawn(u, CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWIPC);
+    (void)h;
+    (void)nested_user;
+    // The host changes under us (other processes come and go): retry a few times, each a fresh pair.
+    std::vector<std::string> diffs;
+    std::size_t compared = 0;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+        auto json = nlohmann::json::parse(run("lsns -J -o NS,TYPE,NPROCS,PID,PNS,ONS"));
+        auto m = Model::create();
+        REQUIRE(m.ok());
+        REQUIRE((*m)->rescan().ok());
+        compared = 0;
+        diffs = compare(json, **m, compared);
+        if (diffs.empty()) break;
+    }
+    for (const auto& d : diffs) UNSCOPED_INFO(d);
+    INFO("namespaces compared: " << compared);
+    CHECK(compared >= 8 + 5 + 4);  // our own 8, the hierarchy's 5 pid namespaces, the user/net/uts/ipc ones
+    CHECK(diffs.empty());
+}

@@ -1,0 +1,31 @@
+#!/bin/sh
+# The whole test suite: installs build dependencies (apt-get), builds with -Werror, runs every
+# test with CTest, then builds again with ASan+UBSan and runs the suite under the sanitizers.
+# Needs root (apt-get, and the kernel tests make real pid and user namespaces).
+set -eu
+cd "$(dirname "$0")/.."
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+./packaging/install-build-deps.sh
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "tests/run.sh: the kernel tests create pid and user namespaces: run as root" >&2
+  exit 1
+fi
+
+echo "== build (-Werror) =="
+cmake -S . -B build/ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPIDNS_WERROR=ON
+cmake --build build/ci -j "$JOBS"
+
+echo "== build (ASan+UBSan) =="
+cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=Debug -DPIDNS_WERROR=ON -DPIDNS_SANITIZE=ON -DPIDNS_BUILD_BENCH=OFF
+cmake --build build/sanitize -j "$JOBS"
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+echo "== tests under ASan+UBSan =="
+(cd build/sanitize && ctest --output-on-failure)
+
+echo "== tests =="
+(cd build/ci && ctest --output-on-failure)
