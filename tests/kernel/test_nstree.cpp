@@ -457,3 +457,25 @@ TEST_CASE("the ProcTree destructor cleans up when a test fails mid-way", "[nstre
   REQUIRE_FALSE(mount_path.empty());
   CHECK_FALSE(mounted_under(mount_path.substr(0, mount_path.rfind('/'))));
 }
+
+TEST_CASE("a stuck agent fails the command with a timeout, and is still cleaned up", "[nstree]") {
+  std::vector<pid_t> pids;
+  {
+    t::ProcTree tree(std::chrono::milliseconds(300));
+    pid_t a = tree.spawn(0, CLONE_NEWPID);
+    pid_t b = tree.spawn(a, 0);
+    REQUIRE(kill(b, SIGSTOP) == 0);
+    try {
+      tree.spawn_thread(b);
+      FAIL("a stopped agent should time out");
+    } catch (const t::AgentGone&) {
+      FAIL("a stopped agent is not gone");
+    } catch (const t::HarnessError& e) {
+      CHECK(std::string(e.what()).find("did not answer") != std::string::npos);
+    }
+    CHECK_THROWS_AS(tree.spawn(b), t::HarnessError);  // out of sync: refused from now on
+    pids = tree.all_pids();
+  }
+  for (pid_t p : pids) CHECK_FALSE(tid_exists(p));
+  CHECK(no_zombie_children());
+}

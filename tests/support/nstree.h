@@ -14,8 +14,8 @@
 
 // Everything here talks to the real kernel: clone3(), unshare(), setns(), nsfs ioctls, /proc.
 // Nothing from lib/ is used, so the oracles stay independent of the code under test.
-// Requirements: run as root in the initial user namespace (the suite does), Linux >= 6.11
-// for the pid-translation ioctls, >= 6.18 for NS_GET_ID.
+// Requirements: run as root in the initial user namespace (the suite does); Linux 6.11+ for
+// the pid-translation ioctls, 6.18+ for NS_GET_ID.
 namespace pidns::testing {
 
 // nsfs ioctls missing from Debian 12's <linux/nsfs.h> (values from Linux 6.18 uapi).
@@ -99,6 +99,8 @@ struct SpawnResult {
 //
 // The destructor SIGKILLs every live agent (children first), waits until each is reaped,
 // then removes the bind mounts and the temp dir. It also runs when a test fails mid-way.
+// If the test process itself is SIGKILLed, agents exit on their own (control socket EOF,
+// PR_SET_PDEATHSIG) but bind mounts stay. A ProcTree is not thread-safe.
 class ProcTree {
  public:
   explicit ProcTree(std::chrono::milliseconds timeout = std::chrono::seconds(10));
