@@ -26,7 +26,9 @@ std::string proc_path(const DiscoveryOptions& o, std::int32_t pid, std::string_v
 }
 }  // namespace
 
-Model::Model(const DiscoveryOptions& opts, Fd proc) : opts_(opts), proc_(std::move(proc)), features_(kernel_features()) {}
+Model::Model(const DiscoveryOptions& opts, Fd proc) : opts_(opts), proc_(std::move(proc)), features_(kernel_features()) {
+    if (!opts_.kernel_ids) features_.ns_get_id = false;
+}
 
 Result<std::unique_ptr<Model>> Model::create(const DiscoveryOptions& opts) {
     int fd = ::open(opts.proc_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -72,10 +74,10 @@ Result<NsId> Model::resolve_fd(int fd) {
     }
     if (ns_type_is_hierarchical(meta.type)) {
         if (auto parent = ns_get_parent(fd)) {
-            auto pid_ = opts_.ancestors ? resolve_fd(parent->get()) : Result<NsId>(make_error(Errc::not_found, ""));
-            if (pid_) {
-                meta.parent = *pid_;
-                meta.level = index_.find_namespace(*pid_)->meta.level + 1;
+            auto parent_id = opts_.ancestors ? resolve_fd(parent->get()) : Result<NsId>(make_error(Errc::not_found, ""));
+            if (parent_id) {
+                meta.parent = *parent_id;
+                meta.level = index_.find_namespace(*parent_id)->meta.level + 1;
             } else {
                 auto pident = ns_identity(parent->get());
                 if (pident)

@@ -23,6 +23,7 @@ struct DiscoveryOptions {
     bool fds = true;          // /proc/PID/fd/*: open namespace fds
     bool bind_mounts = true;  // nsfs entries of /proc/PID/mountinfo, one reader per mount namespace
     bool ancestors = true;    // parents and owners that nothing else holds
+    bool kernel_ids = true;   // NS_GET_ID where the kernel has it; false: library-assigned ids, as on older kernels
     std::string proc_root = "/proc";
 };
 

@@ -220,8 +220,6 @@ TEST_CASE("namespaces held by an fd, a bind mount, or only as ancestors are foun
     tree.unmount_ns(by_mount.mount_path);
     auto report = m->rescan();
     REQUIRE(report.ok());
-    const NsId gone = 0;
-    (void)gone;
     CHECK_FALSE(m->index().find_by_inode(kernel_features().nsfs_dev, by_mount.inode));
     CHECK(std::any_of(report->changes.begin(), report->changes.end(),
                       [](const NsChange& c) { return !c.added && c.type == NsType::net; }));
@@ -274,7 +272,7 @@ TEST_CASE("incremental: fork/exec/exit operations and the kernel check on a miss
 TEST_CASE("the index equals a fresh scan after incremental changes") {
     t::ProcTree tree;
     auto m = scanned_model();
-    auto h = t::make_ns_hierarchy5(tree);
+    (void)t::make_ns_hierarchy5(tree);
     for (pid_t p : tree.live_agents()) REQUIRE(m->add_process(p).ok());
     auto fresh = scanned_model();
     for (pid_t p : tree.live_agents()) {
@@ -286,5 +284,40 @@ TEST_CASE("the index equals a fresh scan after incremental changes") {
         CHECK(std::vector<std::int32_t>(a->chains.nspid().begin(), a->chains.nspid().end()) ==
               std::vector<std::int32_t>(b->chains.nspid().begin(), b->chains.nspid().end()));
     }
-    (void)h;
+}
+
+TEST_CASE("without kernel ids: assigned ids start at 2^32, stay stable across rescans, are never reused") {
+    t::ProcTree tree;
+    DiscoveryOptions o;
+    o.kernel_ids = false;
+    auto m = Model::create(o);
+    REQUIRE(m.ok());
+    auto& model = **m;
+    pid_t first = tree.spawn(0, CLONE_NEWPID | CLONE_NEWNET);
+    REQUIRE(model.rescan().ok());
+    std::map<std::uint64_t, NsId> by_inode;
+    std::set<NsId> seen;
+    for (const auto& [id, ns] : model.index().namespaces()) {
+        CHECK(id >= (NsId{1} << 32));
+        by_inode[ns.meta.inode] = id;
+        seen.insert(id);
+    }
+    CHECK(seen.size() == model.index().namespace_count());
+    const ino_t first_net = t::oracle_ns_inode(first, "net");
+    // Translation works with assigned ids too.
+    const NsId pidns = by_inode.at(t::oracle_ns_inode(first, "pid"));
+    CHECK(*model.translate(1, pidns, model.index().root_pidns()) == first);
+    // A second scan keeps every id of a namespace still there.
+    REQUIRE(model.rescan().ok());
+    for (const auto& [id, ns] : model.index().namespaces()) CHECK(by_inode.at(ns.meta.inode) == id);
+    // A namespace that went away (its last process's exit) takes its id with it; new ones get
+    // new ids, even if the kernel reuses the inode number.
+    tree.kill_agent(first);
+    model.remove_task(first, first);
+    CHECK_FALSE(model.index().find_by_inode(kernel_features().nsfs_dev, first_net));
+    pid_t second = tree.spawn(0, CLONE_NEWNET);
+    REQUIRE(model.rescan().ok());
+    const NsId net2 = *model.index().find_by_inode(kernel_features().nsfs_dev, t::oracle_ns_inode(second, "net"));
+    CHECK(net2 >= (NsId{1} << 32));
+    CHECK_FALSE(seen.count(net2));
 }
