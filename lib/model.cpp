@@ -14,6 +14,8 @@
 namespace pidns {
 namespace {
 constexpr std::array<const char*, kNsTypeCount> kNsNames = {"pid", "user", "mnt", "net", "uts", "ipc", "cgroup", "time"};
+constexpr std::array<const char*, kNsTypeCount> kNsLinks = {"ns/pid", "ns/user",   "ns/mnt", "ns/net",
+                                                            "ns/uts", "ns/ipc", "ns/cgroup", "ns/time"};
 constexpr std::uint32_t kOverflowUid = 65534;
 
 std::string proc_path(const DiscoveryOptions& o, std::int32_t pid, std::string_view rest) {
@@ -121,9 +123,9 @@ Result<NsId> Model::resolve_path(const std::string& path, NsType expect, std::ui
     return resolve_fd(fd->get());
 }
 
-Result<NsId> Model::resolve_link(std::int32_t pid, const char* link, NsType type, std::uint64_t inode) {
+Result<NsId> Model::resolve_link(std::int32_t pid, std::string_view rel, NsType type, std::uint64_t inode) {
     if (auto id = index_.find_by_inode(features_.nsfs_dev, inode)) return *id;
-    return resolve_path(proc_path(opts_, pid, std::string("ns/") + link), type, inode);
+    return resolve_path(proc_path(opts_, pid, rel), type, inode);
 }
 
 Status Model::register_self() {
@@ -148,7 +150,7 @@ Result<ProcessData> Model::to_process_data(std::int32_t pid, RawProcess& raw) {
     for (auto t : kAllNsTypes) {
         const auto i = ns_type_index(t);
         if (raw.ns[i] == 0) return make_error(Errc::io, "namespace links of " + std::to_string(pid) + " are unreadable");
-        auto id = resolve_link(pid, kNsNames[i], t, raw.ns[i]);
+        auto id = resolve_link(pid, kNsLinks[i], t, raw.ns[i]);
         if (!id) return id.error();
         d.ns[i] = *id;
     }
@@ -157,8 +159,8 @@ Result<ProcessData> Model::to_process_data(std::int32_t pid, RawProcess& raw) {
         auto id = resolve_link(pid, link, t, inode);
         return id ? *id : 0;
     };
-    d.pid_for_children = for_children(raw.pid_for_children, "pid_for_children", NsType::pid);
-    d.time_for_children = for_children(raw.time_for_children, "time_for_children", NsType::time);
+    d.pid_for_children = for_children(raw.pid_for_children, "ns/pid_for_children", NsType::pid);
+    d.time_for_children = for_children(raw.time_for_children, "ns/time_for_children", NsType::time);
     d.nstgid = std::move(raw.status.nstgid);
     d.nspid = std::move(raw.status.nspid);
     d.nspgid = std::move(raw.status.nspgid);
@@ -170,24 +172,20 @@ Result<ProcessData> Model::to_process_data(std::int32_t pid, RawProcess& raw) {
         for (auto t : kAllNsTypes) {
             const auto i = ns_type_index(t);
             if (rt.ns[i] == 0 || rt.ns[i] == raw.ns[i]) continue;
-            std::string link = "task/" + std::to_string(rt.tid) + "/ns/" + kNsNames[i];
-            auto id = index_.find_by_inode(features_.nsfs_dev, rt.ns[i]);
-            Result<NsId> r = id ? Result<NsId>(*id) : resolve_path(proc_path(opts_, pid, link), t, rt.ns[i]);
+            auto r = resolve_link(pid, "task/" + std::to_string(rt.tid) + "/" + kNsLinks[i], t, rt.ns[i]);
             if (r) th.ns_overrides.emplace_back(t, *r);
         }
         d.threads.push_back(std::move(th));
     }
     for (const auto& f : raw.ns_fds) {
-        auto id = index_.find_by_inode(features_.nsfs_dev, f.ns.inode);
-        Result<NsId> r = id ? Result<NsId>(*id)
-                            : resolve_path(proc_path(opts_, pid, "fd/" + std::to_string(f.fd)), f.ns.type, f.ns.inode);
+        auto r = resolve_link(pid, "fd/" + std::to_string(f.fd), f.ns.type, f.ns.inode);
         if (r) d.ns_fds.emplace_back(f.fd, *r);
     }
     return d;
 }
 
 Status Model::read_and_upsert(std::int32_t pid, std::optional<Result<RawProcess>> first) {
-    ReadOptions ro{opts_.tasks, opts_.fds};
+    const ReadOptions ro = read_options();
     // A process may change namespaces (setns, unshare) between our reads: try twice.
     Error last = make_error(Errc::not_found, "no such process");
     for (int attempt = 0; attempt < 2; ++attempt) {
@@ -240,9 +238,7 @@ Status Model::scan_mounts() {
         auto entries = parse_mountinfo(*text);
         if (!entries) continue;
         for (const auto& m : nsfs_mounts(*entries)) {
-            auto known = index_.find_by_inode(features_.nsfs_dev, m.ns.inode);
-            Result<NsId> id = known ? Result<NsId>(*known)
-                                    : resolve_path(proc_path(opts_, pid, "root") + m.mount_point, m.ns.type, m.ns.inode);
+            auto id = resolve_link(pid, "root" + m.mount_point, m.ns.type, m.ns.inode);
             if (!id) continue;
             ++refs[*id];
             mounts_[*id].emplace_back(pid, m.mount_point);
@@ -274,7 +270,7 @@ Result<RescanReport> Model::rescan() {
         // Reading /proc is most of the cost and needs no shared state: read in parallel,
         // then resolve namespaces and fill the index on this thread.
         std::vector<std::optional<Result<RawProcess>>> raws(pids->size());
-        const ReadOptions ro{opts_.tasks, opts_.fds};
+        const ReadOptions ro = read_options();
         std::atomic<std::size_t> next{0};
         auto worker = [&] {
             constexpr std::size_t kChunk = 32;

@@ -72,7 +72,10 @@ private:
     Model(const DiscoveryOptions& opts, Fd proc);
     Status register_self();
     Result<NsId> resolve_path(const std::string& path, NsType expect, std::uint64_t expect_inode);
-    Result<NsId> resolve_link(std::int32_t pid, const char* link, NsType type, std::uint64_t inode);
+    // The namespace behind /proc/PID/<rel> (an ns link, task link, fd or mount path): from the
+    // index when its inode is known, else opened, checked against `inode` and resolved.
+    Result<NsId> resolve_link(std::int32_t pid, std::string_view rel, NsType type, std::uint64_t inode);
+    [[nodiscard]] ReadOptions read_options() const noexcept { return ReadOptions{opts_.tasks, opts_.fds}; }
     Result<ProcessData> to_process_data(std::int32_t pid, RawProcess& raw);
     // Reads (unless `first` holds a read already made) and stores one process.
     Status read_and_upsert(std::int32_t pid, std::optional<Result<RawProcess>> first = std::nullopt);
