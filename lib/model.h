@@ -65,6 +65,8 @@ public:
     [[nodiscard]] NsId self_ns(NsType t) const noexcept { return self_[ns_type_index(t)]; }
     [[nodiscard]] const DiscoveryOptions& options() const noexcept { return opts_; }
     [[nodiscard]] const KernelFeatures& features() const noexcept { return features_; }
+    // The open /proc directory every read goes through.
+    [[nodiscard]] int proc_fd() const noexcept { return proc_.get(); }
     // Namespaces added/removed by incremental operations since the last call.
     std::vector<NsChange> take_changes() { return index_.take_changes(); }
 

@@ -12,6 +12,7 @@ std::string_view errc_name(Errc e) noexcept {
     case Errc::not_pid_namespace: return "not-pid-namespace";
     case Errc::ambiguous: return "ambiguous";
     case Errc::invalid_argument: return "invalid-argument";
+    case Errc::access_denied: return "access-denied";
     case Errc::parse: return "parse";
     case Errc::io: return "io";
     case Errc::unsupported: return "unsupported";

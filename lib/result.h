@@ -17,6 +17,7 @@ enum class Errc : std::uint8_t {
     not_pid_namespace,  // a namespace was named where a pid namespace is needed
     ambiguous,          // a reference names one namespace as id and another as inode
     invalid_argument,   // malformed request (pid 0, unknown type, ...)
+    access_denied,      // the caller may not inspect this task
     parse,              // malformed /proc or netlink content
     io,                 // a system call failed for another reason
     unsupported,        // the running kernel lacks the feature

@@ -1,0 +1,28 @@
+// Maps library error classes to D-Bus error names (the only place that knows them).
+#include "errors.h"
+
+namespace pidnsd {
+
+const char* dbus_error_name(pidns::Errc code) noexcept {
+    using pidns::Errc;
+    switch (code) {
+    case Errc::not_found: return kErrorNoSuchProcess;
+    case Errc::no_such_namespace: return kErrorNoSuchNamespace;
+    case Errc::not_pid_namespace: return kErrorNotPidNamespace;
+    case Errc::ambiguous: return kErrorAmbiguousNamespace;
+    case Errc::invalid_argument: return kErrorInvalidArgs;
+    case Errc::access_denied: return kErrorAccessDenied;
+    case Errc::parse:
+    case Errc::io:
+    case Errc::unsupported: return kErrorFailed;
+    }
+    return kErrorFailed;
+}
+
+sdbus::Error to_dbus_error(const pidns::Error& e) {
+    const char* name = dbus_error_name(e.code);
+    if (name == kErrorFailed) return sdbus::Error(name, e.describe() + "; see pidnsd's log (journalctl -u pidnsd)");
+    return sdbus::Error(name, e.message);
+}
+
+}  // namespace pidnsd

@@ -1,0 +1,267 @@
+// The v1 API's answers as one caller sees them.
+#include "view.h"
+
+#include <algorithm>
+#include <string>
+
+#include "model.h"
+
+namespace pidns {
+namespace {
+
+Error no_such_namespace(std::uint64_t ref) {
+    return make_error(Errc::no_such_namespace,
+                      "no namespace " + std::to_string(ref) +
+                          " is visible to you; use an id from ListNamespaces, an inode number from "
+                          "readlink /proc/PID/ns/TYPE, or 0 for your own");
+}
+
+std::uint32_t at_level(std::span<const std::int32_t> chain, std::size_t level) {
+    return level < chain.size() ? static_cast<std::uint32_t>(chain[level]) : 0;
+}
+
+std::vector<std::uint32_t> suffix(std::span<const std::int32_t> chain, std::size_t level) {
+    std::vector<std::uint32_t> out;
+    for (std::size_t i = level; i < chain.size(); ++i) out.push_back(static_cast<std::uint32_t>(chain[i]));
+    return out;
+}
+
+}  // namespace
+
+CallerView::CallerView(Model& model, const Caller& caller)
+    : model_(model), index_(model.index()), caller_(caller) {
+    if (const auto* ns = index_.find_namespace(caller.pidns)) level_ = ns->meta.level;
+    if (const auto* ns = index_.find_namespace(caller.userns)) user_level_ = ns->meta.level;
+    at_root_ = caller.pidns == index_.root_pidns();
+}
+
+bool CallerView::may_inspect(const Process& p) const {
+    return at_root_ || index_.pidns_is_descendant(p.ns_of(NsType::pid), caller_.pidns);
+}
+
+std::uint32_t CallerView::view_tgid(const Process& p) const { return at_level(p.chains.nstgid(), level_); }
+
+bool CallerView::in_scope(const Namespace& ns) const {
+    switch (ns.meta.type) {
+    case NsType::pid: return index_.pidns_is_descendant(ns.meta.id, caller_.pidns);
+    case NsType::user: return index_.pidns_is_descendant(ns.meta.id, caller_.userns);
+    default:
+        if (ns.meta.owner == 0) return caller_.userns == index_.root_userns();
+        return index_.pidns_is_descendant(ns.meta.owner, caller_.userns);
+    }
+}
+
+bool CallerView::visible(const Namespace& ns) {
+    auto [it, fresh] = visible_cache_.try_emplace(ns.meta.id, false);
+    if (!fresh) return it->second;
+    bool v = false;
+    if (in_scope(ns)) {
+        if (ns.members.empty()) {
+            v = at_root_;
+        } else if (at_root_) {
+            v = true;
+        } else {
+            for (auto tgid : ns.members) {
+                const auto* p = index_.find_process(tgid);
+                if (p && may_inspect(*p)) {
+                    v = true;
+                    break;
+                }
+            }
+        }
+    }
+    it->second = v;
+    return v;
+}
+
+bool CallerView::visible(NsId id) {
+    if (id == 0) return false;
+    const auto* ns = index_.find_namespace(id);
+    return ns && visible(*ns);
+}
+
+Result<NsId> CallerView::resolve(std::uint64_t ref, NsType dflt) {
+    if (ref == 0) {
+        const NsId own = dflt == NsType::pid ? caller_.pidns : dflt == NsType::user ? caller_.userns : 0;
+        if (own == 0) return no_such_namespace(ref);
+        return own;
+    }
+    NsId by_id = visible(ref) ? ref : 0;
+    NsId by_inode = 0;
+    if (auto id = index_.find_by_inode(model_.features().nsfs_dev, ref); id && visible(*id)) by_inode = *id;
+    if (by_id && by_inode && by_id != by_inode)
+        return make_error(Errc::ambiguous, std::to_string(ref) + " is the id of namespace " + std::to_string(by_id) +
+                                               " and the inode of namespace " + std::to_string(by_inode) +
+                                               "; pass the id that ListNamespaces gives");
+    if (by_id) return by_id;
+    if (by_inode) return by_inode;
+    return no_such_namespace(ref);
+}
+
+Result<NsId> CallerView::resolve_pidns(std::uint64_t ref) {
+    auto id = resolve(ref, NsType::pid);
+    if (!id) return id;
+    const auto* ns = index_.find_namespace(*id);
+    if (ns->meta.type != NsType::pid)
+        return make_error(Errc::not_pid_namespace, "namespace " + std::to_string(ref) + " is a " +
+                                                       std::string(ns_type_name(ns->meta.type)) +
+                                                       " namespace; name a pid namespace (ListNamespaces(\"pid\"))");
+    return id;
+}
+
+Result<std::int32_t> CallerView::checked_pid(std::uint32_t pid) const {
+    if (pid == 0 || pid > 0x7fffffffu)
+        return make_error(Errc::invalid_argument, "pid " + std::to_string(pid) + " is out of range; pass a pid from 1 to 2147483647");
+    return static_cast<std::int32_t>(pid);
+}
+
+Result<std::uint32_t> CallerView::translate(std::uint32_t pid, std::uint64_t from, std::uint64_t to) {
+    auto nr = checked_pid(pid);
+    if (!nr) return nr.error();
+    auto f = resolve_pidns(from);
+    if (!f) return f.error();
+    auto t = resolve_pidns(to);
+    if (!t) return t.error();
+    auto r = model_.translate(*nr, *f, *t);  // may read the kernel and add the task to the index
+    visible_cache_.clear();
+    if (!r) {
+        if (r.error().code == Errc::not_found)
+            return make_error(Errc::not_found, "no process " + std::to_string(pid) + " in pid namespace " +
+                                                   std::to_string(*f) + "; check the pid and the namespace");
+        return r.error();
+    }
+    auto host = index_.host_tid(*f, *nr);
+    const auto task = host ? index_.find_task(*host) : std::nullopt;
+    if (!task) return make_error(Errc::not_found, "process " + std::to_string(pid) + " exited");
+    if (!may_inspect(*task->process))
+        return make_error(Errc::access_denied, "you may not inspect process " + std::to_string(pid));
+    return static_cast<std::uint32_t>(*r);
+}
+
+Result<std::vector<std::uint32_t>> CallerView::translate_many(const std::vector<std::uint32_t>& pids,
+                                                              std::uint64_t from, std::uint64_t to) {
+    if (pids.size() > kMaxBatch)
+        return make_error(Errc::invalid_argument, std::to_string(pids.size()) + " pids in one call; send at most " +
+                                                      std::to_string(kMaxBatch) + " per TranslatePids call");
+    auto f = resolve_pidns(from);
+    if (!f) return f.error();
+    auto t = resolve_pidns(to);
+    if (!t) return t.error();
+    std::vector<std::uint32_t> out;
+    out.reserve(pids.size());
+    for (auto pid : pids) {
+        auto r = translate(pid, *f, *t);
+        out.push_back(r ? *r : 0);
+    }
+    return out;
+}
+
+NamespaceEntry CallerView::entry(const Namespace& ns) {
+    const auto& m = ns.meta;
+    NamespaceEntry e;
+    e.id = m.id;
+    e.inode = m.inode;
+    e.type = m.type;
+    e.parent = visible(m.parent) ? m.parent : 0;
+    e.owner = visible(m.owner) ? m.owner : 0;
+    if (m.type == NsType::pid) e.level = m.level - static_cast<std::uint32_t>(level_);
+    if (m.type == NsType::user) e.level = m.level - user_level_;
+    std::uint32_t lowest = 0;
+    for (auto tgid : ns.members) {
+        const auto* p = index_.find_process(tgid);
+        if (!p || !may_inspect(*p)) continue;
+        ++e.nprocs;
+        const auto v = view_tgid(*p);
+        if (v && (lowest == 0 || v < lowest)) lowest = v;
+    }
+    if (m.type == NsType::pid) {
+        if (auto host = index_.host_tid(m.id, 1))
+            if (auto task = index_.find_task(*host); task && may_inspect(*task->process))
+                e.init_pid = at_level(task->nspid, level_);
+    } else {
+        e.init_pid = lowest;
+    }
+    e.owner_uid = map_id_in(caller_.uid_map, m.owner_uid);
+    return e;
+}
+
+Result<std::vector<NamespaceEntry>> CallerView::list_namespaces(std::string_view type) {
+    std::optional<NsType> only;
+    if (!type.empty()) {
+        only = ns_type_from_name(type);
+        if (!only)
+            return make_error(Errc::invalid_argument, "unknown namespace type '" + std::string(type) +
+                                                          "'; use one of pid user mnt net uts ipc cgroup time, or '' for all");
+    }
+    std::vector<NamespaceEntry> out;
+    for (const auto& [id, ns] : index_.namespaces()) {
+        if (only && ns.meta.type != *only) continue;
+        if (visible(ns)) out.push_back(entry(ns));
+    }
+    std::sort(out.begin(), out.end(), [](const NamespaceEntry& a, const NamespaceEntry& b) {
+        if (a.type != b.type) return ns_type_index(a.type) < ns_type_index(b.type);
+        if (a.level != b.level) return a.level < b.level;
+        return a.id < b.id;
+    });
+    return out;
+}
+
+Result<NamespaceEntry> CallerView::get_namespace(std::uint64_t ref) {
+    auto id = resolve(ref);
+    if (!id) return id.error();
+    return entry(*index_.find_namespace(*id));
+}
+
+Result<ProcessEntry> CallerView::get_process(std::uint32_t pid) {
+    auto nr = checked_pid(pid);
+    if (!nr) return nr.error();
+    auto host = model_.translate(*nr, caller_.pidns, index_.root_pidns());
+    visible_cache_.clear();
+    const auto task = host && *host > 0 ? index_.find_task(*host) : std::nullopt;
+    if (!task)
+        return make_error(Errc::not_found, "no process " + std::to_string(pid) +
+                                               " in your pid namespace; check the pid (ps, or ListProcesses(0))");
+    const Process& p = *task->process;
+    if (!may_inspect(p)) return make_error(Errc::access_denied, "you may not inspect process " + std::to_string(pid));
+    ProcessEntry e;
+    e.nspid = suffix(task->nspid, level_);
+    e.nstgid = suffix(p.chains.nstgid(), level_);
+    e.nspgid = suffix(p.chains.nspgid(), level_);
+    e.nssid = suffix(p.chains.nssid(), level_);
+    auto ns = p.ns;
+    if (task->tid != p.tgid && p.threads) {
+        for (const auto& th : *p.threads)
+            if (th.tid == task->tid)
+                for (const auto& [t, id] : th.ns_overrides) ns[ns_type_index(t)] = id;
+    }
+    for (std::size_t i = 0; i < ns.size(); ++i) e.ns[i] = visible(ns[i]) ? ns[i] : 0;
+    return e;
+}
+
+Result<std::vector<std::uint32_t>> CallerView::list_processes(std::uint64_t ref) {
+    auto id = resolve(ref);
+    if (!id) return id.error();
+    std::vector<std::uint32_t> out;
+    for (auto tgid : index_.find_namespace(*id)->members) {
+        const auto* p = index_.find_process(tgid);
+        if (!p || !may_inspect(*p)) continue;
+        if (auto v = view_tgid(*p)) out.push_back(v);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::uint32_t CallerView::namespace_count() {
+    std::uint32_t n = 0;
+    for (const auto& [id, ns] : index_.namespaces()) n += visible(ns) ? 1 : 0;
+    return n;
+}
+
+std::uint32_t CallerView::process_count() const {
+    if (at_root_) return static_cast<std::uint32_t>(index_.process_count());
+    std::uint32_t n = 0;
+    for (const auto& [tgid, p] : index_.processes()) n += may_inspect(p) ? 1 : 0;
+    return n;
+}
+
+}  // namespace pidns

@@ -1,0 +1,88 @@
+// The v1 API's answers as one caller sees them: pids in its pid namespace, levels below its own
+// namespaces, and only the namespaces and processes in its scope.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "caller.h"
+#include "index.h"
+#include "result.h"
+
+namespace pidns {
+
+class Model;
+
+struct NamespaceEntry {
+    NsId id = 0;
+    std::uint64_t inode = 0;
+    NsType type = NsType::pid;
+    NsId parent = 0;              // 0: none, or not visible to the caller
+    NsId owner = 0;               // 0: not visible to the caller
+    std::uint32_t level = 0;      // pid/user: depth below the caller's own namespace of that type
+    std::uint32_t init_pid = 0;   // pid ns: its init; others: lowest pid in it; caller's view; 0: none
+    std::uint32_t nprocs = 0;     // thread-group leaders in it the caller may inspect
+    std::uint32_t owner_uid = 0;  // in the caller's user namespace, kOverflowId when unmapped
+};
+
+struct ProcessEntry {
+    std::vector<std::uint32_t> nspid, nstgid, nspgid, nssid;  // first: caller's view; last: own
+    std::array<NsId, kNsTypeCount> ns{};                      // 0 where not visible to the caller
+};
+
+// Largest TranslatePids batch.
+inline constexpr std::size_t kMaxBatch = 65536;
+
+// Answers for one caller over the model's index. Short-lived: build one per request.
+//
+// Scope: a pid namespace at or below the caller's; a user namespace at or below the caller's;
+// any other namespace owned by a user namespace at or below the caller's. A namespace in scope is
+// visible when the caller may inspect at least one process in it; one with no processes at all
+// (held by an fd, a bind mount, or as an ancestor) is visible only to a caller in the daemon's own
+// pid namespace. A process may be inspected when it is in the caller's pid namespace or below.
+// Anything else does not exist for the caller: the same error as an unknown id.
+class CallerView {
+public:
+    CallerView(Model& model, const Caller& caller);
+
+    // A namespace reference: 0 = the caller's own namespace of `dflt`, else a visible namespace's
+    // id or nsfs inode. Errc::no_such_namespace, Errc::ambiguous.
+    Result<NsId> resolve(std::uint64_t ref, NsType dflt = NsType::pid);
+
+    // TranslatePid: pid in `from` -> pid in `to` (0 if none there).
+    Result<std::uint32_t> translate(std::uint32_t pid, std::uint64_t from, std::uint64_t to);
+    // TranslatePids: element-wise; 0 for absent, out-of-range, untranslatable or uninspectable.
+    Result<std::vector<std::uint32_t>> translate_many(const std::vector<std::uint32_t>& pids, std::uint64_t from,
+                                                      std::uint64_t to);
+    // ListNamespaces: type "" (all) or a type name; sorted by type, then level, then id.
+    Result<std::vector<NamespaceEntry>> list_namespaces(std::string_view type);
+    Result<NamespaceEntry> get_namespace(std::uint64_t ref);
+    Result<ProcessEntry> get_process(std::uint32_t pid);
+    Result<std::vector<std::uint32_t>> list_processes(std::uint64_t ref);
+    std::uint32_t namespace_count();
+    std::uint32_t process_count() const;
+
+private:
+    [[nodiscard]] bool in_scope(const Namespace& ns) const;
+    [[nodiscard]] bool visible(NsId id);
+    [[nodiscard]] bool visible(const Namespace& ns);
+    [[nodiscard]] bool may_inspect(const Process& p) const;
+    // The process's tgid as the caller sees it; 0 if it has none there.
+    [[nodiscard]] std::uint32_t view_tgid(const Process& p) const;
+    Result<std::int32_t> checked_pid(std::uint32_t pid) const;
+    Result<NsId> resolve_pidns(std::uint64_t ref);
+    NamespaceEntry entry(const Namespace& ns);
+
+    Model& model_;
+    const Index& index_;
+    const Caller& caller_;
+    std::size_t level_ = 0;       // the caller's pid namespace's level in the index
+    std::uint32_t user_level_ = 0;
+    bool at_root_ = false;        // the caller is in the daemon's own pid namespace
+    std::unordered_map<NsId, bool> visible_cache_;
+};
+
+}  // namespace pidns
