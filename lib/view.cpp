@@ -1,6 +1,8 @@
 // The v1 API's answers as one caller sees them.
 #include "view.h"
 
+#include <signal.h>
+
 #include <algorithm>
 #include <string>
 
@@ -16,6 +18,13 @@ Error no_such_namespace(std::uint64_t ref) {
                           "readlink /proc/PID/ns/TYPE, or 0 for your own");
 }
 
+// A live task whose namespaces the kernel does not show even to pidnsd (as this VM's pid 1):
+// nobody may inspect it through the kernel, so nobody may through pidnsd either.
+Error unreadable(std::uint32_t pid) {
+    return make_error(Errc::access_denied, "the kernel does not let pidnsd read the namespaces of process " +
+                                               std::to_string(pid) + ", so nobody may inspect it; ask about another pid");
+}
+
 std::uint32_t at_level(std::span<const std::int32_t> chain, std::size_t level) {
     return level < chain.size() ? static_cast<std::uint32_t>(chain[level]) : 0;
 }
@@ -27,6 +36,21 @@ std::vector<std::uint32_t> suffix(std::span<const std::int32_t> chain, std::size
 }
 
 }  // namespace
+
+Result<NsId> resolve_reference(const Index& index, std::uint64_t nsfs_dev, std::uint64_t ref,
+                               const std::function<bool(NsId)>& visible) {
+    if (ref == 0) return no_such_namespace(ref);
+    const NsId by_id = index.find_namespace(ref) && visible(ref) ? ref : 0;
+    NsId by_inode = 0;
+    if (auto id = index.find_by_inode(nsfs_dev, ref); id && visible(*id)) by_inode = *id;
+    if (by_id && by_inode && by_id != by_inode)
+        return make_error(Errc::ambiguous, std::to_string(ref) + " is the id of namespace " + std::to_string(by_id) +
+                                               " and the inode of namespace " + std::to_string(by_inode) +
+                                               "; pass the id that ListNamespaces gives");
+    if (by_id) return by_id;
+    if (by_inode) return by_inode;
+    return no_such_namespace(ref);
+}
 
 CallerView::CallerView(Model& model, const Caller& caller)
     : model_(model), index_(model.index()), caller_(caller) {
@@ -86,16 +110,7 @@ Result<NsId> CallerView::resolve(std::uint64_t ref, NsType dflt) {
         if (own == 0) return no_such_namespace(ref);
         return own;
     }
-    NsId by_id = visible(ref) ? ref : 0;
-    NsId by_inode = 0;
-    if (auto id = index_.find_by_inode(model_.features().nsfs_dev, ref); id && visible(*id)) by_inode = *id;
-    if (by_id && by_inode && by_id != by_inode)
-        return make_error(Errc::ambiguous, std::to_string(ref) + " is the id of namespace " + std::to_string(by_id) +
-                                               " and the inode of namespace " + std::to_string(by_inode) +
-                                               "; pass the id that ListNamespaces gives");
-    if (by_id) return by_id;
-    if (by_inode) return by_inode;
-    return no_such_namespace(ref);
+    return resolve_reference(index_, model_.features().nsfs_dev, ref, [this](NsId id) { return visible(id); });
 }
 
 Result<NsId> CallerView::resolve_pidns(std::uint64_t ref) {
@@ -122,17 +137,27 @@ Result<std::uint32_t> CallerView::translate(std::uint32_t pid, std::uint64_t fro
     if (!f) return f.error();
     auto t = resolve_pidns(to);
     if (!t) return t.error();
-    auto r = model_.translate(*nr, *f, *t);  // may read the kernel and add the task to the index
+    return translate_resolved(*nr, *f, *t);
+}
+
+Result<std::uint32_t> CallerView::translate_resolved(std::int32_t nr, NsId from, NsId to) {
+    const std::uint32_t pid = static_cast<std::uint32_t>(nr);
+    auto r = model_.translate(nr, from, to);  // may read the kernel and add the task to the index
     visible_cache_.clear();
     if (!r) {
         if (r.error().code == Errc::not_found)
             return make_error(Errc::not_found, "no process " + std::to_string(pid) + " in pid namespace " +
-                                                   std::to_string(*f) + "; check the pid and the namespace");
+                                                   std::to_string(from) + "; check the pid and the namespace");
         return r.error();
     }
-    auto host = index_.host_tid(*f, *nr);
+    auto host = index_.host_tid(from, nr);
     const auto task = host ? index_.find_task(*host) : std::nullopt;
-    if (!task) return make_error(Errc::not_found, "process " + std::to_string(pid) + " exited");
+    if (!task) {
+        // The kernel knows the task, but it exited since or its /proc entries cannot be read.
+        if (auto h = model_.translate(nr, from, index_.root_pidns()); h && *h > 0 && ::kill(*h, 0) == 0)
+            return unreadable(pid);
+        return make_error(Errc::not_found, "process " + std::to_string(pid) + " exited; check the pid");
+    }
     if (!may_inspect(*task->process))
         return make_error(Errc::access_denied, "you may not inspect process " + std::to_string(pid));
     return static_cast<std::uint32_t>(*r);
@@ -149,9 +174,18 @@ Result<std::vector<std::uint32_t>> CallerView::translate_many(const std::vector<
     if (!t) return t.error();
     std::vector<std::uint32_t> out;
     out.reserve(pids.size());
+    std::unordered_map<std::uint32_t, std::uint32_t> seen;  // a repeated pid costs one lookup
     for (auto pid : pids) {
-        auto r = translate(pid, *f, *t);
-        out.push_back(r ? *r : 0);
+        if (pid == 0 || pid > 0x7fffffffu) {
+            out.push_back(0);
+            continue;
+        }
+        auto [it, fresh] = seen.try_emplace(pid, 0);
+        if (fresh) {
+            auto r = translate_resolved(static_cast<std::int32_t>(pid), *f, *t);
+            it->second = r ? *r : 0;
+        }
+        out.push_back(it->second);
     }
     return out;
 }
@@ -218,6 +252,7 @@ Result<ProcessEntry> CallerView::get_process(std::uint32_t pid) {
     auto host = model_.translate(*nr, caller_.pidns, index_.root_pidns());
     visible_cache_.clear();
     const auto task = host && *host > 0 ? index_.find_task(*host) : std::nullopt;
+    if (!task && host && *host > 0 && ::kill(*host, 0) == 0) return unreadable(pid);
     if (!task)
         return make_error(Errc::not_found, "no process " + std::to_string(pid) +
                                                " in your pid namespace; check the pid (ps, or ListProcesses(0))");

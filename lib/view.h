@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -32,6 +33,13 @@ struct ProcessEntry {
     std::vector<std::uint32_t> nspid, nstgid, nspgid, nssid;  // first: caller's view; last: own
     std::array<NsId, kNsTypeCount> ns{};                      // 0 where not visible to the caller
 };
+
+// A non-zero namespace reference among the namespaces `visible` accepts: the namespace with
+// that id, or the one with that nsfs inode (on device `nsfs_dev`). Errc::ambiguous when the two
+// differ; Errc::no_such_namespace when neither is visible (an invisible candidate is ignored, so
+// its existence does not leak through the error).
+Result<NsId> resolve_reference(const Index& index, std::uint64_t nsfs_dev, std::uint64_t ref,
+                               const std::function<bool(NsId)>& visible);
 
 // Largest TranslatePids batch.
 inline constexpr std::size_t kMaxBatch = 65536;
@@ -74,6 +82,7 @@ private:
     [[nodiscard]] std::uint32_t view_tgid(const Process& p) const;
     Result<std::int32_t> checked_pid(std::uint32_t pid) const;
     Result<NsId> resolve_pidns(std::uint64_t ref);
+    Result<std::uint32_t> translate_resolved(std::int32_t nr, NsId from, NsId to);
     NamespaceEntry entry(const Namespace& ns);
 
     Model& model_;

@@ -1,0 +1,136 @@
+// Integration-test fixtures: a private system-style dbus-daemon with the project's policy, the real
+// pidnsd on it (READY seen through a real NOTIFY_SOCKET), command runners and the generated proxy.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sdbus-c++/sdbus-c++.h>
+#include <string>
+#include <vector>
+
+#include "org.pidns.Manager1.proxy.h"
+
+namespace pidns::dbustest {
+
+struct CmdResult {
+    int status = -1;  // exit status, or 128+signal
+    std::string out, err;
+};
+
+// Runs argv (no shell), captures stdout and stderr; SIGKILLs it after `timeout`.
+CmdResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
+// A temp dir removed (recursively) on destruction.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    [[nodiscard]] const std::string& path() const noexcept { return path_; }
+
+private:
+    std::string path_;
+};
+
+// dbus-daemon --nofork on a socket in a temp dir, config from tests/dbus/system-bus.conf.in
+// with dbus/org.pidns.conf included.
+class PrivateBus {
+public:
+    PrivateBus();
+    ~PrivateBus();
+    PrivateBus(const PrivateBus&) = delete;
+    PrivateBus& operator=(const PrivateBus&) = delete;
+    [[nodiscard]] std::string address() const { return "unix:path=" + dir_.path() + "/bus"; }
+    [[nodiscard]] const std::string& dir() const noexcept { return dir_.path(); }
+
+private:
+    TempDir dir_;
+    pid_t pid_ = -1;
+};
+
+// The real pidnsd on `bus`, started with `args`; the constructor returns once READY=1 arrives on
+// NOTIFY_SOCKET (or throws with the daemon's log).
+class Daemon {
+public:
+    explicit Daemon(const PrivateBus& bus, std::vector<std::string> args = {},
+                    std::chrono::milliseconds ready_timeout = std::chrono::seconds(30));
+    ~Daemon();
+    Daemon(const Daemon&) = delete;
+    Daemon& operator=(const Daemon&) = delete;
+    [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+    void signal(int sig) const;
+    // Sends `sig` and waits for the exit; returns the exit status (128+signal if killed).
+    int stop(int sig, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    [[nodiscard]] std::string log() const;
+    // Waits until the log contains `needle`.
+    bool wait_log(const std::string& needle, std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
+    // Notifications received on NOTIFY_SOCKET so far (e.g. "READY=1\nSTATUS=...").
+    std::vector<std::string> notifications();
+
+private:
+    TempDir dir_;
+    int notify_fd_ = -1;
+    pid_t pid_ = -1;
+    std::vector<std::string> notes_;
+};
+
+// Starts a pidnsd that is expected to fail; returns its exit status and stderr.
+CmdResult run_daemon_expecting_exit(const std::vector<std::string>& args);
+
+// busctl --address=ADDR --json=short call org.pidns /org/pidns org.pidns.Manager1 METHOD SIG ARGS...,
+// optionally under a prefix command (e.g. nsenter -t PID -p). Returns the "data" array;
+// throws std::runtime_error with busctl's stderr on failure.
+nlohmann::json busctl_call(const std::string& address, const std::string& method, const std::string& signature,
+                           const std::vector<std::string>& args, const std::vector<std::string>& prefix = {});
+nlohmann::json busctl_property(const std::string& address, const std::string& property,
+                               const std::vector<std::string>& prefix = {});
+
+// dbus-send --print-reply; returns {ok, error name (on failure), whole output}.
+struct DbusSendResult {
+    bool ok = false;
+    std::string error_name;
+    std::string output;
+};
+DbusSendResult dbus_send(const std::string& address, const std::string& method, const std::vector<std::string>& args,
+                         const std::vector<std::string>& prefix = {});
+
+// The generated proxy on its own connection (with its own event-loop thread for signals).
+class Client final : public sdbus::ProxyInterfaces<org::pidns::Manager1_proxy> {
+public:
+    explicit Client(const std::string& address);
+    ~Client();
+    struct Signal {
+        bool added;
+        std::uint64_t id;
+        std::string type;
+    };
+    // Waits until a signal matching (added, id) has arrived.
+    bool wait_signal(bool added, std::uint64_t id, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    std::vector<Signal> signals();
+    sdbus::IProxy& raw() { return getProxy(); }
+
+private:
+    void onNamespaceAdded(const std::uint64_t& id, const std::string& type) override;
+    void onNamespaceRemoved(const std::uint64_t& id, const std::string& type) override;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::vector<Signal> signals_;
+};
+
+// The D-Bus error name thrown by `f`, "" if it did not throw.
+template <class F>
+std::string error_of(F&& f) {
+    try {
+        f();
+    } catch (const sdbus::Error& e) {
+        return e.getName();
+    }
+    return "";
+}
+
+}  // namespace pidns::dbustest

@@ -1,0 +1,174 @@
+// seed 003's fork bomb (32768 short-lived processes, half of them in a nested pid namespace) while
+// clients keep calling; afterwards the daemon's answers equal a fresh scan of /proc.
+#include <catch2/catch.hpp>
+
+#include <sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <iostream>
+#include <set>
+#include <thread>
+
+#include "bus_fixture.h"
+#include "model.h"
+#include "support/nstree.h"
+
+using namespace pidns::dbustest;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Forks `n` children that exit at once (every 64th execs /bin/true), at most 256 alive at a time.
+// Only async-signal-safe calls: this runs in a child of a multi-threaded process.
+[[noreturn]] void bomb(int n) {
+    int alive = 0;
+    for (int i = 0; i < n; ++i) {
+        while (alive >= 256) {
+            if (wait(nullptr) > 0) --alive;
+            else break;
+        }
+        pid_t p = fork();
+        if (p == 0) {
+            if (i % 64 == 0) {
+                char* const argv[] = {const_cast<char*>("/bin/true"), nullptr};
+                execv("/bin/true", argv);
+            }
+            _exit(0);
+        }
+        if (p > 0) ++alive;
+    }
+    while (wait(nullptr) > 0) {
+    }
+    _exit(0);
+}
+
+pid_t start_bomber(int n, bool nested) {
+    pid_t b = fork();
+    REQUIRE(b >= 0);
+    if (b == 0) {
+        if (!nested) bomb(n);
+        if (unshare(CLONE_NEWPID) != 0) _exit(3);
+        pid_t init = fork();
+        if (init == 0) bomb(n);  // pid 1 of the new namespace
+        int st = 0;
+        waitpid(init, &st, 0);
+        _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 4);
+    }
+    return b;
+}
+
+struct Snapshot {
+    std::set<std::pair<std::uint64_t, std::string>> namespaces;
+    std::set<std::uint32_t> processes;
+    std::uint32_t processes_property = 0;
+};
+
+Snapshot from_daemon(Client& c) {
+    Snapshot s;
+    for (const auto& e : c.ListNamespaces("")) {
+        s.namespaces.emplace(std::get<0>(e), std::get<2>(e));
+        if (std::get<2>(e) == "pid")
+            for (auto p : c.ListProcesses(std::get<0>(e))) s.processes.insert(p);
+    }
+    s.processes_property = c.Processes();
+    return s;
+}
+
+Snapshot fresh_scan() {
+    auto m = pidns::Model::create();
+    REQUIRE(m.ok());
+    REQUIRE((*m)->rescan().ok());
+    Snapshot s;
+    for (const auto& [id, ns] : (*m)->index().namespaces())
+        s.namespaces.emplace(id, std::string(pidns::ns_type_name(ns.meta.type)));
+    for (const auto& [tgid, p] : (*m)->index().processes()) s.processes.insert(static_cast<std::uint32_t>(tgid));
+    s.processes_property = static_cast<std::uint32_t>(s.processes.size());
+    return s;
+}
+
+template <class T>
+std::string diff(const std::set<T>& a, const std::set<T>& b) {
+    std::vector<T> only_a, only_b;
+    std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(only_a));
+    std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(only_b));
+    return std::to_string(only_a.size()) + " only in the daemon, " + std::to_string(only_b.size()) + " only in the scan";
+}
+
+}  // namespace
+
+TEST_CASE("the daemon keeps answering through a 32768-process fork bomb and then equals a fresh scan") {
+    PrivateBus bus;
+    Daemon d(bus);
+    pidns::testing::ProcTree tree;
+    const pid_t nested = tree.spawn(tree.spawn(0, CLONE_NEWPID), CLONE_NEWPID);
+    const auto nested_chain = pidns::testing::oracle_nspid(nested);
+    Client c(bus.address());
+    const std::uint64_t nested_ns = pidns::testing::oracle_ns_id(pidns::testing::open_ns(nested, "pid").get());
+
+    std::atomic<bool> done{false};
+    std::atomic<int> calls{0}, wrong{0}, errors{0};
+    std::vector<double> lat_ms;
+    std::thread client([&] {
+        Client mine(bus.address());
+        const auto self = static_cast<std::uint32_t>(getpid());
+        while (!done) {
+            const auto t0 = std::chrono::steady_clock::now();
+            try {
+                if (mine.TranslatePid(self, 0, 0) != self) ++wrong;
+                if (mine.TranslatePid(static_cast<std::uint32_t>(nested), 0, nested_ns) !=
+                    static_cast<std::uint32_t>(nested_chain.back()))
+                    ++wrong;
+            } catch (const sdbus::Error& e) {
+                ++errors;
+            }
+            lat_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+            ++calls;
+        }
+    });
+    const auto t0 = std::chrono::steady_clock::now();
+    const pid_t host_bomber = start_bomber(16384, false);
+    const pid_t nested_bomber = start_bomber(16384, true);
+    int st1 = 0, st2 = 0;
+    waitpid(host_bomber, &st1, 0);
+    waitpid(nested_bomber, &st2, 0);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    done = true;
+    client.join();
+    CHECK(WIFEXITED(st1));
+    CHECK(WEXITSTATUS(st1) == 0);
+    CHECK(WIFEXITED(st2));
+    CHECK(WEXITSTATUS(st2) == 0);
+
+    std::sort(lat_ms.begin(), lat_ms.end());
+    const double p50 = lat_ms.empty() ? 0 : lat_ms[lat_ms.size() / 2];
+    const double p99 = lat_ms.empty() ? 0 : lat_ms[lat_ms.size() * 99 / 100];
+    std::cout << "fork bomb: 32768 processes in " << secs << " s (" << 32768 / secs << "/s); " << calls
+              << " call pairs answered meanwhile, p50 " << p50 << " ms, p99 " << p99 << " ms, max "
+              << (lat_ms.empty() ? 0 : lat_ms.back()) << " ms\n";
+    CHECK(calls > 10);  // it kept answering
+    CHECK(wrong == 0);
+    CHECK(errors == 0);
+
+    // Afterwards: the same namespaces and processes as a fresh scan (allowing the daemon a moment
+    // to drain its event queue).
+    Snapshot daemon, scan;
+    bool equal = false;
+    for (int attempt = 0; attempt < 50 && !equal; ++attempt) {
+        daemon = from_daemon(c);
+        scan = fresh_scan();
+        equal = daemon.namespaces == scan.namespaces && daemon.processes == scan.processes &&
+                daemon.processes_property == scan.processes_property;
+        if (!equal) std::this_thread::sleep_for(100ms);
+    }
+    INFO("namespaces: " << diff(daemon.namespaces, scan.namespaces));
+    INFO("processes: " << diff(daemon.processes, scan.processes));
+    CHECK(daemon.namespaces == scan.namespaces);
+    CHECK(daemon.processes == scan.processes);
+    CHECK(daemon.processes_property == scan.processes_property);
+    std::cout << "after the storm: " << daemon.namespaces.size() << " namespaces, " << daemon.processes.size()
+              << " processes, equal to a fresh scan\n";
+    std::cout << "daemon log tail: " << d.log().substr(d.log().size() > 600 ? d.log().size() - 600 : 0) << "\n";
+}
