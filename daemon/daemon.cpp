@@ -89,11 +89,11 @@ pidns::Result<std::unique_ptr<Daemon>> Daemon::start(const Options& opts) {
 
     std::uint64_t wd_usec = 0;
     if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) d->watchdog_period_ = std::chrono::microseconds(wd_usec / 2);
-    sd_notifyf(0, "READY=1\nSTATUS=Serving org.pidns: %zu processes, %zu namespaces",
-               d->model_->index().process_count(), d->model_->index().namespace_count());
     spdlog::info("serving org.pidns on the {} bus", opts.bus == BusKind::system    ? "system"
                                                     : opts.bus == BusKind::session ? "session"
                                                                                    : opts.bus_address.c_str());
+    sd_notifyf(0, "READY=1\nSTATUS=Serving org.pidns: %zu processes, %zu namespaces",
+               d->model_->index().process_count(), d->model_->index().namespace_count());
     return d;
 }
 

@@ -1,4 +1,4 @@
-// spdlog set-up: the systemd journal when started by systemd (JOURNAL_STREAM), else stderr.
+// spdlog set-up: the systemd journal when stderr is systemd's journal stream (JOURNAL_STREAM), else stderr.
 #pragma once
 
 #include <string>

@@ -23,6 +23,7 @@ cmake --build build/sanitize -j "$JOBS"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS=suppressions=$(pwd)/tests/lsan.supp
 
 echo "== tests under ASan+UBSan =="
 (cd build/sanitize && ctest --output-on-failure)

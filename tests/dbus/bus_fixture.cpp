@@ -73,7 +73,7 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path, c
             dup2(fd, 1);
         }
         if (!err_path.empty()) {
-            int fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            int fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
             dup2(fd, 2);
         }
         sigset_t none;
@@ -143,7 +143,8 @@ PrivateBus::~PrivateBus() {
     }
 }
 
-Daemon::Daemon(const PrivateBus& bus, std::vector<std::string> args, std::chrono::milliseconds ready_timeout) {
+Daemon::Daemon(const PrivateBus& bus, std::vector<std::string> args, std::chrono::milliseconds ready_timeout,
+               const std::vector<std::string>& env) {
     const std::string sock = dir_.path() + "/notify";
     notify_fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     sockaddr_un sa{};
@@ -153,7 +154,19 @@ Daemon::Daemon(const PrivateBus& bus, std::vector<std::string> args, std::chrono
         throw std::runtime_error("cannot bind the notify socket");
     std::vector<std::string> argv{PIDNSD_BIN, "--bus=" + bus.address(), "--log-level=debug"};
     argv.insert(argv.end(), args.begin(), args.end());
-    pid_ = spawn(argv, "", dir_.path() + "/log", {"NOTIFY_SOCKET=" + sock});
+    std::vector<std::string> env_add{"NOTIFY_SOCKET=" + sock};
+    env_add.insert(env_add.end(), env.begin(), env.end());
+    // "JOURNAL_STREAM=@STDERR@" stands for the device:inode of the daemon's stderr (its log file),
+    // as systemd would set it for a journal stream.
+    for (auto& e : env_add) {
+        if (e != "JOURNAL_STREAM=@STDERR@") continue;
+        const std::string path = dir_.path() + "/log";
+        close(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600));
+        struct stat st {};
+        stat(path.c_str(), &st);
+        e = "JOURNAL_STREAM=" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+    }
+    pid_ = spawn(argv, "", dir_.path() + "/log", env_add);
     const auto until = Clock::now() + ready_timeout;
     for (;;) {
         for (const auto& n : notifications())

@@ -58,7 +58,8 @@ private:
 class Daemon {
 public:
     explicit Daemon(const PrivateBus& bus, std::vector<std::string> args = {},
-                    std::chrono::milliseconds ready_timeout = std::chrono::seconds(30));
+                    std::chrono::milliseconds ready_timeout = std::chrono::seconds(30),
+                    const std::vector<std::string>& env = {});
     ~Daemon();
     Daemon(const Daemon&) = delete;
     Daemon& operator=(const Daemon&) = delete;

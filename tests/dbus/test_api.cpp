@@ -494,3 +494,21 @@ TEST_CASE("--no-proc-connector polls: EventSource, the log line, and a namespace
     tree.kill_agent(a);
     REQUIRE(c.wait_signal(false, ipc, 5s));
 }
+
+TEST_CASE("under systemd: WATCHDOG=1 pings at half of WatchdogSec, logs go to the journal, not stderr") {
+    PrivateBus bus;
+    Daemon d(bus, {}, 30s, {"WATCHDOG_USEC=200000", "JOURNAL_STREAM=@STDERR@"});
+    std::this_thread::sleep_for(1s);
+    Client c(bus.address());
+    CHECK(c.TranslatePid(static_cast<std::uint32_t>(getpid()), 0, 0) == static_cast<std::uint32_t>(getpid()));
+    int pings = 0;
+    for (const auto& n : d.notifications()) pings += n == "WATCHDOG=1" ? 1 : 0;
+    CHECK(pings >= 3);   // every 100 ms for about a second
+    CHECK(pings <= 30);  // and not in a busy loop
+    CHECK(d.log().empty());  // stderr: everything went to the journal sink
+    CHECK(d.stop(SIGTERM) == 0);
+
+    // A JOURNAL_STREAM inherited from elsewhere (a terminal started by a service) is not ours: stderr.
+    Daemon other(bus, {}, 30s, {"JOURNAL_STREAM=1:2"});
+    CHECK(other.wait_log("serving org.pidns"));
+}

@@ -6,6 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <string>
+#include <vector>
+
 #include <algorithm>
 #include <atomic>
 #include <iostream>
@@ -21,41 +24,17 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Forks `n` children that exit at once (every 64th execs /bin/true), at most 256 alive at a time.
-// Only async-signal-safe calls: this runs in a child of a multi-threaded process.
-[[noreturn]] void bomb(int n) {
-    int alive = 0;
-    for (int i = 0; i < n; ++i) {
-        while (alive >= 256) {
-            if (wait(nullptr) > 0) --alive;
-            else break;
-        }
-        pid_t p = fork();
-        if (p == 0) {
-            if (i % 64 == 0) {
-                char* const argv[] = {const_cast<char*>("/bin/true"), nullptr};
-                execv("/bin/true", argv);
-            }
-            _exit(0);
-        }
-        if (p > 0) ++alive;
-    }
-    while (wait(nullptr) > 0) {
-    }
-    _exit(0);
-}
-
 pid_t start_bomber(int n, bool nested) {
+    std::vector<std::string> argv{PIDNS_FORKBOMB_BIN, std::to_string(n)};
+    if (nested) argv.emplace_back("--nested");
     pid_t b = fork();
     REQUIRE(b >= 0);
     if (b == 0) {
-        if (!nested) bomb(n);
-        if (unshare(CLONE_NEWPID) != 0) _exit(3);
-        pid_t init = fork();
-        if (init == 0) bomb(n);  // pid 1 of the new namespace
-        int st = 0;
-        waitpid(init, &st, 0);
-        _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 4);
+        std::vector<char*> args;
+        for (auto& a : argv) args.push_back(a.data());
+        args.push_back(nullptr);
+        execv(args[0], args.data());
+        _exit(127);
     }
     return b;
 }
@@ -152,11 +131,12 @@ TEST_CASE("the daemon keeps answering through a 32768-process fork bomb and then
     CHECK(wrong == 0);
     CHECK(errors == 0);
 
-    // Afterwards: the same namespaces and processes as a fresh scan (allowing the daemon a moment
-    // to drain its event queue).
+    // Afterwards: the same namespaces and processes as a fresh scan, once the daemon has drained
+    // the events still queued on its socket (seconds under the sanitizers; issue 5 measures it).
     Snapshot daemon, scan;
     bool equal = false;
-    for (int attempt = 0; attempt < 50 && !equal; ++attempt) {
+    const auto settle_until = std::chrono::steady_clock::now() + 60s;
+    while (!equal && std::chrono::steady_clock::now() < settle_until) {
         daemon = from_daemon(c);
         scan = fresh_scan();
         equal = daemon.namespaces == scan.namespaces && daemon.processes == scan.processes &&
@@ -169,6 +149,8 @@ TEST_CASE("the daemon keeps answering through a 32768-process fork bomb and then
     CHECK(daemon.processes == scan.processes);
     CHECK(daemon.processes_property == scan.processes_property);
     std::cout << "after the storm: " << daemon.namespaces.size() << " namespaces, " << daemon.processes.size()
-              << " processes, equal to a fresh scan\n";
+              << " processes; equal to a fresh scan: " << (equal ? "yes" : "NO") << ", "
+              << std::chrono::duration<double>(std::chrono::steady_clock::now() - (settle_until - 60s)).count()
+              << " s after the storm\n";
     std::cout << "daemon log tail: " << d.log().substr(d.log().size() > 600 ? d.log().size() - 600 : 0) << "\n";
 }
