@@ -481,7 +481,7 @@ TEST_CASE("start-up failures: bad options exit 2, a taken name or an unreachable
     CHECK(c.TranslatePid(static_cast<std::uint32_t>(getpid()), 0, 0) == static_cast<std::uint32_t>(getpid()));
 }
 
-TEST_CASE("--no-proc-connector polls: EventSource, the log line, and a namespace found by the next poll") {
+TEST_CASE("polling mode (--no-proc-connector): EventSource, the log line, and a namespace found by the next poll") {
     PrivateBus bus;
     Daemon d(bus, {"--no-proc-connector", "--poll-interval=200ms"});
     Client c(bus.address());
