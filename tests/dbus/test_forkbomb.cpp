@@ -137,7 +137,14 @@ TEST_CASE("the daemon keeps answering through a 32768-process fork bomb and then
     bool equal = false;
     const auto settle_until = std::chrono::steady_clock::now() + 60s;
     while (!equal && std::chrono::steady_clock::now() < settle_until) {
-        daemon = from_daemon(c);
+        try {
+            daemon = from_daemon(c);
+        } catch (const sdbus::Error& e) {
+            // A namespace listed a moment ago may be gone by the next call (the nested bomber's
+            // pid namespace dies with its init): only the error for that is acceptable.
+            REQUIRE(e.getName() == "org.pidns.Error.NoSuchNamespace");
+            continue;
+        }
         scan = fresh_scan();
         equal = daemon.namespaces == scan.namespaces && daemon.processes == scan.processes &&
                 daemon.processes_property == scan.processes_property;
