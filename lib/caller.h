@@ -20,7 +20,7 @@ struct Caller {
     NsId userns = 0;                      // its user namespace
     std::array<std::uint32_t, 4> uid{};   // real, effective, saved, fs
     std::array<std::uint32_t, 4> gid{};
-    std::uint64_t cap_eff = 0;
+    std::uint64_t cap_eff = 0;             // effective capabilities (FSCREDS checks use these)
     std::vector<IdMapExtent> uid_map;     // its uid_map as the daemon reads it (daemon uid -> caller uid)
 };
 

@@ -214,6 +214,7 @@ Status Index::upsert_process(ProcessData&& d) {
     p.ppid = d.ppid;
     p.uid = d.uid;
     p.gid = d.gid;
+    p.cap_prm = d.cap_prm;
     p.cap_eff = d.cap_eff;
     p.start_time = d.start_time;
     p.dumpable = d.dumpable;

@@ -86,6 +86,7 @@ struct ProcessData {
     std::int32_t ppid = 0;
     std::array<std::uint32_t, 4> uid{};  // real, effective, saved, fs
     std::array<std::uint32_t, 4> gid{};
+    std::uint64_t cap_prm = 0;
     std::uint64_t cap_eff = 0;
     std::uint64_t start_time = 0;
     bool dumpable = true;
@@ -102,6 +103,7 @@ struct Process {
     std::int32_t ppid = 0;
     std::array<std::uint32_t, 4> uid{};
     std::array<std::uint32_t, 4> gid{};
+    std::uint64_t cap_prm = 0;
     std::uint64_t cap_eff = 0;
     std::uint64_t start_time = 0;
     bool dumpable = true;

@@ -144,6 +144,7 @@ Result<ProcessData> Model::to_process_data(std::int32_t pid, RawProcess& raw) {
     d.ppid = raw.status.ppid;
     d.uid = raw.status.uid;
     d.gid = raw.status.gid;
+    d.cap_prm = raw.status.cap_prm;
     d.cap_eff = raw.status.cap_eff;
     d.start_time = raw.stat.start_time;
     d.dumpable = raw.dumpable;

@@ -46,7 +46,7 @@ Error bad(std::string_view field) {
 Result<ProcStatus> parse_proc_status(std::string_view text) {
     ProcStatus st;
     enum Seen : unsigned { kTgid = 1, kPid = 2, kPPid = 4, kUid = 8, kGid = 16, kCap = 32, kNStgid = 64,
-                           kNSpid = 128, kNSpgid = 256, kNSsid = 512 };
+                           kNSpid = 128, kNSpgid = 256, kNSsid = 512, kCapPrm = 1024 };
     unsigned seen = 0;
     std::size_t pos = 0;
     std::string_view line;
@@ -73,6 +73,11 @@ Result<ProcStatus> parse_proc_status(std::string_view text) {
         } else if (key == "Gid") {
             if (!parse_ids(trimmed, st.gid)) return bad(key);
             seen |= kGid;
+        } else if (key == "CapPrm") {
+            auto v = parse_hex_u64(trimmed);
+            if (!v) return bad(key);
+            st.cap_prm = *v;
+            seen |= kCapPrm;
         } else if (key == "CapEff") {
             auto v = parse_hex_u64(trimmed);
             if (!v) return bad(key);
@@ -93,7 +98,7 @@ Result<ProcStatus> parse_proc_status(std::string_view text) {
         }
     }
     static constexpr std::pair<unsigned, const char*> kRequired[] = {
-        {kTgid, "Tgid"}, {kPid, "Pid"}, {kPPid, "PPid"}, {kUid, "Uid"}, {kGid, "Gid"}, {kCap, "CapEff"},
+        {kTgid, "Tgid"}, {kPid, "Pid"}, {kPPid, "PPid"}, {kUid, "Uid"}, {kGid, "Gid"}, {kCapPrm, "CapPrm"}, {kCap, "CapEff"},
         {kNStgid, "NStgid"}, {kNSpid, "NSpid"}, {kNSpgid, "NSpgid"}, {kNSsid, "NSsid"}};
     for (auto [bit, name] : kRequired)
         if (!(seen & bit)) return bad(name);

@@ -16,6 +16,7 @@ struct ProcStatus {
     std::int32_t ppid = 0;
     std::array<std::uint32_t, 4> uid{};  // real, effective, saved, fs
     std::array<std::uint32_t, 4> gid{};
+    std::uint64_t cap_prm = 0;
     std::uint64_t cap_eff = 0;
     // Chains as printed to the reader: first element in the reader's pid namespace,
     // last in the task's own. All four have the same length (>= 1).

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <string>
 
+#include "access.h"
 #include "model.h"
 
 namespace pidns {
@@ -23,6 +24,13 @@ Error no_such_namespace(std::uint64_t ref) {
 Error unreadable(std::uint32_t pid) {
     return make_error(Errc::access_denied, "the kernel does not let pidnsd read the namespaces of process " +
                                                std::to_string(pid) + ", so nobody may inspect it; ask about another pid");
+}
+
+Error denied(std::uint32_t pid) {
+    return make_error(Errc::access_denied,
+                      "you may not inspect process " + std::to_string(pid) +
+                          " (the kernel's ptrace read check: same uid and gid, or CAP_SYS_PTRACE over it); "
+                          "run as its user or ask an administrator for org.pidns.inspect");
 }
 
 std::uint32_t at_level(std::span<const std::int32_t> chain, std::size_t level) {
@@ -57,11 +65,18 @@ CallerView::CallerView(Model& model, const Caller& caller)
     if (const auto* ns = index_.find_namespace(caller.pidns)) level_ = ns->meta.level;
     if (const auto* ns = index_.find_namespace(caller.userns)) user_level_ = ns->meta.level;
     at_root_ = caller.pidns == index_.root_pidns();
+    // CAP_SYS_PTRACE effective in pidnsd's own user namespace covers every user namespace the
+    // index holds, so rules 2 and 3 pass for every task: skip the per-task walk.
+    all_creds_ = caller.userns == index_.root_userns() && ((caller.cap_eff >> kCapSysPtrace) & 1u);
 }
 
-bool CallerView::may_inspect(const Process& p) const {
-    return at_root_ || index_.pidns_is_descendant(p.ns_of(NsType::pid), caller_.pidns);
+Access CallerView::access(const Process& p) const {
+    if (!at_root_ && !index_.pidns_is_descendant(p.ns_of(NsType::pid), caller_.pidns)) return Access::invisible;
+    if (all_creds_) return Access::allowed;
+    return passes_credentials(index_, caller_, p) ? Access::allowed : Access::denied;
 }
+
+bool CallerView::may_inspect(const Process& p) const { return access(p) == Access::allowed; }
 
 std::uint32_t CallerView::view_tgid(const Process& p) const { return at_level(p.chains.nstgid(), level_); }
 
@@ -81,8 +96,13 @@ bool CallerView::visible(const Namespace& ns) {
     bool v = false;
     if (in_scope(ns)) {
         if (ns.members.empty()) {
-            v = at_root_;
-        } else if (at_root_) {
+            // Held only by an fd, a bind mount or as an ancestor: no process to check against, so
+            // ask for what reaching it through the kernel takes: CAP_SYS_PTRACE over its owner.
+            NsId owner = ns.meta.type == NsType::user ? ns.meta.id : ns.meta.owner;
+            if (owner == 0) owner = index_.root_userns();
+            v = at_root_ && (all_creds_ || has_capability_in(index_, caller_.userns, caller_.cap_eff, caller_.uid[1],
+                                                             owner, kCapSysPtrace));
+        } else if (at_root_ && all_creds_) {
             v = true;
         } else {
             for (auto tgid : ns.members) {
@@ -158,8 +178,13 @@ Result<std::uint32_t> CallerView::translate_resolved(std::int32_t nr, NsId from,
             return unreadable(pid);
         return make_error(Errc::not_found, "process " + std::to_string(pid) + " exited; check the pid");
     }
-    if (!may_inspect(*task->process))
-        return make_error(Errc::access_denied, "you may not inspect process " + std::to_string(pid));
+    switch (access(*task->process)) {
+    case Access::allowed: break;
+    case Access::invisible:
+        return make_error(Errc::not_found, "no process " + std::to_string(pid) + " in pid namespace " +
+                                               std::to_string(from) + "; check the pid and the namespace");
+    case Access::denied: return denied(pid);
+    }
     return static_cast<std::uint32_t>(*r);
 }
 
@@ -257,7 +282,13 @@ Result<ProcessEntry> CallerView::get_process(std::uint32_t pid) {
         return make_error(Errc::not_found, "no process " + std::to_string(pid) +
                                                " in your pid namespace; check the pid (ps, or ListProcesses(0))");
     const Process& p = *task->process;
-    if (!may_inspect(p)) return make_error(Errc::access_denied, "you may not inspect process " + std::to_string(pid));
+    switch (access(p)) {
+    case Access::allowed: break;
+    case Access::invisible:
+        return make_error(Errc::not_found, "no process " + std::to_string(pid) +
+                                               " in your pid namespace; check the pid (ps, or ListProcesses(0))");
+    case Access::denied: return denied(pid);
+    }
     ProcessEntry e;
     e.nspid = suffix(task->nspid, level_);
     e.nstgid = suffix(p.chains.nstgid(), level_);
@@ -293,7 +324,7 @@ std::uint32_t CallerView::namespace_count() {
 }
 
 std::uint32_t CallerView::process_count() const {
-    if (at_root_) return static_cast<std::uint32_t>(index_.process_count());
+    if (at_root_ && all_creds_) return static_cast<std::uint32_t>(index_.process_count());
     std::uint32_t n = 0;
     for (const auto& [tgid, p] : index_.processes()) n += may_inspect(p) ? 1 : 0;
     return n;

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "access.h"
 #include "caller.h"
 #include "index.h"
 #include "result.h"
@@ -50,8 +51,9 @@ inline constexpr std::size_t kMaxBatch = 65536;
 // any other namespace owned by a user namespace at or below the caller's. A namespace in scope is
 // visible when the caller may inspect at least one process in it; one with no processes at all
 // (held by an fd, a bind mount, or as an ancestor) is visible only to a caller in the daemon's own
-// pid namespace. A process may be inspected when it is in the caller's pid namespace or below.
-// Anything else does not exist for the caller: the same error as an unknown id.
+// pid namespace that has CAP_SYS_PTRACE over the namespace's owner. A process may be inspected
+// when ptrace_may_read() allows it (lib/access.h). Anything else does not exist for the caller:
+// the same error as an unknown id.
 class CallerView {
 public:
     CallerView(Model& model, const Caller& caller);
@@ -77,6 +79,7 @@ private:
     [[nodiscard]] bool in_scope(const Namespace& ns) const;
     [[nodiscard]] bool visible(NsId id);
     [[nodiscard]] bool visible(const Namespace& ns);
+    [[nodiscard]] Access access(const Process& p) const;
     [[nodiscard]] bool may_inspect(const Process& p) const;
     // The process's tgid as the caller sees it; 0 if it has none there.
     [[nodiscard]] std::uint32_t view_tgid(const Process& p) const;
@@ -91,6 +94,7 @@ private:
     std::size_t level_ = 0;       // the caller's pid namespace's level in the index
     std::uint32_t user_level_ = 0;
     bool at_root_ = false;        // the caller is in the daemon's own pid namespace
+    bool all_creds_ = false;      // CAP_SYS_PTRACE in the daemon's user namespace: rules 2 and 3 always pass
     std::unordered_map<NsId, bool> visible_cache_;
 };
 

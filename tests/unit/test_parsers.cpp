@@ -53,6 +53,7 @@ TEST_CASE("status: the seed's nested example parses") {
     CHECK(st->uid == std::array<std::uint32_t, 4>{1000, 1001, 1002, 1003});
     CHECK(st->gid == std::array<std::uint32_t, 4>{100, 101, 102, 103});
     CHECK(st->cap_eff == 0x1ffffffffffull);
+    CHECK(st->cap_prm == 0x1ffffffffffull);
     CHECK(st->nspid == std::vector<std::int32_t>{21776, 5, 1});
     CHECK(st->nstgid == std::vector<std::int32_t>{21776, 5, 1});
     CHECK(st->nspgid == std::vector<std::int32_t>{21776, 5, 1});
@@ -72,6 +73,7 @@ TEST_CASE("status: missing, malformed and inconsistent fields are errors naming 
         {"Tgid", "Tgid:\t-4", "Tgid"},
         {"Tgid", "Tgid:\t4294967296", "Tgid"},
         {"CapEff", "CapEff:\tzz", "CapEff"},
+        {"CapPrm", "CapPrm:\t-1", "CapPrm"},
         {"PPid", "Xpid:\t1", "PPid"},
     };
     for (const auto& c : cases) {
