@@ -297,6 +297,20 @@ const Process* Index::find_process(std::int32_t tgid) const {
     return it == processes_.end() ? nullptr : &it->second;
 }
 
+bool Index::update_credentials(std::int32_t tgid, const std::array<std::uint32_t, 4>& uid,
+                               const std::array<std::uint32_t, 4>& gid, std::uint64_t cap_prm, std::uint64_t cap_eff,
+                               bool dumpable) {
+    auto it = processes_.find(tgid);
+    if (it == processes_.end()) return false;
+    Process& p = it->second;
+    p.uid = uid;
+    p.gid = gid;
+    p.cap_prm = cap_prm;
+    p.cap_eff = cap_eff;
+    p.dumpable = dumpable;
+    return true;
+}
+
 std::optional<TaskView> Index::find_task(std::int32_t host_tid) const {
     if (auto it = processes_.find(host_tid); it != processes_.end())
         return TaskView{&it->second, it->second.chains.nspid(), host_tid};

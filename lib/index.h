@@ -151,6 +151,10 @@ public:
     Status add_namespace(const NamespaceMeta& meta);
     // Adds or replaces a process; every namespace it names must be present.
     Status upsert_process(ProcessData&& p);
+    // Replaces a process's credentials in place (no structural change). False if unknown.
+    bool update_credentials(std::int32_t tgid, const std::array<std::uint32_t, 4>& uid,
+                            const std::array<std::uint32_t, 4>& gid, std::uint64_t cap_prm, std::uint64_t cap_eff,
+                            bool dumpable);
     // Removes a process (exit). Returns false if unknown.
     bool remove_process(std::int32_t tgid);
     // Removes a single non-leader thread (thread exit).

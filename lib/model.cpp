@@ -214,6 +214,17 @@ Status Model::add_process(std::int32_t tgid) {
     return read_and_upsert(tgid);
 }
 
+Status Model::refresh_credentials(std::int32_t tgid) {
+    const Process* p = index_.find_process(tgid);
+    if (!p) return make_error(Errc::not_found, "process " + std::to_string(tgid) + " is not indexed");
+    auto c = read_credentials(proc_.get(), tgid);
+    if (!c) return c.error();
+    if (c->start_time != p->start_time)
+        return make_error(Errc::not_found, "pid " + std::to_string(tgid) + " now names another process");
+    index_.update_credentials(tgid, c->uid, c->gid, c->cap_prm, c->cap_eff, c->dumpable);
+    return Ok{};
+}
+
 void Model::remove_task(std::int32_t tid, std::int32_t tgid) {
     if (tid == tgid)
         index_.remove_process(tgid);

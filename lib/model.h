@@ -49,6 +49,10 @@ public:
     Status add_process(std::int32_t tgid);
     // Exit of a task: removes the process when tid == tgid, else just the thread.
     void remove_task(std::int32_t tid, std::int32_t tgid);
+    // Re-reads a process's credentials and dumpability into the index, in place: they change
+    // without events. Errc::not_found if it is gone, or its pid now names another process (the
+    // entry is then left for the exit event or the next rescan to remove).
+    Status refresh_credentials(std::int32_t tgid);
     // Re-reads the nsfs bind mounts of every known mount namespace.
     Status refresh_mounts();
 

@@ -15,6 +15,16 @@
 namespace pidns {
 namespace {
 
+// The kernel (task_dump_owner) makes a non-dumpable task's /proc/PID entries belong to root (of
+// its mm's user namespace) whatever its euid; but not the world-readable /proc/PID directory
+// itself, so look at "status". An owner other than the task's euid/egid means "not dumpable". A
+// task whose euid and egid are 0 cannot be told apart this way and counts as dumpable.
+bool dumpable_at(int dirfd, std::uint32_t euid, std::uint32_t egid) {
+    struct stat st {};
+    if (::fstatat(dirfd, "status", &st, 0) != 0) return true;
+    return st.st_uid == euid && st.st_gid == egid;
+}
+
 Error vanished(std::int32_t pid) {
     return make_error(Errc::not_found, "process " + std::to_string(pid) + " vanished while being read", ESRCH);
 }
@@ -157,15 +167,33 @@ Result<RawProcess> read_process(int proc_fd, std::int32_t pid, const ReadOptions
     if (auto s = read_ns_set(dir->get(), p.ns, pid); !s) return s.error();
     if (auto l = read_ns_link_at(dir->get(), "ns/pid_for_children")) p.pid_for_children = l->inode;
     if (auto l = read_ns_link_at(dir->get(), "ns/time_for_children")) p.time_for_children = l->inode;
-    // A non-dumpable task's /proc/PID belongs to root (of its mm's user namespace) whatever its
-    // euid: an owner that differs from the task's euid/egid means "not dumpable". A task whose
-    // euid and egid are 0 cannot be told apart this way and counts as dumpable.
-    struct stat st {};
-    if (::fstat(dir->get(), &st) == 0)
-        p.dumpable = st.st_uid == p.status.uid[1] && st.st_gid == p.status.gid[1];
+    p.dumpable = dumpable_at(dir->get(), p.status.uid[1], p.status.gid[1]);
     if (opts.tasks) read_threads(dir->get(), pid, p);
     if (opts.fds) read_fds(dir->get(), p);
     return p;
+}
+
+Result<RawCredentials> read_credentials(int proc_fd, std::int32_t pid) {
+    if (pid <= 0) return make_error(Errc::invalid_argument, "pid must be positive");
+    auto dir = open_dir_at(proc_fd, std::to_string(pid).c_str());
+    if (!dir) return vanished(pid);
+    auto status_text = read_file_at(dir->get(), "status");
+    if (!status_text) return status_text.error().code == Errc::not_found ? vanished(pid) : status_text.error();
+    auto status = parse_proc_status(*status_text);
+    if (!status) return status.error();
+    auto stat_text = read_file_at(dir->get(), "stat");
+    if (!stat_text) return vanished(pid);
+    auto stat = parse_proc_stat(*stat_text);
+    if (!stat) return stat.error();
+    if (stat->state == 'Z' || stat->state == 'X') return vanished(pid);
+    RawCredentials c;
+    c.uid = status->uid;
+    c.gid = status->gid;
+    c.cap_prm = status->cap_prm;
+    c.cap_eff = status->cap_eff;
+    c.start_time = stat->start_time;
+    c.dumpable = dumpable_at(dir->get(), c.uid[1], c.gid[1]);
+    return c;
 }
 
 Result<std::vector<std::int32_t>> list_proc_pids(int proc_fd) {

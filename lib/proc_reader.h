@@ -48,6 +48,19 @@ struct ReadOptions {
 // A vanished process gives Errc::not_found.
 Result<RawProcess> read_process(int proc_fd, std::int32_t pid, const ReadOptions& opts);
 
+// What the access check needs, re-read at decision time: credentials change without any process
+// event (setuid(), prctl(PR_SET_DUMPABLE)).
+struct RawCredentials {
+    std::array<std::uint32_t, 4> uid{};
+    std::array<std::uint32_t, 4> gid{};
+    std::uint64_t cap_prm = 0;
+    std::uint64_t cap_eff = 0;
+    std::uint64_t start_time = 0;  // to tell a reused pid apart
+    bool dumpable = true;
+};
+// Errc::not_found when the process is gone (or a zombie).
+Result<RawCredentials> read_credentials(int proc_fd, std::int32_t pid);
+
 // Reads the small file `name` relative to dirfd into a string (at most 1 MiB).
 Result<std::string> read_file_at(int dirfd, const char* name);
 

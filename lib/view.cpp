@@ -76,7 +76,22 @@ Access CallerView::access(const Process& p) const {
     return passes_credentials(index_, caller_, p) ? Access::allowed : Access::denied;
 }
 
-bool CallerView::may_inspect(const Process& p) const { return access(p) == Access::allowed; }
+bool CallerView::may_inspect(const Process& p) {
+    const Access a = access(p);
+    if (a != Access::allowed || all_creds_) return a == Access::allowed;
+    // Allowed on what the index remembers; credentials change without events (setuid, prctl),
+    // so confirm with fresh ones before showing it (once per process and request).
+    auto [it, fresh] = confirmed_.try_emplace(p.tgid, false);
+    if (fresh) it->second = model_.refresh_credentials(p.tgid).ok() && access(p) == Access::allowed;
+    return it->second;
+}
+
+Access CallerView::decide(const Process& p) {
+    if (all_creds_) return access(p);
+    if (!at_root_ && !index_.pidns_is_descendant(p.ns_of(NsType::pid), caller_.pidns)) return Access::invisible;
+    if (!model_.refresh_credentials(p.tgid)) return Access::denied;  // gone or reused: nothing to show
+    return access(p);
+}
 
 std::uint32_t CallerView::view_tgid(const Process& p) const { return at_level(p.chains.nstgid(), level_); }
 
@@ -178,7 +193,7 @@ Result<std::uint32_t> CallerView::translate_resolved(std::int32_t nr, NsId from,
             return unreadable(pid);
         return make_error(Errc::not_found, "process " + std::to_string(pid) + " exited; check the pid");
     }
-    switch (access(*task->process)) {
+    switch (decide(*task->process)) {
     case Access::allowed: break;
     case Access::invisible:
         return make_error(Errc::not_found, "no process " + std::to_string(pid) + " in pid namespace " +
@@ -282,7 +297,7 @@ Result<ProcessEntry> CallerView::get_process(std::uint32_t pid) {
         return make_error(Errc::not_found, "no process " + std::to_string(pid) +
                                                " in your pid namespace; check the pid (ps, or ListProcesses(0))");
     const Process& p = *task->process;
-    switch (access(p)) {
+    switch (decide(p)) {
     case Access::allowed: break;
     case Access::invisible:
         return make_error(Errc::not_found, "no process " + std::to_string(pid) +
@@ -323,7 +338,7 @@ std::uint32_t CallerView::namespace_count() {
     return n;
 }
 
-std::uint32_t CallerView::process_count() const {
+std::uint32_t CallerView::process_count() {
     if (at_root_ && all_creds_) return static_cast<std::uint32_t>(index_.process_count());
     std::uint32_t n = 0;
     for (const auto& [tgid, p] : index_.processes()) n += may_inspect(p) ? 1 : 0;

@@ -73,14 +73,17 @@ public:
     Result<ProcessEntry> get_process(std::uint32_t pid);
     Result<std::vector<std::uint32_t>> list_processes(std::uint64_t ref);
     std::uint32_t namespace_count();
-    std::uint32_t process_count() const;
+    std::uint32_t process_count();
 
 private:
     [[nodiscard]] bool in_scope(const Namespace& ns) const;
     [[nodiscard]] bool visible(NsId id);
     [[nodiscard]] bool visible(const Namespace& ns);
     [[nodiscard]] Access access(const Process& p) const;
-    [[nodiscard]] bool may_inspect(const Process& p) const;
+    // For lists: allowed, confirmed against fresh credentials.
+    [[nodiscard]] bool may_inspect(const Process& p);
+    // For one target: decided on fresh credentials.
+    [[nodiscard]] Access decide(const Process& p);
     // The process's tgid as the caller sees it; 0 if it has none there.
     [[nodiscard]] std::uint32_t view_tgid(const Process& p) const;
     Result<std::int32_t> checked_pid(std::uint32_t pid) const;
@@ -96,6 +99,7 @@ private:
     bool at_root_ = false;        // the caller is in the daemon's own pid namespace
     bool all_creds_ = false;      // CAP_SYS_PTRACE in the daemon's user namespace: rules 2 and 3 always pass
     std::unordered_map<NsId, bool> visible_cache_;
+    std::unordered_map<std::int32_t, bool> confirmed_;  // tgid -> allowed on fresh credentials
 };
 
 }  // namespace pidns

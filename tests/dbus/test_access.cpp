@@ -1,0 +1,247 @@
+// Access control against the kernel's own answer: for every (caller, target) cell, can the caller
+// open /proc/T/ns/pid (proc_ns_get_link -> ptrace_may_access READ_FSCREDS)? pidnsd must answer
+// the same: allowed, AccessDenied where the kernel says EACCES, NoSuchProcess where it says ENOENT.
+#include <catch2/catch.hpp>
+
+#include <grp.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "bus_fixture.h"
+
+using namespace pidns::dbustest;
+using namespace std::chrono_literals;
+
+namespace {
+
+using Argv = std::vector<std::string>;
+
+// A background process killed (SIGKILL) and reaped on destruction.
+class Proc {
+public:
+    explicit Proc(const Argv& argv) {
+        pid_ = fork();
+        REQUIRE(pid_ >= 0);
+        if (pid_ == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            std::vector<char*> a;
+            for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+            a.push_back(nullptr);
+            execvp(a[0], a.data());
+            _exit(127);
+        }
+    }
+    // nobody, then not dumpable (prctl), then waits.
+    struct NonDumpable {};
+    explicit Proc(NonDumpable) {
+        pid_ = fork();
+        REQUIRE(pid_ >= 0);
+        if (pid_ == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (setgroups(0, nullptr) != 0 || setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0)
+                _exit(1);
+            prctl(PR_SET_DUMPABLE, 0);
+            for (;;) pause();
+        }
+    }
+    ~Proc() {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+    }
+    Proc(const Proc&) = delete;
+    Proc& operator=(const Proc&) = delete;
+    [[nodiscard]] pid_t pid() const { return pid_; }
+
+private:
+    pid_t pid_ = -1;
+};
+
+std::string read_file(const std::string& path) {
+    std::ifstream f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+// Waits until `pid` runs `comm` (its exec is done, so its credentials are final).
+void wait_comm(pid_t pid, const std::string& comm) {
+    for (int i = 0; i < 500; ++i) {
+        if (read_file("/proc/" + std::to_string(pid) + "/comm") == comm + "\n") return;
+        std::this_thread::sleep_for(10ms);
+    }
+    FAIL("process " << pid << " never became " << comm);
+}
+
+// The child that `unshare -f` forked (the process inside the new namespaces).
+pid_t child_of(pid_t pid) {
+    const std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children";
+    for (int i = 0; i < 500; ++i) {
+        std::istringstream ss(read_file(path));
+        pid_t c = 0;
+        if (ss >> c) return c;
+        std::this_thread::sleep_for(10ms);
+    }
+    FAIL("process " << pid << " made no child");
+    return 0;
+}
+
+enum class Verdict { allowed, denied, absent, other };
+char letter(Verdict v) { return v == Verdict::allowed ? 'A' : v == Verdict::denied ? 'D' : v == Verdict::absent ? '-' : '?'; }
+
+// The kernel's answer: open /proc/T/ns/pid as the caller. dd opens it and reads nothing (sh would
+// not do: dash resets its euid to its real uid, so it would not be the same caller).
+Verdict kernel_says(const Argv& prefix, pid_t target) {
+    Argv argv = prefix;
+    for (const char* a : {"dd", "of=/dev/null", "count=0", "status=none"}) argv.emplace_back(a);
+    argv.push_back("if=/proc/" + std::to_string(target) + "/ns/pid");
+    auto r = run(argv);
+    if (r.status == 0) return Verdict::allowed;
+    if (r.err.find("Permission denied") != std::string::npos) return Verdict::denied;
+    if (r.err.find("No such file") != std::string::npos) return Verdict::absent;
+    return Verdict::other;
+}
+
+Verdict pidnsd_says(const std::string& address, const Argv& prefix, const std::string& method,
+                    const Argv& args) {
+    auto r = dbus_send(address, method, args, prefix);
+    if (r.ok) return Verdict::allowed;
+    if (r.error_name == "org.freedesktop.DBus.Error.AccessDenied") return Verdict::denied;
+    if (r.error_name == "org.pidns.Error.NoSuchProcess") return Verdict::absent;
+    return Verdict::other;
+}
+
+}  // namespace
+
+TEST_CASE("differential matrix: pidnsd allows exactly what the kernel allows, for every caller and target") {
+    PrivateBus bus;
+    Daemon d(bus);
+    const Argv as_nobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
+    const Argv as_daemon = {"setpriv", "--reuid=1", "--regid=1", "--clear-groups"};
+    const Argv sleep = {"sleep", "1000"};
+    const Argv userns_sleep = {"unshare", "-U", "-r", "-p", "-f", "sleep", "1000"};
+    auto cat = [](Argv a, const Argv& b) { a.insert(a.end(), b.begin(), b.end()); return a; };
+
+    // Targets.
+    Proc t_root(sleep), t_nobody(cat(as_nobody, sleep)), t_daemon(cat(as_daemon, sleep));
+    Proc t_nondump(Proc::NonDumpable{});
+    Proc u_root(userns_sleep), u_nobody(cat(as_nobody, userns_sleep)), u_daemon(cat(as_daemon, userns_sleep));
+    for (const Proc* p : {&t_root, &t_nobody, &t_daemon}) wait_comm(p->pid(), "sleep");
+    struct Target {
+        std::string name;
+        pid_t pid;
+    };
+    std::vector<Target> targets = {{"root", t_root.pid()}, {"nobody", t_nobody.pid()}, {"daemon", t_daemon.pid()},
+                                   {"nobody-nondumpable", t_nondump.pid()}};
+    // The sleeps inside are pid 1 of their namespaces: killing them ends the namespaces.
+    struct KillAtEnd {
+        std::vector<pid_t> pids;
+        ~KillAtEnd() {
+            for (pid_t p : pids) kill(p, SIGKILL);
+        }
+    } inner;
+    for (auto [name, p] : {std::pair{"userns(root)", &u_root}, std::pair{"userns(nobody)", &u_nobody},
+                           std::pair{"userns(daemon)", &u_daemon}}) {
+        const pid_t c = child_of(p->pid());
+        inner.pids.push_back(c);
+        wait_comm(c, "sleep");
+        targets.push_back({name, c});
+    }
+    // The non-dumpable one really is (its /proc directory belongs to root, its euid is nobody's).
+    {
+        std::this_thread::sleep_for(50ms);
+        REQUIRE(read_file("/proc/" + std::to_string(t_nondump.pid()) + "/status").find("Uid:\t65534") != std::string::npos);
+    }
+
+    struct CallerKind {
+        std::string name;
+        Argv prefix;
+    };
+    const std::vector<CallerKind> callers = {
+        {"root", {}},
+        {"nobody", as_nobody},
+        {"daemon", as_daemon},
+        {"nobody, gid daemon", {"setpriv", "--reuid=65534", "--regid=1", "--clear-groups"}},
+        {"uid daemon, euid nobody",
+         {"setpriv", "--ruid=1", "--euid=65534", "--rgid=65534", "--egid=65534", "--clear-groups"}},
+        {"root in a user ns", {"unshare", "-U", "-r"}},
+        {"root in a user+pid ns", {"unshare", "-U", "-r", "-p", "-f", "--mount-proc"}},
+        {"nobody + CAP_SYS_PTRACE", cat(as_nobody, {"--inh-caps=+sys_ptrace", "--ambient-caps=+sys_ptrace"})},
+    };
+
+    int cells = 0, differing = 0, allowed = 0, denied = 0, absent = 0;
+    std::ostringstream table;
+    table << "caller \\ target";
+    for (const auto& t : targets) table << " | " << t.name;
+    table << "\n";
+    for (const auto& c : callers) {
+        table << c.name;
+        for (const auto& t : targets) {
+            const std::string pid = std::to_string(t.pid);
+            const Verdict k = kernel_says(c.prefix, t.pid);
+            const Verdict gp = pidnsd_says(bus.address(), c.prefix, "GetProcess", {"uint32:" + pid});
+            const Verdict tp = pidnsd_says(bus.address(), c.prefix, "TranslatePid", {"uint32:" + pid, "uint64:0", "uint64:0"});
+            ++cells;
+            (k == Verdict::allowed ? allowed : k == Verdict::denied ? denied : absent)++;
+            table << " | " << letter(k) << letter(gp) << letter(tp);
+            if (k == Verdict::other || gp != k || tp != k) {
+                ++differing;
+                std::cout << "DIFFERS: caller " << c.name << ", target " << t.name << " (" << pid << "): kernel "
+                          << letter(k) << ", GetProcess " << letter(gp) << ", TranslatePid " << letter(tp) << "\n";
+            }
+        }
+        table << "\n";
+    }
+    std::cout << "access matrix: " << callers.size() << " callers x " << targets.size() << " targets = " << cells
+              << " cells (kernel: " << allowed << " allowed, " << denied << " denied, " << absent
+              << " absent); each cell: kernel, GetProcess, TranslatePid (A allowed, D AccessDenied, - no such process)\n"
+              << table.str() << differing << " differing cells\n";
+    CHECK(differing == 0);
+    // The matrix is not degenerate: all three answers occur.
+    CHECK(allowed > 0);
+    CHECK(denied > 0);
+    CHECK(absent > 0);
+
+    // Namespaces: nobody sees the pid namespace nobody made, not daemon's; by id, by inode or made
+    // up, an invisible one is the same NoSuchNamespace. Every process it is shown, the kernel lets
+    // it open.
+    auto pidns_of = [&](pid_t p) {
+        auto r = run({"stat", "-L", "-c", "%i", "/proc/" + std::to_string(p) + "/ns/pid"});
+        return r.out.substr(0, r.out.find('\n'));
+    };
+    const std::string mine = pidns_of(targets[5].pid), theirs = pidns_of(targets[6].pid);
+    auto listed = busctl_call(bus.address(), "ListNamespaces", "s", {"pid"}, as_nobody).at(0);
+    bool sees_mine = false, sees_theirs = false;
+    for (const auto& e : listed) {
+        sees_mine = sees_mine || std::to_string(e.at(1).get<std::uint64_t>()) == mine;
+        sees_theirs = sees_theirs || std::to_string(e.at(1).get<std::uint64_t>()) == theirs;
+    }
+    CHECK(sees_mine);
+    CHECK_FALSE(sees_theirs);
+    CHECK(dbus_send(bus.address(), "GetNamespace", {"uint64:" + theirs}, as_nobody).error_name ==
+          "org.pidns.Error.NoSuchNamespace");
+    CHECK(dbus_send(bus.address(), "ListProcesses", {"uint64:" + theirs}, as_nobody).error_name ==
+          "org.pidns.Error.NoSuchNamespace");
+    CHECK(dbus_send(bus.address(), "GetNamespace", {"uint64:" + mine}, as_nobody).ok);
+    CHECK(dbus_send(bus.address(), "GetNamespace", {"uint64:" + theirs}).ok);  // root sees it
+    auto shown = busctl_call(bus.address(), "ListProcesses", "t", {"0"}, as_nobody).at(0).get<std::vector<std::uint32_t>>();
+    CHECK(!shown.empty());
+    int refused = 0;
+    for (auto p : shown) {
+        const Verdict k = kernel_says(as_nobody, static_cast<pid_t>(p));
+        if (k == Verdict::denied) {
+            ++refused;
+            std::cout << "nobody was shown process " << p << " but the kernel refuses it\n";
+        }
+    }
+    CHECK(refused == 0);
+    const auto count = busctl_property(bus.address(), "Processes", as_nobody).get<std::uint32_t>();
+    CHECK(count >= shown.size());  // + nobody's process in its own user+pid namespace
+    CHECK(count < busctl_property(bus.address(), "Processes").get<std::uint32_t>());
+}
