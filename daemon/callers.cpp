@@ -27,7 +27,7 @@ CallerRegistry::CallerRegistry(sdbus::IConnection& conn, pidns::Model& model)
 
 pidns::Caller CallerRegistry::caller_of(const std::string& sender) {
     if (sender.empty()) throw sdbus::Error(kErrorAccessDenied, "the message has no sender; call through the bus");
-    if (auto it = cache_.find(sender); it != cache_.end()) return it->second;
+    if (auto it = cache_.find(sender); it != cache_.end()) return it->second.caller;
 
     std::map<std::string, sdbus::Variant> creds;
     try {
@@ -48,7 +48,15 @@ pidns::Caller CallerRegistry::caller_of(const std::string& sender) {
     auto c = pidns::identify_caller(model_, static_cast<std::int32_t>(p), u);
     if (!c) throw to_dbus_error(c.error());
     spdlog::debug("caller {}: pid {} uid {} pidns {} userns {}", sender, c->pid, u, c->pidns, c->userns);
-    return cache_.emplace(sender, std::move(*c)).first->second;
+    return cache_.emplace(sender, Known{std::move(*c), {}}).first->second.caller;
+}
+
+void CallerRegistry::for_each(const std::function<void(const std::string&, Known&)>& fn) {
+    for (auto& [sender, known] : cache_) fn(sender, known);
+}
+
+void CallerRegistry::mark_told(const std::string& sender, std::uint64_t id) {
+    if (auto it = cache_.find(sender); it != cache_.end()) it->second.told.insert(id);
 }
 
 }  // namespace pidnsd

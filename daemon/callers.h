@@ -5,7 +5,9 @@
 
 #include <memory>
 #include <string>
+#include <functional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "caller.h"
 
@@ -28,13 +30,23 @@ public:
     // (AccessDenied) when the caller cannot be identified.
     pidns::Caller caller_of(const std::string& sender);
 
+    // A known caller: who it is, and which namespaces it has been told about (by a reply or a
+    // NamespaceAdded), so NamespaceRemoved goes only to those who knew of the namespace.
+    struct Known {
+        pidns::Caller caller;
+        std::unordered_set<std::uint64_t> told;
+    };
+    void for_each(const std::function<void(const std::string& sender, Known& known)>& fn);
+    // Records that `sender` was shown namespace `id` (no-op for an unknown sender).
+    void mark_told(const std::string& sender, std::uint64_t id);
+
     [[nodiscard]] std::size_t cached() const noexcept { return cache_.size(); }
 
 private:
     pidns::Model& model_;
     std::unique_ptr<sdbus::IProxy> dbus_;
     sdbus::Slot name_owner_changed_;
-    std::unordered_map<std::string, pidns::Caller> cache_;
+    std::unordered_map<std::string, Known> cache_;
 };
 
 }  // namespace pidnsd

@@ -6,6 +6,8 @@
 #include "model.h"
 #include "view.h"
 
+#include <spdlog/spdlog.h>
+
 #ifndef PIDNSD_VERSION
 #define PIDNSD_VERSION "unknown"
 #endif
@@ -25,7 +27,15 @@ Manager::Manager(sdbus::IConnection& conn, pidns::Model& model, CallerRegistry& 
     : AdaptorInterfaces(conn, kObjectPath), model_(model), callers_(callers), event_source_(event_source) {
     property_call_watch_ = conn.addMatch(
         std::string("type='method_call',interface='org.freedesktop.DBus.Properties',path='") + kObjectPath + "'",
-        [this](sdbus::Message& m) { property_sender_ = m.getSender(); });
+        [this](sdbus::Message& m) {
+            property_sender_ = m.getSender();
+            // Reading a property makes the client known, so it gets the signals it may see.
+            try {
+                (void)callers_.caller_of(property_sender_);
+            } catch (const std::exception& e) {
+                spdlog::debug("property call from {}: {}", property_sender_, e.what());
+            }
+        });
     registerAdaptor();
 }
 
@@ -35,6 +45,7 @@ template <class F>
 auto Manager::with_view_of(const char* what, const std::string& sender, F&& body) {
     return guarded(what, [&] {
         const pidns::Caller caller = callers_.caller_of(sender);
+        current_sender_ = sender;
         pidns::CallerView view(model_, caller);
         return body(view);
     });
@@ -61,13 +72,20 @@ std::vector<Manager::NamespaceTuple> Manager::ListNamespaces(const std::string& 
         auto entries = unwrap(v.list_namespaces(type));
         std::vector<NamespaceTuple> out;
         out.reserve(entries.size());
-        for (const auto& e : entries) out.push_back(to_tuple(e));
+        for (const auto& e : entries) {
+            out.push_back(to_tuple(e));
+            callers_.mark_told(current_sender_, e.id);
+        }
         return out;
     });
 }
 
 Manager::NamespaceTuple Manager::GetNamespace(const uint64_t& ns) {
-    return with_view("GetNamespace", [&](pidns::CallerView& v) { return to_tuple(unwrap(v.get_namespace(ns))); });
+    return with_view("GetNamespace", [&](pidns::CallerView& v) {
+        auto e = unwrap(v.get_namespace(ns));
+        callers_.mark_told(current_sender_, e.id);
+        return to_tuple(e);
+    });
 }
 
 std::tuple<std::vector<uint32_t>, std::vector<uint32_t>, std::vector<uint32_t>, std::vector<uint32_t>,
@@ -101,12 +119,26 @@ std::string Manager::EventSource() { return event_source_; }
 bool Manager::KernelNamespaceIds() { return model_.features().ns_get_id; }
 
 void Manager::emit_changes(const std::vector<pidns::NsChange>& changes) {
+    // Unicast, never broadcast: NamespaceAdded to each known client that can see the namespace,
+    // NamespaceRemoved to each that was told of it. A client becomes known by calling a method or
+    // reading a property.
+    auto send = [&](const char* member, const std::string& to, const pidns::NsChange& c) {
+        auto signal = getObject().createSignal(INTERFACE_NAME, member);
+        signal << static_cast<uint64_t>(c.id) << std::string(pidns::ns_type_name(c.type));
+        signal.setDestination(to);
+        getObject().emitSignal(signal);
+    };
     for (const auto& c : changes) {
-        const std::string type(pidns::ns_type_name(c.type));
-        if (c.added)
-            emitNamespaceAdded(c.id, type);
-        else
-            emitNamespaceRemoved(c.id, type);
+        callers_.for_each([&](const std::string& sender, CallerRegistry::Known& known) {
+            if (c.added) {
+                pidns::CallerView view(model_, known.caller);
+                if (!view.can_see(c.id)) return;
+                known.told.insert(c.id);
+                send("NamespaceAdded", sender, c);
+            } else if (known.told.erase(c.id) > 0) {
+                send("NamespaceRemoved", sender, c);
+            }
+        });
     }
 }
 

@@ -28,7 +28,7 @@ public:
     Manager(const Manager&) = delete;
     Manager& operator=(const Manager&) = delete;
 
-    // Broadcasts NamespaceAdded / NamespaceRemoved for each change.
+    // NamespaceAdded / NamespaceRemoved for each change, unicast to the clients allowed to know.
     void emit_changes(const std::vector<pidns::NsChange>& changes);
     void set_event_source(std::string source) { event_source_ = std::move(source); }
 
@@ -65,6 +65,7 @@ private:
     // before dispatching the same message to the object, records who is asking.
     sdbus::Slot property_call_watch_;
     std::string property_sender_;
+    std::string current_sender_;  // the sender whose call is being answered
 };
 
 }  // namespace pidnsd

@@ -73,6 +73,8 @@ public:
     Result<ProcessEntry> get_process(std::uint32_t pid);
     Result<std::vector<std::uint32_t>> list_processes(std::uint64_t ref);
     std::uint32_t namespace_count();
+    // Whether the caller can see namespace `id` (what NamespaceAdded may tell it).
+    [[nodiscard]] bool can_see(NsId id) { return visible(id); }
     std::uint32_t process_count();
 
 private:

@@ -3,9 +3,12 @@
 // the same: allowed, AccessDenied where the kernel says EACCES, NoSuchProcess where it says ENOENT.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <grp.h>
+#include <sys/ioctl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -244,4 +247,59 @@ TEST_CASE("differential matrix: pidnsd allows exactly what the kernel allows, fo
     const auto count = busctl_property(bus.address(), "Processes", as_nobody).get<std::uint32_t>();
     CHECK(count >= shown.size());  // + nobody's process in its own user+pid namespace
     CHECK(count < busctl_property(bus.address(), "Processes").get<std::uint32_t>());
+}
+
+TEST_CASE("signals reach only the clients that may see the namespace") {
+    PrivateBus bus;
+    Daemon d(bus);
+    TempDir dir;
+    const Argv as_nobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
+    auto cat = [](Argv a, const Argv& b) { a.insert(a.end(), b.begin(), b.end()); return a; };
+    auto listener = [&](const Argv& prefix, const std::string& out) {
+        return cat(prefix, {"sh", "-c", std::string("exec ") + PIDNS_LISTENER_BIN + " " + bus.address() + " 60 > " + out});
+    };
+    const std::string root_out = dir.path() + "/root", nobody_out = dir.path() + "/nobody";
+    for (const auto& f : {root_out, nobody_out}) {
+        close(open(f.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0666));
+        chmod(f.c_str(), 0666);  // nobody's listener writes its own
+    }
+    Proc root_l(listener({}, root_out));
+    Proc nobody_l(listener(as_nobody, nobody_out));
+    auto wait_for = [&](const std::string& file, const std::string& line) {
+        for (int i = 0; i < 1000; ++i) {
+            if (read_file(file).find(line) != std::string::npos) return true;
+            std::this_thread::sleep_for(10ms);
+        }
+        return false;
+    };
+    REQUIRE(wait_for(root_out, "ready\n"));
+    REQUIRE(wait_for(nobody_out, "ready\n"));
+
+    auto ns_id = [](pid_t p, const char* type) {
+        const int fd = open(("/proc/" + std::to_string(p) + "/ns/" + type).c_str(), O_RDONLY | O_CLOEXEC);
+        REQUIRE(fd >= 0);
+        std::uint64_t id = 0;
+        REQUIRE(ioctl(fd, _IOR(0xb7, 13, std::uint64_t), &id) == 0);  // NS_GET_ID
+        close(fd);
+        return std::to_string(id);
+    };
+    // root's net namespace, and nobody's user+net namespaces.
+    auto root_ns = std::make_unique<Proc>(Argv{"unshare", "-n", "sleep", "1000"});
+    auto nobody_ns = std::make_unique<Proc>(cat(as_nobody, {"unshare", "-U", "-r", "-n", "sleep", "1000"}));
+    wait_comm(root_ns->pid(), "sleep");
+    wait_comm(nobody_ns->pid(), "sleep");
+    const std::string root_net = ns_id(root_ns->pid(), "net");
+    const std::string nobody_net = ns_id(nobody_ns->pid(), "net"), nobody_user = ns_id(nobody_ns->pid(), "user");
+    CHECK(wait_for(root_out, "added " + root_net + " net\n"));
+    CHECK(wait_for(root_out, "added " + nobody_net + " net\n"));
+    CHECK(wait_for(nobody_out, "added " + nobody_net + " net\n"));
+    CHECK(wait_for(nobody_out, "added " + nobody_user + " user\n"));
+    root_ns.reset();
+    nobody_ns.reset();
+    CHECK(wait_for(root_out, "removed " + root_net + " net\n"));
+    CHECK(wait_for(root_out, "removed " + nobody_net + " net\n"));
+    CHECK(wait_for(nobody_out, "removed " + nobody_net + " net\n"));
+    // nobody never heard of root's namespace, either way.
+    INFO("nobody's listener got:\n" << read_file(nobody_out));
+    CHECK(read_file(nobody_out).find(" " + root_net + " ") == std::string::npos);
 }

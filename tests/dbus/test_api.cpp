@@ -326,6 +326,7 @@ TEST_CASE("NamespaceAdded and NamespaceRemoved follow a namespace's life") {
     PrivateBus bus;
     Daemon d(bus);
     Client c(bus.address());
+    (void)c.GetNamespace(0);  // signals go to clients pidnsd knows: those that have called it
     ProcTree tree;
     const pid_t a = tree.spawn(0, CLONE_NEWNET | CLONE_NEWUTS);
     const auto net = ns_id(a, "net");
