@@ -303,3 +303,40 @@ TEST_CASE("signals reach only the clients that may see the namespace") {
     INFO("nobody's listener got:\n" << read_file(nobody_out));
     CHECK(read_file(nobody_out).find(" " + root_net + " ") == std::string::npos);
 }
+
+TEST_CASE("callers that change identity or vanish mid-call get no answer computed for another process") {
+    PrivateBus bus;
+    Daemon d(bus);
+    // Connected as root, then setresuid(nobody): the bus says uid 0, the process's euid is 65534.
+    auto r = run({PIDNS_LISTENER_BIN, bus.address(), "--become", "65534"});
+    CHECK(r.out == "org.freedesktop.DBus.Error.AccessDenied\n");
+    // Connected as nobody and calling as nobody: accepted.
+    auto ok = run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PIDNS_LISTENER_BIN, bus.address(),
+                   "--become", "65534"});
+    CHECK(ok.out == "ok\n");
+
+    // 200 callers that send and exit without waiting for the reply (dbus-send without
+    // --print-reply): pidnsd finds them gone, answers nobody, and keeps serving.
+    for (int i = 0; i < 200; ++i) {
+        auto s = run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "dbus-send",
+                      "--bus=" + bus.address(), "--dest=org.pidns", "/org/pidns", "org.pidns.Manager1.GetProcess",
+                      "uint32:" + std::to_string(getpid())});
+        REQUIRE(s.status == 0);
+    }
+    Client c(bus.address());
+    CHECK(c.TranslatePid(static_cast<std::uint32_t>(getpid()), 0, 0) == static_cast<std::uint32_t>(getpid()));
+    // Every caller pidnsd did identify was who the bus said: nobody (or this test, root).
+    std::istringstream log(d.log());
+    std::string line;
+    int identified = 0;
+    while (std::getline(log, line)) {
+        const auto at = line.find("debug: caller :");
+        if (at == std::string::npos || line.find(" left the bus") != std::string::npos) continue;
+        ++identified;
+        const bool nobody = line.find(" uid 65534 ") != std::string::npos;
+        const bool root = line.find(" uid 0 ") != std::string::npos;
+        INFO(line);
+        CHECK((nobody || root));
+    }
+    std::cout << "vanishing callers: " << identified << " identified (the rest had left the bus first)\n";
+}

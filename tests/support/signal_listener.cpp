@@ -1,12 +1,16 @@
 // pidns-signal-listener ADDRESS SECONDS: a client that calls GetNamespace(0) once (so pidnsd knows
 // it), then prints every NamespaceAdded/NamespaceRemoved it receives as "added|removed ID TYPE"
 // lines, for SECONDS. The tests run it as other users (setpriv) to see which signals reach whom.
+// pidns-signal-listener ADDRESS --become UID: connects (as whoever runs it), then switches all its
+// ids to UID and calls GetNamespace(0): prints "ok" or the D-Bus error name. The bus still knows
+// the connection by the uid it connected with, so pidnsd must refuse it.
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "org.pidns.Manager1.proxy.h"
@@ -34,8 +38,20 @@ private:
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc == 4 && std::string(argv[2]) == "--become") {
+        try {
+            Listener l(argv[1]);
+            const auto uid = static_cast<uid_t>(std::atoi(argv[3]));
+            if (setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0) return 3;
+            (void)l.GetNamespace(0);
+            std::printf("ok\n");
+        } catch (const sdbus::Error& e) {
+            std::printf("%s\n", e.getName().c_str());
+        }
+        return 0;
+    }
     if (argc != 3) {
-        std::fprintf(stderr, "usage: pidns-signal-listener ADDRESS SECONDS\n");
+        std::fprintf(stderr, "usage: pidns-signal-listener ADDRESS SECONDS | ADDRESS --become UID\n");
         return 2;
     }
     try {
