@@ -56,7 +56,7 @@ using Entry = sdbus::Struct<std::uint64_t, std::uint64_t, std::string, std::uint
 
 }  // namespace
 
-TEST_CASE("properties: Version, counts, EventSource, KernelNamespaceIds; READY reached") {
+TEST_CASE("properties: Version, counts, EventSource, KernelNamespaceIds, and READY reached") {
     PrivateBus bus;
     Daemon d(bus);
     Client c(bus.address());
