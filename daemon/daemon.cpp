@@ -16,6 +16,7 @@
 #include "errors.h"
 #include "manager.h"
 #include "model.h"
+#include "polkit.h"
 #include "proc_connector.h"
 #include "updater.h"
 
@@ -47,6 +48,7 @@ Daemon::Daemon(const Options& opts) : opts_(opts) {}
 
 Daemon::~Daemon() {
     manager_.reset();
+    polkit_.reset();
     callers_.reset();
     conn_.reset();
 }
@@ -138,7 +140,9 @@ pidns::Status Daemon::connect_bus() {
     }
     try {
         callers_ = std::make_unique<CallerRegistry>(*conn_, *model_);
-        manager_ = std::make_unique<Manager>(*conn_, *model_, *callers_, event_source_name(connector_ != nullptr));
+        polkit_ = std::make_unique<Polkit>(*conn_, opts_.polkit);
+        manager_ = std::make_unique<Manager>(*conn_, *model_, *callers_, *polkit_,
+                                             event_source_name(connector_ != nullptr));
     } catch (const sdbus::Error& e) {
         return make_error(Errc::io, "cannot set up /org/pidns on the " + where + " (" + e.getMessage() + ")");
     }

@@ -20,6 +20,7 @@ namespace pidnsd {
 
 class CallerRegistry;
 class Manager;
+class Polkit;
 
 // Exit codes (also in the man page).
 inline constexpr int kExitOk = 0;
@@ -55,6 +56,7 @@ private:
     std::unique_ptr<pidns::ProcConnector> connector_;
     std::unique_ptr<sdbus::IConnection> conn_;
     std::unique_ptr<CallerRegistry> callers_;
+    std::unique_ptr<Polkit> polkit_;
     std::unique_ptr<Manager> manager_;
     pidns::Fd epoll_;
     pidns::Fd signal_fd_;

@@ -2,11 +2,16 @@
 #include "manager.h"
 
 #include "callers.h"
+#include "polkit.h"
 #include "errors.h"
 #include "model.h"
 #include "view.h"
 
 #include <spdlog/spdlog.h>
+
+#include <memory>
+#include <optional>
+#include <tuple>
 
 #ifndef PIDNSD_VERSION
 #define PIDNSD_VERSION "unknown"
@@ -22,9 +27,13 @@ Manager::NamespaceTuple to_tuple(const pidns::NamespaceEntry& e) {
 
 }  // namespace
 
-Manager::Manager(sdbus::IConnection& conn, pidns::Model& model, CallerRegistry& callers,
+Manager::Manager(sdbus::IConnection& conn, pidns::Model& model, CallerRegistry& callers, Polkit& polkit,
                  const std::string& event_source)
-    : AdaptorInterfaces(conn, kObjectPath), model_(model), callers_(callers), event_source_(event_source) {
+    : AdaptorInterfaces(conn, kObjectPath),
+      model_(model),
+      callers_(callers),
+      polkit_(polkit),
+      event_source_(event_source) {
     property_call_watch_ = conn.addMatch(
         std::string("type='method_call',interface='org.freedesktop.DBus.Properties',path='") + kObjectPath + "'",
         [this](sdbus::Message& m) {
@@ -51,24 +60,71 @@ auto Manager::with_view_of(const char* what, const std::string& sender, F&& body
     });
 }
 
-template <class F>
-auto Manager::with_view(const char* method, F&& body) {
+template <class... R, class F>
+void Manager::answer(const char* method, sdbus::Result<R...>&& result, F compute) {
+    auto res = std::make_shared<sdbus::Result<R...>>(std::move(result));
     const sdbus::Message* msg = getObject().getCurrentlyProcessedMessage();
-    if (msg == nullptr) throw sdbus::Error(kErrorFailed, std::string(method) + ": no message in progress");
-    return with_view_of(method, msg->getSender(), std::forward<F>(body));
+    const std::string sender = msg != nullptr ? msg->getSender() : std::string();
+    struct Outcome {
+        std::optional<std::tuple<R...>> value;
+        std::optional<sdbus::Error> error;
+        bool denied = false;  // the kernel's rule refused something the caller asked about
+    };
+    auto run = [this, method, sender, compute](bool widened) {
+        Outcome o;
+        try {
+            guarded(method, [&] {
+                const pidns::Caller caller = callers_.caller_of(sender);
+                current_sender_ = sender;
+                pidns::CallerView view(model_, caller);
+                if (widened) view.widen();
+                try {
+                    o.value = compute(view);
+                } catch (...) {
+                    o.denied = view.denied_any();
+                    throw;
+                }
+                o.denied = view.denied_any();
+            });
+        } catch (const sdbus::Error& e) {
+            o.error = e;
+        }
+        return o;
+    };
+    auto reply = [res](const Outcome& o) {
+        try {
+            if (o.error)
+                res->returnError(*o.error);
+            else
+                std::apply([&](const auto&... v) { res->returnResults(v...); }, *o.value);
+        } catch (const std::exception& e) {
+            spdlog::warn("could not send a reply: {}", e.what());
+        }
+    };
+    Outcome first = run(false);
+    if (!first.denied || !polkit_.enabled()) {
+        reply(first);
+        return;
+    }
+    polkit_.check(sender, [run, reply, first](bool authorized) {
+        reply(authorized ? run(true) : first);
+    });
 }
 
-uint32_t Manager::TranslatePid(const uint32_t& pid, const uint64_t& from, const uint64_t& to) {
-    return with_view("TranslatePid", [&](pidns::CallerView& v) { return unwrap(v.translate(pid, from, to)); });
+void Manager::TranslatePid(sdbus::Result<uint32_t>&& result, uint32_t pid, uint64_t from, uint64_t to) {
+    answer("TranslatePid", std::move(result),
+           [=](pidns::CallerView& v) { return std::make_tuple(unwrap(v.translate(pid, from, to))); });
 }
 
-std::vector<uint32_t> Manager::TranslatePids(const std::vector<uint32_t>& pids, const uint64_t& from,
-                                             const uint64_t& to) {
-    return with_view("TranslatePids", [&](pidns::CallerView& v) { return unwrap(v.translate_many(pids, from, to)); });
+void Manager::TranslatePids(sdbus::Result<std::vector<uint32_t>>&& result, std::vector<uint32_t> pids, uint64_t from,
+                            uint64_t to) {
+    answer("TranslatePids", std::move(result), [pids = std::move(pids), from, to](pidns::CallerView& v) {
+        return std::make_tuple(unwrap(v.translate_many(pids, from, to)));
+    });
 }
 
-std::vector<Manager::NamespaceTuple> Manager::ListNamespaces(const std::string& type) {
-    return with_view("ListNamespaces", [&](pidns::CallerView& v) {
+void Manager::ListNamespaces(sdbus::Result<std::vector<NamespaceTuple>>&& result, std::string type) {
+    answer("ListNamespaces", std::move(result), [this, type = std::move(type)](pidns::CallerView& v) {
         auto entries = unwrap(v.list_namespaces(type));
         std::vector<NamespaceTuple> out;
         out.reserve(entries.size());
@@ -76,22 +132,22 @@ std::vector<Manager::NamespaceTuple> Manager::ListNamespaces(const std::string& 
             out.push_back(to_tuple(e));
             callers_.mark_told(current_sender_, e.id);
         }
-        return out;
+        return std::make_tuple(std::move(out));
     });
 }
 
-Manager::NamespaceTuple Manager::GetNamespace(const uint64_t& ns) {
-    return with_view("GetNamespace", [&](pidns::CallerView& v) {
+void Manager::GetNamespace(sdbus::Result<NamespaceTuple>&& result, uint64_t ns) {
+    answer("GetNamespace", std::move(result), [this, ns](pidns::CallerView& v) {
         auto e = unwrap(v.get_namespace(ns));
         callers_.mark_told(current_sender_, e.id);
-        return to_tuple(e);
+        return std::make_tuple(to_tuple(e));
     });
 }
 
-std::tuple<std::vector<uint32_t>, std::vector<uint32_t>, std::vector<uint32_t>, std::vector<uint32_t>,
-           std::map<std::string, uint64_t>>
-Manager::GetProcess(const uint32_t& pid) {
-    return with_view("GetProcess", [&](pidns::CallerView& v) {
+void Manager::GetProcess(sdbus::Result<std::vector<uint32_t>, std::vector<uint32_t>, std::vector<uint32_t>,
+                                       std::vector<uint32_t>, std::map<std::string, uint64_t>>&& result,
+                         uint32_t pid) {
+    answer("GetProcess", std::move(result), [pid](pidns::CallerView& v) {
         auto e = unwrap(v.get_process(pid));
         std::map<std::string, uint64_t> ns;
         for (auto t : pidns::kAllNsTypes) ns.emplace(pidns::ns_type_name(t), e.ns[pidns::ns_type_index(t)]);
@@ -100,8 +156,9 @@ Manager::GetProcess(const uint32_t& pid) {
     });
 }
 
-std::vector<uint32_t> Manager::ListProcesses(const uint64_t& ns) {
-    return with_view("ListProcesses", [&](pidns::CallerView& v) { return unwrap(v.list_processes(ns)); });
+void Manager::ListProcesses(sdbus::Result<std::vector<uint32_t>>&& result, uint64_t ns) {
+    answer("ListProcesses", std::move(result),
+           [ns](pidns::CallerView& v) { return std::make_tuple(unwrap(v.list_processes(ns))); });
 }
 
 std::string Manager::Version() { return PIDNSD_VERSION; }

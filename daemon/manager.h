@@ -17,13 +17,15 @@ class CallerView;
 namespace pidnsd {
 
 class CallerRegistry;
+class Polkit;
 
 inline constexpr const char* kBusName = "org.pidns";
 inline constexpr const char* kObjectPath = "/org/pidns";
 
 class Manager final : public sdbus::AdaptorInterfaces<org::pidns::Manager1_adaptor> {
 public:
-    Manager(sdbus::IConnection& conn, pidns::Model& model, CallerRegistry& callers, const std::string& event_source);
+    Manager(sdbus::IConnection& conn, pidns::Model& model, CallerRegistry& callers, Polkit& polkit,
+            const std::string& event_source);
     ~Manager();
     Manager(const Manager&) = delete;
     Manager& operator=(const Manager&) = delete;
@@ -36,15 +38,17 @@ public:
                                          uint32_t, uint32_t>;
 
 private:
-    uint32_t TranslatePid(const uint32_t& pid, const uint64_t& from, const uint64_t& to) override;
-    std::vector<uint32_t> TranslatePids(const std::vector<uint32_t>& pids, const uint64_t& from,
-                                        const uint64_t& to) override;
-    std::vector<NamespaceTuple> ListNamespaces(const std::string& type) override;
-    NamespaceTuple GetNamespace(const uint64_t& ns) override;
-    std::tuple<std::vector<uint32_t>, std::vector<uint32_t>, std::vector<uint32_t>, std::vector<uint32_t>,
-               std::map<std::string, uint64_t>>
-    GetProcess(const uint32_t& pid) override;
-    std::vector<uint32_t> ListProcesses(const uint64_t& ns) override;
+    // Methods are asynchronous on the bus (Method.Async=server) so that a polkit round trip does
+    // not hold up other callers.
+    void TranslatePid(sdbus::Result<uint32_t>&& result, uint32_t pid, uint64_t from, uint64_t to) override;
+    void TranslatePids(sdbus::Result<std::vector<uint32_t>>&& result, std::vector<uint32_t> pids, uint64_t from,
+                       uint64_t to) override;
+    void ListNamespaces(sdbus::Result<std::vector<NamespaceTuple>>&& result, std::string type) override;
+    void GetNamespace(sdbus::Result<NamespaceTuple>&& result, uint64_t ns) override;
+    void GetProcess(sdbus::Result<std::vector<uint32_t>, std::vector<uint32_t>, std::vector<uint32_t>,
+                                  std::vector<uint32_t>, std::map<std::string, uint64_t>>&& result,
+                    uint32_t pid) override;
+    void ListProcesses(sdbus::Result<std::vector<uint32_t>>&& result, uint64_t ns) override;
 
     std::string Version() override;
     uint32_t Namespaces() override;
@@ -52,14 +56,18 @@ private:
     std::string EventSource() override;
     bool KernelNamespaceIds() override;
 
-    // Runs `body` with a view for `sender`, or for the sender of the method call being handled.
-    template <class F>
-    auto with_view(const char* method, F&& body);
+    // Answers the method call being handled: `compute(view)` gives the results as a tuple. When
+    // the kernel's rule denied something on the way and polkit is in use, polkit is asked (without
+    // blocking) and, if it authorizes, the answer is computed again with rules 2 and 3 widened.
+    template <class... R, class F>
+    void answer(const char* method, sdbus::Result<R...>&& result, F compute);
+    // Runs `body` with a view for `sender` (property getters).
     template <class F>
     auto with_view_of(const char* what, const std::string& sender, F&& body);
 
     pidns::Model& model_;
     CallerRegistry& callers_;
+    Polkit& polkit_;
     std::string event_source_;
     // sdbus-c++ 1.2 gives property getters no message. A match callback, which sd-bus runs
     // before dispatching the same message to the object, records who is asking.

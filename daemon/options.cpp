@@ -81,6 +81,15 @@ pidns::Result<Options> parse_options(std::span<const char* const> args) {
             } else {
                 return bad("--bus '" + std::string(*v) + "' is not system, session or an address like unix:path=/run/x");
             }
+        } else if (a == "--polkit") {
+            auto v = take(a);
+            if (!v) return v.error();
+            if (*v == "auto")
+                o.polkit = true;
+            else if (*v == "no")
+                o.polkit = false;
+            else
+                return bad("--polkit '" + std::string(*v) + "' is not auto or no");
         } else if (a == "--log-level") {
             auto v = take(a);
             if (!v) return v.error();
@@ -107,6 +116,8 @@ std::string usage() {
            "  --bus=system|session|ADDRESS  bus to serve on (default system; ADDRESS like unix:path=/run/x)\n"
            "  --log-level=LEVEL             trace debug info warn error critical off (default info)\n"
            "  --no-proc-connector           do not use kernel process events; rescan /proc periodically\n"
+           "  --polkit=auto|no              ask polkit (org.pidns.inspect) when the kernel's rule denies\n"
+           "                                (default auto: used when polkit is on the bus)\n"
            "  --poll-interval=DURATION      rescan period when polling, e.g. 500ms, 2s (default 2s)\n"
            "  --version                     print the version and exit\n"
            "  -h, --help                    print this help and exit\n\n"

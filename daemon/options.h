@@ -16,6 +16,7 @@ struct Options {
     std::string bus_address;                            // when bus == address, e.g. unix:path=/run/x
     std::string log_level = "info";                     // trace debug info warn error critical off
     bool proc_connector = true;                         // false: poll /proc instead of kernel events
+    bool polkit = true;                                 // --polkit=auto (true) | no
     std::chrono::milliseconds poll_interval{2000};      // rescan period in polling mode
     bool help = false;
     bool version = false;

@@ -72,22 +72,27 @@ CallerView::CallerView(Model& model, const Caller& caller)
 
 Access CallerView::access(const Process& p) const {
     if (!at_root_ && !index_.pidns_is_descendant(p.ns_of(NsType::pid), caller_.pidns)) return Access::invisible;
-    if (all_creds_) return Access::allowed;
-    return passes_credentials(index_, caller_, p) ? Access::allowed : Access::denied;
+    if (all_creds_ || widened_) return Access::allowed;
+    if (passes_credentials(index_, caller_, p)) return Access::allowed;
+    denied_any_ = true;
+    return Access::denied;
 }
 
 bool CallerView::may_inspect(const Process& p) {
     const Access a = access(p);
-    if (a != Access::allowed || all_creds_) return a == Access::allowed;
+    if (a != Access::allowed || all_creds_ || widened_) return a == Access::allowed;
     // Allowed on what the index remembers; credentials change without events (setuid, prctl),
     // so confirm with fresh ones before showing it (once per process and request).
     auto [it, fresh] = confirmed_.try_emplace(p.tgid, false);
-    if (fresh) it->second = model_.refresh_credentials(p.tgid).ok() && access(p) == Access::allowed;
+    if (fresh) {
+        it->second = model_.refresh_credentials(p.tgid).ok() && access(p) == Access::allowed;
+        if (!it->second) denied_any_ = true;
+    }
     return it->second;
 }
 
 Access CallerView::decide(const Process& p) {
-    if (all_creds_) return access(p);
+    if (all_creds_ || widened_) return access(p);
     if (!at_root_ && !index_.pidns_is_descendant(p.ns_of(NsType::pid), caller_.pidns)) return Access::invisible;
     if (!model_.refresh_credentials(p.tgid)) return Access::denied;  // gone or reused: nothing to show
     return access(p);
@@ -115,8 +120,10 @@ bool CallerView::visible(const Namespace& ns) {
             // ask for what reaching it through the kernel takes: CAP_SYS_PTRACE over its owner.
             NsId owner = ns.meta.type == NsType::user ? ns.meta.id : ns.meta.owner;
             if (owner == 0) owner = index_.root_userns();
-            v = at_root_ && (all_creds_ || has_capability_in(index_, caller_.userns, caller_.cap_eff, caller_.uid[1],
-                                                             owner, kCapSysPtrace));
+            v = at_root_ && (all_creds_ || widened_ ||
+                             has_capability_in(index_, caller_.userns, caller_.cap_eff, caller_.uid[1], owner,
+                                               kCapSysPtrace));
+            if (at_root_ && !v) denied_any_ = true;
         } else if (at_root_ && all_creds_) {
             v = true;
         } else {

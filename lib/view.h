@@ -73,6 +73,10 @@ public:
     Result<ProcessEntry> get_process(std::uint32_t pid);
     Result<std::vector<std::uint32_t>> list_processes(std::uint64_t ref);
     std::uint32_t namespace_count();
+    // polkit authorized the caller: rules 2 and 3 count as passed (rule 1 still holds).
+    void widen() noexcept { widened_ = true; }
+    // Whether the kernel's rule (2 or 3) refused anything during this request: then polkit may be asked.
+    [[nodiscard]] bool denied_any() const noexcept { return denied_any_; }
     // Whether the caller can see namespace `id` (what NamespaceAdded may tell it).
     [[nodiscard]] bool can_see(NsId id) { return visible(id); }
     std::uint32_t process_count();
@@ -100,6 +104,8 @@ private:
     std::uint32_t user_level_ = 0;
     bool at_root_ = false;        // the caller is in the daemon's own pid namespace
     bool all_creds_ = false;      // CAP_SYS_PTRACE in the daemon's user namespace: rules 2 and 3 always pass
+    bool widened_ = false;        // polkit said yes
+    mutable bool denied_any_ = false;
     std::unordered_map<NsId, bool> visible_cache_;
     std::unordered_map<std::int32_t, bool> confirmed_;  // tgid -> allowed on fresh credentials
 };

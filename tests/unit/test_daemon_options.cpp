@@ -19,6 +19,7 @@ TEST_CASE("options: defaults") {
     CHECK(o->log_level == "info");
     CHECK(o->proc_connector);
     CHECK(o->poll_interval == std::chrono::seconds(2));
+    CHECK(o->polkit);
 }
 
 TEST_CASE("options: every option, with = and as a separate word") {
@@ -35,6 +36,8 @@ TEST_CASE("options: every option, with = and as a separate word") {
     CHECK(parse({"--help"})->help);
     CHECK(parse({"-h"})->help);
     CHECK(parse({"--version"})->version);
+    CHECK_FALSE(parse({"--polkit=no"})->polkit);
+    CHECK(parse({"--polkit", "auto"})->polkit);
 }
 
 TEST_CASE("options: intervals") {
@@ -48,7 +51,7 @@ TEST_CASE("options: intervals") {
 TEST_CASE("options: bad input names the option and points to --help") {
     for (std::vector<const char*> bad : std::vector<std::vector<const char*>>{
              {"--bus=tcp"}, {"--bus"}, {"--log-level=loud"}, {"--poll-interval=0"}, {"--frobnicate"},
-             {"--help=yes"}, {"extra"}}) {
+             {"--help=yes"}, {"extra"}, {"--polkit=yes"}}) {
         auto o = parse(bad);
         REQUIRE_FALSE(o.ok());
         CHECK(o.error().code == pidns::Errc::invalid_argument);

@@ -1,0 +1,204 @@
+// polkit widens the kernel's rule: a real polkitd on the private bus with a rules file granting
+// org.pidns.inspect to the user "daemon". That user then may inspect what the kernel denies it;
+// nobody still may not; with polkitd stopped or frozen the kernel's answer stands and nothing hangs.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+#include <fstream>
+#include <thread>
+
+#include "bus_fixture.h"
+
+using namespace pidns::dbustest;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kPolkitd = "/usr/lib/polkit-1/polkitd";
+constexpr const char* kActionFile = "/usr/share/polkit-1/actions/org.pidns.policy";
+constexpr const char* kRulesFile = "/etc/polkit-1/rules.d/49-pidns-test.rules";
+
+// Installs a file for the test's duration; puts back what was there before.
+class InstalledFile {
+public:
+    InstalledFile(std::string path, const std::string& content) : path_(std::move(path)) {
+        std::error_code ec;
+        if (fs::exists(path_)) {
+            std::ifstream in(path_);
+            std::stringstream ss;
+            ss << in.rdbuf();
+            old_ = ss.str();
+            had_ = true;
+        }
+        fs::create_directories(fs::path(path_).parent_path(), ec);
+        std::ofstream(path_) << content;
+    }
+    ~InstalledFile() {
+        if (had_)
+            std::ofstream(path_) << old_;
+        else
+            fs::remove(path_);
+    }
+
+private:
+    std::string path_, old_;
+    bool had_ = false;
+};
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+class Polkitd {
+public:
+    explicit Polkitd(const PrivateBus& bus) {
+        pid_ = fork();
+        REQUIRE(pid_ >= 0);
+        if (pid_ == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address().c_str(), 1);
+            execl(kPolkitd, kPolkitd, "--no-debug", static_cast<char*>(nullptr));
+            _exit(127);
+        }
+        for (int i = 0; i < 500; ++i) {
+            auto r = run({"busctl", "--address=" + bus.address(), "call", "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                          "org.freedesktop.DBus", "NameHasOwner", "s", "org.freedesktop.PolicyKit1"});
+            if (r.out == "b true\n") return;
+            std::this_thread::sleep_for(20ms);
+        }
+        FAIL("polkitd did not take its name on the test bus");
+    }
+    ~Polkitd() { stop(); }
+    void stop() {
+        if (pid_ <= 0) return;
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+        pid_ = -1;
+    }
+    void freeze() { kill(pid_, SIGSTOP); }
+    void thaw() { kill(pid_, SIGCONT); }
+
+private:
+    pid_t pid_ = -1;
+};
+
+std::vector<std::string> cat_argv(std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+}
+
+const std::vector<std::string> kAsDaemon = {"setpriv", "--reuid=1", "--regid=1", "--clear-groups"};
+const std::vector<std::string> kAsNobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
+
+}  // namespace
+
+TEST_CASE("polkit: org.pidns.inspect widens the kernel's rule for the user it is granted to, only") {
+    REQUIRE(fs::exists(kPolkitd));  // package polkitd (packaging/install-build-deps.sh installs it)
+    InstalledFile action(kActionFile, slurp(std::string(PIDNS_SOURCE_DIR) + "/dbus/org.pidns.policy"));
+    InstalledFile rules(kRulesFile,
+                        "polkit.addRule(function(action, subject) {\n"
+                        "    if (action.id == \"org.pidns.inspect\" && subject.user == \"daemon\")\n"
+                        "        return polkit.Result.YES;\n"
+                        "});\n");
+    PrivateBus bus;
+    Polkitd polkitd(bus);
+    const std::string A = bus.address();
+
+    // A root process: the kernel refuses it to daemon and to nobody.
+    pid_t target = fork();
+    REQUIRE(target >= 0);
+    if (target == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        for (;;) pause();
+    }
+    struct Reap {
+        pid_t p;
+        ~Reap() {
+            kill(p, SIGKILL);
+            waitpid(p, nullptr, 0);
+        }
+    } reap{target};
+    const std::string t = std::to_string(target);
+    auto kernel = [&](const std::vector<std::string>& as) {
+        auto argv = as;
+        for (const char* a : {"dd", "of=/dev/null", "count=0", "status=none"}) argv.emplace_back(a);
+        argv.push_back("if=/proc/" + t + "/ns/pid");
+        return run(argv).status == 0;
+    };
+    REQUIRE_FALSE(kernel(kAsDaemon));
+    REQUIRE_FALSE(kernel(kAsNobody));
+
+    {
+        Daemon d(bus);
+        auto gp = dbus_send(A, "GetProcess", {"uint32:" + t}, kAsDaemon);
+        INFO(gp.output);
+        CHECK(gp.ok);  // polkit said yes
+        auto tp = busctl_call(A, "TranslatePid", "utt", {t, "0", "0"}, kAsDaemon);
+        CHECK(tp.at(0) == static_cast<std::uint32_t>(target));
+        auto procs = busctl_call(A, "ListProcesses", "t", {"0"}, kAsDaemon).at(0).get<std::vector<std::uint32_t>>();
+        CHECK(std::find(procs.begin(), procs.end(), static_cast<std::uint32_t>(target)) != procs.end());
+        // nobody has no grant: the kernel's answer stands, and what it is shown is what the kernel allows.
+        CHECK(dbus_send(A, "GetProcess", {"uint32:" + t}, kAsNobody).error_name == "org.freedesktop.DBus.Error.AccessDenied");
+        auto nprocs = busctl_call(A, "ListProcesses", "t", {"0"}, kAsNobody).at(0).get<std::vector<std::uint32_t>>();
+        CHECK(std::find(nprocs.begin(), nprocs.end(), static_cast<std::uint32_t>(target)) == nprocs.end());
+        // Rule 1 still holds with the grant: from its own pid namespace daemon sees nothing of the
+        // host. (root makes the pid namespace, then becomes daemon: the bus's EXTERNAL auth would
+        // refuse a non-root user mapped to root in its own user namespace.)
+        auto contained = cat_argv({"unshare", "-p", "-f", "--mount-proc"}, kAsDaemon);
+        auto own = busctl_call(A, "GetProcess", "u", {"1"}, contained).at(0).get<std::vector<std::uint32_t>>();
+        CHECK(own == std::vector<std::uint32_t>{1});
+        CHECK(dbus_send(A, "GetProcess", {"uint32:" + t}, contained).error_name == "org.pidns.Error.NoSuchProcess");
+        auto host_pidns = run({"stat", "-L", "-c", "%i", "/proc/self/ns/pid"}).out;
+        host_pidns.pop_back();
+        CHECK(dbus_send(A, "GetNamespace", {"uint64:" + host_pidns}, contained).error_name ==
+              "org.pidns.Error.NoSuchNamespace");
+    }
+    {
+        // --polkit=no: polkit is not asked.
+        Daemon d(bus, {"--polkit=no"});
+        CHECK(dbus_send(A, "GetProcess", {"uint32:" + t}, kAsDaemon).error_name == "org.freedesktop.DBus.Error.AccessDenied");
+    }
+    {
+        // polkitd frozen: daemon's call waits for polkit (at most 5 s, then the kernel's answer),
+        // while root's calls are answered meanwhile.
+        Daemon d(bus);
+        polkitd.freeze();
+        const auto t0 = std::chrono::steady_clock::now();
+        CmdResult slow;
+        std::thread waiting([&] { slow = run(cat_argv(kAsDaemon, {"dbus-send", "--bus=" + A, "--print-reply", "--dest=org.pidns",
+                                                                 "/org/pidns", "org.pidns.Manager1.GetProcess", "uint32:" + t})); });
+        std::this_thread::sleep_for(300ms);
+        Client c(A);
+        const auto r0 = std::chrono::steady_clock::now();
+        CHECK(c.TranslatePid(static_cast<std::uint32_t>(target), 0, 0) == static_cast<std::uint32_t>(target));
+        const double root_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - r0).count();
+        waiting.join();
+        const double slow_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        polkitd.thaw();
+        std::cout << "polkit frozen: root answered in " << root_ms << " ms meanwhile; daemon's call ended after "
+                  << slow_s << " s\n";
+        CHECK(slow.status != 0);
+        CHECK(slow.err.find("org.freedesktop.DBus.Error.AccessDenied") != std::string::npos);
+        CHECK(root_ms < 2000);  // not held up behind the pending polkit check (it takes 5 s)
+    }
+    {
+        // polkitd gone: the kernel's answer at once.
+        polkitd.stop();
+        Daemon d(bus);
+        auto r = dbus_send(A, "GetProcess", {"uint32:" + t}, kAsDaemon);
+        CHECK(r.error_name == "org.freedesktop.DBus.Error.AccessDenied");
+    }
+}
