@@ -30,5 +30,5 @@ deb=$(ls "$WORK"/pidnsd_*.deb)
 cp "$deb" "$OUT/"
 echo "build-deb: $OUT/$(basename "$deb")"
 # lintian: errors fail the build; warnings are printed.
-lintian --fail-on error --no-tag-display-limit "$OUT/$(basename "$deb")"
+lintian --fail-on error --tag-display-limit 0 "$OUT/$(basename "$deb")"
 echo "build-deb: lintian reports no errors"

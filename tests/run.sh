@@ -1,6 +1,7 @@
 #!/bin/sh
 # The whole test suite: installs build dependencies (apt-get), builds with -Werror, runs every
-# test with CTest, then builds again with ASan+UBSan and runs the suite under the sanitizers.
+# test with CTest, then builds again with ASan+UBSan and runs the suite under the sanitizers,
+# then builds the Debian package from HEAD and runs lintian on it.
 # Needs root (apt-get, and the kernel tests make real pid and user namespaces).
 set -eu
 cd "$(dirname "$0")/.."
@@ -30,3 +31,6 @@ echo "== tests under ASan+UBSan =="
 
 echo "== tests =="
 (cd build/ci && ctest --output-on-failure)
+
+echo "== Debian package (packaging/build-deb.sh, from HEAD) =="
+./packaging/build-deb.sh build/deb
