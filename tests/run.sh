@@ -1,7 +1,8 @@
 #!/bin/sh
 # The whole test suite: installs build dependencies (apt-get), builds with -Werror, runs every
 # test with CTest, then builds again with ASan+UBSan and runs the suite under the sanitizers,
-# then builds the Debian package from HEAD and runs lintian on it.
+# then builds the Debian package from HEAD, runs lintian on it, and tests it installed under a
+# booted systemd (tests/system/nspawn-test.sh).
 # Needs root (apt-get, and the kernel tests make real pid and user namespaces).
 set -eu
 cd "$(dirname "$0")/.."
@@ -34,3 +35,6 @@ echo "== tests =="
 
 echo "== Debian package (packaging/build-deb.sh, from HEAD) =="
 ./packaging/build-deb.sh build/deb
+
+echo "== system test under systemd (systemd-nspawn boot, the package installed) =="
+./tests/system/nspawn-test.sh build/deb/pidnsd_*.deb
