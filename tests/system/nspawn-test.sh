@@ -4,7 +4,7 @@
 # inside it that a bus call starts pidnsd by D-Bus activation and gets a correct answer, that the
 # unit reached READY, is in polling mode (no proc connector in a container), keeps answering
 # through watchdog periods, holds only the listed capabilities with no_new_privs and seccomp, and
-# that systemctl stop/start/status behave. Removes the package again if it installed it.
+# that systemctl stop/start/status behave. Purges the package again if it installed it.
 # Usage (root): tests/system/nspawn-test.sh path/to/pidnsd_VERSION_ARCH.deb
 set -eu
 DEB=$1
@@ -22,7 +22,7 @@ cleanup() {
     for _ in $(seq 100); do kill -0 "$NSPAWN" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$NSPAWN" 2>/dev/null || true
   fi
-  [ "$installed_before" = yes ] || dpkg -r pidnsd >/dev/null 2>&1 || true
+  [ "$installed_before" = yes ] || dpkg -P pidnsd >/dev/null 2>&1 || true
   rm -rf "$LOG"
 }
 LOG=$(mktemp -d)
