@@ -208,9 +208,10 @@ bool Daemon::drain_events(std::chrono::microseconds budget) {
 
 void Daemon::publish_changes() {
     auto changes = updater_->take_changes();
-    if (changes.empty()) return;
+    auto touched = updater_->take_touched();
+    if (changes.empty() && touched.empty()) return;
     try {
-        manager_->emit_changes(changes);
+        manager_->emit_changes(changes, touched);
     } catch (const sdbus::Error& e) {
         spdlog::warn("could not emit namespace signals: {}", e.getMessage());
     }

@@ -175,7 +175,7 @@ std::string Manager::EventSource() { return event_source_; }
 
 bool Manager::KernelNamespaceIds() { return model_.features().ns_get_id; }
 
-void Manager::emit_changes(const std::vector<pidns::NsChange>& changes) {
+void Manager::emit_changes(const std::vector<pidns::NsChange>& changes, const std::vector<std::int32_t>& touched) {
     // Unicast, never broadcast: NamespaceAdded to each known client that can see the namespace,
     // NamespaceRemoved to each that was told of it. A client becomes known by calling a method or
     // reading a property.
@@ -197,6 +197,24 @@ void Manager::emit_changes(const std::vector<pidns::NsChange>& changes) {
             }
         });
     }
+    // A namespace can become visible after it was added: a process the caller may inspect joins
+    // it, or credentials read mid-change (setuid then unshare) are corrected by a later event.
+    if (touched.empty()) return;
+    callers_.for_each([&](const std::string& sender, CallerRegistry::Known& known) {
+        pidns::CallerView view(model_, known.caller);
+        for (auto tgid : touched) {
+            const auto* p = model_.index().find_process(tgid);
+            if (p == nullptr) continue;
+            bool fresh = false;
+            for (auto id : p->ns) fresh = fresh || (id != 0 && !known.told.count(id));
+            if (!fresh || !view.may_inspect_process(*p)) continue;
+            for (auto id : p->ns) {
+                if (id == 0 || known.told.count(id) || !view.can_see(id)) continue;
+                known.told.insert(id);
+                send("NamespaceAdded", sender, pidns::NsChange{id, model_.index().find_namespace(id)->meta.type, true});
+            }
+        }
+    });
 }
 
 }  // namespace pidnsd

@@ -31,7 +31,9 @@ public:
     Manager& operator=(const Manager&) = delete;
 
     // NamespaceAdded / NamespaceRemoved for each change, unicast to the clients allowed to know.
-    void emit_changes(const std::vector<pidns::NsChange>& changes);
+    // `touched`: processes read since the last call; a known client that may inspect one of them
+    // and can now see one of its namespaces it was not told of gets NamespaceAdded for it.
+    void emit_changes(const std::vector<pidns::NsChange>& changes, const std::vector<std::int32_t>& touched = {});
     void set_event_source(std::string source) { event_source_ = std::move(source); }
 
     using NamespaceTuple = sdbus::Struct<uint64_t, uint64_t, std::string, uint64_t, uint64_t, uint32_t, uint32_t,

@@ -1,6 +1,8 @@
 // Applies process events and rescans to the model.
 #include "updater.h"
 
+#include <algorithm>
+
 #include "model.h"
 
 namespace pidns {
@@ -13,7 +15,7 @@ void Updater::apply(std::span<const ProcEvent> events) {
         case ProcEventKind::exec:
             // A new thread re-reads its group too, so its tid becomes known. Failures mean the
             // task is already gone (not_found) or unreadable; the next rescan settles either.
-            (void)model_.add_process(ev.tgid);
+            if (model_.add_process(ev.tgid)) touched_.push_back(ev.tgid);
             break;
         case ProcEventKind::exit:
             model_.remove_task(ev.pid, ev.tgid);
@@ -34,6 +36,14 @@ Status Updater::rescan() {
     stats_.last_rescan = r->duration;
     pending_.insert(pending_.end(), r->changes.begin(), r->changes.end());
     return Ok{};
+}
+
+std::vector<std::int32_t> Updater::take_touched() {
+    std::vector<std::int32_t> out;
+    out.swap(touched_);
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
 }
 
 std::vector<NsChange> Updater::take_changes() {

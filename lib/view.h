@@ -77,6 +77,8 @@ public:
     void widen() noexcept { widened_ = true; }
     // Whether the kernel's rule (2 or 3) refused anything during this request: then polkit may be asked.
     [[nodiscard]] bool denied_any() const noexcept { return denied_any_; }
+    // Whether the caller may inspect this process (confirmed on fresh credentials).
+    [[nodiscard]] bool may_inspect_process(const Process& p) { return may_inspect(p); }
     // Whether the caller can see namespace `id` (what NamespaceAdded may tell it).
     [[nodiscard]] bool can_see(NsId id) { return visible(id); }
     std::uint32_t process_count();

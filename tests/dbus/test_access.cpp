@@ -302,6 +302,18 @@ TEST_CASE("signals reach only the clients that may see the namespace") {
     // nobody never heard of root's namespace, either way.
     INFO("nobody's listener got:\n" << read_file(nobody_out));
     CHECK(read_file(nobody_out).find(" " + root_net + " ") == std::string::npos);
+
+    // A namespace that becomes visible after it was added: root makes a net namespace (pidnsd
+    // reads the process, root's, and tells only root), then the process becomes nobody's.
+    auto handed = std::make_unique<Proc>(Argv{"unshare", "-n", "sh", "-c",
+                                              "sleep 0.5; exec setpriv --reuid=65534 --regid=65534 --clear-groups sleep 1000"});
+    wait_comm(handed->pid(), "sh");
+    const std::string handed_net = ns_id(handed->pid(), "net");
+    CHECK(wait_for(root_out, "added " + handed_net + " net\n"));
+    wait_comm(handed->pid(), "sleep");
+    CHECK(wait_for(nobody_out, "added " + handed_net + " net\n"));
+    handed.reset();
+    CHECK(wait_for(nobody_out, "removed " + handed_net + " net\n"));
 }
 
 TEST_CASE("callers that change identity or vanish mid-call get no answer computed for another process") {
