@@ -3,25 +3,19 @@
 #include <catch2/catch.hpp>
 
 #include "access.h"
+#include "observer_index.h"
 
 using namespace pidns;
 
 namespace {
-constexpr std::uint64_t kDev = 4;
+using unit::kDev;
 constexpr std::uint64_t kPtrace = std::uint64_t{1} << kCapSysPtrace;
 constexpr std::uint64_t kAll = 0x1ffffffffffull;
 
 // init user ns 2 (pid ns 1); user ns 30 made by uid 1000, 31 inside it, 40 made by uid 2000;
 // pid ns 10 below 1.
 Index make_index() {
-    Index idx;
-    REQUIRE(idx.add_namespace(NamespaceMeta{2, NsType::user, 1002, kDev, 0, 0, 0, 0}).ok());
-    NsId id = 1;
-    for (auto t : kAllNsTypes) {
-        if (t != NsType::user) REQUIRE(idx.add_namespace(NamespaceMeta{id, t, 1000 + id, kDev, 0, 2, 0, 0}).ok());
-        ++id;
-    }
-    idx.set_self({1, 2, 3, 4, 5, 6, 7, 8});
+    Index idx = unit::observer_index();
     REQUIRE(idx.add_namespace(NamespaceMeta{30, NsType::user, 1030, kDev, 2, 2, 1000, 1}).ok());
     REQUIRE(idx.add_namespace(NamespaceMeta{31, NsType::user, 1031, kDev, 30, 30, 1000, 2}).ok());
     REQUIRE(idx.add_namespace(NamespaceMeta{40, NsType::user, 1040, kDev, 2, 2, 2000, 1}).ok());

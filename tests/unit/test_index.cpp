@@ -4,22 +4,16 @@
 #include <algorithm>
 
 #include "index.h"
+#include "observer_index.h"
 
 using namespace pidns;
 
 namespace {
-constexpr std::uint64_t kDev = 4;
+using unit::kDev;
 
 // Observer namespaces 1..8 (pid=1 user=2 ...); pid ns 10 (level 1) and 11 (level 2) below.
 Index make_index() {
-    Index idx;
-    REQUIRE(idx.add_namespace(NamespaceMeta{2, NsType::user, 1002, kDev, 0, 0, 0, 0}).ok());
-    NsId id = 1;
-    for (auto t : kAllNsTypes) {
-        if (t != NsType::user) REQUIRE(idx.add_namespace(NamespaceMeta{id, t, 1000 + id, kDev, 0, 2, 0, 0}).ok());
-        ++id;
-    }
-    idx.set_self({1, 2, 3, 4, 5, 6, 7, 8});
+    Index idx = unit::observer_index();
     NamespaceMeta ns1{10, NsType::pid, 1010, kDev, 1, 2, 0, 1};
     NamespaceMeta ns2{11, NsType::pid, 1011, kDev, 10, 2, 0, 2};
     REQUIRE(idx.add_namespace(ns1).ok());

@@ -2,22 +2,16 @@
 #include <catch2/catch.hpp>
 
 #include "view.h"
+#include "observer_index.h"
 
 using namespace pidns;
 
 namespace {
-constexpr std::uint64_t kDev = 4;
+using unit::kDev;
 
 // Observer namespaces 1..8; a pid ns whose id equals another namespace's inode.
 Index make_index() {
-    Index idx;
-    REQUIRE(idx.add_namespace(NamespaceMeta{2, NsType::user, 1002, kDev, 0, 0, 0, 0}).ok());
-    NsId id = 1;
-    for (auto t : kAllNsTypes) {
-        if (t != NsType::user) REQUIRE(idx.add_namespace(NamespaceMeta{id, t, 1000 + id, kDev, 0, 2, 0, 0}).ok());
-        ++id;
-    }
-    idx.set_self({1, 2, 3, 4, 5, 6, 7, 8});
+    Index idx = unit::observer_index();
     REQUIRE(idx.add_namespace(NamespaceMeta{1004, NsType::pid, 5000, kDev, 1, 2, 0, 1}).ok());  // id == inode of 4
     REQUIRE(idx.add_namespace(NamespaceMeta{20, NsType::net, 6000, kDev, 0, 2, 0, 0}).ok());
     return idx;
