@@ -27,13 +27,6 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-std::string read_all(const std::string& path) {
-    std::ifstream f(path);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
-
 int wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
     const auto until = Clock::now() + timeout;
     int st = 0;
@@ -89,6 +82,23 @@ std::string source_path(const char* rel) { return std::string(PIDNS_SOURCE_DIR) 
 
 }  // namespace
 
+std::string read_file(const std::string& path) {
+    std::ifstream f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+}
+
+CmdResult open_ns_pid_as(const std::vector<std::string>& prefix, pid_t target) {
+    return run(concat(prefix, {"dd", "of=/dev/null", "count=0", "status=none",
+                               "if=/proc/" + std::to_string(target) + "/ns/pid"}));
+}
+
 TempDir::TempDir() {
     char tmpl[] = "/tmp/pidnsd-test.XXXXXX";
     if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
@@ -107,13 +117,13 @@ CmdResult run(const std::vector<std::string>& argv, std::chrono::milliseconds ti
     pid_t pid = spawn(argv, out, err);
     CmdResult r;
     r.status = wait_exit(pid, timeout);
-    r.out = read_all(out);
-    r.err = read_all(err);
+    r.out = read_file(out);
+    r.err = read_file(err);
     return r;
 }
 
 PrivateBus::PrivateBus() {
-    std::string conf = read_all(source_path("tests/dbus/system-bus.conf.in"));
+    std::string conf = read_file(source_path("tests/dbus/system-bus.conf.in"));
     auto put = [&](const std::string& key, const std::string& v) {
         auto at = conf.find(key);
         if (at == std::string::npos) throw std::runtime_error("bus config template lacks " + key);
@@ -131,7 +141,7 @@ PrivateBus::PrivateBus() {
     struct stat st {};
     while (stat((dir_.path() + "/bus").c_str(), &st) != 0) {
         if (Clock::now() > until)
-            throw std::runtime_error("dbus-daemon did not start: " + read_all(dir_.path() + "/bus.log"));
+            throw std::runtime_error("dbus-daemon did not start: " + read_file(dir_.path() + "/bus.log"));
         std::this_thread::sleep_for(10ms);
     }
 }
@@ -199,7 +209,7 @@ int Daemon::stop(int sig, std::chrono::milliseconds timeout) {
     return st;
 }
 
-std::string Daemon::log() const { return read_all(dir_.path() + "/log"); }
+std::string Daemon::log() const { return read_file(dir_.path() + "/log"); }
 
 bool Daemon::wait_log(const std::string& needle, std::chrono::milliseconds timeout) const {
     const auto until = Clock::now() + timeout;

@@ -21,6 +21,17 @@ struct CmdResult {
     std::string out, err;
 };
 
+// The whole content of a (small) file, "" if it cannot be read.
+std::string read_file(const std::string& path);
+
+// `a` followed by `b`: prefixes such as setpriv/unshare in front of a command.
+std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b);
+
+// The kernel's own answer: opens /proc/TARGET/ns/pid as the caller that `prefix` makes (dd opens
+// it and reads nothing; sh would not do: dash resets its euid to its real uid). Exit status 0:
+// allowed; else stderr says "Permission denied" or "No such file".
+CmdResult open_ns_pid_as(const std::vector<std::string>& prefix, pid_t target);
+
 // Runs argv (no shell), captures stdout and stderr; SIGKILLs it after `timeout`.
 CmdResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout = std::chrono::seconds(20));
 

@@ -12,7 +12,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -66,13 +65,6 @@ private:
     pid_t pid_ = -1;
 };
 
-std::string read_file(const std::string& path) {
-    std::ifstream f(path);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
-
 // Waits until `pid` runs `comm` (its exec is done, so its credentials are final).
 void wait_comm(pid_t pid, const std::string& comm) {
     for (int i = 0; i < 500; ++i) {
@@ -98,13 +90,9 @@ pid_t child_of(pid_t pid) {
 enum class Verdict { allowed, denied, absent, other };
 char letter(Verdict v) { return v == Verdict::allowed ? 'A' : v == Verdict::denied ? 'D' : v == Verdict::absent ? '-' : '?'; }
 
-// The kernel's answer: open /proc/T/ns/pid as the caller. dd opens it and reads nothing (sh would
-// not do: dash resets its euid to its real uid, so it would not be the same caller).
+// The kernel's answer: open /proc/T/ns/pid as the caller.
 Verdict kernel_says(const Argv& prefix, pid_t target) {
-    Argv argv = prefix;
-    for (const char* a : {"dd", "of=/dev/null", "count=0", "status=none"}) argv.emplace_back(a);
-    argv.push_back("if=/proc/" + std::to_string(target) + "/ns/pid");
-    auto r = run(argv);
+    auto r = open_ns_pid_as(prefix, target);
     if (r.status == 0) return Verdict::allowed;
     if (r.err.find("Permission denied") != std::string::npos) return Verdict::denied;
     if (r.err.find("No such file") != std::string::npos) return Verdict::absent;
@@ -129,12 +117,11 @@ TEST_CASE("differential matrix: pidnsd allows exactly what the kernel allows, fo
     const Argv as_daemon = {"setpriv", "--reuid=1", "--regid=1", "--clear-groups"};
     const Argv sleep = {"sleep", "1000"};
     const Argv userns_sleep = {"unshare", "-U", "-r", "-p", "-f", "sleep", "1000"};
-    auto cat = [](Argv a, const Argv& b) { a.insert(a.end(), b.begin(), b.end()); return a; };
 
     // Targets.
-    Proc t_root(sleep), t_nobody(cat(as_nobody, sleep)), t_daemon(cat(as_daemon, sleep));
+    Proc t_root(sleep), t_nobody(concat(as_nobody, sleep)), t_daemon(concat(as_daemon, sleep));
     Proc t_nondump(Proc::NonDumpable{});
-    Proc u_root(userns_sleep), u_nobody(cat(as_nobody, userns_sleep)), u_daemon(cat(as_daemon, userns_sleep));
+    Proc u_root(userns_sleep), u_nobody(concat(as_nobody, userns_sleep)), u_daemon(concat(as_daemon, userns_sleep));
     for (const Proc* p : {&t_root, &t_nobody, &t_daemon}) wait_comm(p->pid(), "sleep");
     struct Target {
         std::string name;
@@ -175,7 +162,7 @@ TEST_CASE("differential matrix: pidnsd allows exactly what the kernel allows, fo
          {"setpriv", "--ruid=1", "--euid=65534", "--rgid=65534", "--egid=65534", "--clear-groups"}},
         {"root in a user ns", {"unshare", "-U", "-r"}},
         {"root in a user+pid ns", {"unshare", "-U", "-r", "-p", "-f", "--mount-proc"}},
-        {"nobody + CAP_SYS_PTRACE", cat(as_nobody, {"--inh-caps=+sys_ptrace", "--ambient-caps=+sys_ptrace"})},
+        {"nobody + CAP_SYS_PTRACE", concat(as_nobody, {"--inh-caps=+sys_ptrace", "--ambient-caps=+sys_ptrace"})},
     };
 
     int cells = 0, differing = 0, allowed = 0, denied = 0, absent = 0;
@@ -254,9 +241,8 @@ TEST_CASE("signals reach only the clients that may see the namespace") {
     Daemon d(bus);
     TempDir dir;
     const Argv as_nobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
-    auto cat = [](Argv a, const Argv& b) { a.insert(a.end(), b.begin(), b.end()); return a; };
     auto listener = [&](const Argv& prefix, const std::string& out) {
-        return cat(prefix, {"sh", "-c", std::string("exec ") + PIDNS_LISTENER_BIN + " " + bus.address() + " 60 > " + out});
+        return concat(prefix, {"sh", "-c", std::string("exec ") + PIDNS_LISTENER_BIN + " " + bus.address() + " 60 > " + out});
     };
     const std::string root_out = dir.path() + "/root", nobody_out = dir.path() + "/nobody";
     for (const auto& f : {root_out, nobody_out}) {
@@ -285,7 +271,7 @@ TEST_CASE("signals reach only the clients that may see the namespace") {
     };
     // root's net namespace, and nobody's user+net namespaces.
     auto root_ns = std::make_unique<Proc>(Argv{"unshare", "-n", "sleep", "1000"});
-    auto nobody_ns = std::make_unique<Proc>(cat(as_nobody, {"unshare", "-U", "-r", "-n", "sleep", "1000"}));
+    auto nobody_ns = std::make_unique<Proc>(concat(as_nobody, {"unshare", "-U", "-r", "-n", "sleep", "1000"}));
     wait_comm(root_ns->pid(), "sleep");
     wait_comm(nobody_ns->pid(), "sleep");
     const std::string root_net = ns_id(root_ns->pid(), "net");

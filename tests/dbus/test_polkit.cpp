@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
-#include <sstream>
 #include <fstream>
 #include <thread>
 
@@ -34,10 +33,7 @@ public:
     InstalledFile(std::string path, const std::string& content) : path_(std::move(path)) {
         std::error_code ec;
         if (fs::exists(path_)) {
-            std::ifstream in(path_);
-            std::stringstream ss;
-            ss << in.rdbuf();
-            old_ = ss.str();
+            old_ = read_file(path_);
             had_ = true;
         }
         fs::create_directories(fs::path(path_).parent_path(), ec);
@@ -54,13 +50,6 @@ private:
     std::string path_, old_;
     bool had_ = false;
 };
-
-std::string slurp(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 class Polkitd {
 public:
@@ -95,11 +84,6 @@ private:
     pid_t pid_ = -1;
 };
 
-std::vector<std::string> cat_argv(std::vector<std::string> a, const std::vector<std::string>& b) {
-    a.insert(a.end(), b.begin(), b.end());
-    return a;
-}
-
 const std::vector<std::string> kAsDaemon = {"setpriv", "--reuid=1", "--regid=1", "--clear-groups"};
 const std::vector<std::string> kAsNobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
 
@@ -107,7 +91,7 @@ const std::vector<std::string> kAsNobody = {"setpriv", "--reuid=65534", "--regid
 
 TEST_CASE("polkit: org.pidns.inspect widens the kernel's rule for the user it is granted to, only") {
     REQUIRE(fs::exists(kPolkitd));  // package polkitd (packaging/install-build-deps.sh installs it)
-    InstalledFile action(kActionFile, slurp(std::string(PIDNS_SOURCE_DIR) + "/dbus/org.pidns.policy"));
+    InstalledFile action(kActionFile, read_file(std::string(PIDNS_SOURCE_DIR) + "/dbus/org.pidns.policy"));
     InstalledFile rules(kRulesFile,
                         "polkit.addRule(function(action, subject) {\n"
                         "    if (action.id == \"org.pidns.inspect\" && subject.user == \"daemon\")\n"
@@ -132,12 +116,7 @@ TEST_CASE("polkit: org.pidns.inspect widens the kernel's rule for the user it is
         }
     } reap{target};
     const std::string t = std::to_string(target);
-    auto kernel = [&](const std::vector<std::string>& as) {
-        auto argv = as;
-        for (const char* a : {"dd", "of=/dev/null", "count=0", "status=none"}) argv.emplace_back(a);
-        argv.push_back("if=/proc/" + t + "/ns/pid");
-        return run(argv).status == 0;
-    };
+    auto kernel = [&](const std::vector<std::string>& as) { return open_ns_pid_as(as, target).status == 0; };
     REQUIRE_FALSE(kernel(kAsDaemon));
     REQUIRE_FALSE(kernel(kAsNobody));
 
@@ -157,7 +136,7 @@ TEST_CASE("polkit: org.pidns.inspect widens the kernel's rule for the user it is
         // Rule 1 still holds with the grant: from its own pid namespace daemon sees nothing of the
         // host. (root makes the pid namespace, then becomes daemon: the bus's EXTERNAL auth would
         // refuse a non-root user mapped to root in its own user namespace.)
-        auto contained = cat_argv({"unshare", "-p", "-f", "--mount-proc"}, kAsDaemon);
+        auto contained = concat({"unshare", "-p", "-f", "--mount-proc"}, kAsDaemon);
         auto own = busctl_call(A, "GetProcess", "u", {"1"}, contained).at(0).get<std::vector<std::uint32_t>>();
         CHECK(own == std::vector<std::uint32_t>{1});
         CHECK(dbus_send(A, "GetProcess", {"uint32:" + t}, contained).error_name == "org.pidns.Error.NoSuchProcess");
@@ -178,7 +157,7 @@ TEST_CASE("polkit: org.pidns.inspect widens the kernel's rule for the user it is
         polkitd.freeze();
         const auto t0 = std::chrono::steady_clock::now();
         CmdResult slow;
-        std::thread waiting([&] { slow = run(cat_argv(kAsDaemon, {"dbus-send", "--bus=" + A, "--print-reply", "--dest=org.pidns",
+        std::thread waiting([&] { slow = run(concat(kAsDaemon, {"dbus-send", "--bus=" + A, "--print-reply", "--dest=org.pidns",
                                                                  "/org/pidns", "org.pidns.Manager1.GetProcess", "uint32:" + t})); });
         std::this_thread::sleep_for(300ms);
         Client c(A);
