@@ -263,20 +263,22 @@ struct Extras {
     for (;;) ::pause();
 }
 
+// One sleeper that dies with `parent` (this process); its pid, or -1 (reported) if fork failed.
+pid_t fork_sleeper(pid_t parent) {
+    pid_t c = ::fork();
+    if (c == 0) {
+        die_with_parent(parent, SIGKILL);
+        sleep_forever();
+    }
+    if (c < 0) std::perror("fork (sleeper)");
+    return c;
+}
+
 // In a pid namespace's init: fork n-1 sleepers that die with it.
 void fork_sleepers(int n) {
     const pid_t me = ::getpid();
-    for (int k = 1; k < n; ++k) {
-        pid_t c = ::fork();
-        if (c == 0) {
-            die_with_parent(me, SIGKILL);
-            sleep_forever();
-        }
-        if (c < 0) {
-            std::perror("fork (sleeper)");
-            return;
-        }
-    }
+    for (int k = 1; k < n; ++k)
+        if (fork_sleeper(me) < 0) return;
 }
 
 std::uint64_t ns_inode(const std::string& path) {
@@ -340,15 +342,8 @@ Extras spawn_extras(int total) {
     const pid_t me = ::getpid();
     x.sleepers.reserve(static_cast<std::size_t>(direct));
     for (int i = 0; i < direct; ++i) {
-        pid_t c = ::fork();
-        if (c == 0) {
-            die_with_parent(me, SIGKILL);
-            sleep_forever();
-        }
-        if (c < 0) {
-            std::perror("fork (sleeper)");
-            break;
-        }
+        const pid_t c = fork_sleeper(me);
+        if (c < 0) break;
         x.sleepers.push_back(c);
     }
     // Four level-1 namespaces; the last also holds a level-2 namespace with a fifth of its share.
