@@ -7,6 +7,7 @@
 
 #include "errors.h"
 #include "model.h"
+#include "view.h"
 
 namespace pidnsd {
 
@@ -44,7 +45,7 @@ pidns::Caller CallerRegistry::caller_of(const std::string& sender) {
         throw sdbus::Error(kErrorAccessDenied, "the bus gave no process id or uid for " + sender);
     const auto p = pid->second.get<std::uint32_t>();
     const auto u = uid->second.get<std::uint32_t>();
-    if (p == 0 || p > 0x7fffffffu) throw sdbus::Error(kErrorAccessDenied, "the bus gave an invalid process id for " + sender);
+    if (!pidns::is_valid_pid(p)) throw sdbus::Error(kErrorAccessDenied, "the bus gave an invalid process id for " + sender);
     auto c = pidns::identify_caller(model_, static_cast<std::int32_t>(p), u);
     if (!c) throw to_dbus_error(c.error());
     spdlog::debug("caller {}: pid {} uid {} pidns {} userns {}", sender, c->pid, u, c->pidns, c->userns);

@@ -70,8 +70,12 @@ CallerView::CallerView(Model& model, const Caller& caller)
     all_creds_ = caller.userns == index_.root_userns() && ((caller.cap_eff >> kCapSysPtrace) & 1u);
 }
 
+bool CallerView::in_subtree(const Process& p) const {
+    return at_root_ || index_.pidns_is_descendant(p.ns_of(NsType::pid), caller_.pidns);
+}
+
 Access CallerView::access(const Process& p) const {
-    if (!at_root_ && !index_.pidns_is_descendant(p.ns_of(NsType::pid), caller_.pidns)) return Access::invisible;
+    if (!in_subtree(p)) return Access::invisible;
     if (all_creds_ || widened_) return Access::allowed;
     if (passes_credentials(index_, caller_, p)) return Access::allowed;
     denied_any_ = true;
@@ -93,7 +97,7 @@ bool CallerView::may_inspect(const Process& p) {
 
 Access CallerView::decide(const Process& p) {
     if (all_creds_ || widened_) return access(p);
-    if (!at_root_ && !index_.pidns_is_descendant(p.ns_of(NsType::pid), caller_.pidns)) return Access::invisible;
+    if (!in_subtree(p)) return Access::invisible;
     if (!model_.refresh_credentials(p.tgid)) return Access::denied;  // gone or reused: nothing to show
     return access(p);
 }
@@ -167,7 +171,7 @@ Result<NsId> CallerView::resolve_pidns(std::uint64_t ref) {
 }
 
 Result<std::int32_t> CallerView::checked_pid(std::uint32_t pid) const {
-    if (pid == 0 || pid > 0x7fffffffu)
+    if (!is_valid_pid(pid))
         return make_error(Errc::invalid_argument, "pid " + std::to_string(pid) + " is out of range; pass a pid from 1 to 2147483647");
     return static_cast<std::int32_t>(pid);
 }
@@ -184,14 +188,13 @@ Result<std::uint32_t> CallerView::translate(std::uint32_t pid, std::uint64_t fro
 
 Result<std::uint32_t> CallerView::translate_resolved(std::int32_t nr, NsId from, NsId to) {
     const std::uint32_t pid = static_cast<std::uint32_t>(nr);
+    auto absent = [&] {
+        return make_error(Errc::not_found, "no process " + std::to_string(pid) + " in pid namespace " +
+                                               std::to_string(from) + "; check the pid and the namespace");
+    };
     auto r = model_.translate(nr, from, to);  // may read the kernel and add the task to the index
     visible_cache_.clear();
-    if (!r) {
-        if (r.error().code == Errc::not_found)
-            return make_error(Errc::not_found, "no process " + std::to_string(pid) + " in pid namespace " +
-                                                   std::to_string(from) + "; check the pid and the namespace");
-        return r.error();
-    }
+    if (!r) return r.error().code == Errc::not_found ? absent() : r.error();
     auto host = index_.host_tid(from, nr);
     const auto task = host ? index_.find_task(*host) : std::nullopt;
     if (!task) {
@@ -202,9 +205,7 @@ Result<std::uint32_t> CallerView::translate_resolved(std::int32_t nr, NsId from,
     }
     switch (decide(*task->process)) {
     case Access::allowed: break;
-    case Access::invisible:
-        return make_error(Errc::not_found, "no process " + std::to_string(pid) + " in pid namespace " +
-                                               std::to_string(from) + "; check the pid and the namespace");
+    case Access::invisible: return absent();
     case Access::denied: return denied(pid);
     }
     return static_cast<std::uint32_t>(*r);
@@ -223,7 +224,7 @@ Result<std::vector<std::uint32_t>> CallerView::translate_many(const std::vector<
     out.reserve(pids.size());
     std::unordered_map<std::uint32_t, std::uint32_t> seen;  // a repeated pid costs one lookup
     for (auto pid : pids) {
-        if (pid == 0 || pid > 0x7fffffffu) {
+        if (!is_valid_pid(pid)) {
             out.push_back(0);
             continue;
         }

@@ -42,6 +42,9 @@ struct ProcessEntry {
 Result<NsId> resolve_reference(const Index& index, std::uint64_t nsfs_dev, std::uint64_t ref,
                                const std::function<bool(NsId)>& visible);
 
+// A pid as the API takes it: 1 to 2^31-1.
+inline constexpr bool is_valid_pid(std::uint32_t pid) noexcept { return pid != 0 && pid <= 0x7fffffffu; }
+
 // Largest TranslatePids batch.
 inline constexpr std::size_t kMaxBatch = 65536;
 
@@ -87,6 +90,8 @@ private:
     [[nodiscard]] bool in_scope(const Namespace& ns) const;
     [[nodiscard]] bool visible(NsId id);
     [[nodiscard]] bool visible(const Namespace& ns);
+    // Rule 1: the process is in the caller's pid namespace or below.
+    [[nodiscard]] bool in_subtree(const Process& p) const;
     [[nodiscard]] Access access(const Process& p) const;
     // For lists: allowed, confirmed against fresh credentials.
     [[nodiscard]] bool may_inspect(const Process& p);
