@@ -185,29 +185,26 @@ void Manager::emit_changes(const std::vector<pidns::NsChange>& changes, const st
         signal.setDestination(to);
         getObject().emitSignal(signal);
     };
-    for (const auto& c : changes) {
-        callers_.for_each([&](const std::string& sender, CallerRegistry::Known& known) {
+    // The index does not change while signals go out: one view per client for the whole batch.
+    callers_.for_each([&](const std::string& sender, CallerRegistry::Known& known) {
+        pidns::CallerView view(model_, known.caller);
+        for (const auto& c : changes) {
             if (c.added) {
-                pidns::CallerView view(model_, known.caller);
-                if (!view.can_see(c.id)) return;
+                if (!view.can_see(c.id)) continue;
                 known.told.insert(c.id);
                 send("NamespaceAdded", sender, c);
             } else if (known.told.erase(c.id) > 0) {
                 send("NamespaceRemoved", sender, c);
             }
-        });
-    }
-    // A namespace can become visible after it was added: a process the caller may inspect joins
-    // it, or credentials read mid-change (setuid then unshare) are corrected by a later event.
-    if (touched.empty()) return;
-    callers_.for_each([&](const std::string& sender, CallerRegistry::Known& known) {
-        pidns::CallerView view(model_, known.caller);
+        }
+        // A namespace can become visible after it was added: a process the caller may inspect
+        // joins it, or credentials read mid-change (setuid then unshare) are corrected later.
         for (auto tgid : touched) {
             const auto* p = model_.index().find_process(tgid);
             if (p == nullptr) continue;
             bool fresh = false;
             for (auto id : p->ns) fresh = fresh || (id != 0 && !known.told.count(id));
-            if (!fresh || !view.may_inspect_process(*p)) continue;
+            if (!fresh || !view.may_inspect(*p)) continue;
             for (auto id : p->ns) {
                 if (id == 0 || known.told.count(id) || !view.can_see(id)) continue;
                 known.told.insert(id);

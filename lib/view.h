@@ -80,8 +80,9 @@ public:
     void widen() noexcept { widened_ = true; }
     // Whether the kernel's rule (2 or 3) refused anything during this request: then polkit may be asked.
     [[nodiscard]] bool denied_any() const noexcept { return denied_any_; }
-    // Whether the caller may inspect this process (confirmed on fresh credentials).
-    [[nodiscard]] bool may_inspect_process(const Process& p) { return may_inspect(p); }
+    // Whether the caller may inspect this process; an allowed answer is confirmed on fresh
+    // credentials (once per process and view).
+    [[nodiscard]] bool may_inspect(const Process& p);
     // Whether the caller can see namespace `id` (what NamespaceAdded may tell it).
     [[nodiscard]] bool can_see(NsId id) { return visible(id); }
     std::uint32_t process_count();
@@ -93,8 +94,6 @@ private:
     // Rule 1: the process is in the caller's pid namespace or below.
     [[nodiscard]] bool in_subtree(const Process& p) const;
     [[nodiscard]] Access access(const Process& p) const;
-    // For lists: allowed, confirmed against fresh credentials.
-    [[nodiscard]] bool may_inspect(const Process& p);
     // For one target: decided on fresh credentials.
     [[nodiscard]] Access decide(const Process& p);
     // The process's tgid as the caller sees it; 0 if it has none there.
