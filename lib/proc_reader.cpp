@@ -146,34 +146,17 @@ Result<std::string> read_file_at(int dirfd, const char* name) {
     return out;
 }
 
-Result<RawProcess> read_process(int proc_fd, std::int32_t pid, const ReadOptions& opts) {
-    if (pid <= 0) return make_error(Errc::invalid_argument, "pid must be positive");
-    auto dir = open_dir_at(proc_fd, std::to_string(pid).c_str());
-    if (!dir) return vanished(pid);
-    RawProcess p;
-    auto status_text = read_file_at(dir->get(), "status");
-    if (!status_text) return status_text.error().code == Errc::not_found ? vanished(pid) : status_text.error();
-    auto status = parse_proc_status(*status_text);
-    if (!status) return status.error();
-    p.status = std::move(*status);
-    if (p.status.pid != p.status.tgid)
-        return make_error(Errc::invalid_argument, std::to_string(pid) + " is a thread, not a thread-group leader");
-    auto stat_text = read_file_at(dir->get(), "stat");
-    if (!stat_text) return vanished(pid);
-    auto stat = parse_proc_stat(*stat_text);
-    if (!stat) return stat.error();
-    p.stat = *stat;
-    if (p.stat.state == 'Z' || p.stat.state == 'X') return vanished(pid);
-    if (auto s = read_ns_set(dir->get(), p.ns, pid); !s) return s.error();
-    if (auto l = read_ns_link_at(dir->get(), "ns/pid_for_children")) p.pid_for_children = l->inode;
-    if (auto l = read_ns_link_at(dir->get(), "ns/time_for_children")) p.time_for_children = l->inode;
-    p.dumpable = dumpable_at(dir->get(), p.status.uid[1], p.status.gid[1]);
-    if (opts.tasks) read_threads(dir->get(), pid, p);
-    if (opts.fds) read_fds(dir->get(), p);
-    return p;
-}
+namespace {
 
-Result<RawCredentials> read_credentials(int proc_fd, std::int32_t pid) {
+// /proc/PID opened, with its status and stat parsed: what every read of a live process starts with.
+struct LiveEntry {
+    Fd dir;
+    ProcStatus status;
+    ProcStat stat;
+};
+
+// A vanished process, or a zombie, gives Errc::not_found.
+Result<LiveEntry> open_live(int proc_fd, std::int32_t pid) {
     if (pid <= 0) return make_error(Errc::invalid_argument, "pid must be positive");
     auto dir = open_dir_at(proc_fd, std::to_string(pid).c_str());
     if (!dir) return vanished(pid);
@@ -186,13 +169,39 @@ Result<RawCredentials> read_credentials(int proc_fd, std::int32_t pid) {
     auto stat = parse_proc_stat(*stat_text);
     if (!stat) return stat.error();
     if (stat->state == 'Z' || stat->state == 'X') return vanished(pid);
+    return LiveEntry{std::move(*dir), std::move(*status), *stat};
+}
+
+}  // namespace
+
+Result<RawProcess> read_process(int proc_fd, std::int32_t pid, const ReadOptions& opts) {
+    auto live = open_live(proc_fd, pid);
+    if (!live) return live.error();
+    if (live->status.pid != live->status.tgid)
+        return make_error(Errc::invalid_argument, std::to_string(pid) + " is a thread, not a thread-group leader");
+    const Fd& dir = live->dir;
+    RawProcess p;
+    p.status = std::move(live->status);
+    p.stat = live->stat;
+    if (auto s = read_ns_set(dir.get(), p.ns, pid); !s) return s.error();
+    if (auto l = read_ns_link_at(dir.get(), "ns/pid_for_children")) p.pid_for_children = l->inode;
+    if (auto l = read_ns_link_at(dir.get(), "ns/time_for_children")) p.time_for_children = l->inode;
+    p.dumpable = dumpable_at(dir.get(), p.status.uid[1], p.status.gid[1]);
+    if (opts.tasks) read_threads(dir.get(), pid, p);
+    if (opts.fds) read_fds(dir.get(), p);
+    return p;
+}
+
+Result<RawCredentials> read_credentials(int proc_fd, std::int32_t pid) {
+    auto live = open_live(proc_fd, pid);
+    if (!live) return live.error();
     RawCredentials c;
-    c.uid = status->uid;
-    c.gid = status->gid;
-    c.cap_prm = status->cap_prm;
-    c.cap_eff = status->cap_eff;
-    c.start_time = stat->start_time;
-    c.dumpable = dumpable_at(dir->get(), c.uid[1], c.gid[1]);
+    c.uid = live->status.uid;
+    c.gid = live->status.gid;
+    c.cap_prm = live->status.cap_prm;
+    c.cap_eff = live->status.cap_eff;
+    c.start_time = live->stat.start_time;
+    c.dumpable = dumpable_at(live->dir.get(), c.uid[1], c.gid[1]);
     return c;
 }
 
