@@ -241,7 +241,7 @@ bool Index::remove_process(std::int32_t tgid) {
     return true;
 }
 
-bool Index::remove_thread(std::int32_t tgid, std::int32_t tid) {
+bool Index::detach_thread(std::int32_t tgid, std::int32_t tid, std::vector<NsId>& released) {
     auto tit = thread_leader_.find(tid);
     if (tit == thread_leader_.end() || tit->second.tgid != tgid) return false;
     auto pit = processes_.find(tgid);
@@ -251,7 +251,6 @@ bool Index::remove_thread(std::int32_t tgid, std::int32_t tid) {
     if (pos >= threads.size() || threads[pos].tid != tid) return false;
     thread_leader_.erase(tit);
     index_task_pids(threads[pos].nspid, pit->second.ns_of(NsType::pid), tid, false);
-    std::vector<NsId> released;
     for (const auto& [t, id] : threads[pos].ns_overrides) {
         auto it = namespaces_.find(id);
         if (it != namespaces_.end() && it->second.task_refs > 0) --it->second.task_refs;
@@ -263,8 +262,37 @@ bool Index::remove_thread(std::int32_t tgid, std::int32_t tid) {
     }
     threads.pop_back();
     if (threads.empty()) pit->second.threads.reset();
-    for (auto id : released) maybe_drop(id);
     return true;
+}
+
+bool Index::remove_thread(std::int32_t tgid, std::int32_t tid) {
+    std::vector<NsId> released;
+    const bool removed = detach_thread(tgid, tid, released);
+    for (auto id : released) maybe_drop(id);
+    return removed;
+}
+
+Status Index::upsert_thread(std::int32_t tgid, ThreadRecord&& th) {
+    auto pit = processes_.find(tgid);
+    if (pit == processes_.end()) return make_error(Errc::not_found, "process " + std::to_string(tgid) + " is not indexed");
+    if (th.tid <= 0 || th.tid == tgid) return make_error(Errc::invalid_argument, "thread id must be positive and not the leader's");
+    for (const auto& [t, id] : th.ns_overrides)
+        if (auto s = check_present(id, "thread namespace"); !s) return s;
+    if (th.nspid.size() != pit->second.chains.depth())
+        return make_error(Errc::parse, "thread " + std::to_string(th.tid) + ": NSpid depth differs from its leader");
+    std::vector<NsId> released;
+    // The tid may still be recorded: re-read (same group), or a stale entry of another group.
+    if (auto tit = thread_leader_.find(th.tid); tit != thread_leader_.end())
+        (void)detach_thread(tit->second.tgid, th.tid, released);
+    Process& p = pit->second;
+    if (!p.threads) p.threads = std::make_unique<std::vector<ThreadRecord>>();
+    const auto pos = static_cast<std::uint32_t>(p.threads->size());
+    thread_leader_[th.tid] = ThreadRef{tgid, pos};
+    index_task_pids(th.nspid, p.ns_of(NsType::pid), th.tid, true);
+    for (const auto& [t, id] : th.ns_overrides) ref(id, &Namespace::task_refs);
+    p.threads->push_back(std::move(th));
+    for (auto id : released) maybe_drop(id);
+    return Ok{};
 }
 
 Status Index::set_mount_refs(const std::unordered_map<NsId, std::uint32_t>& refs) {

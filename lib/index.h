@@ -159,6 +159,9 @@ public:
     bool remove_process(std::int32_t tgid);
     // Removes a single non-leader thread (thread exit).
     bool remove_thread(std::int32_t tgid, std::int32_t tid);
+    // Adds or replaces one non-leader thread of an indexed process (thread fork): its NSpid chain
+    // must be as deep as its leader's, its namespace overrides present.
+    Status upsert_thread(std::int32_t tgid, ThreadRecord&& th);
     // Bind-mount holders are replaced wholesale (from mountinfo).
     Status set_mount_refs(const std::unordered_map<NsId, std::uint32_t>& refs);
     // Drops namespaces nothing references (cascading to parents/owners).
@@ -207,6 +210,7 @@ private:
 
     void link_process(Process& p);
     void unlink_process(Process& p, std::vector<NsId>& released);
+    bool detach_thread(std::int32_t tgid, std::int32_t tid, std::vector<NsId>& released);
     void index_task_pids(std::span<const std::int32_t> nspid, NsId pidns, std::int32_t host_tid, bool add);
     void ref(NsId id, std::uint32_t Namespace::*counter);
     void unref(NsId id, std::uint32_t Namespace::*counter);

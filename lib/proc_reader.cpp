@@ -83,6 +83,21 @@ Status for_each_dirent(int dirfd, F&& f) {
     return Ok{};
 }
 
+// One thread's NSpid chain and namespace links, from its /proc/.../task/TID directory.
+Result<RawThread> read_thread_at(int taskdir, std::int32_t tid) {
+    auto tdir = open_dir_at(taskdir, std::to_string(tid).c_str());
+    if (!tdir) return vanished(tid);
+    auto text = read_file_at(tdir->get(), "status");
+    if (!text) return text.error().code == Errc::not_found ? vanished(tid) : text.error();
+    auto st = parse_proc_status(*text);
+    if (!st) return st.error();
+    RawThread t;
+    t.tid = tid;
+    t.nspid = std::move(st->nspid);
+    if (auto s = read_ns_set(tdir->get(), t.ns, tid); !s) return s.error();
+    return t;
+}
+
 void read_threads(int dirfd, std::int32_t pid, RawProcess& p) {
     auto task = open_dir_at(dirfd, "task");
     if (!task) return;
@@ -92,19 +107,8 @@ void read_threads(int dirfd, std::int32_t pid, RawProcess& p) {
         if (v && *v != static_cast<std::uint64_t>(pid) && *v <= 0x7fffffff) tids.push_back(static_cast<std::int32_t>(*v));
     });
     std::sort(tids.begin(), tids.end());
-    for (auto tid : tids) {
-        auto tdir = open_dir_at(task->get(), std::to_string(tid).c_str());
-        if (!tdir) continue;  // thread exited meanwhile
-        auto text = read_file_at(tdir->get(), "status");
-        if (!text) continue;
-        auto st = parse_proc_status(*text);
-        if (!st) continue;
-        RawThread t;
-        t.tid = tid;
-        t.nspid = std::move(st->nspid);
-        if (!read_ns_set(tdir->get(), t.ns, tid)) continue;
-        p.threads.push_back(std::move(t));
-    }
+    for (auto tid : tids)
+        if (auto t = read_thread_at(task->get(), tid)) p.threads.push_back(std::move(*t));  // else: exited meanwhile
 }
 
 void read_fds(int dirfd, RawProcess& p) {
@@ -203,6 +207,38 @@ Result<RawCredentials> read_credentials(int proc_fd, std::int32_t pid) {
     c.start_time = live->stat.start_time;
     c.dumpable = dumpable_at(live->dir.get(), c.uid[1], c.gid[1]);
     return c;
+}
+
+Result<RawThread> read_thread(int proc_fd, std::int32_t tgid, std::int32_t tid) {
+    if (tgid <= 0 || tid <= 0) return make_error(Errc::invalid_argument, "pid must be positive");
+    auto task = open_dir_at(proc_fd, (std::to_string(tgid) + "/task").c_str());
+    if (!task) return vanished(tgid);
+    return read_thread_at(task->get(), tid);
+}
+
+Result<NsLinks> read_ns_links(int proc_fd, std::int32_t tgid, std::span<const std::int32_t> tids) {
+    if (tgid <= 0) return make_error(Errc::invalid_argument, "pid must be positive");
+    auto dir = open_dir_at(proc_fd, std::to_string(tgid).c_str());
+    if (!dir) return vanished(tgid);
+    NsLinks out;
+    if (auto s = read_ns_set(dir->get(), out.ns, tgid); !s) return s.error();
+    if (auto l = read_ns_link_at(dir->get(), "ns/pid_for_children")) out.pid_for_children = l->inode;
+    if (auto l = read_ns_link_at(dir->get(), "ns/time_for_children")) out.time_for_children = l->inode;
+    for (auto tid : tids) {
+        NsInodes t{};
+        std::string base = "task/" + std::to_string(tid) + "/";
+        bool gone = false;
+        for (auto type : kAllNsTypes) {
+            auto link = read_ns_link_at(dir->get(), (base + kNsPaths[ns_type_index(type)]).c_str());
+            if (!link) {
+                gone = gone || link.error().code == Errc::not_found;
+                continue;
+            }
+            if (link->type == type) t[ns_type_index(type)] = link->inode;
+        }
+        if (!gone) out.threads.emplace_back(tid, t);  // an exited thread is left to its exit event
+    }
+    return out;
 }
 
 Result<std::vector<std::int32_t>> list_proc_pids(int proc_fd) {

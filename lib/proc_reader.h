@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -60,6 +61,20 @@ struct RawCredentials {
 };
 // Errc::not_found when the process is gone (or a zombie).
 Result<RawCredentials> read_credentials(int proc_fd, std::int32_t pid);
+
+// One non-leader thread, from /proc/TGID/task/TID. Errc::not_found when it is gone.
+Result<RawThread> read_thread(int proc_fd, std::int32_t tgid, std::int32_t tid);
+
+// A process's namespace links only (no status, no fds): what the verify pass compares with the
+// index. `tids`: threads whose links to read too (threads that exited are left out).
+struct NsLinks {
+    NsInodes ns{};
+    std::uint64_t pid_for_children = 0;  // 0: unreadable
+    std::uint64_t time_for_children = 0;
+    std::vector<std::pair<std::int32_t, NsInodes>> threads;
+};
+// Errc::not_found when the process is gone (or a zombie: its links fail).
+Result<NsLinks> read_ns_links(int proc_fd, std::int32_t tgid, std::span<const std::int32_t> tids);
 
 // Reads the small file `name` relative to dirfd into a string (at most 1 MiB).
 Result<std::string> read_file_at(int dirfd, const char* name);

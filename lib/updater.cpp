@@ -7,34 +7,109 @@
 
 namespace pidns {
 
+namespace {
+// Events kept for replay during an asynchronous rescan; beyond this the snapshot is as good as
+// stale and the replay is replaced by another rescan.
+constexpr std::size_t kMaxReplay = 1u << 20;
+}  // namespace
+
 void Updater::apply(std::span<const ProcEvent> events) {
-    for (const auto& ev : events) {
-        ++stats_.events;
-        switch (ev.kind) {
-        case ProcEventKind::fork:
-        case ProcEventKind::exec:
-            // A new thread re-reads its group too, so its tid becomes known. Failures mean the
-            // task is already gone (not_found) or unreadable; the next rescan settles either.
-            if (model_.add_process(ev.tgid)) touched_.push_back(ev.tgid);
-            break;
-        case ProcEventKind::exit:
-            model_.remove_task(ev.pid, ev.tgid);
-            break;
-        }
+    stats_.events += events.size();
+    if (rescanning_) {
+        if (replay_.size() + events.size() <= kMaxReplay)
+            replay_.insert(replay_.end(), events.begin(), events.end());
+        else
+            replay_.clear(), replay_.shrink_to_fit(), replay_overflow_ = true;
     }
+    // Backwards: a read is pointless when the task exits later in the batch (a pid is reused
+    // only after its exit, so "later" is exact), or when its process is read later anyway.
+    skip_.assign(events.size(), 0);
+    exited_later_.clear();
+    read_later_.clear();
+    for (std::size_t i = events.size(); i-- > 0;) {
+        const auto& ev = events[i];
+        if (ev.kind == ProcEventKind::exit) {
+            exited_later_.insert(ev.pid);
+            continue;
+        }
+        const bool leader = ev.pid == ev.tgid;
+        if (exited_later_.contains(ev.pid) || read_later_.contains(ev.tgid) ||
+            (!leader && exited_later_.contains(ev.tgid))) {
+            skip_[i] = 1;
+            continue;
+        }
+        if (leader) read_later_.insert(ev.tgid);
+    }
+    // A thread's read is also pointless when its whole process is read in this batch (at any
+    // position: every read sees the present, after all these events).
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        const auto& ev = events[i];
+        if (ev.kind == ProcEventKind::exit) {
+            model_.remove_task(ev.pid, ev.tgid);
+            continue;
+        }
+        const bool leader = ev.pid == ev.tgid;
+        if (skip_[i] || (!leader && read_later_.contains(ev.tgid))) {
+            ++stats_.coalesced;
+            continue;
+        }
+        ++stats_.reads;
+        // Failures mean the task is already gone (not_found) or unreadable; the exit event or
+        // the next verify pass settles either.
+        const Status s = leader ? model_.add_process(ev.tgid) : model_.add_thread(ev.tgid, ev.pid);
+        if (s) touched_.push_back(ev.tgid);
+    }
+}
+
+void Updater::record_rescan(Result<RescanReport>&& r) {
+    if (!r) {
+        ++stats_.rescan_failures;
+        return;
+    }
+    ++stats_.rescans;
+    stats_.last_rescan = r->duration;
+    pending_.insert(pending_.end(), r->changes.begin(), r->changes.end());
 }
 
 Status Updater::rescan() {
     auto before = model_.take_changes();
     pending_.insert(pending_.end(), before.begin(), before.end());
     auto r = model_.rescan();
-    if (!r) {
+    Status st = r ? Status(Ok{}) : Status(r.error());
+    record_rescan(std::move(r));
+    return st;
+}
+
+void Updater::begin_rescan() {
+    rescanning_ = true;
+    replay_.clear();
+    replay_overflow_ = false;
+}
+
+Status Updater::finish_rescan(Result<ProcSnapshot>&& snapshot) {
+    rescanning_ = false;
+    std::vector<ProcEvent> replay;
+    replay.swap(replay_);
+    if (!snapshot) {
         ++stats_.rescan_failures;
-        return r.error();
+        return snapshot.error();
     }
-    ++stats_.rescans;
-    stats_.last_rescan = r->duration;
-    pending_.insert(pending_.end(), r->changes.begin(), r->changes.end());
+    auto before = model_.take_changes();
+    pending_.insert(pending_.end(), before.begin(), before.end());
+    auto r = model_.rescan_from(std::move(*snapshot));
+    Status st = r ? Status(Ok{}) : Status(r.error());
+    record_rescan(std::move(r));
+    if (!st) return st;
+    if (replay_overflow_) {
+        replay_overflow_ = false;
+        return make_error(Errc::io, "more than " + std::to_string(kMaxReplay) +
+                                        " events arrived while /proc was read: the snapshot is stale");
+    }
+    // What happened while /proc was being read, on top of the new index (every step re-reads
+    // the present or removes, so applying one twice is harmless). Not counted again.
+    const auto events_before = stats_.events;
+    apply(replay);
+    stats_.events = events_before;
     return Ok{};
 }
 

@@ -4,18 +4,21 @@
 #include <chrono>
 #include <cstdint>
 #include <span>
+#include <unordered_set>
 #include <vector>
 
 #include "index.h"
+#include "model.h"
 #include "proc_event.h"
 #include "result.h"
 
 namespace pidns {
 
-class Model;
 
 struct UpdaterStats {
-    std::uint64_t events = 0;          // fork/exec/exit events applied
+    std::uint64_t events = 0;          // fork/exec/exit events received
+    std::uint64_t reads = 0;           // processes and threads read because of an event
+    std::uint64_t coalesced = 0;       // reads skipped: the task exited (or was read) later in the same batch
     std::uint64_t lost = 0;            // times the event stream reported a loss (ENOBUFS)
     std::uint64_t rescans = 0;         // full rescans done (start, loss, SIGHUP, polling)
     std::uint64_t rescan_failures = 0;
@@ -26,11 +29,24 @@ class Updater {
 public:
     explicit Updater(Model& model) : model_(model) {}
 
-    // fork: reads the new task's thread group; exec: re-reads it (unshare+exec changes its
-    // namespaces); exit: removes the task. A task gone before it is read is simply skipped.
+    // A batch of events in arrival order. Only the net effect is applied: a task that exits
+    // later in the batch is not read, a process is read once however many of its events came.
+    // Process fork/exec: (re-)reads the thread group (exec after unshare changes namespaces);
+    // thread fork: reads just that thread; exit: removes the task. Tasks gone before they are
+    // read are skipped.
     void apply(std::span<const ProcEvent> events);
-    // Full scan replacing the index. Namespace changes go to the pending list.
+    // Full synchronous scan replacing the index. Namespace changes go to the pending list.
     Status rescan();
+
+    // Asynchronous rescan: between begin_rescan() and finish_rescan(), a snapshot of /proc is
+    // read elsewhere (Model::read_snapshot on another thread) while apply() goes on; events
+    // applied meanwhile are kept and applied again on top of the new index. Returns
+    // the snapshot's error if it failed (the old index stays), Errc::io if too many events
+    // arrived meanwhile to replay (the caller should rescan again).
+    void begin_rescan();
+    Status finish_rescan(Result<ProcSnapshot>&& snapshot);
+    [[nodiscard]] bool rescanning() const noexcept { return rescanning_; }
+
     // Namespaces added and removed since the last call, in order.
     std::vector<NsChange> take_changes();
     // Processes read since the last call (fork, exec): a namespace can become visible to a caller
@@ -42,10 +58,18 @@ public:
     void count_loss() noexcept { ++stats_.lost; }
 
 private:
+    void record_rescan(Result<RescanReport>&& r);
+
     Model& model_;
     UpdaterStats stats_;
     std::vector<NsChange> pending_;
     std::vector<std::int32_t> touched_;
+    bool rescanning_ = false;
+    std::vector<ProcEvent> replay_;  // events applied while a snapshot was being read
+    bool replay_overflow_ = false;
+    // Scratch for apply(): reused between batches.
+    std::vector<std::uint8_t> skip_;
+    std::unordered_set<std::int32_t> exited_later_, read_later_;
 };
 
 }  // namespace pidns
