@@ -234,6 +234,7 @@ void Model::remove_task(std::int32_t tid, std::int32_t tgid) {
 
 Status Model::scan_mounts() {
     mounts_.clear();
+    nsfs_mntns_.clear();
     std::unordered_map<NsId, std::uint32_t> refs;
     // One reader per mount namespace: the lowest pid that is a member of it.
     std::vector<std::pair<NsId, std::int32_t>> readers;
@@ -250,6 +251,7 @@ Status Model::scan_mounts() {
         auto entries = parse_mountinfo(*text);
         if (!entries) continue;
         for (const auto& m : nsfs_mounts(*entries)) {
+            nsfs_mntns_[mntns] = pid;
             auto id = resolve_link(pid, "root" + m.mount_point, m.ns.type, m.ns.inode);
             if (!id) continue;
             ++refs[*id];
@@ -264,8 +266,38 @@ Status Model::refresh_mounts() {
     return scan_mounts();
 }
 
+Result<ProcSnapshot> Model::read_snapshot() const {
+    ProcSnapshot snap;
+    snap.started = std::chrono::steady_clock::now();
+    if (!opts_.processes) return snap;
+    auto pids = list_proc_pids(proc_.get());
+    if (!pids) return pids.error();
+    snap.pids = std::move(*pids);
+    // Reading /proc is most of a rescan's cost and needs no shared state: read in parallel.
+    snap.raws.resize(snap.pids.size());
+    const ReadOptions ro = read_options();
+    std::atomic<std::size_t> next{0};
+    auto worker = [&] {
+        constexpr std::size_t kChunk = 32;
+        for (std::size_t begin; (begin = next.fetch_add(kChunk)) < snap.raws.size();)
+            for (std::size_t i = begin; i < std::min(begin + kChunk, snap.raws.size()); ++i)
+                snap.raws[i].emplace(read_process(proc_.get(), snap.pids[i], ro));
+    };
+    const unsigned n_threads = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+    std::vector<std::thread> threads;
+    for (unsigned i = 1; i < n_threads && snap.raws.size() > 256; ++i) threads.emplace_back(worker);
+    worker();
+    for (auto& th : threads) th.join();
+    return snap;
+}
+
 Result<RescanReport> Model::rescan() {
-    const auto start = std::chrono::steady_clock::now();
+    auto snap = read_snapshot();
+    if (!snap) return snap.error();
+    return rescan_from(std::move(*snap));
+}
+
+Result<RescanReport> Model::rescan_from(ProcSnapshot&& snap) {
     Index old = std::move(index_);
     index_ = Index{};
     previous_ = &old;
@@ -276,29 +308,11 @@ Result<RescanReport> Model::rescan() {
         return e;
     };
     if (auto s = register_self(); !s) return restore(s.error());
-    if (opts_.processes) {
-        auto pids = list_proc_pids(proc_.get());
-        if (!pids) return restore(pids.error());
-        // Reading /proc is most of the cost and needs no shared state: read in parallel,
-        // then resolve namespaces and fill the index on this thread.
-        std::vector<std::optional<Result<RawProcess>>> raws(pids->size());
-        const ReadOptions ro = read_options();
-        std::atomic<std::size_t> next{0};
-        auto worker = [&] {
-            constexpr std::size_t kChunk = 32;
-            for (std::size_t begin; (begin = next.fetch_add(kChunk)) < raws.size();)
-                for (std::size_t i = begin; i < std::min(begin + kChunk, raws.size()); ++i)
-                    raws[i].emplace(read_process(proc_.get(), (*pids)[i], ro));
-        };
-        const unsigned n_threads = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
-        std::vector<std::thread> threads;
-        for (unsigned i = 1; i < n_threads && raws.size() > 256; ++i) threads.emplace_back(worker);
-        worker();
-        for (auto& th : threads) th.join();
-        for (std::size_t i = 0; i < raws.size(); ++i) {
-            auto s = read_and_upsert((*pids)[i], std::move(raws[i]));
-            if (!s && s.error().code != Errc::not_found) ++report.unreadable;
-        }
+    // Resolve namespaces and fill the index on this thread.
+    for (std::size_t i = 0; i < snap.pids.size() && i < snap.raws.size(); ++i) {
+        if (!snap.raws[i]) continue;
+        auto s = read_and_upsert(snap.pids[i], std::move(snap.raws[i]));
+        if (!s && s.error().code != Errc::not_found) ++report.unreadable;
     }
     if (opts_.bind_mounts)
         if (auto s = scan_mounts(); !s) return restore(s.error());
@@ -312,8 +326,85 @@ Result<RescanReport> Model::rescan() {
         if (!index_.find_namespace(id)) report.changes.push_back(NsChange{id, ns.meta.type, false});
     report.processes = index_.process_count();
     report.namespaces = index_.namespace_count();
-    report.duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+    report.duration =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - snap.started);
     return report;
+}
+
+Status Model::add_thread(std::int32_t tgid, std::int32_t tid) {
+    if (tgid <= 0 || tid <= 0) return make_error(Errc::invalid_argument, "pid must be positive");
+    if (!opts_.processes) return Ok{};
+    const Process* p = index_.find_process(tgid);
+    if (!p || !opts_.tasks) return add_process(tgid);
+    auto raw = read_thread(proc_.get(), tgid, tid);
+    if (!raw) return raw.error();
+    if (raw->nspid.size() != p->chains.depth()) return read_and_upsert(tgid);
+    ThreadRecord th;
+    th.tid = tid;
+    th.nspid = std::move(raw->nspid);
+    for (auto t : kAllNsTypes) {
+        const auto i = ns_type_index(t);
+        const Namespace* leader = index_.find_namespace(p->ns[i]);
+        if (raw->ns[i] == 0 || (leader && leader->meta.inode == raw->ns[i])) continue;
+        auto r = resolve_link(tgid, "task/" + std::to_string(tid) + "/" + kNsLinks[i], t, raw->ns[i]);
+        if (r) th.ns_overrides.emplace_back(t, *r);
+    }
+    auto s = index_.upsert_thread(tgid, std::move(th));
+    if (!s) index_.collect();  // namespaces resolved for a thread that could not be stored
+    return s;
+}
+
+Result<bool> Model::verify_process(std::int32_t tgid) {
+    const Process* p = index_.find_process(tgid);
+    if (!p) return make_error(Errc::not_found, "process " + std::to_string(tgid) + " is not indexed");
+    std::vector<std::int32_t> tids;
+    if (p->threads)
+        for (const auto& th : *p->threads) tids.push_back(th.tid);
+    auto links = read_ns_links(proc_.get(), tgid, tids);
+    if (!links) {
+        if (links.error().code == Errc::not_found) index_.remove_process(tgid);
+        return links.error();
+    }
+    auto inode_of = [&](NsId id) -> std::uint64_t {
+        const Namespace* ns = id ? index_.find_namespace(id) : nullptr;
+        return ns ? ns->meta.inode : 0;
+    };
+    bool differs = false;
+    for (auto t : kAllNsTypes) {
+        const auto i = ns_type_index(t);
+        if (links->ns[i] != 0 && links->ns[i] != inode_of(p->ns[i])) differs = true;
+    }
+    // *_for_children: unreadable (0) until the namespace's first process exists; the index keeps
+    // 0 when it equals the process's own.
+    auto for_children_differs = [&](std::uint64_t now, NsId indexed, NsType own) {
+        if (now == 0) return false;
+        const std::uint64_t expect = indexed ? inode_of(indexed) : inode_of(p->ns_of(own));
+        return now != expect;
+    };
+    differs = differs || for_children_differs(links->pid_for_children, p->pid_for_children, NsType::pid) ||
+              for_children_differs(links->time_for_children, p->time_for_children, NsType::time);
+    for (const auto& [tid, ns] : links->threads) {
+        if (differs) break;
+        const ThreadRecord* th = nullptr;
+        for (const auto& r : *p->threads)
+            if (r.tid == tid) th = &r;
+        if (!th) continue;
+        for (auto t : kAllNsTypes) {
+            const auto i = ns_type_index(t);
+            NsId expect = p->ns[i];
+            for (const auto& [ot, oid] : th->ns_overrides)
+                if (ot == t) expect = oid;
+            if (ns[i] != 0 && ns[i] != inode_of(expect)) differs = true;
+        }
+    }
+    if (!differs) return false;
+    ++verify_mismatches_;
+    if (auto s = read_and_upsert(tgid); !s) return s.error();
+    return true;
+}
+
+std::vector<std::pair<NsId, std::int32_t>> Model::nsfs_mount_namespaces() const {
+    return {nsfs_mntns_.begin(), nsfs_mntns_.end()};
 }
 
 Result<Fd> Model::open_namespace(NsId id) {

@@ -35,6 +35,13 @@ struct RescanReport {
     std::chrono::microseconds duration{0};
 };
 
+// Every process of /proc read without touching the model (see Model::read_snapshot).
+struct ProcSnapshot {
+    std::vector<std::int32_t> pids;
+    std::vector<std::optional<Result<RawProcess>>> raws;  // one per pid
+    std::chrono::steady_clock::time_point started;
+};
+
 class Model {
 public:
     // Opens /proc and registers the observer's own namespaces; does not scan.
@@ -43,7 +50,27 @@ public:
     Model& operator=(const Model&) = delete;
 
     // Full scan into a fresh index, replacing the current one; reports what changed.
+    // Equivalent to rescan_from(read_snapshot()).
     Result<RescanReport> rescan();
+    // The expensive half of a rescan: reads every process listed in /proc (up to 4 threads).
+    // Reads only the /proc fd and the options, so it may run on another thread while this
+    // model keeps being used and changed; the model must outlive the call.
+    [[nodiscard]] Result<ProcSnapshot> read_snapshot() const;
+    // The other half: builds a fresh index from the snapshot and replaces the current one.
+    // Processes that changed after they were read are not seen: the owner replays the events
+    // received meanwhile afterwards.
+    Result<RescanReport> rescan_from(ProcSnapshot&& snapshot);
+    // Reads one new non-leader thread (thread fork) into its process; reads the whole process
+    // when it is not indexed yet. Errc::not_found if the thread is gone.
+    Status add_thread(std::int32_t tgid, std::int32_t tid);
+    // Compares the namespace links of an indexed process and its indexed threads with the index
+    // (unshare/setns send no event) and re-reads the process when they differ. True when they
+    // differed (counted in verify_mismatches()). Errc::not_found if it is gone (then removed).
+    Result<bool> verify_process(std::int32_t tgid);
+    [[nodiscard]] std::uint64_t verify_mismatches() const noexcept { return verify_mismatches_; }
+    // Mount namespaces whose mountinfo showed nsfs bind mounts at the last read, with the pid
+    // their mountinfo was read through.
+    [[nodiscard]] std::vector<std::pair<NsId, std::int32_t>> nsfs_mount_namespaces() const;
     // Reads (or re-reads) one thread-group leader: fork and exec. A vanished process is
     // removed and gives Errc::not_found.
     Status add_process(std::int32_t tgid);
@@ -98,6 +125,8 @@ private:
     NsId next_assigned_ = NsId{1} << 32;
     // nsfs bind mounts: namespace -> (a pid in the mount namespace, mount point)
     std::unordered_map<NsId, std::vector<std::pair<std::int32_t, std::string>>> mounts_;
+    std::unordered_map<NsId, std::int32_t> nsfs_mntns_;  // mount namespace -> reader pid
+    std::uint64_t verify_mismatches_ = 0;
 };
 
 }  // namespace pidns

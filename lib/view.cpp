@@ -299,7 +299,7 @@ Result<ProcessEntry> CallerView::get_process(std::uint32_t pid) {
     if (!nr) return nr.error();
     auto host = model_.translate(*nr, caller_.pidns, index_.root_pidns());
     visible_cache_.clear();
-    const auto task = host && *host > 0 ? index_.find_task(*host) : std::nullopt;
+    auto task = host && *host > 0 ? index_.find_task(*host) : std::nullopt;
     if (!task && host && *host > 0 && ::kill(*host, 0) == 0) return unreadable(pid);
     if (!task)
         return make_error(Errc::not_found, "no process " + std::to_string(pid) +
@@ -312,15 +312,27 @@ Result<ProcessEntry> CallerView::get_process(std::uint32_t pid) {
                                                " in your pid namespace; check the pid (ps, or ListProcesses(0))");
     case Access::denied: return denied(pid);
     }
+    // Verify-on-read: unshare()/setns() send no event, so compare its links with the index first.
+    if (auto changed = model_.verify_process(p.tgid); !changed || *changed) {
+        task = index_.find_task(*host);  // re-read (or removed): the old entry is gone
+        if (!task)
+            return make_error(Errc::not_found, "no process " + std::to_string(pid) +
+                                                   " in your pid namespace; check the pid (ps, or ListProcesses(0))");
+    }
+    return entry_of(*task);
+}
+
+ProcessEntry CallerView::entry_of(const TaskView& task) {
+    const Process& p = *task.process;
     ProcessEntry e;
-    e.nspid = suffix(task->nspid, level_);
+    e.nspid = suffix(task.nspid, level_);
     e.nstgid = suffix(p.chains.nstgid(), level_);
     e.nspgid = suffix(p.chains.nspgid(), level_);
     e.nssid = suffix(p.chains.nssid(), level_);
     auto ns = p.ns;
-    if (task->tid != p.tgid && p.threads) {
+    if (task.tid != p.tgid && p.threads) {
         for (const auto& th : *p.threads)
-            if (th.tid == task->tid)
+            if (th.tid == task.tid)
                 for (const auto& [t, id] : th.ns_overrides) ns[ns_type_index(t)] = id;
     }
     for (std::size_t i = 0; i < ns.size(); ++i) e.ns[i] = visible(ns[i]) ? ns[i] : 0;

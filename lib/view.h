@@ -88,6 +88,8 @@ public:
     std::uint32_t process_count();
 
 private:
+    // GetProcess's answer for a task the caller may inspect.
+    ProcessEntry entry_of(const TaskView& task);
     [[nodiscard]] bool in_scope(const Namespace& ns) const;
     [[nodiscard]] bool visible(NsId id);
     [[nodiscard]] bool visible(const Namespace& ns);
