@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
 #include <spdlog/spdlog.h>
@@ -11,6 +12,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "callers.h"
 #include "errors.h"
@@ -28,9 +31,27 @@ using pidns::Errc;
 using pidns::make_error;
 
 constexpr int kMaxBusMessagesPerTurn = 64;
-constexpr std::chrono::microseconds kEventBudget{1000};  // netlink work per loop turn
+constexpr std::chrono::microseconds kEventBudget{1000};   // netlink work per loop turn
+constexpr std::chrono::microseconds kVerifyBudget{2000};  // verify-pass work per loop turn
 
-enum : std::uint64_t { kTagBus = 1, kTagNetlink = 2, kTagSignal = 3 };
+enum : std::uint64_t { kTagBus = 1, kTagNetlink = 2, kTagSignal = 3, kTagRescanDone = 4, kTagMount = 5 };
+
+pidns::Status epoll_add(int epfd, int fd, std::uint32_t events, std::uint64_t tag) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = tag;
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) return make_error(Errc::io, "epoll_ctl", errno);
+    return pidns::Ok{};
+}
+
+std::uint64_t mnt_inode_of(const std::string& pid) {
+    char buf[64];
+    const ssize_t n = ::readlink(("/proc/" + pid + "/ns/mnt").c_str(), buf, sizeof buf - 1);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    const char* open = std::strchr(buf, '[');
+    return open ? std::strtoull(open + 1, nullptr, 10) : 0;
+}
 
 std::uint32_t poll_to_epoll(short events) {
     std::uint32_t e = 0;
@@ -47,6 +68,7 @@ const char* event_source_name(bool connector) { return connector ? "proc-connect
 Daemon::Daemon(const Options& opts) : opts_(opts) {}
 
 Daemon::~Daemon() {
+    if (rescan_thread_.joinable()) rescan_thread_.join();  // it reads through the model
     manager_.reset();
     polkit_.reset();
     callers_.reset();
@@ -68,14 +90,16 @@ pidns::Result<std::unique_ptr<Daemon>> Daemon::start(const Options& opts) {
     // Subscribe before the scan, so nothing that happens during the scan is missed; the events
     // that arrive meanwhile are applied after it (all of them are idempotent).
     if (opts.proc_connector) {
-        auto pc = pidns::ProcConnector::open();
+        pidns::ProcConnectorOptions pco;
+        pco.rcvbuf_bytes = static_cast<int>(opts.netlink_buffer);
+        auto pc = pidns::ProcConnector::open(pco);
         if (pc) {
             d->connector_ = std::move(*pc);
             spdlog::info("event source: proc connector (receive buffer {} bytes, kernel filter {})",
                          d->connector_->rcvbuf(), d->connector_->filtered() ? "on" : "off");
         } else {
-            spdlog::warn("proc connector unavailable ({}); polling /proc every {} ms instead",
-                         pc.error().describe(), opts.poll_interval.count());
+            spdlog::warn("event source: polling /proc every {} ms, because the proc connector is unavailable: {}",
+                         opts.poll_interval.count(), pc.error().describe());
         }
     } else {
         spdlog::info("event source: polling /proc every {} ms (--no-proc-connector)", opts.poll_interval.count());
@@ -87,7 +111,13 @@ pidns::Result<std::unique_ptr<Daemon>> Daemon::start(const Options& opts) {
                  d->model_->index().namespace_count(), d->updater_->stats().last_rescan.count() / 1000.0);
 
     if (auto s = d->setup_signals(); !s) return s.error();
+    d->reconcile_mount_watches();
     if (auto s = d->connect_bus(); !s) return s.error();
+    d->manager_->set_statistics([raw = d.get()] { return raw->statistics(); });
+    d->next_verify_ = Clock::now() + opts.verify_interval;
+    if (d->connector_ && opts.verify_interval.count() > 0)
+        spdlog::info("verify pass every {} ms; {} mountinfo watch(es)", opts.verify_interval.count(),
+                     d->mount_watches_.size());
 
     std::uint64_t wd_usec = 0;
     if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) d->watchdog_period_ = std::chrono::microseconds(wd_usec / 2);
@@ -116,12 +146,12 @@ pidns::Status Daemon::setup_signals() {
     ev.events = EPOLLIN;
     ev.data.u64 = kTagSignal;
     if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, signal_fd_.get(), &ev) != 0) return make_error(Errc::io, "epoll_ctl", errno);
-    if (connector_) {
-        ev.data.u64 = kTagNetlink;
-        if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, connector_->fd(), &ev) != 0)
-            return make_error(Errc::io, "epoll_ctl", errno);
-    }
-    return pidns::Ok{};
+    if (connector_)
+        if (auto s = epoll_add(epoll_.get(), connector_->fd(), EPOLLIN, kTagNetlink); !s) return s;
+    int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (efd < 0) return make_error(Errc::io, "eventfd", errno);
+    rescan_done_fd_ = pidns::Fd(efd);
+    return epoll_add(epoll_.get(), efd, EPOLLIN, kTagRescanDone);
 }
 
 pidns::Status Daemon::connect_bus() {
@@ -166,7 +196,7 @@ void Daemon::handle_signals(bool& stop) {
     signalfd_siginfo si{};
     while (::read(signal_fd_.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
         if (si.ssi_signo == SIGHUP) {
-            rescan("SIGHUP");
+            start_rescan("SIGHUP");
         } else {
             spdlog::info("{}: exiting", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
             stop = true;
@@ -174,11 +204,39 @@ void Daemon::handle_signals(bool& stop) {
     }
 }
 
-void Daemon::rescan(const char* why) {
-    if (auto s = updater_->rescan(); !s) {
-        spdlog::error("rescan ({}) failed: {}", why, s.error().describe());
+void Daemon::start_rescan(const char* why) {
+    if (updater_->rescanning()) {
+        rescan_again_ = why;
         return;
     }
+    rescan_why_ = why;
+    updater_->begin_rescan();
+    snapshot_.reset();
+    rescan_thread_ = std::thread([this] {
+        snapshot_.emplace(model_->read_snapshot());
+        const std::uint64_t one = 1;
+        (void)!::write(rescan_done_fd_.get(), &one, sizeof one);
+    });
+}
+
+void Daemon::finish_rescan() {
+    std::uint64_t n = 0;
+    (void)!::read(rescan_done_fd_.get(), &n, sizeof n);
+    if (!rescan_thread_.joinable()) return;
+    rescan_thread_.join();
+    auto snap = std::move(*snapshot_);
+    snapshot_.reset();
+    if (auto s = updater_->finish_rescan(std::move(snap)); !s) {
+        spdlog::error("rescan ({}) failed: {}; trying again", rescan_why_, s.error().describe());
+        if (!rescan_again_) rescan_again_ = rescan_why_;
+    } else {
+        log_rescan(rescan_why_);
+    }
+    reconcile_mount_watches();
+    if (const char* again = std::exchange(rescan_again_, nullptr)) start_rescan(again);
+}
+
+void Daemon::log_rescan(const char* why) const {
     spdlog::log(std::string_view(why) == "poll" ? spdlog::level::debug : spdlog::level::info,
                 "rescan ({}): {} processes, {} namespaces in {} ms", why, model_->index().process_count(),
                 model_->index().namespace_count(), updater_->stats().last_rescan.count() / 1000.0);
@@ -189,7 +247,7 @@ bool Daemon::drain_events(std::chrono::microseconds budget) {
     bool lost = false;
     bool more = true;
     while (more && Clock::now() < until) {
-        auto r = connector_->read_some(16);
+        auto r = connector_->read_some(64);
         if (!r) {
             spdlog::error("proc connector read failed: {}", r.error().describe());
             return false;
@@ -201,12 +259,92 @@ bool Daemon::drain_events(std::chrono::microseconds budget) {
     if (lost) {
         updater_->count_loss();
         spdlog::warn("proc connector lost events (ENOBUFS, {} so far): rescanning /proc", updater_->stats().lost);
-        rescan("events lost");
+        start_rescan("events lost");
     }
     return more;
 }
 
+void Daemon::verify_some(std::chrono::microseconds budget) {
+    if (verify_queue_.empty() && verify_pos_ == 0) {
+        verify_queue_.reserve(model_->index().process_count());
+        for (const auto& [tgid, p] : model_->index().processes()) verify_queue_.push_back(tgid);
+    }
+    const auto until = Clock::now() + budget;
+    while (verify_pos_ < verify_queue_.size()) {
+        const std::int32_t tgid = verify_queue_[verify_pos_++];
+        if (model_->index().find_process(tgid) == nullptr) continue;  // exited meanwhile
+        auto r = model_->verify_process(tgid);
+        if (r && *r) spdlog::debug("verify: process {} changed namespaces without an event; re-read", tgid);
+        if ((verify_pos_ & 15) == 0 && Clock::now() >= until) return;
+    }
+    verify_queue_.clear();
+    verify_pos_ = 0;
+    ++verify_passes_;
+    refresh_mounts("verify pass");
+    next_verify_ = Clock::now() + opts_.verify_interval;
+}
+
+void Daemon::refresh_mounts(const char* why) {
+    ++mount_refreshes_;
+    if (auto s = model_->refresh_mounts(); !s) spdlog::warn("re-reading nsfs bind mounts ({}): {}", why, s.error().describe());
+    reconcile_mount_watches();
+}
+
+void Daemon::reconcile_mount_watches() {
+    // Each open mountinfo keeps its mount namespace alive: watch only what the index still has.
+    std::vector<std::pair<pidns::NsId, std::string>> want;
+    const auto& index = model_->index();
+    want.emplace_back(model_->self_ns(pidns::NsType::mnt), "self");
+    if (const auto* init = index.find_process(1)) want.emplace_back(init->ns_of(pidns::NsType::mnt), "1");
+    for (const auto& [mntns, reader] : model_->nsfs_mount_namespaces()) want.emplace_back(mntns, std::to_string(reader));
+    for (auto it = mount_watches_.begin(); it != mount_watches_.end();) {
+        const bool keep = index.find_namespace(it->first) != nullptr &&
+                          std::any_of(want.begin(), want.end(), [&](const auto& w) { return w.first == it->first; });
+        it = keep ? std::next(it) : mount_watches_.erase(it);  // closing the fd leaves the epoll set
+    }
+    for (const auto& [mntns, pid] : want) {
+        if (mount_watches_.contains(mntns)) continue;
+        const auto* ns = index.find_namespace(mntns);
+        if (!ns) continue;
+        // Open, then check the reader is still in that mount namespace (it may have exited or moved).
+        int fd = ::open(("/proc/" + pid + "/mountinfo").c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        pidns::Fd owner(fd);
+        if (mnt_inode_of(pid) != ns->meta.inode) continue;
+        if (!epoll_add(epoll_.get(), fd, EPOLLPRI, kTagMount)) continue;
+        mount_watches_.emplace(mntns, std::move(owner));
+    }
+}
+
+std::map<std::string, sdbus::Variant> Daemon::statistics() const {
+    const auto& st = updater_->stats();
+    auto usec = [](auto d) { return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count()); };
+    std::map<std::string, sdbus::Variant> m;
+    m["EventSource"] = sdbus::Variant(std::string(event_source_name(connector_ != nullptr)));
+    m["EventsReceived"] = sdbus::Variant(st.events);
+    m["EventReads"] = sdbus::Variant(st.reads);
+    m["EventReadsCoalesced"] = sdbus::Variant(st.coalesced);
+    m["EventsLost"] = sdbus::Variant(st.lost);
+    m["Rescans"] = sdbus::Variant(st.rescans);
+    m["RescanFailures"] = sdbus::Variant(st.rescan_failures);
+    m["LastRescanUSec"] = sdbus::Variant(usec(st.last_rescan));
+    m["RescanInProgress"] = sdbus::Variant(updater_->rescanning());
+    m["VerifyPasses"] = sdbus::Variant(verify_passes_);
+    m["VerifyMismatches"] = sdbus::Variant(model_->verify_mismatches());
+    m["MountRefreshes"] = sdbus::Variant(mount_refreshes_);
+    m["MountWatches"] = sdbus::Variant(static_cast<std::uint64_t>(mount_watches_.size()));
+    m["MalformedEvents"] = sdbus::Variant(connector_ ? connector_->malformed() : std::uint64_t{0});
+    m["ReceiveBufferBytes"] =
+        sdbus::Variant(static_cast<std::uint64_t>(connector_ ? std::max(connector_->rcvbuf(), 0) : 0));
+    m["UptimeUSec"] = sdbus::Variant(usec(Clock::now() - started_));
+    return m;
+}
+
 void Daemon::publish_changes() {
+    // A watched mount namespace that left the index took its nsfs bind mounts with it.
+    bool watched_gone = false;
+    for (const auto& [mntns, fd] : mount_watches_) watched_gone = watched_gone || !model_->index().find_namespace(mntns);
+    if (watched_gone) refresh_mounts("mount namespace gone");
     auto changes = updater_->take_changes();
     auto touched = updater_->take_touched();
     if (changes.empty() && touched.empty()) return;
@@ -255,7 +393,9 @@ int Daemon::run() {
             timeout_ms = timeout_ms < 0 ? v : std::min(timeout_ms, v);
         };
         if (auto rel = pd.getRelativeTimeout()) until(now + *rel);
-        if (!connector_) until(next_poll);
+        if (!connector_ && !updater_->rescanning()) until(next_poll);
+        const bool verifying = connector_ && opts_.verify_interval.count() > 0 && !updater_->rescanning();
+        if (verifying) until(verify_pos_ > 0 ? now : next_verify_);
         if (watchdog_period_.count() > 0) until(next_watchdog);
         if (events_pending || bus_pending) timeout_ms = 0;
 
@@ -266,17 +406,25 @@ int Daemon::run() {
             return kExitFailure;
         }
         bool netlink_ready = events_pending;
+        bool mounts_changed = false;
         for (int i = 0; i < n; ++i) {
-            if (out[i].data.u64 == kTagSignal) handle_signals(stop);
-            if (out[i].data.u64 == kTagNetlink) netlink_ready = true;
+            switch (out[i].data.u64) {
+            case kTagSignal: handle_signals(stop); break;
+            case kTagNetlink: netlink_ready = true; break;
+            case kTagRescanDone: finish_rescan(); break;
+            case kTagMount: mounts_changed = true; break;
+            default: break;
+            }
         }
         if (connector_ && netlink_ready) events_pending = drain_events(kEventBudget);
+        if (mounts_changed) refresh_mounts("mountinfo changed");
 
         now = Clock::now();
-        if (!connector_ && now >= next_poll) {
-            rescan("poll");
-            next_poll = Clock::now() + opts_.poll_interval;
+        if (!connector_ && !updater_->rescanning() && now >= next_poll) {
+            start_rescan("poll");
+            next_poll = now + opts_.poll_interval;
         }
+        if (verifying && (verify_pos_ > 0 || now >= next_verify_)) verify_some(kVerifyBudget);
         if (watchdog_period_.count() > 0 && now >= next_watchdog) {
             watchdog_ping();
             next_watchdog = now + watchdog_period_;

@@ -5,13 +5,18 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
 
+#include "index.h"
+#include "model.h"
 #include "nsfs.h"
 #include "options.h"
 #include "result.h"
 
 namespace pidns {
-class Model;
 class ProcConnector;
 class Updater;
 }
@@ -46,9 +51,21 @@ private:
     void handle_signals(bool& stop);
     // Reads proc-connector events for at most `budget`; returns true if more are waiting.
     bool drain_events(std::chrono::microseconds budget);
-    void rescan(const char* why);
+    // Full rescan without stopping the loop: /proc is read on another thread, the new index is
+    // built when it is done (finish_rescan); asked again meanwhile, one more follows.
+    void start_rescan(const char* why);
+    void finish_rescan();
+    void log_rescan(const char* why) const;
+    // The verify pass: every indexed process's namespace links against the index, a slice
+    // per loop turn; at the end of a pass the nsfs bind mounts are read again.
+    void verify_some(std::chrono::microseconds budget);
+    // nsfs bind mounts: re-read them (a watched mountinfo changed), and keep the watch set to our
+    // own mount namespace, pid 1's and every one that holds nsfs mounts.
+    void refresh_mounts(const char* why);
+    void reconcile_mount_watches();
     void publish_changes();
     void watchdog_ping();
+    std::map<std::string, sdbus::Variant> statistics() const;
 
     Options opts_;
     std::unique_ptr<pidns::Model> model_;
@@ -61,6 +78,24 @@ private:
     pidns::Fd epoll_;
     pidns::Fd signal_fd_;
     std::chrono::microseconds watchdog_period_{0};  // 0: no watchdog
+    std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+
+    // Asynchronous rescan.
+    pidns::Fd rescan_done_fd_;  // eventfd the reader thread signals
+    std::thread rescan_thread_;
+    std::optional<pidns::Result<pidns::ProcSnapshot>> snapshot_;
+    const char* rescan_why_ = "";
+    const char* rescan_again_ = nullptr;  // asked for while one was running
+
+    // Verify pass.
+    std::vector<std::int32_t> verify_queue_;
+    std::size_t verify_pos_ = 0;
+    std::chrono::steady_clock::time_point next_verify_{};
+    std::uint64_t verify_passes_ = 0;
+
+    // mountinfo watches: mount namespace -> open /proc/PID/mountinfo (POLLPRI on change).
+    std::unordered_map<pidns::NsId, pidns::Fd> mount_watches_;
+    std::uint64_t mount_refreshes_ = 0;
 };
 
 }  // namespace pidnsd

@@ -171,6 +171,10 @@ uint32_t Manager::Processes() {
     return with_view_of("Processes", property_sender_, [&](pidns::CallerView& v) { return v.process_count(); });
 }
 
+std::map<std::string, sdbus::Variant> Manager::GetStatistics() {
+    return guarded("GetStatistics", [&] { return statistics_ ? statistics_() : Statistics{}; });
+}
+
 std::string Manager::EventSource() { return event_source_; }
 
 bool Manager::KernelNamespaceIds() { return model_.features().ns_get_id; }

@@ -3,6 +3,8 @@
 
 #include <sdbus-c++/sdbus-c++.h>
 
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,9 @@ public:
     // and can now see one of its namespaces it was not told of gets NamespaceAdded for it.
     void emit_changes(const std::vector<pidns::NsChange>& changes, const std::vector<std::int32_t>& touched = {});
     void set_event_source(std::string source) { event_source_ = std::move(source); }
+    // What GetStatistics returns; the daemon, which owns the counters, provides it.
+    using Statistics = std::map<std::string, sdbus::Variant>;
+    void set_statistics(std::function<Statistics()> provider) { statistics_ = std::move(provider); }
 
     using NamespaceTuple = sdbus::Struct<uint64_t, uint64_t, std::string, uint64_t, uint64_t, uint32_t, uint32_t,
                                          uint32_t, uint32_t>;
@@ -51,6 +56,8 @@ private:
                                   std::vector<uint32_t>, std::map<std::string, uint64_t>>&& result,
                     uint32_t pid) override;
     void ListProcesses(sdbus::Result<std::vector<uint32_t>>&& result, uint64_t ns) override;
+
+    std::map<std::string, sdbus::Variant> GetStatistics() override;
 
     std::string Version() override;
     uint32_t Namespaces() override;
@@ -71,6 +78,7 @@ private:
     CallerRegistry& callers_;
     Polkit& polkit_;
     std::string event_source_;
+    std::function<Statistics()> statistics_;
     // sdbus-c++ 1.2 gives property getters no message. A match callback, which sd-bus runs
     // before dispatching the same message to the object, records who is asking.
     sdbus::Slot property_call_watch_;

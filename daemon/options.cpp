@@ -4,6 +4,7 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <string_view>
 
 namespace pidnsd {
@@ -20,7 +21,7 @@ pidns::Error bad(const std::string& msg) {
 
 }  // namespace
 
-pidns::Result<std::chrono::milliseconds> parse_interval(std::string_view text) {
+pidns::Result<std::chrono::milliseconds> parse_interval(std::string_view text, std::string_view what) {
     double scale = 1000.0;
     std::string_view num = text;
     if (num.ends_with("ms")) {
@@ -32,11 +33,32 @@ pidns::Result<std::chrono::milliseconds> parse_interval(std::string_view text) {
     double v = 0;
     auto [ptr, ec] = std::from_chars(num.data(), num.data() + num.size(), v);
     if (num.empty() || ec != std::errc() || ptr != num.data() + num.size() || !std::isfinite(v))
-        return bad("poll interval '" + std::string(text) + "' is not a duration like 500ms or 2s");
+        return bad(std::string(what) + " '" + std::string(text) + "' is not a duration like 500ms or 2s");
     const double ms = v * scale;
     if (ms < 10 || ms > 3600'000)
-        return bad("poll interval '" + std::string(text) + "' is outside 10ms..1h");
+        return bad(std::string(what) + " '" + std::string(text) + "' is outside 10ms..1h");
     return std::chrono::milliseconds(static_cast<long long>(std::llround(ms)));
+}
+
+pidns::Result<std::size_t> parse_size(std::string_view text, std::string_view what) {
+    std::string_view num = text;
+    std::uint64_t scale = 1;
+    if (!num.empty()) {
+        switch (num.back()) {
+        case 'K': case 'k': scale = 1ull << 10; break;
+        case 'M': case 'm': scale = 1ull << 20; break;
+        case 'G': case 'g': scale = 1ull << 30; break;
+        default: break;
+        }
+        if (scale != 1) num.remove_suffix(1);
+    }
+    std::uint64_t v = 0;
+    auto [ptr, ec] = std::from_chars(num.data(), num.data() + num.size(), v);
+    if (num.empty() || ec != std::errc() || ptr != num.data() + num.size())
+        return bad(std::string(what) + " '" + std::string(text) + "' is not a size like 65536, 512K or 8M");
+    if (v > (1ull << 30) / scale || (v != 0 && v * scale < 4096))
+        return bad(std::string(what) + " '" + std::string(text) + "' is outside 4K..1G (0: the kernel's default)");
+    return static_cast<std::size_t>(v * scale);
 }
 
 pidns::Result<Options> parse_options(std::span<const char* const> args) {
@@ -103,6 +125,22 @@ pidns::Result<Options> parse_options(std::span<const char* const> args) {
             auto d = parse_interval(*v);
             if (!d) return d.error();
             o.poll_interval = *d;
+        } else if (a == "--verify-interval") {
+            auto v = take(a);
+            if (!v) return v.error();
+            if (*v == "off") {
+                o.verify_interval = std::chrono::milliseconds{0};
+            } else {
+                auto d = parse_interval(*v, "--verify-interval");
+                if (!d) return d.error();
+                o.verify_interval = *d;
+            }
+        } else if (a == "--netlink-buffer") {
+            auto v = take(a);
+            if (!v) return v.error();
+            auto n = parse_size(*v, "--netlink-buffer");
+            if (!n) return n.error();
+            o.netlink_buffer = *n;
         } else {
             return bad("unknown argument '" + std::string(args[i]) + "'");
         }
@@ -119,6 +157,10 @@ std::string usage() {
            "  --polkit=auto|no              ask polkit (org.pidns.inspect) when the kernel's rule denies\n"
            "                                (default auto: used when polkit is on the bus)\n"
            "  --poll-interval=DURATION      rescan period when polling, e.g. 500ms, 2s (default 2s)\n"
+           "  --verify-interval=DURATION|off  period of the pass that compares every process's\n"
+           "                                namespace links with the index (default 5s)\n"
+           "  --netlink-buffer=SIZE         proc connector receive buffer, e.g. 64M (default 8M, the\n"
+           "                                kernel doubles it; 0: the kernel's default)\n"
            "  --version                     print the version and exit\n"
            "  -h, --help                    print this help and exit\n\n"
            "Signals: SIGTERM/SIGINT exit 0, SIGHUP rescans /proc.\n"
