@@ -33,6 +33,7 @@ using pidns::make_error;
 constexpr int kMaxBusMessagesPerTurn = 64;
 constexpr std::chrono::microseconds kEventBudget{1000};   // netlink work per loop turn
 constexpr std::chrono::microseconds kVerifyBudget{2000};  // verify-pass work per loop turn
+constexpr std::size_t kMaxBatchEvents = 16384;
 
 enum : std::uint64_t { kTagBus = 1, kTagNetlink = 2, kTagSignal = 3, kTagRescanDone = 4, kTagMount = 5 };
 
@@ -246,16 +247,20 @@ bool Daemon::drain_events(std::chrono::microseconds budget) {
     const auto until = Clock::now() + budget;
     bool lost = false;
     bool more = true;
-    while (more && Clock::now() < until) {
+    // One batch for everything read in this turn: a child that forks and exits within it is
+    // never read (most of a fork storm), a process with many events is read once.
+    batch_.clear();
+    while (more && Clock::now() < until && batch_.size() < kMaxBatchEvents) {
         auto r = connector_->read_some(64);
         if (!r) {
             spdlog::error("proc connector read failed: {}", r.error().describe());
-            return false;
+            break;
         }
-        updater_->apply(r->events);
+        batch_.insert(batch_.end(), r->events.begin(), r->events.end());
         lost = lost || r->lost;
         more = !r->would_block;
     }
+    updater_->apply(batch_);
     if (lost) {
         updater_->count_loss();
         spdlog::warn("proc connector lost events (ENOBUFS, {} so far): rescanning /proc", updater_->stats().lost);

@@ -14,6 +14,7 @@
 #include "model.h"
 #include "nsfs.h"
 #include "options.h"
+#include "proc_event.h"
 #include "result.h"
 
 namespace pidns {
@@ -86,6 +87,8 @@ private:
     std::optional<pidns::Result<pidns::ProcSnapshot>> snapshot_;
     const char* rescan_why_ = "";
     const char* rescan_again_ = nullptr;  // asked for while one was running
+
+    std::vector<pidns::ProcEvent> batch_;  // events of one loop turn
 
     // Verify pass.
     std::vector<std::int32_t> verify_queue_;
