@@ -12,6 +12,7 @@
 #include <set>
 
 #include "model.h"
+#include "updater.h"
 #include "nsfs.h"
 #include "support/nstree.h"
 
@@ -320,4 +321,87 @@ TEST_CASE("without kernel ids: assigned ids start at 2^32, stay stable across re
     const NsId net2 = *model.index().find_by_inode(kernel_features().nsfs_dev, t::oracle_ns_inode(second, "net"));
     CHECK(net2 >= (NsId{1} << 32));
     CHECK_FALSE(seen.count(net2));
+}
+
+TEST_CASE("updater: a batch's net effect; a task that exits later in the batch is never read") {
+    t::ProcTree tree;
+    auto m = scanned_model();
+    Updater u(*m);
+    const pid_t a = tree.spawn(0, 0);
+    const pid_t b = tree.spawn(0, 0);
+    // Events as the kernel would send them: a forks and "exits" in the same batch (it is alive:
+    // if the updater read it anyway, it would be indexed); b forks and execs (one read).
+    const std::vector<ProcEvent> batch{
+        ProcEvent{ProcEventKind::fork, a, a, getpid(), getpid(), 0},
+        ProcEvent{ProcEventKind::fork, b, b, getpid(), getpid(), 0},
+        ProcEvent{ProcEventKind::exec, b, b, 0, 0, 0},
+        ProcEvent{ProcEventKind::exit, a, a, 0, 0, 0},
+    };
+    u.apply(batch);
+    CHECK_FALSE(m->index().find_process(a));
+    CHECK(m->index().find_process(b));
+    CHECK(u.stats().events == 4);
+    CHECK(u.stats().reads == 1);
+    CHECK(u.stats().coalesced == 2);  // a's fork, and b's fork (b is read at its exec)
+    CHECK(u.take_touched() == std::vector<std::int32_t>{b});
+    // Pid reuse inside one batch: an exit, then a fork of the same pid, is read.
+    u.apply(std::vector<ProcEvent>{ProcEvent{ProcEventKind::exit, a, a, 0, 0, 0},
+                                   ProcEvent{ProcEventKind::fork, a, a, getpid(), getpid(), 0}});
+    CHECK(m->index().find_process(a));
+}
+
+TEST_CASE("updater: a thread's fork reads that thread only, and its exit removes it") {
+    t::ProcTree tree;
+    auto m = scanned_model();
+    Updater u(*m);
+    const pid_t agent = tree.spawn(0, 0);
+    REQUIRE(m->add_process(agent).ok());
+    const pid_t tid = tree.spawn_thread(agent);
+    CHECK_FALSE(m->index().find_task(tid));
+    u.apply(std::vector<ProcEvent>{ProcEvent{ProcEventKind::fork, tid, agent, agent, agent, 0}});
+    auto task = m->index().find_task(tid);
+    REQUIRE(task);
+    CHECK(task->process->tgid == agent);
+    CHECK(std::vector<std::int32_t>(task->nspid.begin(), task->nspid.end()) == t::oracle_nspid(tid));
+    CHECK(u.stats().reads == 1);
+    tree.exit_thread(tid);
+    u.apply(std::vector<ProcEvent>{ProcEvent{ProcEventKind::exit, tid, agent, 0, 0, 0}});
+    CHECK_FALSE(m->index().find_task(tid));
+    CHECK(m->index().find_process(agent));
+}
+
+TEST_CASE("verify_process: unshare() and a thread's setns() without events are found and re-read") {
+    t::ProcTree tree;
+    auto m = scanned_model();
+    const pid_t a = tree.spawn(0, 0);
+    const pid_t holder = tree.spawn(0, CLONE_NEWUTS);
+    REQUIRE(m->add_process(a).ok());
+    REQUIRE(m->add_process(holder).ok());
+    CHECK(*m->verify_process(a) == false);  // nothing changed: no re-read
+    const auto before = m->verify_mismatches();
+
+    tree.unshare_in(a, CLONE_NEWNET);
+    const ino_t net = t::oracle_ns_inode(a, "net");
+    CHECK_FALSE(m->index().find_by_inode(kernel_features().nsfs_dev, net));
+    CHECK(*m->verify_process(a) == true);
+    CHECK(m->index().find_process(a)->ns_of(NsType::net) == id_of_inode(*m, net));
+    CHECK(m->verify_mismatches() == before + 1);
+
+    // unshare(CLONE_NEWPID) changes only pid_for_children, readable once its init exists.
+    tree.unshare_in(a, CLONE_NEWPID);
+    const pid_t init = tree.spawn(a, 0);
+    CHECK(*m->verify_process(a) == true);
+    CHECK(m->index().find_process(a)->pid_for_children == id_of_inode(*m, t::oracle_ns_inode(init, "pid")));
+
+    const pid_t tid = tree.spawn_thread(holder);
+    REQUIRE(m->add_process(holder).ok());
+    const pid_t other = tree.spawn(0, CLONE_NEWUTS);
+    tree.thread_setns(tid, "/proc/" + std::to_string(other) + "/ns/uts");
+    CHECK(*m->verify_process(holder) == true);
+    CHECK(id_of_inode(*m, t::oracle_ns_inode(tid, "uts")) == id_of_inode(*m, t::oracle_ns_inode(other, "uts")));
+    CHECK(m->index().find_namespace(id_of_inode(*m, t::oracle_ns_inode(other, "uts")))->holders() & kHeldByTask);
+
+    tree.kill_agent(a);
+    CHECK(m->verify_process(a).error().code == Errc::not_found);
+    CHECK_FALSE(m->index().find_process(a));
 }

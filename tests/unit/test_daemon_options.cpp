@@ -20,6 +20,8 @@ TEST_CASE("options: defaults") {
     CHECK(o->proc_connector);
     CHECK(o->poll_interval == std::chrono::seconds(2));
     CHECK(o->polkit);
+    CHECK(o->verify_interval == std::chrono::seconds(5));
+    CHECK(o->netlink_buffer == 8u << 20);
 }
 
 TEST_CASE("options: every option, with = and as a separate word") {
@@ -46,6 +48,24 @@ TEST_CASE("options: intervals") {
     CHECK(*parse_interval("10ms") == std::chrono::milliseconds(10));
     for (const char* bad : {"", "s", "ms", "5ms", "2h", "-1s", "abc", "1e9", "nan", "inf"})
         CHECK_FALSE(parse_interval(bad).ok());
+}
+
+TEST_CASE("options: verify interval and netlink buffer") {
+    CHECK(parse({"--verify-interval=off"})->verify_interval.count() == 0);
+    CHECK(parse({"--verify-interval", "250ms"})->verify_interval == std::chrono::milliseconds(250));
+    CHECK(parse({"--netlink-buffer=64M"})->netlink_buffer == 64u << 20);
+    CHECK(parse({"--netlink-buffer", "4K"})->netlink_buffer == 4096);
+    CHECK(parse({"--netlink-buffer=0"})->netlink_buffer == 0);
+    CHECK(*parse_size("1G", "--x") == 1u << 30);
+    CHECK(*parse_size("512k", "--x") == 512u << 10);
+    for (const char* bad : {"", "K", "4095", "2G", "1.5M", "-1", "8MB", "99999999999999999999"})
+        CHECK_FALSE(parse_size(bad, "--x").ok());
+    auto e = parse({"--verify-interval=5ms"});
+    REQUIRE_FALSE(e.ok());
+    CHECK(e.error().message.find("--verify-interval") != std::string::npos);
+    auto b = parse({"--netlink-buffer=lots"});
+    REQUIRE_FALSE(b.ok());
+    CHECK(b.error().message.find("--netlink-buffer") != std::string::npos);
 }
 
 TEST_CASE("options: bad input names the option and points to --help") {

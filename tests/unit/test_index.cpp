@@ -147,6 +147,36 @@ TEST_CASE("threads translate and leave with their own exit") {
     CHECK_FALSE(idx.remove_thread(70, 72));
 }
 
+TEST_CASE("a thread's fork adds just that thread; a re-read replaces it; bad threads are refused") {
+    Index idx = make_index();
+    REQUIRE(idx.upsert_process(proc(80, 11, {80, 9, 1})).ok());
+    NamespaceMeta net{20, NsType::net, 1020, kDev, 0, 2, 0, 0};
+    REQUIRE(idx.add_namespace(net).ok());
+    REQUIRE(idx.upsert_thread(80, ThreadRecord{81, {81, 10, 2}, {{NsType::net, 20}}}).ok());
+    CHECK(*idx.translate(2, 11, 1) == 81);
+    CHECK(idx.find_task(81)->process->tgid == 80);
+    CHECK(idx.find_namespace(20)->holders() == kHeldByTask);
+    // Re-read after a setns back to the leader's net namespace: the override and its hold go.
+    REQUIRE(idx.upsert_thread(80, ThreadRecord{81, {81, 10, 2}, {}}).ok());
+    CHECK_FALSE(idx.find_namespace(20));
+    CHECK(*idx.translate(2, 11, 1) == 81);
+    CHECK(idx.find_process(80)->threads->size() == 1);
+    // Refused, index unchanged: unknown process, wrong depth, unknown namespace, the leader's tid.
+    CHECK(idx.upsert_thread(99, ThreadRecord{100, {100, 1, 1}, {}}).error().code == Errc::not_found);
+    CHECK(idx.upsert_thread(80, ThreadRecord{82, {82}, {}}).error().code == Errc::parse);
+    CHECK(idx.upsert_thread(80, ThreadRecord{82, {82, 11, 3}, {{NsType::net, 777}}}).error().code ==
+          Errc::no_such_namespace);
+    CHECK(idx.upsert_thread(80, ThreadRecord{80, {80, 9, 1}, {}}).error().code == Errc::invalid_argument);
+    CHECK_FALSE(idx.find_task(82));
+    // A tid recorded under another group (its exit was missed) moves to the new one.
+    REQUIRE(idx.upsert_process(proc(90, 11, {90, 12, 4})).ok());
+    REQUIRE(idx.upsert_thread(90, ThreadRecord{81, {81, 10, 2}, {}}).ok());
+    CHECK(idx.find_task(81)->process->tgid == 90);
+    CHECK_FALSE(idx.find_process(80)->threads);
+    REQUIRE(idx.remove_process(90));
+    CHECK_FALSE(idx.find_task(81));
+}
+
 TEST_CASE("bad process data is rejected without changing the index") {
     Index idx = make_index();
     auto bad_depth = proc(80, 11, {80, 1});
