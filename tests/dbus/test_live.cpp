@@ -1,0 +1,297 @@
+// Changes no process event reports: unshare()/setns() in a running process or thread, and
+// nsfs bind mounts (ip netns). Each is found by the mechanism meant for it (verify pass,
+// verify-on-read, mountinfo watch), with the other mechanisms switched off where they could
+// find it too; and the daemon polling from inside a pid namespace.
+#include <catch2/catch.hpp>
+
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "bus_fixture.h"
+#include "support/nstree.h"
+
+using namespace pidns::dbustest;
+using namespace pidns::testing;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::uint64_t stat_of(Client& c, const std::string& key) {
+    return c.GetStatistics().at(key).get<std::uint64_t>();
+}
+
+// The id ListNamespaces gives the namespace with this inode, 0 if it is not listed.
+std::uint64_t listed_id(Client& c, const std::string& type, std::uint64_t inode) {
+    for (const auto& e : c.ListNamespaces(type))
+        if (std::get<1>(e) == inode) return std::get<0>(e);
+    return 0;
+}
+
+// Polls `pred` every 2 ms until it holds or `limit` passes; returns the time it took (or limit+).
+template <class F>
+std::chrono::duration<double, std::milli> time_until(F&& pred, std::chrono::milliseconds limit) {
+    const auto t0 = Clock::now();
+    while (!pred()) {
+        if (Clock::now() - t0 > limit) return limit + 1ms;
+        std::this_thread::sleep_for(2ms);
+    }
+    return Clock::now() - t0;
+}
+
+std::string ns_of(Client& c, pid_t pid, const std::string& type) {
+    return std::to_string(std::get<4>(c.GetProcess(static_cast<std::uint32_t>(pid))).at(type));
+}
+
+}  // namespace
+
+TEST_CASE("unshare() without fork or exec: found by the verify pass within its interval, or on GetProcess") {
+    PrivateBus bus;
+    ProcTree tree;
+    SECTION("verify pass (--verify-interval=1s), nobody asks about the process") {
+        Daemon d(bus, {"--verify-interval=1s"});
+        Client c(bus.address());
+        const pid_t a = tree.spawn(0, 0);
+        const auto mismatches = stat_of(c, "VerifyMismatches");
+        tree.unshare_in(a, CLONE_NEWNET);
+        const auto inode = static_cast<std::uint64_t>(oracle_ns_inode(a, "net"));
+        const auto took = time_until([&] { return listed_id(c, "net", inode) != 0; }, 3000ms);
+        std::cout << "unshare(CLONE_NEWNET) found after " << took.count() << " ms (verify interval 1000 ms); rescans "
+                  << stat_of(c, "Rescans") << ", losses " << stat_of(c, "EventsLost") << "\n";
+        // The pass starts at most 1 s after the previous one ended and takes a few ms here.
+        CHECK(took < 1500ms);
+        CHECK(stat_of(c, "VerifyMismatches") > mismatches);
+        CHECK(stat_of(c, "VerifyPasses") >= 1);
+        CHECK(ns_of(c, a, "net") == std::to_string(listed_id(c, "net", inode)));
+    }
+    SECTION("verify pass off: not found by waiting, found by GetProcess (verify-on-read)") {
+        Daemon d(bus, {"--verify-interval=off"});
+        Client c(bus.address());
+        const pid_t a = tree.spawn(0, 0);
+        tree.unshare_in(a, CLONE_NEWUTS);
+        const auto inode = static_cast<std::uint64_t>(oracle_ns_inode(a, "uts"));
+        std::this_thread::sleep_for(1500ms);
+        CHECK(listed_id(c, "uts", inode) == 0);  // nothing else looks: the index is stale here
+        CHECK(stat_of(c, "VerifyPasses") == 0);
+        const auto mismatches = stat_of(c, "VerifyMismatches");
+        const std::string answered = ns_of(c, a, "uts");
+        const auto id = listed_id(c, "uts", inode);
+        CHECK(id != 0);
+        CHECK(answered == std::to_string(id));
+        CHECK(id == oracle_ns_id(open_ns(a, "uts").get()));
+        CHECK(stat_of(c, "VerifyMismatches") == mismatches + 1);
+    }
+}
+
+TEST_CASE("a thread that setns()s alone is found by the verify pass; GetProcess on its tid shows it") {
+    PrivateBus bus;
+    Daemon d(bus, {"--verify-interval=1s"});
+    Client c(bus.address());
+    ProcTree tree;
+    const pid_t holder = tree.spawn(0, CLONE_NEWUTS);
+    const pid_t agent = tree.spawn(0, 0);
+    const pid_t tid = tree.spawn_thread(agent);
+    const auto inode = static_cast<std::uint64_t>(oracle_ns_inode(holder, "uts"));
+    const std::uint64_t id = oracle_ns_id(open_ns(holder, "uts").get());
+    REQUIRE(time_until([&] { return listed_id(c, "uts", inode) != 0; }, 2000ms) < 2000ms);
+
+    tree.thread_setns(tid, "/proc/" + std::to_string(holder) + "/ns/uts");
+    tree.kill_agent(holder);  // now only the thread holds it
+    // Once the daemon has applied the holder's exit, the namespace stays listed only if the
+    // thread's link was seen (the kernel keeps it alive for the thread all along).
+    REQUIRE(time_until([&] { return error_of([&] { c.GetProcess(static_cast<std::uint32_t>(holder)); }) ==
+                                    "org.pidns.Error.NoSuchProcess"; },
+                       2000ms) < 2000ms);
+    const bool dropped_meanwhile = listed_id(c, "uts", inode) == 0;
+    const auto took = time_until([&] { return listed_id(c, "uts", inode) != 0; }, 3000ms);
+    std::cout << "thread setns(uts) alone: listed again " << took.count() << " ms after the holder's exit was applied"
+              << (dropped_meanwhile ? " (dropped meanwhile)" : " (the pass had already seen it)") << "\n";
+    CHECK(took < 1500ms);
+    CHECK(listed_id(c, "uts", inode) == id);
+    CHECK(ns_of(c, tid, "uts") == std::to_string(id));
+    CHECK(ns_of(c, agent, "uts") != std::to_string(id));
+}
+
+TEST_CASE("ip netns add is found through the mountinfo watch within 100 ms; ip netns del removes it") {
+    PrivateBus bus;
+    Daemon d(bus, {"--verify-interval=off"});  // only the mountinfo watch can find it
+    Client c(bus.address());
+    const std::string name = "pidnsd-test-" + std::to_string(getpid());
+    struct Cleanup {
+        std::string name;
+        ~Cleanup() { (void)run({"ip", "netns", "del", name}); }
+    } cleanup{name};
+    const auto refreshes = stat_of(c, "MountRefreshes");
+    REQUIRE(stat_of(c, "MountWatches") >= 1);
+
+    auto r = run({"ip", "netns", "add", name});
+    REQUIRE(r.status == 0);
+    struct stat st {};
+    REQUIRE(::stat(("/run/netns/" + name).c_str(), &st) == 0);
+    const auto inode = static_cast<std::uint64_t>(st.st_ino);
+    const auto added = time_until([&] { return listed_id(c, "net", inode) != 0; }, 2000ms);
+    CHECK(stat_of(c, "MountRefreshes") > refreshes);
+
+    REQUIRE(run({"ip", "netns", "del", name}).status == 0);
+    const auto removed = time_until([&] { return listed_id(c, "net", inode) == 0; }, 2000ms);
+    std::cout << "ip netns add: listed " << added.count() << " ms after the command returned; ip netns del: gone after "
+              << removed.count() << " ms\n";
+    CHECK(added <= 100ms);
+    CHECK(removed <= 100ms);
+}
+
+namespace {
+
+int failures = 0, checks = 0;
+#define EXPECT(cond)                                                                   \
+    do {                                                                               \
+        ++checks;                                                                      \
+        if (!(cond)) {                                                                 \
+            std::fprintf(stderr, "in the pid namespace: failed: %s (line %d)\n", #cond, __LINE__); \
+            ++failures;                                                                \
+        }                                                                              \
+    } while (0)
+
+// Processes /proc lists that are members of pid namespace `inode` (ListProcesses lists members).
+std::set<std::uint32_t> proc_pids_in(ino_t inode) {
+    std::set<std::uint32_t> out;
+    for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+        const auto name = e.path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        const auto pid = static_cast<pid_t>(std::stol(name));
+        try {
+            if (oracle_ns_inode(pid, "pid") == inode) out.insert(static_cast<std::uint32_t>(pid));
+        } catch (const std::exception&) {
+            // exited meanwhile
+        }
+    }
+    return out;
+}
+
+// Runs as pid 1 of a fresh pid namespace with its own /proc: a bus, a pidnsd (which the
+// proc connector refuses there, so it polls) and checks against the kernel. Returns failures.
+int polling_inside(std::uint64_t host_pidns_inode) {
+    PrivateBus bus;
+    Daemon d(bus, {"--poll-interval=100ms"});
+    Client c(bus.address());
+    EXPECT(c.EventSource() == "polling");
+    EXPECT(d.log().find("polling /proc every 100 ms, because the proc connector is unavailable") != std::string::npos);
+
+    // A nested pid namespace: x unshares, its child y is pid 1 there.
+    int ready[2];
+    EXPECT(::pipe(ready) == 0);
+    const pid_t x = fork();
+    if (x == 0) {
+        if (unshare(CLONE_NEWPID) != 0) _exit(1);
+        if (fork() == 0) {
+            (void)!::write(ready[1], "y", 1);
+            pause();
+            _exit(0);
+        }
+        pause();
+        _exit(0);
+    }
+    char ch = 0;
+    EXPECT(::read(ready[0], &ch, 1) == 1);
+    pid_t y = 0;
+    for (int i = 0; i < 200 && y == 0; ++i) {
+        const std::string kids = read_file("/proc/" + std::to_string(x) + "/task/" + std::to_string(x) + "/children");
+        y = kids.empty() ? 0 : static_cast<pid_t>(std::stoi(kids));
+        if (y == 0) std::this_thread::sleep_for(5ms);
+    }
+    EXPECT(y != 0);
+    const auto nspid = oracle_nspid(y);
+    EXPECT(nspid.size() == 2 && nspid[0] == y && nspid[1] == 1);
+
+    // The index is a poll behind: wait until it lists what /proc lists (the proxy makes no processes).
+    std::set<std::uint32_t> listed, in_proc;
+    for (int i = 0; i < 100; ++i) {
+        auto v = c.ListProcesses(0);
+        listed = std::set<std::uint32_t>(v.begin(), v.end());
+        in_proc = proc_pids_in(oracle_ns_inode(getpid(), "pid"));
+        if (listed == in_proc) break;
+        std::this_thread::sleep_for(50ms);
+    }
+    EXPECT(listed == in_proc);
+    if (listed != in_proc) {
+        for (auto p : listed) std::fprintf(stderr, " listed %u%s", p, in_proc.count(p) ? "" : " (not in /proc)");
+        for (auto p : in_proc) std::fprintf(stderr, " proc %u%s", p, listed.count(p) ? "" : " (not listed)");
+        std::fprintf(stderr, "\n");
+    }
+    EXPECT(listed.count(1) == 1);
+    EXPECT(listed.count(static_cast<std::uint32_t>(x)) == 1);
+    EXPECT(listed.count(static_cast<std::uint32_t>(y)) == 0);  // a member of the nested namespace
+    auto nested_members = c.ListProcesses(std::get<4>(c.GetProcess(static_cast<std::uint32_t>(y))).at("pid"));
+    EXPECT(nested_members == std::vector<std::uint32_t>({static_cast<std::uint32_t>(y)}));
+
+    const auto nested = std::get<4>(c.GetProcess(static_cast<std::uint32_t>(y))).at("pid");
+    auto nested_fd = open_ns(y, "pid");
+    auto own_fd = open_ns(getpid(), "pid");
+    EXPECT(nested == oracle_ns_id(nested_fd.get()));
+    EXPECT(c.TranslatePid(static_cast<std::uint32_t>(y), 0, nested) == 1);
+    EXPECT(oracle_ioctl_translate(y, own_fd.get(), nested_fd.get()) == std::optional<pid_t>(1));
+    EXPECT(c.TranslatePid(1, nested, 0) == static_cast<std::uint32_t>(y));
+    EXPECT(c.TranslatePid(1, 0, 0) == 1);  // this process, pid 1 of the daemon's own namespace
+    auto chain = std::get<0>(c.GetProcess(static_cast<std::uint32_t>(y)));
+    EXPECT(chain == std::vector<std::uint32_t>({static_cast<std::uint32_t>(y), 1}));
+
+    // Only the two pid namespaces it can see: its own (level 0) and the nested one.
+    std::set<std::uint64_t> pid_inodes;
+    for (const auto& e : c.ListNamespaces("pid")) pid_inodes.insert(std::get<1>(e));
+    EXPECT(pid_inodes.size() == 2);
+    EXPECT(pid_inodes.count(host_pidns_inode) == 0);
+    EXPECT(pid_inodes.count(oracle_ns_inode(y, "pid")) == 1);
+    EXPECT(pid_inodes.count(oracle_ns_inode(getpid(), "pid")) == 1);
+
+    ::kill(x, SIGKILL);
+    ::kill(y, SIGKILL);
+    (void)waitpid(x, nullptr, 0);
+    std::printf("polling inside a pid namespace: %d of %d checks passed\n", checks - failures, checks);
+    return failures;
+}
+
+}  // namespace
+
+TEST_CASE("polling mode inside a pid namespace: the proc connector refuses, answers match the kernel") {
+    const auto host_pidns = static_cast<std::uint64_t>(oracle_ns_inode(getpid(), "pid"));
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        // A new pid and mount namespace; the grandchild is pid 1 there and mounts its own /proc.
+        if (unshare(CLONE_NEWPID | CLONE_NEWNS) != 0) _exit(10);
+        if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) _exit(11);
+        const pid_t init = fork();
+        if (init < 0) _exit(12);
+        if (init == 0) {
+            if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) _exit(13);
+            int rc = 0;
+            try {
+                rc = polling_inside(host_pidns) == 0 ? 0 : 1;
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "in the pid namespace: %s\n", e.what());
+                rc = 2;
+            }
+            std::fflush(nullptr);
+            _exit(rc);
+        }
+        int st = 0;
+        (void)waitpid(init, &st, 0);
+        _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 20);
+    }
+    int st = 0;
+    REQUIRE(waitpid(child, &st, 0) == child);
+    REQUIRE(WIFEXITED(st));
+    CHECK(WEXITSTATUS(st) == 0);  // failures are printed on stderr above
+}
