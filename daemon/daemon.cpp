@@ -239,8 +239,9 @@ void Daemon::finish_rescan() {
 
 void Daemon::log_rescan(const char* why) const {
     spdlog::log(std::string_view(why) == "poll" ? spdlog::level::debug : spdlog::level::info,
-                "rescan ({}): {} processes, {} namespaces in {} ms", why, model_->index().process_count(),
-                model_->index().namespace_count(), updater_->stats().last_rescan.count() / 1000.0);
+                "rescan ({}): {} processes, {} namespaces in {} ms (of which {} ms building the index)", why,
+                model_->index().process_count(), model_->index().namespace_count(),
+                updater_->stats().last_rescan.count() / 1000.0, updater_->stats().last_rescan_build.count() / 1000.0);
 }
 
 bool Daemon::drain_events(std::chrono::microseconds budget) {
@@ -333,6 +334,7 @@ std::map<std::string, sdbus::Variant> Daemon::statistics() const {
     m["Rescans"] = sdbus::Variant(st.rescans);
     m["RescanFailures"] = sdbus::Variant(st.rescan_failures);
     m["LastRescanUSec"] = sdbus::Variant(usec(st.last_rescan));
+    m["LastRescanBuildUSec"] = sdbus::Variant(usec(st.last_rescan_build));
     m["RescanInProgress"] = sdbus::Variant(updater_->rescanning());
     m["VerifyPasses"] = sdbus::Variant(verify_passes_);
     m["VerifyMismatches"] = sdbus::Variant(model_->verify_mismatches());

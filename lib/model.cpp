@@ -298,6 +298,7 @@ Result<RescanReport> Model::rescan() {
 }
 
 Result<RescanReport> Model::rescan_from(ProcSnapshot&& snap) {
+    const auto build_start = std::chrono::steady_clock::now();
     Index old = std::move(index_);
     index_ = Index{};
     previous_ = &old;
@@ -326,8 +327,9 @@ Result<RescanReport> Model::rescan_from(ProcSnapshot&& snap) {
         if (!index_.find_namespace(id)) report.changes.push_back(NsChange{id, ns.meta.type, false});
     report.processes = index_.process_count();
     report.namespaces = index_.namespace_count();
-    report.duration =
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - snap.started);
+    const auto end = std::chrono::steady_clock::now();
+    report.duration = std::chrono::duration_cast<std::chrono::microseconds>(end - snap.started);
+    report.build = std::chrono::duration_cast<std::chrono::microseconds>(end - build_start);
     return report;
 }
 

@@ -32,7 +32,8 @@ struct RescanReport {
     std::size_t processes = 0;
     std::size_t namespaces = 0;
     std::size_t unreadable = 0;     // processes skipped because their /proc entries could not be parsed
-    std::chrono::microseconds duration{0};
+    std::chrono::microseconds duration{0};  // reading /proc and building the index
+    std::chrono::microseconds build{0};     // building the index alone (rescan_from)
 };
 
 // Every process of /proc read without touching the model (see Model::read_snapshot).

@@ -68,6 +68,7 @@ void Updater::record_rescan(Result<RescanReport>&& r) {
     }
     ++stats_.rescans;
     stats_.last_rescan = r->duration;
+    stats_.last_rescan_build = r->build;
     pending_.insert(pending_.end(), r->changes.begin(), r->changes.end());
 }
 

@@ -23,6 +23,7 @@ struct UpdaterStats {
     std::uint64_t rescans = 0;         // full rescans done (start, loss, SIGHUP, polling)
     std::uint64_t rescan_failures = 0;
     std::chrono::microseconds last_rescan{0};
+    std::chrono::microseconds last_rescan_build{0};  // of which building the index (the loop waits for it)
 };
 
 class Updater {
