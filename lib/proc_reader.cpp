@@ -241,6 +241,16 @@ Result<NsLinks> read_ns_links(int proc_fd, std::int32_t tgid, std::span<const st
     return out;
 }
 
+bool is_live_task(int proc_fd, std::int32_t tid) {
+    if (tid <= 0) return false;
+    auto dir = open_dir_at(proc_fd, std::to_string(tid).c_str());
+    if (!dir) return false;
+    auto text = read_file_at(dir->get(), "stat");
+    if (!text) return false;
+    auto stat = parse_proc_stat(*text);
+    return stat && stat->state != 'Z' && stat->state != 'X';
+}
+
 Result<std::vector<std::int32_t>> list_proc_pids(int proc_fd) {
     std::vector<std::int32_t> pids;
     auto s = for_each_dirent(proc_fd, [&](std::string_view name) {

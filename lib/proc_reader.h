@@ -76,6 +76,10 @@ struct NsLinks {
 // Errc::not_found when the process is gone (or a zombie: its links fail).
 Result<NsLinks> read_ns_links(int proc_fd, std::int32_t tgid, std::span<const std::int32_t> tids);
 
+// Whether /proc shows task `tid` and it is neither a zombie nor dead (a zombie's namespace
+// links are gone: it is as good as exited).
+bool is_live_task(int proc_fd, std::int32_t tid);
+
 // Reads the small file `name` relative to dirfd into a string (at most 1 MiB).
 Result<std::string> read_file_at(int dirfd, const char* name);
 

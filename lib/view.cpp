@@ -1,8 +1,6 @@
 // The v1 API's answers as one caller sees them.
 #include "view.h"
 
-#include <signal.h>
-
 #include <algorithm>
 #include <string>
 
@@ -199,7 +197,7 @@ Result<std::uint32_t> CallerView::translate_resolved(std::int32_t nr, NsId from,
     const auto task = host ? index_.find_task(*host) : std::nullopt;
     if (!task) {
         // The kernel knows the task, but it exited since or its /proc entries cannot be read.
-        if (auto h = model_.translate(nr, from, index_.root_pidns()); h && *h > 0 && ::kill(*h, 0) == 0)
+        if (auto h = model_.translate(nr, from, index_.root_pidns()); h && *h > 0 && is_live_task(model_.proc_fd(), *h))
             return unreadable(pid);
         return make_error(Errc::not_found, "process " + std::to_string(pid) + " exited; check the pid");
     }
@@ -300,7 +298,7 @@ Result<ProcessEntry> CallerView::get_process(std::uint32_t pid) {
     auto host = model_.translate(*nr, caller_.pidns, index_.root_pidns());
     visible_cache_.clear();
     auto task = host && *host > 0 ? index_.find_task(*host) : std::nullopt;
-    if (!task && host && *host > 0 && ::kill(*host, 0) == 0) return unreadable(pid);
+    if (!task && host && *host > 0 && is_live_task(model_.proc_fd(), *host)) return unreadable(pid);
     if (!task)
         return make_error(Errc::not_found, "no process " + std::to_string(pid) +
                                                " in your pid namespace; check the pid (ps, or ListProcesses(0))");

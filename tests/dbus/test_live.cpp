@@ -349,3 +349,23 @@ TEST_CASE("polling mode inside a pid namespace: the proc connector refuses, answ
     REQUIRE(WIFEXITED(st));
     CHECK(WEXITSTATUS(st) == 0);  // failures are printed on stderr above
 }
+
+TEST_CASE("a zombie is an exited process: NoSuchProcess, not AccessDenied") {
+    PrivateBus bus;
+    Daemon d(bus);
+    Client c(bus.address());
+    const pid_t z = fork();
+    REQUIRE(z >= 0);
+    if (z == 0) _exit(0);
+    struct Reap {
+        pid_t pid;
+        ~Reap() { (void)waitpid(pid, nullptr, 0); }
+    } reap{z};
+    // Not reaped yet: /proc still lists it, in state Z, with most namespace links gone.
+    REQUIRE(time_until([&] { return read_file("/proc/" + std::to_string(z) + "/stat").find(") Z ") != std::string::npos; },
+                       2000ms) < 2000ms);
+    const auto pid = static_cast<std::uint32_t>(z);
+    CHECK(error_of([&] { c.GetProcess(pid); }) == "org.pidns.Error.NoSuchProcess");
+    CHECK(error_of([&] { c.TranslatePid(pid, 0, 0); }) == "org.pidns.Error.NoSuchProcess");
+    CHECK(c.TranslatePids({pid}, 0, 0) == std::vector<std::uint32_t>{0});
+}
