@@ -19,6 +19,7 @@
 #include "errors.h"
 #include "manager.h"
 #include "model.h"
+#include "ns_link.h"
 #include "polkit.h"
 #include "proc_connector.h"
 #include "updater.h"
@@ -47,11 +48,10 @@ pidns::Status epoll_add(int epfd, int fd, std::uint32_t events, std::uint64_t ta
 
 std::uint64_t mnt_inode_of(const std::string& pid) {
     char buf[64];
-    const ssize_t n = ::readlink(("/proc/" + pid + "/ns/mnt").c_str(), buf, sizeof buf - 1);
+    const ssize_t n = ::readlink(("/proc/" + pid + "/ns/mnt").c_str(), buf, sizeof buf);
     if (n <= 0) return 0;
-    buf[n] = 0;
-    const char* open = std::strchr(buf, '[');
-    return open ? std::strtoull(open + 1, nullptr, 10) : 0;
+    auto link = pidns::parse_ns_link(std::string_view(buf, static_cast<std::size_t>(n)));
+    return link && link->type == pidns::NsType::mnt ? link->inode : 0;
 }
 
 std::uint32_t poll_to_epoll(short events) {
