@@ -318,6 +318,17 @@ struct PrivateBus {
     }
 
     std::uint32_t processes() { return c->Processes(); }
+
+    // After a failed run: whether pidnsd died (and how), and its log.
+    void report_failure() {
+        int st = 0;
+        if (g_pidnsd > 0 && ::waitpid(g_pidnsd, &st, WNOHANG) == g_pidnsd) {
+            std::printf("pidnsd is gone: %s %d\n", WIFSIGNALED(st) ? "signal" : "exit status",
+                        WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+            g_pidnsd = 0;
+        }
+        std::printf("pidnsd log:\n%s\n", read_file(log_path).c_str());
+    }
 };
 
 }  // namespace bench

@@ -700,15 +700,7 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
         std::printf("\nFAILED: %s\n", e.what());
     }
-    if (rc != 0) {
-        int st = 0;
-        if (g_pidnsd > 0 && ::waitpid(g_pidnsd, &st, WNOHANG) == g_pidnsd) {
-            std::printf("pidnsd is gone: %s %d\n", WIFSIGNALED(st) ? "signal" : "exit status",
-                        WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
-            g_pidnsd = 0;
-        }
-        std::printf("pidnsd log:\n%s\n", read_file(b.log_path).c_str());
-    }
+    if (rc != 0) b.report_failure();
     b.cleanup();
     return rc;
 }
