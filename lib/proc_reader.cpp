@@ -83,18 +83,31 @@ Status for_each_dirent(int dirfd, F&& f) {
     return Ok{};
 }
 
+// DIRFD/ID opened (a /proc/PID or task/TID directory), with its status parsed.
+struct StatusEntry {
+    Fd dir;
+    ProcStatus status;
+};
+
+// A vanished task gives Errc::not_found.
+Result<StatusEntry> open_with_status(int dirfd, std::int32_t id) {
+    auto dir = open_dir_at(dirfd, std::to_string(id).c_str());
+    if (!dir) return vanished(id);
+    auto text = read_file_at(dir->get(), "status");
+    if (!text) return text.error().code == Errc::not_found ? vanished(id) : text.error();
+    auto status = parse_proc_status(*text);
+    if (!status) return status.error();
+    return StatusEntry{std::move(*dir), std::move(*status)};
+}
+
 // One thread's NSpid chain and namespace links, from its /proc/.../task/TID directory.
 Result<RawThread> read_thread_at(int taskdir, std::int32_t tid) {
-    auto tdir = open_dir_at(taskdir, std::to_string(tid).c_str());
-    if (!tdir) return vanished(tid);
-    auto text = read_file_at(tdir->get(), "status");
-    if (!text) return text.error().code == Errc::not_found ? vanished(tid) : text.error();
-    auto st = parse_proc_status(*text);
-    if (!st) return st.error();
+    auto entry = open_with_status(taskdir, tid);
+    if (!entry) return entry.error();
     RawThread t;
     t.tid = tid;
-    t.nspid = std::move(st->nspid);
-    if (auto s = read_ns_set(tdir->get(), t.ns, tid); !s) return s.error();
+    t.nspid = std::move(entry->status.nspid);
+    if (auto s = read_ns_set(entry->dir.get(), t.ns, tid); !s) return s.error();
     return t;
 }
 
@@ -162,18 +175,14 @@ struct LiveEntry {
 // A vanished process, or a zombie, gives Errc::not_found.
 Result<LiveEntry> open_live(int proc_fd, std::int32_t pid) {
     if (pid <= 0) return make_error(Errc::invalid_argument, "pid must be positive");
-    auto dir = open_dir_at(proc_fd, std::to_string(pid).c_str());
-    if (!dir) return vanished(pid);
-    auto status_text = read_file_at(dir->get(), "status");
-    if (!status_text) return status_text.error().code == Errc::not_found ? vanished(pid) : status_text.error();
-    auto status = parse_proc_status(*status_text);
-    if (!status) return status.error();
-    auto stat_text = read_file_at(dir->get(), "stat");
+    auto entry = open_with_status(proc_fd, pid);
+    if (!entry) return entry.error();
+    auto stat_text = read_file_at(entry->dir.get(), "stat");
     if (!stat_text) return vanished(pid);
     auto stat = parse_proc_stat(*stat_text);
     if (!stat) return stat.error();
     if (stat->state == 'Z' || stat->state == 'X') return vanished(pid);
-    return LiveEntry{std::move(*dir), std::move(*status), *stat};
+    return LiveEntry{std::move(entry->dir), std::move(entry->status), *stat};
 }
 
 }  // namespace
