@@ -16,10 +16,12 @@ constexpr std::size_t kMaxReplay = 1u << 20;
 void Updater::apply(std::span<const ProcEvent> events) {
     stats_.events += events.size();
     if (rescanning_) {
-        if (replay_.size() + events.size() <= kMaxReplay)
+        if (replay_.size() + events.size() <= kMaxReplay) {
             replay_.insert(replay_.end(), events.begin(), events.end());
-        else
-            replay_.clear(), replay_.shrink_to_fit(), replay_overflow_ = true;
+        } else {
+            replay_ = {};
+            replay_overflow_ = true;
+        }
     }
     // Backwards: a read is pointless when the task exits later in the batch (a pid is reused
     // only after its exit, so "later" is exact), or when its process is read later anyway.
@@ -72,9 +74,13 @@ void Updater::record_rescan(Result<RescanReport>&& r) {
     pending_.insert(pending_.end(), r->changes.begin(), r->changes.end());
 }
 
+void Updater::collect_model_changes() {
+    auto now = model_.take_changes();
+    pending_.insert(pending_.end(), now.begin(), now.end());
+}
+
 Status Updater::rescan() {
-    auto before = model_.take_changes();
-    pending_.insert(pending_.end(), before.begin(), before.end());
+    collect_model_changes();  // the incremental ones come first
     auto r = model_.rescan();
     Status st = r ? Status(Ok{}) : Status(r.error());
     record_rescan(std::move(r));
@@ -95,8 +101,7 @@ Status Updater::finish_rescan(Result<ProcSnapshot>&& snapshot) {
         ++stats_.rescan_failures;
         return snapshot.error();
     }
-    auto before = model_.take_changes();
-    pending_.insert(pending_.end(), before.begin(), before.end());
+    collect_model_changes();
     auto r = model_.rescan_from(std::move(*snapshot));
     Status st = r ? Status(Ok{}) : Status(r.error());
     record_rescan(std::move(r));
@@ -123,8 +128,7 @@ std::vector<std::int32_t> Updater::take_touched() {
 }
 
 std::vector<NsChange> Updater::take_changes() {
-    auto now = model_.take_changes();
-    pending_.insert(pending_.end(), now.begin(), now.end());
+    collect_model_changes();
     std::vector<NsChange> out;
     out.swap(pending_);
     return out;

@@ -60,6 +60,8 @@ public:
 
 private:
     void record_rescan(Result<RescanReport>&& r);
+    // Moves the model's incremental namespace changes to pending_, keeping their order.
+    void collect_model_changes();
 
     Model& model_;
     UpdaterStats stats_;
