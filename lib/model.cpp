@@ -385,12 +385,12 @@ Result<bool> Model::verify_process(std::int32_t tgid) {
     };
     differs = differs || for_children_differs(links->pid_for_children, p->pid_for_children, NsType::pid) ||
               for_children_differs(links->time_for_children, p->time_for_children, NsType::time);
+    // links->threads follows the order of `tids` (threads that exited are left out).
+    std::size_t k = 0;
     for (const auto& [tid, ns] : links->threads) {
         if (differs) break;
-        const ThreadRecord* th = nullptr;
-        for (const auto& r : *p->threads)
-            if (r.tid == tid) th = &r;
-        if (!th) continue;
+        while ((*p->threads)[k].tid != tid) ++k;
+        const ThreadRecord* th = &(*p->threads)[k];
         for (auto t : kAllNsTypes) {
             const auto i = ns_type_index(t);
             NsId expect = p->ns[i];

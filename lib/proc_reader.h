@@ -66,7 +66,8 @@ Result<RawCredentials> read_credentials(int proc_fd, std::int32_t pid);
 Result<RawThread> read_thread(int proc_fd, std::int32_t tgid, std::int32_t tid);
 
 // A process's namespace links only (no status, no fds): what the verify pass compares with the
-// index. `tids`: threads whose links to read too (threads that exited are left out).
+// index. `tids`: threads whose links to read too, returned in that order (threads that exited
+// are left out).
 struct NsLinks {
     NsInodes ns{};
     std::uint64_t pid_for_children = 0;  // 0: unreadable
