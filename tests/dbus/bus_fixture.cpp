@@ -316,4 +316,6 @@ std::vector<Client::Signal> Client::signals() {
     return signals_;
 }
 
+std::uint64_t stat_of(Client& c, const std::string& key) { return c.GetStatistics().at(key).get<std::uint64_t>(); }
+
 }  // namespace pidns::dbustest

@@ -134,6 +134,9 @@ private:
     std::vector<Signal> signals_;
 };
 
+// One unsigned counter of GetStatistics (std::out_of_range if the daemon lacks it).
+std::uint64_t stat_of(Client& c, const std::string& key);
+
 // The D-Bus error name thrown by `f`, "" if it did not throw.
 template <class F>
 std::string error_of(F&& f) {

@@ -101,8 +101,6 @@ std::vector<std::string> chain_differences(Client& c) {
     return out;
 }
 
-std::uint64_t stat_of(Client& c, const std::string& key) { return c.GetStatistics().at(key).get<std::uint64_t>(); }
-
 // seed 003's bomb, 2 x 16384 (one half in a nested pid namespace) while a client calls; then,
 // within 1 s, the daemon's namespaces, processes and NSpid chains equal a fresh scan's.
 std::uint64_t storm(const std::vector<std::string>& daemon_args, const char* label) {

@@ -30,10 +30,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::uint64_t stat_of(Client& c, const std::string& key) {
-    return c.GetStatistics().at(key).get<std::uint64_t>();
-}
-
 // The id ListNamespaces gives the namespace with this inode, 0 if it is not listed.
 std::uint64_t listed_id(Client& c, const std::string& type, std::uint64_t inode) {
     for (const auto& e : c.ListNamespaces(type))
