@@ -38,11 +38,11 @@ constexpr std::size_t kMaxBatchEvents = 16384;
 
 enum : std::uint64_t { kTagBus = 1, kTagNetlink = 2, kTagSignal = 3, kTagRescanDone = 4, kTagMount = 5 };
 
-pidns::Status epoll_add(int epfd, int fd, std::uint32_t events, std::uint64_t tag) {
+pidns::Status epoll_add(int epfd, int fd, std::uint32_t events, std::uint64_t tag, const char* what = "epoll_ctl") {
     epoll_event ev{};
     ev.events = events;
     ev.data.u64 = tag;
-    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) return make_error(Errc::io, "epoll_ctl", errno);
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) return make_error(Errc::io, what, errno);
     return pidns::Ok{};
 }
 
@@ -143,10 +143,7 @@ pidns::Status Daemon::setup_signals() {
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) return make_error(Errc::io, "epoll_create1", errno);
     epoll_ = pidns::Fd(ep);
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = kTagSignal;
-    if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, signal_fd_.get(), &ev) != 0) return make_error(Errc::io, "epoll_ctl", errno);
+    if (auto s = epoll_add(epoll_.get(), signal_fd_.get(), EPOLLIN, kTagSignal); !s) return s;
     if (connector_)
         if (auto s = epoll_add(epoll_.get(), connector_->fd(), EPOLLIN, kTagNetlink); !s) return s;
     int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -185,12 +182,7 @@ pidns::Status Daemon::connect_bus() {
                                         "); is another pidnsd running, and is org.pidns.conf in the bus's "
                                         "policy directory (/usr/share/dbus-1/system.d)?");
     }
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = kTagBus;
-    if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, conn_->getEventLoopPollData().fd, &ev) != 0)
-        return make_error(Errc::io, "epoll_ctl (bus)", errno);
-    return pidns::Ok{};
+    return epoll_add(epoll_.get(), conn_->getEventLoopPollData().fd, EPOLLIN, kTagBus, "epoll_ctl (bus)");
 }
 
 void Daemon::handle_signals(bool& stop) {
