@@ -186,7 +186,7 @@ Figures run(int n_ns, int per_ns, int reps) {
     std::vector<pidns::Fd> fds;
     const pidns::NsId root = m.index().root_pidns();
     for (auto& p : pods) {
-        auto fd = pidns::open_path("/proc/" + std::to_string(p.init) + "/ns/pid");
+        auto fd = pidns::open_ns_link(m.proc_fd(), std::to_string(p.init) + "/ns/pid");
         auto ident = pidns::ns_identity(fd->get());
         auto id = m.index().find_by_inode(ident->dev, ident->inode);
         if (!id) {
@@ -199,7 +199,7 @@ Figures run(int n_ns, int per_ns, int reps) {
     std::mt19937 rng(42);
     std::vector<Query> queries(100000);
     for (auto& q : queries) q = pool[rng() % pool.size()];
-    auto root_fd = pidns::open_path("/proc/self/ns/pid");
+    auto root_fd = pidns::open_ns_link(m.proc_fd(), "self/ns/pid");
 
     std::vector<double> idx_runs, ioctl_runs;
     long long sink = 0;

@@ -18,10 +18,9 @@ constexpr std::array<const char*, kNsTypeCount> kNsLinks = {"ns/pid", "ns/user",
                                                             "ns/uts", "ns/ipc", "ns/cgroup", "ns/time"};
 constexpr std::uint32_t kOverflowUid = 65534;
 
-std::string proc_path(const DiscoveryOptions& o, std::int32_t pid, std::string_view rest) {
-    std::string p = o.proc_root;
-    p += '/';
-    p += std::to_string(pid);
+// "PID/rest", relative to the /proc fd.
+std::string proc_rel(std::int32_t pid, std::string_view rest) {
+    std::string p = std::to_string(pid);
     p += '/';
     p += rest;
     return p;
@@ -113,24 +112,34 @@ Result<NsId> Model::resolve_fd(int fd) {
     return meta.id;
 }
 
-Result<NsId> Model::resolve_path(const std::string& path, NsType expect, std::uint64_t expect_inode) {
-    auto fd = open_path(path);
+Result<Fd> Model::counted(Result<Fd> fd) {
+    if (!fd && fd.error().code == Errc::access_denied) ++unsafe_paths_skipped_;
+    return fd;
+}
+
+Result<Fd> Model::open_link(const std::string& rel) { return counted(open_ns_link(proc_.get(), rel)); }
+
+Result<Fd> Model::open_mount(std::int32_t pid, const std::string& mount_point) {
+    return counted(mount_opener_.open(proc_.get(), pid, mount_point));
+}
+
+Result<NsId> Model::resolve_opened(Result<Fd> fd, NsType expect, std::uint64_t expect_inode) {
     if (!fd) return fd.error();
     auto ident = ns_identity(fd->get());
     if (!ident) return ident.error();
     if (ident->type != expect || (expect_inode && ident->inode != expect_inode))
-        return make_error(Errc::not_found, path + " changed while being read");
+        return make_error(Errc::not_found, "a namespace changed while being read");
     return resolve_fd(fd->get());
 }
 
 Result<NsId> Model::resolve_link(std::int32_t pid, std::string_view rel, NsType type, std::uint64_t inode) {
     if (auto id = index_.find_by_inode(features_.nsfs_dev, inode)) return *id;
-    return resolve_path(proc_path(opts_, pid, rel), type, inode);
+    return resolve_opened(open_link(proc_rel(pid, rel)), type, inode);
 }
 
 Status Model::register_self() {
     for (auto t : kAllNsTypes) {
-        auto id = resolve_path(opts_.proc_root + "/self/ns/" + kNsNames[ns_type_index(t)], t, 0);
+        auto id = resolve_opened(open_link(std::string("self/ns/") + kNsNames[ns_type_index(t)]), t, 0);
         if (!id) return make_error(id.error().code, "cannot read our own namespaces: " + id.error().describe());
         self_[ns_type_index(t)] = *id;
     }
@@ -195,6 +204,7 @@ Status Model::read_and_upsert(std::int32_t pid, std::optional<Result<RawProcess>
             if (raw.error().code == Errc::not_found) index_.remove_process(pid);
             return raw.error();
         }
+        if (raw->fds_truncated) ++fd_scans_truncated_;
         auto data = to_process_data(pid, *raw);
         if (!data) {
             last = data.error();
@@ -252,8 +262,13 @@ Status Model::scan_mounts() {
         if (!entries) continue;
         for (const auto& m : nsfs_mounts(*entries)) {
             nsfs_mntns_[mntns] = pid;
-            auto id = resolve_link(pid, "root" + m.mount_point, m.ns.type, m.ns.inode);
-            if (!id) continue;
+            // mountinfo names the inode: a namespace known already is not opened again.
+            auto id = index_.find_by_inode(features_.nsfs_dev, m.ns.inode);
+            if (!id) {
+                auto opened = resolve_opened(open_mount(pid, m.mount_point), m.ns.type, m.ns.inode);
+                if (!opened) continue;  // gone, or refused (counted): not reached through this mount
+                id = *opened;
+            }
             ++refs[*id];
             mounts_[*id].emplace_back(pid, m.mount_point);
         }
@@ -275,7 +290,7 @@ Result<ProcSnapshot> Model::read_snapshot() const {
     snap.pids = std::move(*pids);
     // Reading /proc is most of a rescan's cost and needs no shared state: read in parallel.
     snap.raws.resize(snap.pids.size());
-    const ReadOptions ro = read_options();
+    const ReadOptions ro = read_options(false);  // every fd: this runs off the event loop
     std::atomic<std::size_t> next{0};
     auto worker = [&] {
         constexpr std::size_t kChunk = 32;
@@ -415,34 +430,33 @@ Result<Fd> Model::open_namespace(NsId id) {
     const NsType type = ns->meta.type;
     const auto inode = ns->meta.inode;
     const char* name = kNsNames[ns_type_index(type)];
-    auto try_path = [&](const std::string& path) -> std::optional<Fd> {
-        auto fd = open_path(path);
+    auto usable = [&](Result<Fd> fd) -> std::optional<Fd> {
         if (!fd) return std::nullopt;
         auto ident = ns_identity(fd->get());
         if (!ident || ident->inode != inode || ident->type != type) return std::nullopt;
         return std::move(*fd);
     };
     if (id == self_[ns_type_index(type)])
-        if (auto fd = try_path(opts_.proc_root + "/self/ns/" + name)) return std::move(*fd);
+        if (auto fd = usable(open_link(std::string("self/ns/") + name))) return std::move(*fd);
     for (std::size_t i = 0; i < ns->members.size() && i < 4; ++i)
-        if (auto fd = try_path(proc_path(opts_, ns->members[i], std::string("ns/") + name))) return std::move(*fd);
+        if (auto fd = usable(open_link(proc_rel(ns->members[i], std::string("ns/") + name)))) return std::move(*fd);
     if (auto it = mounts_.find(id); it != mounts_.end())
         for (const auto& [pid, mp] : it->second)
-            if (auto fd = try_path(proc_path(opts_, pid, "root") + mp)) return std::move(*fd);
+            if (auto fd = usable(open_mount(pid, mp))) return std::move(*fd);
     for (const auto& [tgid, p] : index_.processes()) {
         if (type == NsType::pid && p.pid_for_children == id)
-            if (auto fd = try_path(proc_path(opts_, tgid, "ns/pid_for_children"))) return std::move(*fd);
+            if (auto fd = usable(open_link(proc_rel(tgid, "ns/pid_for_children")))) return std::move(*fd);
         if (type == NsType::time && p.time_for_children == id)
-            if (auto fd = try_path(proc_path(opts_, tgid, "ns/time_for_children"))) return std::move(*fd);
+            if (auto fd = usable(open_link(proc_rel(tgid, "ns/time_for_children")))) return std::move(*fd);
         if (p.ns_fds)
             for (const auto& [fdnum, nsid] : *p.ns_fds)
                 if (nsid == id)
-                    if (auto fd = try_path(proc_path(opts_, tgid, "fd/" + std::to_string(fdnum)))) return std::move(*fd);
+                    if (auto fd = usable(open_link(proc_rel(tgid, "fd/" + std::to_string(fdnum))))) return std::move(*fd);
         if (p.threads)
             for (const auto& th : *p.threads)
                 for (const auto& [t, nsid] : th.ns_overrides)
                     if (nsid == id)
-                        if (auto fd = try_path(proc_path(opts_, tgid, "task/" + std::to_string(th.tid) + "/ns/" + name)))
+                        if (auto fd = usable(open_link(proc_rel(tgid, "task/" + std::to_string(th.tid) + "/ns/" + name))))
                             return std::move(*fd);
     }
     // A hidden ancestor: reach it from a child or an owned namespace.
@@ -460,30 +474,48 @@ Result<Fd> Model::open_namespace(NsId id) {
     return make_error(Errc::no_such_namespace, "namespace " + std::to_string(id) + " has no reachable holder any more");
 }
 
-Result<std::int32_t> Model::translate(std::int32_t nr, NsId from, NsId to) {
+Result<std::int32_t> Model::translate(std::int32_t nr, NsId from, NsId to, TranslateScratch* scratch) {
     auto r = index_.translate(nr, from, to);
     if (r || r.error().code != Errc::not_found) return r;
     // A miss: the task may be newer than our last event. Ask the kernel.
     if (!features_.pid_ioctls) {
-        // Without the pid ioctls: read every process /proc lists that the index lacks.
+        // Without the pid ioctls: read every process /proc lists that the index lacks, at most
+        // once per request and not again soon after the last listing (events keep the index
+        // current meanwhile), so a batch of absent pids costs one listing.
+        const auto now = std::chrono::steady_clock::now();
+        if ((scratch && scratch->listed) || now - last_listing_ < kListingNegativeCache) return r;
+        if (scratch) scratch->listed = true;
+        last_listing_ = now;
         auto pids = list_proc_pids(proc_.get());
         if (!pids) return r;
         for (auto pid : *pids)
             if (!index_.find_process(pid)) (void)add_process(pid);
         return index_.translate(nr, from, to);
     }
-    auto from_fd = open_namespace(from);
-    if (!from_fd) return r;
-    auto host = ns_pid_from_pidns(from_fd->get(), nr);
+    TranslateScratch local;
+    TranslateScratch& s = scratch ? *scratch : local;
+    // Opened once per request (a namespace that cannot be opened is not tried again in it).
+    auto cached = [this](NsId id, NsId& have, Fd& fd) -> int {
+        if (have != id) {
+            have = id;
+            auto opened = open_namespace(id);
+            fd = opened ? std::move(*opened) : Fd();
+        }
+        return fd.get();
+    };
+    const int from_fd = cached(from, s.from, s.from_fd);
+    if (from_fd < 0) return r;
+    auto host = ns_pid_from_pidns(from_fd, nr);
     if (!host) return r;  // the kernel agrees: no such task
-    if (auto tgid = ns_tgid_from_pidns(from_fd->get(), nr)) (void)add_process(*tgid);
+    // The task is newer than our last event: index its process (once per request).
+    if (auto tgid = ns_tgid_from_pidns(from_fd, nr); tgid && s.read.insert(*tgid).second) (void)add_process(*tgid);
     if (to == self_[ns_type_index(NsType::pid)]) return *host;
-    auto to_fd = open_namespace(to);
-    if (!to_fd) return make_error(Errc::no_such_namespace, "namespace " + std::to_string(to) + " vanished");
-    auto in = ns_pid_in_pidns(to_fd->get(), *host);
+    const int to_fd = cached(to, s.to, s.to_fd);
+    if (to_fd < 0) return make_error(Errc::no_such_namespace, "namespace " + std::to_string(to) + " vanished");
+    auto in = ns_pid_in_pidns(to_fd, *host);
     if (in) return *in;
     // No pid there, or the task exited meanwhile.
-    if (!ns_pid_from_pidns(from_fd->get(), nr)) return r;
+    if (!ns_pid_from_pidns(from_fd, nr)) return r;
     return 0;
 }
 

@@ -7,12 +7,14 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "index.h"
 #include "nsfs.h"
 #include "proc_reader.h"
 #include "result.h"
+#include "safe_open.h"
 
 namespace pidns {
 
@@ -43,6 +45,17 @@ struct ProcSnapshot {
     std::chrono::steady_clock::time_point started;
 };
 
+// What the translations of one request share (its owner keeps it between the request's slices):
+// namespace fds opened for the kernel's check, and whether it has had its /proc listing.
+struct TranslateScratch {
+    NsId from = 0;
+    Fd from_fd;
+    NsId to = 0;
+    Fd to_fd;
+    bool listed = false;  // without the pid ioctls: the one /proc listing a request may cause
+    std::unordered_set<std::int32_t> read;  // processes read because of a miss in this request
+};
+
 class Model {
 public:
     // Opens /proc and registers the observer's own namespaces; does not scan.
@@ -69,6 +82,13 @@ public:
     // differed (counted in verify_mismatches()). Errc::not_found if it is gone (then removed).
     Result<bool> verify_process(std::int32_t tgid);
     [[nodiscard]] std::uint64_t verify_mismatches() const noexcept { return verify_mismatches_; }
+    // Opens refused for safety (see nsfs.h): the object was not an nsfs file (a FIFO, device,
+    // socket, symlink...), reaching it took a symlink, or a mount path's walk was abandoned at its
+    // deadline or skipped because an earlier one still hangs (MountPathOpener). The namespace is then
+    // simply not reached that way: never an error of a scan.
+    [[nodiscard]] std::uint64_t unsafe_paths_skipped() const noexcept { return unsafe_paths_skipped_; }
+    // Mount path walks abandoned at MountPathOpener::kDeadline (a filesystem that never answered).
+    [[nodiscard]] std::uint64_t mount_walks_abandoned() const noexcept { return mount_opener_.abandoned(); }
     // Mount namespaces whose mountinfo showed nsfs bind mounts at the last read, with the pid
     // their mountinfo was read through.
     [[nodiscard]] std::vector<std::pair<NsId, std::int32_t>> nsfs_mount_namespaces() const;
@@ -85,8 +105,14 @@ public:
     Status refresh_mounts();
 
     // Index translation; on a miss the kernel is asked before answering not-found, and the
-    // task is then added to the index.
-    Result<std::int32_t> translate(std::int32_t nr, NsId from, NsId to);
+    // task is then added to the index. Without the pid ioctls the kernel's answer is a /proc
+    // listing: at most one per request (`scratch`), none within kListingNegativeCache of the last.
+    Result<std::int32_t> translate(std::int32_t nr, NsId from, NsId to, TranslateScratch* scratch = nullptr);
+    static constexpr std::chrono::milliseconds kListingNegativeCache{100};
+    // Open fds looked at per process outside a full rescan (their namespace fds beyond are seen
+    // by the next rescan); fd_scans_truncated() counts the reads it cut short.
+    static constexpr std::size_t kMaxInlineFds = 4096;
+    [[nodiscard]] std::uint64_t fd_scans_truncated() const noexcept { return fd_scans_truncated_; }
 
     // An fd for a namespace in the index, opened through whatever holds it, verified by inode.
     Result<Fd> open_namespace(NsId id);
@@ -105,11 +131,22 @@ public:
 private:
     Model(const DiscoveryOptions& opts, Fd proc);
     Status register_self();
-    Result<NsId> resolve_path(const std::string& path, NsType expect, std::uint64_t expect_inode);
-    // The namespace behind /proc/PID/<rel> (an ns link, task link, fd or mount path): from the
-    // index when its inode is known, else opened, checked against `inode` and resolved.
+    // An nsfs fd through the magic link /proc/<rel> ("PID/ns/net", "PID/fd/N", "self/ns/pid").
+    Result<Fd> open_link(const std::string& rel);
+    // An nsfs fd through a mount point of PID's mount namespace (MountPathOpener).
+    Result<Fd> open_mount(std::int32_t pid, const std::string& mount_point);
+    // Counts a refusal (Errc::access_denied) in unsafe_paths_skipped_.
+    Result<Fd> counted(Result<Fd> fd);
+    // Checks an opened namespace against the type and inode expected (0: any) and resolves it.
+    Result<NsId> resolve_opened(Result<Fd> fd, NsType expect, std::uint64_t expect_inode);
+    // The namespace behind /proc/PID/<rel> (an ns link, task link or fd): from the index when
+    // its inode is known, else opened, checked against `inode` and resolved.
     Result<NsId> resolve_link(std::int32_t pid, std::string_view rel, NsType type, std::uint64_t inode);
-    [[nodiscard]] ReadOptions read_options() const noexcept { return ReadOptions{opts_.tasks, opts_.fds}; }
+    // Reads made on the caller's thread (events, verify, calls) look at no more than
+    // kMaxInlineFds fds of a process; read_snapshot (a rescan, on its own thread) reads them all.
+    [[nodiscard]] ReadOptions read_options(bool inline_read = true) const noexcept {
+        return ReadOptions{opts_.tasks, opts_.fds, inline_read ? kMaxInlineFds : 0};
+    }
     Result<ProcessData> to_process_data(std::int32_t pid, RawProcess& raw);
     // Reads (unless `first` holds a read already made) and stores one process.
     Status read_and_upsert(std::int32_t pid, std::optional<Result<RawProcess>> first = std::nullopt);
@@ -128,6 +165,10 @@ private:
     std::unordered_map<NsId, std::vector<std::pair<std::int32_t, std::string>>> mounts_;
     std::unordered_map<NsId, std::int32_t> nsfs_mntns_;  // mount namespace -> reader pid
     std::uint64_t verify_mismatches_ = 0;
+    MountPathOpener mount_opener_;
+    std::uint64_t unsafe_paths_skipped_ = 0;
+    std::chrono::steady_clock::time_point last_listing_{};
+    std::uint64_t fd_scans_truncated_ = 0;
 };
 
 }  // namespace pidns

@@ -1,13 +1,19 @@
-// Wrappers for the nsfs ioctls and the kernel feature probe.
+// Wrappers for the nsfs ioctls, opening nsfs files safely, and the kernel feature probe.
 #include "nsfs.h"
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <linux/magic.h>
 #include <linux/nsfs.h>
+#include <linux/openat2.h>
+
 
 // Debian 12's <linux/nsfs.h> predates these.
 #ifndef NS_GET_PID_FROM_PIDNS
@@ -37,13 +43,125 @@ Fd::~Fd() {
     if (fd_ >= 0) ::close(fd_);
 }
 
-Result<Fd> open_path(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        int e = errno;
-        return make_error(e == ENOENT || e == ESRCH ? Errc::not_found : Errc::io, "cannot open " + path, e);
+namespace {
+Error refused(const std::string& what, int e = 0) {
+    return make_error(Errc::access_denied, "refused to open " + what, e);
+}
+
+Error open_failed(const std::string& what, int e) {
+    if (e == ENOENT || e == ESRCH || e == ENOTDIR) return make_error(Errc::not_found, "cannot open " + what, e);
+    if (e == ELOOP || e == EXDEV) return refused(what + ": a symlink on the way, or outside its root", e);
+    return make_error(Errc::io, "cannot open " + what, e);
+}
+
+const char* kind_of(unsigned mode) {
+    switch (mode & S_IFMT) {
+    case S_IFREG: return "a regular file";
+    case S_IFDIR: return "a directory";
+    case S_IFLNK: return "a symlink";
+    case S_IFIFO: return "a FIFO";
+    case S_IFCHR: return "a character device";
+    case S_IFBLK: return "a block device";
+    case S_IFSOCK: return "a socket";
+    default: return "of unknown type";
     }
-    return Fd(fd);
+}
+
+std::string_view without_leading_slashes(std::string_view path) {
+    while (!path.empty() && path.front() == '/') path.remove_prefix(1);
+    return path;
+}
+}  // namespace
+
+Result<Fd> open_ns_link(int proc_fd, const std::string& rel) {
+    int fd = ::openat(proc_fd, rel.c_str(), O_PATH | O_CLOEXEC);
+    if (fd < 0) return open_failed("/proc/" + rel, errno);
+    Fd opath(fd);
+    return reopen_nsfs(proc_fd, opath.get());
+}
+
+Result<Fd> open_beneath(int dir_fd, std::string_view path) {
+    const std::string rel(without_leading_slashes(path));
+    if (rel.empty()) return make_error(Errc::not_found, "empty path");
+    open_how how{};
+    how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    // EAGAIN: a rename or mount raced with the walk; RESOLVE_BENEATH then gives up rather than guess.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        long fd = ::syscall(SYS_openat2, dir_fd, rel.c_str(), &how, sizeof how);
+        if (fd >= 0) return Fd(static_cast<int>(fd));
+        // ENOSYS: Linux < 5.6; EPERM: a seccomp filter older than openat2 (SystemCallErrorNumber=EPERM).
+        if (errno == ENOSYS || errno == EPERM) return open_beneath_by_walk(dir_fd, rel);
+        if (errno != EAGAIN && errno != EINTR) return open_failed(rel, errno);
+    }
+    return make_error(Errc::io, "cannot open " + rel + ": it kept changing", EAGAIN);
+}
+
+Result<Fd> open_beneath_by_walk(int dir_fd, std::string_view path) {
+    int start = ::openat(dir_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (start < 0) return open_failed("the starting directory", errno);
+    Fd cur(start);
+    bool any = false;
+    for (std::string_view rest = path; !rest.empty();) {
+        const auto slash = rest.find('/');
+        const std::string name(rest.substr(0, slash));
+        rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+        if (name.empty() || name == ".") continue;
+        if (name == "..") return refused(std::string(path) + ": \"..\" on the way", EXDEV);
+        int fd = ::openat(cur.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) return open_failed(std::string(path), errno);
+        Fd next(fd);
+        struct stat st {};
+        if (::fstat(fd, &st) != 0) return make_error(Errc::io, "fstat on " + name + " failed", errno);
+        if (S_ISLNK(st.st_mode)) return refused(std::string(path) + ": a symlink on the way", ELOOP);
+        if (!rest.empty() && !S_ISDIR(st.st_mode))
+            return make_error(Errc::not_found, "cannot open " + std::string(path), ENOTDIR);
+        cur = std::move(next);
+        any = true;
+    }
+    if (!any) return make_error(Errc::not_found, "empty path");
+    return cur;
+}
+
+namespace {
+// st_dev of nsfs: one superblock holds every namespace inode. Read once through our own pid
+// namespace's link (a kernel-made magic link to our own namespace).
+std::uint64_t nsfs_device(int proc_fd) {
+    static const std::uint64_t dev = [proc_fd]() -> std::uint64_t {
+        int fd = ::openat(proc_fd, "self/ns/pid", O_PATH | O_CLOEXEC);
+        if (fd < 0) return 0;
+        const Fd owner(fd);
+        struct stat st {};
+        return ::fstat(fd, &st) == 0 ? static_cast<std::uint64_t>(st.st_dev) : 0;
+    }();
+    return dev;
+}
+}  // namespace
+
+Result<Fd> reopen_nsfs(int proc_fd, int opath_fd) {
+    // Type and device first, from the inode as cached (AT_STATX_DONT_SYNC: FUSE asks its server
+    // nothing), so that fstatfs, which a FUSE server may leave unanswered, only ever reaches nsfs.
+    struct statx stx {};
+    if (::statx(opath_fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE | STATX_INO, &stx) != 0)
+        return make_error(Errc::io, "statx on an O_PATH fd failed", errno);
+    const auto dev = static_cast<std::uint64_t>(makedev(stx.stx_dev_major, stx.stx_dev_minor));
+    const std::string what = "inode " + std::to_string(stx.stx_ino);
+    if (!S_ISREG(stx.stx_mode)) return refused(what + ": " + kind_of(stx.stx_mode) + ", not a namespace");
+    const auto nsfs_dev = nsfs_device(proc_fd);
+    if (nsfs_dev == 0 || dev != nsfs_dev) return refused(what + ": a regular file not on nsfs");
+    struct statfs sfs {};
+    if (::fstatfs(opath_fd, &sfs) != 0) return make_error(Errc::io, "fstatfs on an O_PATH fd failed", errno);
+    if (static_cast<unsigned long>(sfs.f_type) != NSFS_MAGIC) return refused(what + ": not on nsfs");
+    // O_PATH fds take no ioctl: open the same inode through its /proc/self/fd link.
+    const std::string self_fd = "self/fd/" + std::to_string(opath_fd);
+    int fd = ::openat(proc_fd, self_fd.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) return make_error(Errc::io, "reopening nsfs " + what + " failed", errno);
+    Fd out(fd);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return make_error(Errc::io, "fstat on a namespace fd failed", errno);
+    if (static_cast<std::uint64_t>(st.st_dev) != dev || st.st_ino != stx.stx_ino)
+        return refused(what + ": another file after reopening");
+    return out;
 }
 
 Result<NsIdentity> ns_identity(int fd) {
@@ -113,7 +231,10 @@ Result<std::int32_t> ns_pid_in_pidns(int fd, std::int32_t nr) {
 const KernelFeatures& kernel_features() {
     static const KernelFeatures f = [] {
         KernelFeatures k;
-        auto pidfd = open_path("/proc/self/ns/pid");
+        int proc = ::open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (proc < 0) return k;
+        const Fd procfd(proc);
+        auto pidfd = open_ns_link(procfd.get(), "self/ns/pid");
         if (!pidfd) return k;
         struct stat st {};
         if (::fstat(pidfd->get(), &st) == 0) k.nsfs_dev = st.st_dev;
@@ -121,7 +242,7 @@ const KernelFeatures& kernel_features() {
         // Our own pid, translated into our own namespace, must come back unchanged.
         auto self = ns_pid_in_pidns(pidfd->get(), static_cast<std::int32_t>(::getpid()));
         k.pid_ioctls = self.ok() && *self == ::getpid();
-        if (auto userfd = open_path("/proc/self/ns/user"))
+        if (auto userfd = open_ns_link(procfd.get(), "self/ns/user"))
             k.owner_uid = ns_get_owner_uid(userfd->get()).ok();
         return k;
     }();

@@ -1,10 +1,11 @@
-// Wrappers for the nsfs ioctls (NS_GET_*), a small fd owner, and the one-time kernel feature probe.
+// The nsfs ioctls (NS_GET_*), opening nsfs files safely, a small fd owner, and the kernel feature probe.
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "ns_type.h"
@@ -37,11 +38,39 @@ struct KernelFeatures {
     std::uint64_t nsfs_dev = 0;  // st_dev of nsfs inodes
 };
 
-// Probed once, on first call, against /proc/self/ns/*.
+// Probed once, on first call, against /proc/self/ns/* (opened with open_ns_link).
 const KernelFeatures& kernel_features();
 
-// open(path, O_RDONLY|O_CLOEXEC). ENOENT/ESRCH -> Errc::not_found.
-Result<Fd> open_path(const std::string& path);
+// Opening nsfs files without following anything a user controls. Every opener below first
+// gets an O_PATH fd, which never calls the object's open: a FIFO cannot block and a device is
+// not opened. Errc::access_denied means "refused for safety, nothing was opened": the object is
+// not an nsfs file (a FIFO, device, socket, symlink, directory, file of another filesystem), or
+// reaching it takes a symlink or leaves the starting directory. A vanished process or a missing
+// path component is Errc::not_found.
+
+// An nsfs file through a procfs magic link below the /proc fd `proc_fd`: "PID/ns/net",
+// "PID/task/TID/ns/net", "PID/ns/pid_for_children", "PID/fd/N", "self/ns/pid"; checked and
+// reopened by reopen_nsfs. The kernel resolves such a link itself (a jump to the object, no path
+// walk, nothing asked of the target's filesystem); an fd swapped under us (dup2) for a FIFO or
+// device is refused, never opened. Only for these kernel-made links: `rel` is not checked for
+// ordinary symlinks.
+Result<Fd> open_ns_link(int proc_fd, const std::string& rel);
+
+// An O_PATH fd for `path` (a leading '/' is ignored) below the directory `dir_fd`, reached
+// without any symlink or magic link and without leaving `dir_fd`: openat2 with RESOLVE_BENEATH |
+// RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, or open_beneath_by_walk where openat2 is missing
+// (ENOSYS) or filtered (EPERM).
+// Opens nothing, but walks directories that users may control, where a lookup may never be
+// answered (FUSE): MountPathOpener (safe_open.h) runs it with a deadline. Then reopen_nsfs.
+Result<Fd> open_beneath(int dir_fd, std::string_view path);
+// The same, one component at a time with openat(O_PATH|O_NOFOLLOW), refusing symlinks and "..".
+Result<Fd> open_beneath_by_walk(int dir_fd, std::string_view path);
+
+// Checks that the O_PATH fd `opath_fd` is an nsfs file and opens it for the ioctls (O_PATH fds
+// take none) through PROC/self/fd/N, which reopens that very inode (compared again after). Asks
+// nothing of another filesystem: the type and device come from the cached inode (statx
+// AT_STATX_DONT_SYNC) and must be a regular file on nsfs before fstatfs (NSFS_MAGIC) is called.
+Result<Fd> reopen_nsfs(int proc_fd, int opath_fd);
 
 struct NsIdentity {
     NsType type;

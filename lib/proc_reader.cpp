@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <type_traits>
 
 #include "nsfs.h"
 #include "parse_util.h"
@@ -77,7 +78,11 @@ Status for_each_dirent(int dirfd, F&& f) {
     }
     while (auto* e = ::readdir(d)) {
         if (e->d_name[0] == '.') continue;
-        f(std::string_view(e->d_name));
+        if constexpr (std::is_same_v<decltype(f(std::string_view())), bool>) {
+            if (!f(std::string_view(e->d_name))) break;  // the callback asked to stop
+        } else {
+            f(std::string_view(e->d_name));
+        }
     }
     ::closedir(d);
     return Ok{};
@@ -124,21 +129,27 @@ void read_threads(int dirfd, std::int32_t pid, RawProcess& p) {
         if (auto t = read_thread_at(task->get(), tid)) p.threads.push_back(std::move(*t));  // else: exited meanwhile
 }
 
-void read_fds(int dirfd, RawProcess& p) {
+void read_fds(int dirfd, RawProcess& p, std::size_t max_fds) {
     auto fddir = open_dir_at(dirfd, "fd");
     if (!fddir) return;
-    (void)for_each_dirent(fddir->get(), [&](std::string_view name) {
+    std::size_t seen = 0;
+    (void)for_each_dirent(fddir->get(), [&](std::string_view name) -> bool {
+        if (max_fds != 0 && seen++ >= max_fds) {
+            p.fds_truncated = true;
+            return false;
+        }
         auto v = parse_u64(name);
-        if (!v || *v > 0x7fffffff) return;
+        if (!v || *v > 0x7fffffff) return true;
         std::string n(name);
         char buf[128];
         ssize_t len = ::readlinkat(fddir->get(), n.c_str(), buf, sizeof buf);
-        if (len <= 0) return;
+        if (len <= 0) return true;
         std::string_view target(buf, static_cast<std::size_t>(len));
         // Namespace fds read as "net:[4026532000]"; everything else is skipped cheaply.
-        if (target.empty() || target.front() == '/' || target.back() != ']') return;
+        if (target.empty() || target.front() == '/' || target.back() != ']') return true;
         auto link = parse_ns_link(target);
         if (link) p.ns_fds.push_back(RawFdNs{static_cast<std::int32_t>(*v), *link});
+        return true;
     });
 }
 
@@ -197,11 +208,14 @@ Result<RawProcess> read_process(int proc_fd, std::int32_t pid, const ReadOptions
     p.status = std::move(live->status);
     p.stat = live->stat;
     if (auto s = read_ns_set(dir.get(), p.ns, pid); !s) return s.error();
+    // Without all eight links the process cannot be indexed: skip its threads and fds.
+    if (std::find(p.ns.begin(), p.ns.end(), 0) != p.ns.end())
+        return make_error(Errc::io, "the namespace links of process " + std::to_string(pid) + " are unreadable");
     if (auto l = read_ns_link_at(dir.get(), "ns/pid_for_children")) p.pid_for_children = l->inode;
     if (auto l = read_ns_link_at(dir.get(), "ns/time_for_children")) p.time_for_children = l->inode;
     p.dumpable = dumpable_at(dir.get(), p.status.uid[1], p.status.gid[1]);
     if (opts.tasks) read_threads(dir.get(), pid, p);
-    if (opts.fds) read_fds(dir.get(), p);
+    if (opts.fds) read_fds(dir.get(), p, opts.max_fds);
     return p;
 }
 

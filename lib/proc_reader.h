@@ -38,11 +38,15 @@ struct RawProcess {
     bool dumpable = true;
     std::vector<RawThread> threads;       // other threads than the leader (when ReadOptions::tasks)
     std::vector<RawFdNs> ns_fds;          // open fds that are namespaces (when ReadOptions::fds)
+    bool fds_truncated = false;           // ReadOptions::max_fds stopped the fd scan
 };
 
 struct ReadOptions {
     bool tasks = true;
     bool fds = true;
+    // At most this many entries of /proc/PID/fd are looked at (0: all). A process may hold up to
+    // RLIMIT_NOFILE fds (524288 under systemd): reading them all costs a second.
+    std::size_t max_fds = 0;
 };
 
 // Reads /proc/PID (a thread-group leader). proc_fd is an open fd of the /proc directory.

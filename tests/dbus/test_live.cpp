@@ -94,7 +94,7 @@ TEST_CASE("unshare() without fork or exec: found by the verify pass within its i
     }
 }
 
-TEST_CASE("a thread that setns()s alone is found by the verify pass; GetProcess on its tid shows it") {
+TEST_CASE("a thread that setns()s alone is found by the verify pass, GetProcess on its tid shows it") {
     PrivateBus bus;
     Daemon d(bus, {"--verify-interval=1s"});
     Client c(bus.address());
@@ -123,7 +123,7 @@ TEST_CASE("a thread that setns()s alone is found by the verify pass; GetProcess 
     CHECK(ns_of(c, agent, "uts") != std::to_string(id));
 }
 
-TEST_CASE("ip netns add is found through the mountinfo watch within 100 ms; ip netns del removes it") {
+TEST_CASE("ip netns add is found through the mountinfo watch within 100 ms, ip netns del removes it") {
     PrivateBus bus;
     Daemon d(bus, {"--verify-interval=off"});  // only the mountinfo watch can find it
     Client c(bus.address());

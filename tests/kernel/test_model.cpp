@@ -2,7 +2,11 @@
 // kernel's answers (NSpid lines and the NS_GET_PID_* ioctls), deep nesting, threads, holders, lsns.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -323,7 +327,7 @@ TEST_CASE("without kernel ids: assigned ids start at 2^32, stay stable across re
     CHECK_FALSE(seen.count(net2));
 }
 
-TEST_CASE("updater: a batch's net effect; a task that exits later in the batch is never read") {
+TEST_CASE("updater: a batch's net effect, a task that exits later in the batch is never read") {
     t::ProcTree tree;
     auto m = scanned_model();
     Updater u(*m);
@@ -343,7 +347,6 @@ TEST_CASE("updater: a batch's net effect; a task that exits later in the batch i
     CHECK(u.stats().events == 4);
     CHECK(u.stats().reads == 1);
     CHECK(u.stats().coalesced == 2);  // a's fork, and b's fork (b is read at its exec)
-    CHECK(u.take_touched() == std::vector<std::int32_t>{b});
     // Pid reuse inside one batch: an exit, then a fork of the same pid, is read.
     u.apply(std::vector<ProcEvent>{ProcEvent{ProcEventKind::exit, a, a, 0, 0, 0},
                                    ProcEvent{ProcEventKind::fork, a, a, getpid(), getpid(), 0}});
@@ -404,4 +407,49 @@ TEST_CASE("verify_process: unshare() and a thread's setns() without events are f
     tree.kill_agent(a);
     CHECK(m->verify_process(a).error().code == Errc::not_found);
     CHECK_FALSE(m->index().find_process(a));
+}
+
+TEST_CASE("a process's open fds beyond the first 4096 are read by a full rescan only, and counted") {
+    int pipefd[2];
+    REQUIRE(pipe(pipefd) == 0);
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        const rlimit r{8192, 8192};
+        if (setrlimit(RLIMIT_NOFILE, &r) != 0) _exit(1);
+        const int devnull = open("/dev/null", O_RDONLY);
+        for (int i = 0; i < 5000; ++i)
+            if (dup(devnull) < 0) _exit(1);
+        const int ns = open("/proc/self/ns/uts", O_RDONLY);  // a namespace fd far down the table
+        if (write(pipefd[1], &ns, sizeof ns) != sizeof ns) _exit(1);
+        for (;;) pause();
+    }
+    struct Reap {
+        pid_t p;
+        ~Reap() {
+            kill(p, SIGKILL);
+            waitpid(p, nullptr, 0);
+        }
+    } reap{child};
+    int nsfd = -1;
+    REQUIRE(read(pipefd[0], &nsfd, sizeof nsfd) == sizeof nsfd);
+    REQUIRE(nsfd > 5000);
+    auto m = Model::create();
+    REQUIRE(m.ok());
+    auto holds = [&] {
+        const Process* p = (*m)->index().find_process(child);
+        REQUIRE(p != nullptr);
+        if (!p->ns_fds) return false;
+        for (const auto& [fd, id] : *p->ns_fds)
+            if (fd == nsfd) return true;
+        return false;
+    };
+    REQUIRE((*m)->rescan().ok());  // a full scan reads every fd
+    CHECK(holds());
+    CHECK((*m)->fd_scans_truncated() == 0);
+    REQUIRE((*m)->add_process(child).ok());  // an event's read looks at the first 4096 only
+    CHECK_FALSE(holds());
+    CHECK((*m)->fd_scans_truncated() == 1);
+    close(pipefd[0]);
+    close(pipefd[1]);
 }

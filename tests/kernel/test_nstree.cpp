@@ -264,7 +264,7 @@ TEST_CASE("threads: tids are real and threads can setns alone", "[nstree]") {
   CHECK(tree.threads_of(s.t5) == std::vector<pid_t>{th});
 }
 
-TEST_CASE("user namespaces: agents are mapped root; unshare_in", "[nstree]") {
+TEST_CASE("user namespaces: agents are mapped root, unshare_in", "[nstree]") {
   t::ProcTree tree;
   pid_t u = tree.spawn(0, CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS);
   {
@@ -380,7 +380,7 @@ TEST_CASE("holders keep namespaces alive without processes", "[nstree]") {
   }
 }
 
-TEST_CASE("dead agents give clear errors; an init takes its namespace down", "[nstree]") {
+TEST_CASE("dead agents give clear errors, an init takes its namespace down", "[nstree]") {
   t::ProcTree tree;
   auto s = t::make_seed000_tree(tree);
   pid_t th = tree.spawn_thread(s.t5);

@@ -147,7 +147,7 @@ TEST_CASE("threads translate and leave with their own exit") {
     CHECK_FALSE(idx.remove_thread(70, 72));
 }
 
-TEST_CASE("a thread's fork adds just that thread; a re-read replaces it; bad threads are refused") {
+TEST_CASE("a thread's fork adds just that thread, a re-read replaces it, bad threads are refused") {
     Index idx = make_index();
     REQUIRE(idx.upsert_process(proc(80, 11, {80, 9, 1})).ok());
     NamespaceMeta net{20, NsType::net, 1020, kDev, 0, 2, 0, 0};

@@ -94,7 +94,7 @@ TEST_CASE("status: truncated at every byte never crashes and never succeeds with
     }
 }
 
-TEST_CASE("stat: comm with spaces and parentheses; field 22 is the start time") {
+TEST_CASE("stat: comm with spaces and parentheses, field 22 is the start time") {
     std::string text = "1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
     auto st = parse_proc_stat(text);
     REQUIRE(st.ok());
