@@ -212,6 +212,7 @@ public:
 private:
     void onNamespaceAdded(const uint64_t&, const std::string&) override {}
     void onNamespaceRemoved(const uint64_t&, const std::string&) override {}
+    void onResync() override {}
     sdbus::IProxy& raw_;
 };
 

@@ -10,18 +10,24 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <string>
+#include <thread>
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "callers.h"
+#include "clients.h"
 #include "errors.h"
+#include "quotas.h"
 #include "manager.h"
 #include "model.h"
 #include "ns_link.h"
 #include "polkit.h"
 #include "proc_connector.h"
+#include "signals.h"
 #include "updater.h"
 
 namespace pidnsd {
@@ -31,7 +37,6 @@ using Clock = std::chrono::steady_clock;
 using pidns::Errc;
 using pidns::make_error;
 
-constexpr int kMaxBusMessagesPerTurn = 64;
 constexpr std::chrono::microseconds kEventBudget{1000};   // netlink work per loop turn
 constexpr std::chrono::microseconds kVerifyBudget{2000};  // verify-pass work per loop turn
 constexpr std::size_t kMaxBatchEvents = 16384;
@@ -64,15 +69,54 @@ std::uint32_t poll_to_epoll(short events) {
 
 const char* event_source_name(bool connector) { return connector ? "proc-connector" : "polling"; }
 
+// The work of one loop turn, phase by phase, so that a slow turn can say what it was doing.
+class TurnClock {
+public:
+    void begin(const char* phase) {
+        end();
+        phase_ = phase;
+        started_ = Clock::now();
+    }
+    void end() {
+        if (phase_ == nullptr) return;
+        const auto d = Clock::now() - started_;
+        busy_ += d;
+        if (n_ < phases_.size()) phases_[n_++] = {phase_, d};
+        phase_ = nullptr;
+    }
+    void note(std::string what) { notes_ += notes_.empty() ? what : ", " + what; }
+    [[nodiscard]] Clock::duration busy() const { return busy_; }
+    [[nodiscard]] std::string describe() const {
+        std::string out;
+        for (std::size_t i = 0; i < n_; ++i) {
+            const auto ms = std::chrono::duration<double, std::milli>(phases_[i].second).count();
+            if (ms < 1) continue;
+            out += out.empty() ? "" : ", ";
+            out += std::string(phases_[i].first) + " " + std::to_string(static_cast<long long>(ms)) + " ms";
+        }
+        if (!notes_.empty()) out += " (" + notes_ + ")";
+        return out;
+    }
+
+private:
+    const char* phase_ = nullptr;
+    Clock::time_point started_{};
+    Clock::duration busy_{};
+    std::array<std::pair<const char*, Clock::duration>, 16> phases_{};
+    std::size_t n_ = 0;
+    std::string notes_;
+};
+
 }  // namespace
 
 Daemon::Daemon(const Options& opts) : opts_(opts) {}
 
 Daemon::~Daemon() {
     if (rescan_thread_.joinable()) rescan_thread_.join();  // it reads through the model
+    fanout_.reset();
     manager_.reset();
     polkit_.reset();
-    callers_.reset();
+    clients_.reset();
     conn_.reset();
 }
 
@@ -114,7 +158,7 @@ pidns::Result<std::unique_ptr<Daemon>> Daemon::start(const Options& opts) {
     if (auto s = d->setup_signals(); !s) return s.error();
     d->reconcile_mount_watches();
     if (auto s = d->connect_bus(); !s) return s.error();
-    d->manager_->set_statistics([raw = d.get()] { return raw->statistics(); });
+    d->manager_->set_statistics([raw = d.get()](bool everything) { return raw->statistics(everything); });
     d->next_verify_ = Clock::now() + opts.verify_interval;
     if (d->connector_ && opts.verify_interval.count() > 0)
         spdlog::info("verify pass every {} ms; {} mountinfo watch(es)", opts.verify_interval.count(),
@@ -136,6 +180,11 @@ pidns::Status Daemon::setup_signals() {
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    if (const char* v = std::getenv("PIDNSD_TEST_SLOW_TURN_MS"); v != nullptr && *v != 0) {
+        test_slow_turn_ = std::chrono::milliseconds(std::strtoul(v, nullptr, 10));
+        sigaddset(&set, SIGUSR1);
+        spdlog::warn("test hook: SIGUSR1 makes one loop turn {} ms slow (PIDNSD_TEST_SLOW_TURN_MS)", test_slow_turn_.count());
+    }
     if (sigprocmask(SIG_BLOCK, &set, nullptr) != 0) return make_error(Errc::io, "sigprocmask", errno);
     int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (fd < 0) return make_error(Errc::io, "signalfd", errno);
@@ -167,10 +216,16 @@ pidns::Status Daemon::connect_bus() {
                                         "); is dbus-daemon running there? choose another with --bus");
     }
     try {
-        callers_ = std::make_unique<CallerRegistry>(*conn_, *model_);
+        clients_ = std::make_unique<Clients>(*conn_, *model_);
         polkit_ = std::make_unique<Polkit>(*conn_, opts_.polkit);
-        manager_ = std::make_unique<Manager>(*conn_, *model_, *callers_, *polkit_,
+        manager_ = std::make_unique<Manager>(*conn_, *model_, *clients_, *polkit_,
                                              event_source_name(connector_ != nullptr));
+        fanout_ = std::make_unique<SignalFanout>(
+            *model_, *clients_,
+            [m = manager_.get()](const std::string& to, const char* member, std::uint64_t id, pidns::NsType type) {
+                m->send_signal(to, member, id, type);
+            });
+        manager_->set_fanout(fanout_.get());
     } catch (const sdbus::Error& e) {
         return make_error(Errc::io, "cannot set up /org/pidns on the " + where + " (" + e.getMessage() + ")");
     }
@@ -190,6 +245,8 @@ void Daemon::handle_signals(bool& stop) {
     while (::read(signal_fd_.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
         if (si.ssi_signo == SIGHUP) {
             start_rescan("SIGHUP");
+        } else if (si.ssi_signo == SIGUSR1) {
+            test_slow_pending_ = test_slow_turn_.count() > 0;
         } else {
             spdlog::info("{}: exiting", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
             stop = true;
@@ -314,11 +371,16 @@ void Daemon::reconcile_mount_watches() {
     }
 }
 
-std::map<std::string, sdbus::Variant> Daemon::statistics() const {
+std::map<std::string, sdbus::Variant> Daemon::statistics(bool everything) const {
     const auto& st = updater_->stats();
     auto usec = [](auto d) { return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count()); };
+    auto u64 = [](auto v) { return sdbus::Variant(static_cast<std::uint64_t>(v)); };
     std::map<std::string, sdbus::Variant> m;
     m["EventSource"] = sdbus::Variant(std::string(event_source_name(connector_ != nullptr)));
+    m["ReceiveBufferBytes"] = u64(connector_ ? std::max(connector_->rcvbuf(), 0) : 0);
+    m["UptimeUSec"] = sdbus::Variant(usec(Clock::now() - started_));
+    m["Scope"] = sdbus::Variant(std::string(everything ? "all" : "caller"));
+    if (!everything) return m;  // the rest tells of other users' activity
     m["EventsReceived"] = sdbus::Variant(st.events);
     m["EventReads"] = sdbus::Variant(st.reads);
     m["EventReadsCoalesced"] = sdbus::Variant(st.coalesced);
@@ -331,27 +393,33 @@ std::map<std::string, sdbus::Variant> Daemon::statistics() const {
     m["VerifyPasses"] = sdbus::Variant(verify_passes_);
     m["VerifyMismatches"] = sdbus::Variant(model_->verify_mismatches());
     m["MountRefreshes"] = sdbus::Variant(mount_refreshes_);
-    m["MountWatches"] = sdbus::Variant(static_cast<std::uint64_t>(mount_watches_.size()));
+    m["MountWatches"] = u64(mount_watches_.size());
     m["MalformedEvents"] = sdbus::Variant(connector_ ? connector_->malformed() : std::uint64_t{0});
-    m["ReceiveBufferBytes"] =
-        sdbus::Variant(static_cast<std::uint64_t>(connector_ ? std::max(connector_->rcvbuf(), 0) : 0));
-    m["UptimeUSec"] = sdbus::Variant(usec(Clock::now() - started_));
+    m["Clients"] = u64(clients_->count());
+    m["Subscribers"] = u64(clients_->subscribers());
+    m["CallsInFlight"] = u64(clients_->calls_in_flight());
+    m["DeferredRefusals"] = u64(clients_->deferred_refusals());
+    m["LimitsExceeded"] = u64(clients_->limits_exceeded());
+    m["IdentifyFailures"] = u64(clients_->identify_failures());
+    m["SignalsSent"] = u64(fanout_->sent());
+    m["Resyncs"] = u64(fanout_->resyncs());
+    m["SignalBacklog"] = u64(fanout_->backlog());
+    m["PolkitCached"] = u64(polkit_->cached());
+    m["PolkitPending"] = u64(polkit_->pending());
+    m["UnsafePathsSkipped"] = u64(model_->unsafe_paths_skipped());
+    m["FdScansTruncated"] = u64(model_->fd_scans_truncated());
+    m["SlowLoopTurns"] = sdbus::Variant(slow_turns_);
     return m;
 }
 
-void Daemon::publish_changes() {
+bool Daemon::publish_changes() {
     // A watched mount namespace that left the index took its nsfs bind mounts with it.
     bool watched_gone = false;
     for (const auto& [mntns, fd] : mount_watches_) watched_gone = watched_gone || !model_->index().find_namespace(mntns);
     if (watched_gone) refresh_mounts("mount namespace gone");
-    auto changes = updater_->take_changes();
-    auto touched = updater_->take_touched();
-    if (changes.empty() && touched.empty()) return;
-    try {
-        manager_->emit_changes(changes, touched);
-    } catch (const sdbus::Error& e) {
-        spdlog::warn("could not emit namespace signals: {}", e.getMessage());
-    }
+    fanout_->push(updater_->take_changes());
+    for (const auto& name : clients_->take_departed()) polkit_->forget(name);
+    return fanout_->run(limits::kSignalBudget);
 }
 
 void Daemon::watchdog_ping() { sd_notify(0, "WATCHDOG=1"); }
@@ -363,17 +431,29 @@ int Daemon::run() {
     auto next_watchdog = Clock::now() + watchdog_period_;
     const int bus_fd = conn_->getEventLoopPollData().fd;
     while (!stop) {
-        // Bus first: bounded, so a flood of calls cannot starve the event stream and vice versa.
+        TurnClock turn;
+        // Bus messages: handlers only parse and queue, so they are dispatched within a time budget.
         bool bus_pending = false;
+        turn.begin("bus");
         try {
-            int n = 0;
-            while (n < kMaxBusMessagesPerTurn && conn_->processPendingRequest()) ++n;
-            bus_pending = n == kMaxBusMessagesPerTurn;
+            const auto until = Clock::now() + limits::kBusBudget;
+            std::size_t n = 0;
+            while ((bus_pending = conn_->processPendingRequest())) {
+                ++n;
+                if (Clock::now() >= until) break;
+            }
+            if (n > 0) turn.note(std::to_string(n) + " bus messages");
         } catch (const sdbus::Error& e) {
             spdlog::critical("lost the bus connection ({}): exiting", e.getMessage());
             return kExitFailure;
         }
-        publish_changes();
+        // Calls: round-robin between uids and connections, one slice each.
+        turn.begin("calls");
+        clients_->send_due_refusals();
+        const bool calls_pending = clients_->run(limits::kCallBudget);
+        turn.begin("signals");
+        const bool signals_pending = publish_changes();
+        turn.end();
 
         const auto pd = conn_->getEventLoopPollData();
         epoll_event ev{};
@@ -396,7 +476,9 @@ int Daemon::run() {
         const bool verifying = connector_ && opts_.verify_interval.count() > 0 && !updater_->rescanning();
         if (verifying) until(verify_pos_ > 0 ? now : next_verify_);
         if (watchdog_period_.count() > 0) until(next_watchdog);
-        if (events_pending || bus_pending) timeout_ms = 0;
+        if (signals_pending) until(now + std::chrono::milliseconds(10));  // paced: tokens refill
+        if (auto due = clients_->next_refusal()) until(*due);
+        if (events_pending || bus_pending || calls_pending || test_slow_pending_) timeout_ms = 0;
 
         epoll_event out[8];
         const int n = epoll_wait(epoll_.get(), out, 8, static_cast<int>(std::min<long long>(timeout_ms, 60'000)));
@@ -410,25 +492,50 @@ int Daemon::run() {
             switch (out[i].data.u64) {
             case kTagSignal: handle_signals(stop); break;
             case kTagNetlink: netlink_ready = true; break;
-            case kTagRescanDone: finish_rescan(); break;
+            case kTagRescanDone:
+                turn.begin("rescan (building the index)");
+                finish_rescan();
+                turn.end();
+                break;
             case kTagMount: mounts_changed = true; break;
             default: break;
             }
         }
-        if (connector_ && netlink_ready) events_pending = drain_events(kEventBudget);
-        if (mounts_changed) refresh_mounts("mountinfo changed");
+        if (connector_ && netlink_ready) {
+            turn.begin("process events");
+            events_pending = drain_events(kEventBudget);
+        }
+        if (mounts_changed) {
+            turn.begin("nsfs mounts");
+            refresh_mounts("mountinfo changed");
+        }
+        turn.end();
 
         now = Clock::now();
         if (!connector_ && !updater_->rescanning() && now >= next_poll) {
             start_rescan("poll");
             next_poll = now + opts_.poll_interval;
         }
-        if (verifying && (verify_pos_ > 0 || now >= next_verify_)) verify_some(kVerifyBudget);
+        if (verifying && (verify_pos_ > 0 || now >= next_verify_)) {
+            turn.begin("verify pass");
+            verify_some(kVerifyBudget);
+            turn.end();
+        }
+        if (test_slow_pending_) {
+            turn.begin("test hook");
+            test_slow_pending_ = false;
+            std::this_thread::sleep_for(test_slow_turn_);
+            turn.end();
+        }
         if (watchdog_period_.count() > 0 && now >= next_watchdog) {
             watchdog_ping();
             next_watchdog = now + watchdog_period_;
         }
-        publish_changes();
+        if (turn.busy() > limits::kSlowTurn) {
+            ++slow_turns_;
+            spdlog::warn("the event loop was busy for {} ms in one turn: {}",
+                         std::chrono::duration_cast<std::chrono::milliseconds>(turn.busy()).count(), turn.describe());
+        }
     }
     sd_notify(0, "STOPPING=1");
     return kExitOk;

@@ -24,9 +24,10 @@ class Updater;
 
 namespace pidnsd {
 
-class CallerRegistry;
+class Clients;
 class Manager;
 class Polkit;
+class SignalFanout;
 
 // Exit codes (also in the man page).
 inline constexpr int kExitOk = 0;
@@ -64,18 +65,21 @@ private:
     // own mount namespace, pid 1's and every one that holds nsfs mounts.
     void refresh_mounts(const char* why);
     void reconcile_mount_watches();
-    void publish_changes();
+    // Namespace changes of the index to the signal fan-out; true when signal work is left.
+    bool publish_changes();
     void watchdog_ping();
-    std::map<std::string, sdbus::Variant> statistics() const;
+    // GetStatistics: `everything` for callers who may inspect every process.
+    std::map<std::string, sdbus::Variant> statistics(bool everything) const;
 
     Options opts_;
     std::unique_ptr<pidns::Model> model_;
     std::unique_ptr<pidns::Updater> updater_;
     std::unique_ptr<pidns::ProcConnector> connector_;
     std::unique_ptr<sdbus::IConnection> conn_;
-    std::unique_ptr<CallerRegistry> callers_;
+    std::unique_ptr<Clients> clients_;
     std::unique_ptr<Polkit> polkit_;
     std::unique_ptr<Manager> manager_;
+    std::unique_ptr<SignalFanout> fanout_;
     pidns::Fd epoll_;
     pidns::Fd signal_fd_;
     std::chrono::microseconds watchdog_period_{0};  // 0: no watchdog
@@ -99,6 +103,12 @@ private:
     // mountinfo watches: mount namespace -> open /proc/PID/mountinfo (POLLPRI on change).
     std::unordered_map<pidns::NsId, pidns::Fd> mount_watches_;
     std::uint64_t mount_refreshes_ = 0;
+
+    // Loop turns whose work took longer than limits::kSlowTurn (logged with what they did).
+    std::uint64_t slow_turns_ = 0;
+    // Test hook (environment PIDNSD_TEST_SLOW_TURN_MS): SIGUSR1 makes the next turn this slow.
+    std::chrono::milliseconds test_slow_turn_{0};
+    bool test_slow_pending_ = false;
 };
 
 }  // namespace pidnsd

@@ -18,6 +18,7 @@ inline constexpr const char* kErrorAmbiguousNamespace = "org.pidns.Error.Ambiguo
 inline constexpr const char* kErrorAccessDenied = "org.freedesktop.DBus.Error.AccessDenied";
 inline constexpr const char* kErrorInvalidArgs = "org.freedesktop.DBus.Error.InvalidArgs";
 inline constexpr const char* kErrorFailed = "org.freedesktop.DBus.Error.Failed";
+inline constexpr const char* kErrorLimitsExceeded = "org.freedesktop.DBus.Error.LimitsExceeded";
 
 // The D-Bus error name for a library error class.
 const char* dbus_error_name(pidns::Errc code) noexcept;

@@ -1,17 +1,19 @@
-// org.pidns.Manager1 handlers: parse -> identify the caller -> model (through its view) -> reply.
+// org.pidns.Manager1 handlers: parse -> queue a call; the call identifies the caller, asks the model (through its view), replies.
 #include "manager.h"
-
-#include "callers.h"
-#include "polkit.h"
-#include "errors.h"
-#include "model.h"
-#include "view.h"
 
 #include <spdlog/spdlog.h>
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <tuple>
+
+#include "clients.h"
+#include "errors.h"
+#include "model.h"
+#include "polkit.h"
+#include "signals.h"
+#include "view.h"
 
 #ifndef PIDNSD_VERSION
 #define PIDNSD_VERSION "unknown"
@@ -25,197 +27,497 @@ Manager::NamespaceTuple to_tuple(const pidns::NamespaceEntry& e) {
             e.level, e.init_pid, e.nprocs, e.owner_uid};
 }
 
+bool past(Clock::time_point deadline) { return Clock::now() >= deadline; }
+
+// What one method computes, possibly in pieces.
+template <class... R>
+class Work {
+public:
+    virtual ~Work() = default;
+    // The answer once complete; nothing when `deadline` came first (run is called again later,
+    // with a new view of the same caller). Throws sdbus::Error.
+    virtual std::optional<std::tuple<R...>> run(pidns::CallerView& view, Client& client, Clock::time_point deadline) = 0;
+    // Start over: polkit widened what the caller may see.
+    virtual void restart() {}
+};
+
+// A method computed at once (its cost does not grow with what the caller sends).
+template <class... R>
+class OneShot final : public Work<R...> {
+public:
+    using Fn = std::function<std::tuple<R...>(pidns::CallerView&, Client&)>;
+    explicit OneShot(Fn fn) : fn_(std::move(fn)) {}
+    std::optional<std::tuple<R...>> run(pidns::CallerView& v, Client& c, Clock::time_point) override { return fn_(v, c); }
+
+private:
+    Fn fn_;
+};
+
+struct CallEnv {
+    pidns::Model& model;
+    Clients& clients;
+    Polkit& polkit;
+};
+
+// A queued method call: runs its Work in slices; when the kernel's rule refused the caller
+// something, asks polkit (parking the call meanwhile) and, if authorized, computes again widened.
+template <class... R>
+class MethodCall final : public Call {
+public:
+    MethodCall(const char* method, sdbus::Result<R...>&& result, std::unique_ptr<Work<R...>> work, CallEnv env,
+               Polkit::Details details, bool names_target, std::size_t pids = 0)
+        : Call(method, pids),
+          result_(std::move(result)),
+          work_(std::move(work)),
+          env_(env),
+          details_(std::move(details)),
+          names_target_(names_target) {
+        details_["method"] = method;
+    }
+
+    Step step(Client& c, Clock::time_point deadline) override {
+        if (final_) {
+            reply(*final_);
+            return Step::done;
+        }
+        Outcome o;
+        try {
+            guarded(method(), [&] {
+                pidns::CallerView view(env_.model, *c.caller);
+                if (widened_) view.widen();
+                view.set_translate_scratch(&scratch_);
+                try {
+                    o.value = work_->run(view, c, deadline);
+                } catch (...) {
+                    absorb(view);
+                    throw;
+                }
+                absorb(view);
+            });
+        } catch (const sdbus::Error& e) {
+            o.error = e;
+        }
+        if (!o.value && !o.error) return Step::more;
+        if (widened_ || !denied_ || !env_.polkit.enabled()) {
+            reply(o);
+            return Step::done;
+        }
+        first_ = std::move(o);
+        // Ask polkit; its answer may come at once (cached) or later (then the call is parked).
+        struct Answer {
+            bool in_step = true;
+            std::optional<bool> now;
+        };
+        auto answer = std::make_shared<Answer>();
+        env_.polkit.check(c.name, kInspectAction, polkit_details(),
+                          [answer, clients = &env_.clients, name = c.name, call = id](bool ok) {
+                              if (answer->in_step)
+                                  answer->now = ok;
+                              else
+                                  clients->resume(name, call, ok);
+                          });
+        answer->in_step = false;
+        if (!answer->now) return Step::parked;
+        resume(*answer->now);
+        if (final_) {
+            reply(*final_);
+            return Step::done;
+        }
+        return Step::more;
+    }
+
+    void resume(bool authorized) override {
+        if (authorized) {
+            widened_ = true;
+            denied_ = false;
+            scratch_ = pidns::TranslateScratch{};
+            work_->restart();
+        } else {
+            final_ = std::move(first_);
+        }
+    }
+
+    void fail(const sdbus::Error& error) noexcept override {
+        Outcome o;
+        o.error = error;
+        reply(o);
+    }
+
+private:
+    struct Outcome {
+        std::optional<std::tuple<R...>> value;
+        std::optional<sdbus::Error> error;
+    };
+
+    void absorb(const pidns::CallerView& view) {
+        denied_ = denied_ || view.denied_any();
+        if (!denial_ && view.first_denial()) denial_ = view.first_denial();
+    }
+
+    // What polkit is asked about, so that rules can name it: the method, the namespaces it
+    // names, and for a single target its pid (in pidnsd's pid namespace), uid and pid namespace.
+    Polkit::Details polkit_details() const {
+        auto d = details_;
+        if (names_target_ && denial_) {
+            d["pid"] = std::to_string(denial_->pid);
+            d["uid"] = std::to_string(denial_->uid);
+            d["namespace"] = std::to_string(denial_->pidns);
+        }
+        return d;
+    }
+
+    void reply(const Outcome& o) noexcept {
+        try {
+            if (o.error)
+                result_.returnError(*o.error);
+            else
+                std::apply([&](const auto&... v) { result_.returnResults(v...); }, *o.value);
+        } catch (const std::exception& e) {
+            spdlog::debug("could not send a reply: {}", e.what());
+        }
+    }
+
+    sdbus::Result<R...> result_;
+    std::unique_ptr<Work<R...>> work_;
+    CallEnv env_;
+    Polkit::Details details_;
+    bool names_target_;
+    pidns::TranslateScratch scratch_;
+    bool widened_ = false;
+    bool denied_ = false;
+    std::optional<pidns::Denial> denial_;
+    std::optional<Outcome> first_;  // the answer on the kernel's rule while polkit is asked
+    std::optional<Outcome> final_;  // to be sent at the next step
+};
+
+// TranslatePids: a slice of pids at a time.
+class TranslateMany final : public Work<std::vector<uint32_t>> {
+public:
+    TranslateMany(std::vector<uint32_t> pids, uint64_t from, uint64_t to) : pids_(std::move(pids)), from_(from), to_(to) {}
+    std::optional<std::tuple<std::vector<uint32_t>>> run(pidns::CallerView& v, Client&, Clock::time_point deadline) override {
+        if (!resolved_) {
+            f_ = unwrap(v.resolve_pidns(from_));
+            t_ = unwrap(v.resolve_pidns(to_));
+            out_.reserve(pids_.size());
+            resolved_ = true;
+        }
+        while (pos_ < pids_.size()) {
+            pos_ += unwrap(v.translate_some(std::span<const uint32_t>(pids_).subspan(pos_), f_, t_, out_, deadline));
+            if (pos_ < pids_.size() && past(deadline)) return std::nullopt;
+        }
+        return std::make_tuple(std::move(out_));
+    }
+    void restart() override {
+        resolved_ = false;
+        out_.clear();
+        pos_ = 0;
+    }
+
+private:
+    std::vector<uint32_t> pids_;
+    uint64_t from_, to_;
+    bool resolved_ = false;
+    pidns::NsId f_ = 0, t_ = 0;
+    std::vector<uint32_t> out_;
+    std::size_t pos_ = 0;
+};
+
+// ListNamespaces and GetNamespace: entries built namespace by namespace, member by member.
+class Entries final {
+public:
+    // One step over `ids`; true when every entry is built (or skipped as invisible or gone).
+    bool run(pidns::CallerView& v, Clock::time_point deadline) {
+        while (pos_ < ids_.size()) {
+            if (!in_entry_) {
+                if (!v.can_see(ids_[pos_])) {
+                    ++pos_;
+                    if (past(deadline)) return false;
+                    continue;
+                }
+                build_ = pidns::CallerView::EntryBuild{};
+                build_.id = ids_[pos_];
+                in_entry_ = true;
+            }
+            pidns::NamespaceEntry e;
+            const auto r = v.build_entry(build_, e, deadline);
+            if (r == pidns::CallerView::Built::more) return false;
+            if (r == pidns::CallerView::Built::done) entries_.push_back(e);
+            in_entry_ = false;
+            ++pos_;
+            if (pos_ < ids_.size() && past(deadline)) return false;
+        }
+        return true;
+    }
+    void start(std::vector<pidns::NsId> ids) {
+        ids_ = std::move(ids);
+        entries_.clear();
+        pos_ = 0;
+        in_entry_ = false;
+    }
+    std::vector<pidns::NamespaceEntry>& entries() { return entries_; }
+
+private:
+    std::vector<pidns::NsId> ids_;
+    std::size_t pos_ = 0;
+    bool in_entry_ = false;
+    pidns::CallerView::EntryBuild build_;
+    std::vector<pidns::NamespaceEntry> entries_;
+};
+
+class ListNamespacesWork final : public Work<std::vector<Manager::NamespaceTuple>> {
+public:
+    explicit ListNamespacesWork(std::string type) : type_(std::move(type)) {}
+    std::optional<std::tuple<std::vector<Manager::NamespaceTuple>>> run(pidns::CallerView& v, Client& c,
+                                                                        Clock::time_point deadline) override {
+        if (!started_) {
+            const auto only = unwrap(pidns::parse_type_filter(type_));
+            entries_.start(v.namespaces_of_type(only));
+            started_ = true;
+        }
+        if (!entries_.run(v, deadline)) return std::nullopt;
+        auto& list = entries_.entries();
+        pidns::sort_entries(list);
+        std::vector<Manager::NamespaceTuple> out;
+        out.reserve(list.size());
+        for (const auto& e : list) {
+            out.push_back(to_tuple(e));
+            SignalFanout::told(c, e.id);
+        }
+        return std::make_tuple(std::move(out));
+    }
+    void restart() override { started_ = false; }
+
+private:
+    std::string type_;
+    bool started_ = false;
+    Entries entries_;
+};
+
+class GetNamespaceWork final : public Work<Manager::NamespaceTuple> {
+public:
+    explicit GetNamespaceWork(uint64_t ref) : ref_(ref) {}
+    std::optional<std::tuple<Manager::NamespaceTuple>> run(pidns::CallerView& v, Client& c,
+                                                           Clock::time_point deadline) override {
+        if (!started_) {
+            entries_.start({unwrap(v.resolve(ref_))});
+            started_ = true;
+        }
+        if (!entries_.run(v, deadline)) return std::nullopt;
+        if (entries_.entries().empty())
+            throw to_dbus_error(pidns::make_error(pidns::Errc::no_such_namespace,
+                                                  "namespace " + std::to_string(ref_) +
+                                                      " left the index while being described; list the namespaces again"));
+        const auto& e = entries_.entries().front();
+        SignalFanout::told(c, e.id);
+        return std::make_tuple(to_tuple(e));
+    }
+    void restart() override { started_ = false; }
+
+private:
+    uint64_t ref_;
+    bool started_ = false;
+    Entries entries_;
+};
+
+class ListProcessesWork final : public Work<std::vector<uint32_t>> {
+public:
+    explicit ListProcessesWork(uint64_t ref) : ref_(ref) {}
+    std::optional<std::tuple<std::vector<uint32_t>>> run(pidns::CallerView& v, Client&, Clock::time_point deadline) override {
+        if (!started_) {
+            const auto id = unwrap(v.resolve(ref_));
+            members_ = v.members_of(id);
+            out_.clear();
+            pos_ = 0;
+            started_ = true;
+        }
+        while (pos_ < members_.size()) {
+            if (const auto pid = v.listed_pid(members_[pos_++])) out_.push_back(pid);
+            if ((pos_ & 15) == 0 && past(deadline)) return std::nullopt;
+        }
+        std::sort(out_.begin(), out_.end());
+        return std::make_tuple(std::move(out_));
+    }
+    void restart() override { started_ = false; }
+
+private:
+    uint64_t ref_;
+    bool started_ = false;
+    std::vector<std::int32_t> members_;
+    std::size_t pos_ = 0;
+    std::vector<uint32_t> out_;
+};
+
 }  // namespace
 
-Manager::Manager(sdbus::IConnection& conn, pidns::Model& model, CallerRegistry& callers, Polkit& polkit,
+Manager::Manager(sdbus::IConnection& conn, pidns::Model& model, Clients& clients, Polkit& polkit,
                  const std::string& event_source)
     : AdaptorInterfaces(conn, kObjectPath),
       model_(model),
-      callers_(callers),
+      clients_(clients),
       polkit_(polkit),
       event_source_(event_source) {
     property_call_watch_ = conn.addMatch(
         std::string("type='method_call',interface='org.freedesktop.DBus.Properties',path='") + kObjectPath + "'",
-        [this](sdbus::Message& m) {
-            property_sender_ = m.getSender();
-            // Reading a property makes the client known, so it gets the signals it may see.
-            try {
-                (void)callers_.caller_of(property_sender_);
-            } catch (const std::exception& e) {
-                spdlog::debug("property call from {}: {}", property_sender_, e.what());
-            }
-        });
+        [this](sdbus::Message& m) { property_sender_ = m.getSender(); });
     registerAdaptor();
 }
 
 Manager::~Manager() { unregisterAdaptor(); }
 
-template <class F>
-auto Manager::with_view_of(const char* what, const std::string& sender, F&& body) {
-    return guarded(what, [&] {
-        const pidns::Caller caller = callers_.caller_of(sender);
-        current_sender_ = sender;
-        pidns::CallerView view(model_, caller);
-        return body(view);
-    });
+void Manager::queue(std::unique_ptr<Call> call) {
+    const std::string from = sender();
+    const sdbus::Message* msg = getObject().getCurrentlyProcessedMessage();
+    auto refused = clients_.submit(from, std::move(call));
+    if (!refused || msg == nullptr) return;
+    DeferredError reply(*msg, *refused);
+    if (refused->getName() == kErrorLimitsExceeded)
+        clients_.refuse_later(from, std::move(reply));
+    else
+        reply.send();
 }
 
-template <class... R, class F>
-void Manager::answer(const char* method, sdbus::Result<R...>&& result, F compute) {
-    auto res = std::make_shared<sdbus::Result<R...>>(std::move(result));
+std::string Manager::sender() const {
     const sdbus::Message* msg = getObject().getCurrentlyProcessedMessage();
-    const std::string sender = msg != nullptr ? msg->getSender() : std::string();
-    struct Outcome {
-        std::optional<std::tuple<R...>> value;
-        std::optional<sdbus::Error> error;
-        bool denied = false;  // the kernel's rule refused something the caller asked about
-    };
-    auto run = [this, method, sender, compute](bool widened) {
-        Outcome o;
-        try {
-            guarded(method, [&] {
-                const pidns::Caller caller = callers_.caller_of(sender);
-                current_sender_ = sender;
-                pidns::CallerView view(model_, caller);
-                if (widened) view.widen();
-                try {
-                    o.value = compute(view);
-                } catch (...) {
-                    o.denied = view.denied_any();
-                    throw;
-                }
-                o.denied = view.denied_any();
-            });
-        } catch (const sdbus::Error& e) {
-            o.error = e;
-        }
-        return o;
-    };
-    auto reply = [res](const Outcome& o) {
-        try {
-            if (o.error)
-                res->returnError(*o.error);
-            else
-                std::apply([&](const auto&... v) { res->returnResults(v...); }, *o.value);
-        } catch (const std::exception& e) {
-            spdlog::warn("could not send a reply: {}", e.what());
-        }
-    };
-    Outcome first = run(false);
-    if (!first.denied || !polkit_.enabled()) {
-        reply(first);
-        return;
-    }
-    polkit_.check(sender, [run, reply, first](bool authorized) {
-        reply(authorized ? run(true) : first);
-    });
+    return msg != nullptr ? msg->getSender() : std::string();
 }
+
+namespace {
+template <class... R>
+std::unique_ptr<Call> make_call(const char* method, sdbus::Result<R...>&& result, std::unique_ptr<Work<R...>> work,
+                                CallEnv env, Polkit::Details details = {}, bool names_target = false,
+                                std::size_t pids = 0) {
+    return std::make_unique<MethodCall<R...>>(method, std::move(result), std::move(work), env, std::move(details),
+                                              names_target, pids);
+}
+
+template <class... R>
+std::unique_ptr<Work<R...>> one_shot(typename OneShot<R...>::Fn fn) {
+    return std::make_unique<OneShot<R...>>(std::move(fn));
+}
+}  // namespace
 
 void Manager::TranslatePid(sdbus::Result<uint32_t>&& result, uint32_t pid, uint64_t from, uint64_t to) {
-    answer("TranslatePid", std::move(result),
-           [=](pidns::CallerView& v) { return std::make_tuple(unwrap(v.translate(pid, from, to))); });
+    queue(make_call("TranslatePid", std::move(result),
+                                        one_shot<uint32_t>([=](pidns::CallerView& v, Client&) {
+                                            return std::make_tuple(unwrap(v.translate(pid, from, to)));
+                                        }),
+                                        CallEnv{model_, clients_, polkit_},
+                                        {{"from", std::to_string(from)}, {"to", std::to_string(to)}}, true));
 }
 
 void Manager::TranslatePids(sdbus::Result<std::vector<uint32_t>>&& result, std::vector<uint32_t> pids, uint64_t from,
                             uint64_t to) {
-    answer("TranslatePids", std::move(result), [pids = std::move(pids), from, to](pidns::CallerView& v) {
-        return std::make_tuple(unwrap(v.translate_many(pids, from, to)));
-    });
+    if (pids.size() > pidns::kMaxBatch) {
+        result.returnError(sdbus::Error(kErrorInvalidArgs, std::to_string(pids.size()) +
+                                                               " pids in one call; send at most " +
+                                                               std::to_string(pidns::kMaxBatch) + " per TranslatePids call"));
+        return;
+    }
+    const std::size_t n = pids.size();
+    queue(make_call("TranslatePids", std::move(result),
+                                        std::unique_ptr<Work<std::vector<uint32_t>>>(
+                                            std::make_unique<TranslateMany>(std::move(pids), from, to)),
+                                        CallEnv{model_, clients_, polkit_},
+                                        {{"from", std::to_string(from)}, {"to", std::to_string(to)}}, false, n));
 }
 
 void Manager::ListNamespaces(sdbus::Result<std::vector<NamespaceTuple>>&& result, std::string type) {
-    answer("ListNamespaces", std::move(result), [this, type = std::move(type)](pidns::CallerView& v) {
-        auto entries = unwrap(v.list_namespaces(type));
-        std::vector<NamespaceTuple> out;
-        out.reserve(entries.size());
-        for (const auto& e : entries) {
-            out.push_back(to_tuple(e));
-            callers_.mark_told(current_sender_, e.id);
-        }
-        return std::make_tuple(std::move(out));
-    });
+    Polkit::Details details{{"type", type}};
+    queue(make_call("ListNamespaces", std::move(result),
+                                        std::unique_ptr<Work<std::vector<NamespaceTuple>>>(
+                                            std::make_unique<ListNamespacesWork>(std::move(type))),
+                                        CallEnv{model_, clients_, polkit_}, std::move(details)));
 }
 
 void Manager::GetNamespace(sdbus::Result<NamespaceTuple>&& result, uint64_t ns) {
-    answer("GetNamespace", std::move(result), [this, ns](pidns::CallerView& v) {
-        auto e = unwrap(v.get_namespace(ns));
-        callers_.mark_told(current_sender_, e.id);
-        return std::make_tuple(to_tuple(e));
-    });
+    queue(make_call("GetNamespace", std::move(result),
+                                        std::unique_ptr<Work<NamespaceTuple>>(std::make_unique<GetNamespaceWork>(ns)),
+                                        CallEnv{model_, clients_, polkit_}, {{"namespace", std::to_string(ns)}}));
 }
 
 void Manager::GetProcess(sdbus::Result<std::vector<uint32_t>, std::vector<uint32_t>, std::vector<uint32_t>,
                                        std::vector<uint32_t>, std::map<std::string, uint64_t>>&& result,
                          uint32_t pid) {
-    answer("GetProcess", std::move(result), [pid](pidns::CallerView& v) {
+    using R = std::tuple<std::vector<uint32_t>, std::vector<uint32_t>, std::vector<uint32_t>, std::vector<uint32_t>,
+                         std::map<std::string, uint64_t>>;
+    auto work = one_shot<std::vector<uint32_t>, std::vector<uint32_t>, std::vector<uint32_t>, std::vector<uint32_t>,
+                         std::map<std::string, uint64_t>>([pid](pidns::CallerView& v, Client&) -> R {
         auto e = unwrap(v.get_process(pid));
         std::map<std::string, uint64_t> ns;
         for (auto t : pidns::kAllNsTypes) ns.emplace(pidns::ns_type_name(t), e.ns[pidns::ns_type_index(t)]);
-        return std::make_tuple(std::move(e.nspid), std::move(e.nstgid), std::move(e.nspgid), std::move(e.nssid),
-                               std::move(ns));
+        return {std::move(e.nspid), std::move(e.nstgid), std::move(e.nspgid), std::move(e.nssid), std::move(ns)};
     });
+    queue(make_call("GetProcess", std::move(result), std::move(work),
+                                        CallEnv{model_, clients_, polkit_}, {}, true));
 }
 
 void Manager::ListProcesses(sdbus::Result<std::vector<uint32_t>>&& result, uint64_t ns) {
-    answer("ListProcesses", std::move(result),
-           [ns](pidns::CallerView& v) { return std::make_tuple(unwrap(v.list_processes(ns))); });
+    queue(make_call("ListProcesses", std::move(result),
+                                        std::unique_ptr<Work<std::vector<uint32_t>>>(std::make_unique<ListProcessesWork>(ns)),
+                                        CallEnv{model_, clients_, polkit_}, {{"namespace", std::to_string(ns)}}));
+}
+
+void Manager::GetStatistics(sdbus::Result<std::map<std::string, sdbus::Variant>>&& result) {
+    queue(make_call("GetStatistics", std::move(result),
+                              one_shot<std::map<std::string, sdbus::Variant>>([this](pidns::CallerView& v, Client& c) {
+                                  // Counters about everyone's activity only for those who may inspect everything.
+                                  auto stats = statistics_ ? statistics_(v.inspects_everything()) : Statistics{};
+                                  stats["CallerCalls"] = sdbus::Variant(static_cast<std::uint64_t>(c.calls_total));
+                                  stats["CallerLimitsExceeded"] = sdbus::Variant(static_cast<std::uint64_t>(c.calls_limited));
+                                  stats["CallerSubscribed"] = sdbus::Variant(c.subscribed);
+                                  return std::make_tuple(std::move(stats));
+                              }),
+                              CallEnv{model_, clients_, polkit_}));
+}
+
+void Manager::Subscribe(sdbus::Result<>&& result) {
+    queue(make_call("Subscribe", std::move(result), one_shot<>([this](pidns::CallerView&, Client& c) {
+                                            clients_.subscribe(c);
+                                            return std::tuple<>();
+                                        }),
+                                        CallEnv{model_, clients_, polkit_}));
+}
+
+void Manager::Unsubscribe(sdbus::Result<>&& result) {
+    queue(make_call("Unsubscribe", std::move(result), one_shot<>([this](pidns::CallerView&, Client& c) {
+                                            clients_.unsubscribe(c);
+                                            return std::tuple<>();
+                                        }),
+                                        CallEnv{model_, clients_, polkit_}));
 }
 
 std::string Manager::Version() { return PIDNSD_VERSION; }
 
+template <class F>
+uint32_t Manager::count_for_property(const char* what, F&& count) {
+    return guarded(what, [&] {
+        const pidns::Caller caller = clients_.caller_for_property(property_sender_);
+        const auto t0 = Clock::now();
+        pidns::CallerView view(model_, caller);
+        view.use_remembered_credentials();  // a property must answer at once: no /proc read per process
+        const uint32_t n = count(view);
+        clients_.charge_property(property_sender_, Clock::now() - t0);
+        return n;
+    });
+}
+
 uint32_t Manager::Namespaces() {
-    return with_view_of("Namespaces", property_sender_, [&](pidns::CallerView& v) { return v.namespace_count(); });
+    return count_for_property("Namespaces", [](pidns::CallerView& v) { return v.namespace_count(); });
 }
 
 uint32_t Manager::Processes() {
-    return with_view_of("Processes", property_sender_, [&](pidns::CallerView& v) { return v.process_count(); });
-}
-
-std::map<std::string, sdbus::Variant> Manager::GetStatistics() {
-    return guarded("GetStatistics", [&] { return statistics_ ? statistics_() : Statistics{}; });
+    return count_for_property("Processes", [](pidns::CallerView& v) { return v.process_count(); });
 }
 
 std::string Manager::EventSource() { return event_source_; }
 
 bool Manager::KernelNamespaceIds() { return model_.features().ns_get_id; }
 
-void Manager::emit_changes(const std::vector<pidns::NsChange>& changes, const std::vector<std::int32_t>& touched) {
-    // Unicast, never broadcast: NamespaceAdded to each known client that can see the namespace,
-    // NamespaceRemoved to each that was told of it. A client becomes known by calling a method or
-    // reading a property.
-    auto send = [&](const char* member, const std::string& to, const pidns::NsChange& c) {
-        auto signal = getObject().createSignal(INTERFACE_NAME, member);
-        signal << static_cast<uint64_t>(c.id) << std::string(pidns::ns_type_name(c.type));
-        signal.setDestination(to);
-        getObject().emitSignal(signal);
-    };
-    // The index does not change while signals go out: one view per client for the whole batch.
-    callers_.for_each([&](const std::string& sender, CallerRegistry::Known& known) {
-        pidns::CallerView view(model_, known.caller);
-        for (const auto& c : changes) {
-            if (c.added) {
-                if (!view.can_see(c.id)) continue;
-                known.told.insert(c.id);
-                send("NamespaceAdded", sender, c);
-            } else if (known.told.erase(c.id) > 0) {
-                send("NamespaceRemoved", sender, c);
-            }
-        }
-        // A namespace can become visible after it was added: a process the caller may inspect
-        // joins it, or credentials read mid-change (setuid then unshare) are corrected later.
-        for (auto tgid : touched) {
-            const auto* p = model_.index().find_process(tgid);
-            if (p == nullptr) continue;
-            bool fresh = false;
-            for (auto id : p->ns) fresh = fresh || (id != 0 && !known.told.count(id));
-            if (!fresh || !view.may_inspect(*p)) continue;
-            for (auto id : p->ns) {
-                if (id == 0 || known.told.count(id) || !view.can_see(id)) continue;
-                known.told.insert(id);
-                send("NamespaceAdded", sender, pidns::NsChange{id, model_.index().find_namespace(id)->meta.type, true});
-            }
-        }
-    });
+void Manager::send_signal(const std::string& destination, const char* member, std::uint64_t id, pidns::NsType type) {
+    auto signal = getObject().createSignal(INTERFACE_NAME, member);
+    if (std::string_view(member) != "Resync") signal << id << std::string(pidns::ns_type_name(type));
+    signal.setDestination(destination);
+    getObject().emitSignal(signal);
 }
 
 }  // namespace pidnsd

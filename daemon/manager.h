@@ -1,52 +1,56 @@
-// org.pidns.Manager1 on /org/pidns: each handler parses, identifies the caller, asks the model, replies.
+// org.pidns.Manager1 on /org/pidns: each handler parses, then queues a call that identifies the caller, asks the model and replies.
 #pragma once
 
 #include <sdbus-c++/sdbus-c++.h>
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "fast_arrays.h"  // before the adaptor: whole-array au
 #include "index.h"
 #include "org.pidns.Manager1.adaptor.h"
 
 namespace pidns {
 class Model;
-class CallerView;
 }
 
 namespace pidnsd {
 
-class CallerRegistry;
+class Call;
+class Clients;
 class Polkit;
+class SignalFanout;
 
 inline constexpr const char* kBusName = "org.pidns";
 inline constexpr const char* kObjectPath = "/org/pidns";
 
 class Manager final : public sdbus::AdaptorInterfaces<org::pidns::Manager1_adaptor> {
 public:
-    Manager(sdbus::IConnection& conn, pidns::Model& model, CallerRegistry& callers, Polkit& polkit,
+    Manager(sdbus::IConnection& conn, pidns::Model& model, Clients& clients, Polkit& polkit,
             const std::string& event_source);
     ~Manager();
     Manager(const Manager&) = delete;
     Manager& operator=(const Manager&) = delete;
 
-    // NamespaceAdded / NamespaceRemoved for each change, unicast to the clients allowed to know.
-    // `touched`: processes read since the last call; a known client that may inspect one of them
-    // and can now see one of its namespaces it was not told of gets NamespaceAdded for it.
-    void emit_changes(const std::vector<pidns::NsChange>& changes, const std::vector<std::int32_t>& touched = {});
+    // Sends one signal to one subscriber (the fan-out decides who gets what).
+    void send_signal(const std::string& destination, const char* member, std::uint64_t id, pidns::NsType type);
+    void set_fanout(SignalFanout* fanout) { fanout_ = fanout; }
     void set_event_source(std::string source) { event_source_ = std::move(source); }
-    // What GetStatistics returns; the daemon, which owns the counters, provides it.
+    // What GetStatistics returns, for callers who may inspect everything and for the others
+    // (counters about other users' activity are left out); the daemon owns the counters.
     using Statistics = std::map<std::string, sdbus::Variant>;
-    void set_statistics(std::function<Statistics()> provider) { statistics_ = std::move(provider); }
+    void set_statistics(std::function<Statistics(bool everything)> provider) { statistics_ = std::move(provider); }
 
     using NamespaceTuple = sdbus::Struct<uint64_t, uint64_t, std::string, uint64_t, uint64_t, uint32_t, uint32_t,
                                          uint32_t, uint32_t>;
 
 private:
-    // Methods are asynchronous on the bus (Method.Async=server) so that a polkit round trip does
-    // not hold up other callers.
+    // Methods are asynchronous on the bus (Method.Async=server): each becomes a queued call,
+    // answered in slices between other callers' (daemon/clients.h), with polkit asked without
+    // blocking anyone.
     void TranslatePid(sdbus::Result<uint32_t>&& result, uint32_t pid, uint64_t from, uint64_t to) override;
     void TranslatePids(sdbus::Result<std::vector<uint32_t>>&& result, std::vector<uint32_t> pids, uint64_t from,
                        uint64_t to) override;
@@ -56,8 +60,9 @@ private:
                                   std::vector<uint32_t>, std::map<std::string, uint64_t>>&& result,
                     uint32_t pid) override;
     void ListProcesses(sdbus::Result<std::vector<uint32_t>>&& result, uint64_t ns) override;
-
-    std::map<std::string, sdbus::Variant> GetStatistics() override;
+    void GetStatistics(sdbus::Result<std::map<std::string, sdbus::Variant>>&& result) override;
+    void Subscribe(sdbus::Result<>&& result) override;
+    void Unsubscribe(sdbus::Result<>&& result) override;
 
     std::string Version() override;
     uint32_t Namespaces() override;
@@ -65,25 +70,24 @@ private:
     std::string EventSource() override;
     bool KernelNamespaceIds() override;
 
-    // Answers the method call being handled: `compute(view)` gives the results as a tuple. When
-    // the kernel's rule denied something on the way and polkit is in use, polkit is asked (without
-    // blocking) and, if it authorizes, the answer is computed again with rules 2 and 3 widened.
-    template <class... R, class F>
-    void answer(const char* method, sdbus::Result<R...>&& result, F compute);
-    // Runs `body` with a view for `sender` (property getters).
+    // The unique name of the sender of the message being handled.
+    std::string sender() const;
+    // Hands a call to the scheduler; a refusal is answered here (for a quota, later).
+    void queue(std::unique_ptr<Call> call);
+    // Property getters: runs `count` over a view of the sender that counts on remembered credentials.
     template <class F>
-    auto with_view_of(const char* what, const std::string& sender, F&& body);
+    uint32_t count_for_property(const char* what, F&& count);
 
     pidns::Model& model_;
-    CallerRegistry& callers_;
+    Clients& clients_;
     Polkit& polkit_;
+    SignalFanout* fanout_ = nullptr;
     std::string event_source_;
-    std::function<Statistics()> statistics_;
+    std::function<Statistics(bool)> statistics_;
     // sdbus-c++ 1.2 gives property getters no message. A match callback, which sd-bus runs
     // before dispatching the same message to the object, records who is asking.
     sdbus::Slot property_call_watch_;
     std::string property_sender_;
-    std::string current_sender_;  // the sender whose call is being answered
 };
 
 }  // namespace pidnsd

@@ -2,12 +2,13 @@
 #include "caller.h"
 
 #include <poll.h>
-#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <string>
 
 #include "model.h"
+#include "ns_link.h"
 
 namespace pidns {
 namespace {
@@ -19,15 +20,43 @@ Error denied(std::int32_t pid, const std::string& why, int err = 0) {
                       err);
 }
 
+// The pidfd becomes readable when its process exits.
+bool exited(int pidfd) {
+    pollfd pfd{pidfd, POLLIN, 0};
+    return ::poll(&pfd, 1, 0) != 0;
+}
+
+Error wrong_uid(std::int32_t pid, std::uint32_t euid, std::uint32_t bus_uid) {
+    return denied(pid, "its effective uid " + std::to_string(euid) + " is not the uid the bus authenticated (" +
+                           std::to_string(bus_uid) + "); reconnect after changing identity");
+}
+
+// The user namespace link of /proc/PID, as an inode (0 when unreadable).
+std::uint64_t userns_inode_of(int proc_fd, std::int32_t pid) {
+    char buf[64];
+    const std::string rel = std::to_string(pid) + "/ns/user";
+    const ssize_t n = ::readlinkat(proc_fd, rel.c_str(), buf, sizeof buf);
+    if (n <= 0) return 0;
+    auto link = parse_ns_link(std::string_view(buf, static_cast<std::size_t>(n)));
+    return link && link->type == NsType::user ? link->inode : 0;
+}
+
 }  // namespace
 
-Result<Caller> identify_caller(Model& model, std::int32_t pid, std::uint32_t bus_uid) {
-    if (pid <= 0) return denied(pid, "the bus gave no process id");
-    // glibc 2.36's <sys/pidfd.h> does not link from C++ as is; the raw syscall is enough.
-    const int raw = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-    if (raw < 0) return denied(pid, "pidfd_open failed", errno);
-    Fd pidfd(raw);
+std::uint64_t boottime_ticks() noexcept {
+    timespec ts{};
+    ::clock_gettime(CLOCK_BOOTTIME, &ts);
+    static const long hz = [] {
+        const long v = ::sysconf(_SC_CLK_TCK);
+        return v > 0 ? v : 100;
+    }();
+    return static_cast<std::uint64_t>(ts.tv_sec) * static_cast<std::uint64_t>(hz) +
+           static_cast<std::uint64_t>(ts.tv_nsec) / (1'000'000'000ull / static_cast<std::uint64_t>(hz));
+}
 
+Result<Caller> identify_caller(Model& model, int pidfd, std::int32_t pid, std::uint32_t bus_uid,
+                               std::uint64_t started_by) {
+    if (pid <= 0) return denied(pid, "the bus gave no process id");
     if (auto s = model.add_process(pid); !s) return denied(pid, s.error().message);
     const Process* p = model.index().find_process(pid);
     if (!p) return denied(pid, "it is not readable in /proc");
@@ -37,10 +66,15 @@ Result<Caller> identify_caller(Model& model, std::int32_t pid, std::uint32_t bus
     c.bus_uid = bus_uid;
     c.pidns = p->ns_of(NsType::pid);
     c.userns = p->ns_of(NsType::user);
+    c.start_time = p->start_time;
     c.uid = p->uid;
     c.gid = p->gid;
     c.cap_eff = p->cap_eff;
     if (c.pidns == 0 || c.userns == 0) return denied(pid, "its pid or user namespace is unreadable");
+    if (const auto* u = model.index().find_namespace(c.userns)) c.userns_inode = u->meta.inode;
+    if (started_by != 0 && c.start_time > started_by)
+        return denied(pid, "that pid now names a process started after the bus connection was made (the pid was "
+                           "reused)");
 
     const std::string rel = std::to_string(pid) + "/uid_map";
     auto text = read_file_at(model.proc_fd(), rel.c_str());
@@ -49,14 +83,24 @@ Result<Caller> identify_caller(Model& model, std::int32_t pid, std::uint32_t bus
     if (!map) return denied(pid, map.error().message);
     c.uid_map = std::move(*map);
 
-    // The pidfd becomes readable when the process exits: then everything read above may
-    // belong to a process that reused the pid.
-    pollfd pfd{pidfd.get(), POLLIN, 0};
-    if (::poll(&pfd, 1, 0) != 0) return denied(pid, "it exited while being identified");
-    if (c.uid[1] != bus_uid)
-        return denied(pid, "its effective uid " + std::to_string(c.uid[1]) + " is not the uid the bus authenticated (" +
-                               std::to_string(bus_uid) + ")");
+    // Everything above may belong to a process that reused the pid once the pinned one exited.
+    if (exited(pidfd)) return denied(pid, "it exited while being identified");
+    if (c.uid[1] != bus_uid) return wrong_uid(pid, c.uid[1], bus_uid);
     return c;
+}
+
+Result<CallerCheck> refresh_caller(Model& model, int pidfd, Caller& caller) {
+    auto creds = read_credentials(model.proc_fd(), caller.pid);
+    if (!creds || exited(pidfd)) return denied(caller.pid, "it exited");
+    if (creds->start_time != caller.start_time) return denied(caller.pid, "its pid now names another process");
+    if (creds->uid[1] != caller.bus_uid) return wrong_uid(caller.pid, creds->uid[1], caller.bus_uid);
+    const std::uint64_t userns = userns_inode_of(model.proc_fd(), caller.pid);
+    if (userns == 0 || exited(pidfd)) return denied(caller.pid, "it exited");
+    if (userns != caller.userns_inode) return CallerCheck::changed_ns;
+    caller.uid = creds->uid;
+    caller.gid = creds->gid;
+    caller.cap_eff &= creds->cap_eff;  // the weaker of then and now: never more than when it was identified
+    return CallerCheck::same;
 }
 
 }  // namespace pidns

@@ -18,16 +18,35 @@ struct Caller {
     std::uint32_t bus_uid = 0;            // the uid the bus authenticated
     NsId pidns = 0;                       // its pid namespace (the root of everything it may see)
     NsId userns = 0;                      // its user namespace
+    std::uint64_t userns_inode = 0;       // nsfs inode of `userns`, to notice a later setns/unshare
+    std::uint64_t start_time = 0;         // stat field 22 (clock ticks after boot): tells a reused pid apart
     std::array<std::uint32_t, 4> uid{};   // real, effective, saved, fs
     std::array<std::uint32_t, 4> gid{};
     std::uint64_t cap_eff = 0;             // effective capabilities (FSCREDS checks use these)
     std::vector<IdMapExtent> uid_map;     // its uid_map as the daemon reads it (daemon uid -> caller uid)
 };
 
-// Identifies the process `pid` that the bus says sent a message as `bus_uid`: pins it with
-// pidfd_open, (re)reads it into the model's index, reads its uid_map, then checks that the pidfd
-// still refers to a live process and that its effective uid is still `bus_uid`.
-// Errc::access_denied when any step fails (the caller exited, changed identity, or cannot be read).
-Result<Caller> identify_caller(Model& model, std::int32_t pid, std::uint32_t bus_uid);
+// Identifies the process `pid`, pinned by `pidfd` (pidfd_open, or the bus's ProcessFD), that the
+// bus says sent a message as `bus_uid`: (re)reads it into the model's index, reads its uid_map,
+// then checks that the pidfd still refers to a live process and that its effective uid is still
+// `bus_uid`. `started_by` (clock ticks after boot, 0: no check) is when its bus connection was
+// first seen: a process that started later cannot have made the connection, so the pid was
+// reused. Errc::access_denied when any step fails (the caller exited, changed identity, is not
+// the process that connected, or cannot be read).
+Result<Caller> identify_caller(Model& model, int pidfd, std::int32_t pid, std::uint32_t bus_uid,
+                               std::uint64_t started_by);
+
+// What to do with a known caller before answering its next call: its credentials change without
+// any event (setuid, capset), so they are read again.
+enum class CallerCheck : std::uint8_t {
+    same,        // `caller` now holds the current credentials (capabilities never above the first ones)
+    changed_ns,  // its user namespace changed (setns, unshare): identify it again
+};
+// Errc::access_denied when the process exited, its pid names another process, or its effective
+// uid is no longer the uid the bus authenticated.
+Result<CallerCheck> refresh_caller(Model& model, int pidfd, Caller& caller);
+
+// CLOCK_BOOTTIME now, in the clock ticks of /proc/PID/stat's start time.
+std::uint64_t boottime_ticks() noexcept;
 
 }  // namespace pidns

@@ -58,8 +58,7 @@ void Updater::apply(std::span<const ProcEvent> events) {
         ++stats_.reads;
         // Failures mean the task is already gone (not_found) or unreadable; the exit event or
         // the next verify pass settles either.
-        const Status s = leader ? model_.add_process(ev.tgid) : model_.add_thread(ev.tgid, ev.pid);
-        if (s) touched_.push_back(ev.tgid);
+        (void)(leader ? model_.add_process(ev.tgid) : model_.add_thread(ev.tgid, ev.pid));
     }
 }
 
@@ -117,14 +116,6 @@ Status Updater::finish_rescan(Result<ProcSnapshot>&& snapshot) {
     apply(replay);
     stats_.events = events_before;
     return Ok{};
-}
-
-std::vector<std::int32_t> Updater::take_touched() {
-    std::vector<std::int32_t> out;
-    out.swap(touched_);
-    std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end()), out.end());
-    return out;
 }
 
 std::vector<NsChange> Updater::take_changes() {

@@ -50,10 +50,6 @@ public:
 
     // Namespaces added and removed since the last call, in order.
     std::vector<NsChange> take_changes();
-    // Processes read since the last call (fork, exec): a namespace can become visible to a caller
-    // after it was added (a process it may inspect joins it, credentials change), so the
-    // namespaces of these processes are re-checked.
-    std::vector<std::int32_t> take_touched();
 
     [[nodiscard]] const UpdaterStats& stats() const noexcept { return stats_; }
     void count_loss() noexcept { ++stats_.lost; }
@@ -66,7 +62,6 @@ private:
     Model& model_;
     UpdaterStats stats_;
     std::vector<NsChange> pending_;
-    std::vector<std::int32_t> touched_;
     bool rescanning_ = false;
     std::vector<ProcEvent> replay_;  // events applied while a snapshot was being read
     bool replay_overflow_ = false;

@@ -2,6 +2,7 @@
 #include "view.h"
 
 #include <algorithm>
+#include <chrono>
 #include <string>
 
 #include "access.h"
@@ -76,19 +77,24 @@ Access CallerView::access(const Process& p) const {
     if (!in_subtree(p)) return Access::invisible;
     if (all_creds_ || widened_) return Access::allowed;
     if (passes_credentials(index_, caller_, p)) return Access::allowed;
-    denied_any_ = true;
+    note_denial(p);
     return Access::denied;
+}
+
+void CallerView::note_denial(const Process& p) const {
+    denied_any_ = true;
+    if (!first_denial_) first_denial_ = Denial{p.tgid, p.uid[1], p.ns_of(NsType::pid)};
 }
 
 bool CallerView::may_inspect(const Process& p) {
     const Access a = access(p);
-    if (a != Access::allowed || all_creds_ || widened_) return a == Access::allowed;
+    if (a != Access::allowed || all_creds_ || widened_ || !fresh_credentials_) return a == Access::allowed;
     // Allowed on what the index remembers; credentials change without events (setuid, prctl),
     // so confirm with fresh ones before showing it (once per process and request).
     auto [it, fresh] = confirmed_.try_emplace(p.tgid, false);
     if (fresh) {
         it->second = model_.refresh_credentials(p.tgid).ok() && access(p) == Access::allowed;
-        if (!it->second) denied_any_ = true;
+        if (!it->second) note_denial(p);
     }
     return it->second;
 }
@@ -190,14 +196,14 @@ Result<std::uint32_t> CallerView::translate_resolved(std::int32_t nr, NsId from,
         return make_error(Errc::not_found, "no process " + std::to_string(pid) + " in pid namespace " +
                                                std::to_string(from) + "; check the pid and the namespace");
     };
-    auto r = model_.translate(nr, from, to);  // may read the kernel and add the task to the index
+    auto r = model_.translate(nr, from, to, scratch_);  // may read the kernel and add the task to the index
     visible_cache_.clear();
     if (!r) return r.error().code == Errc::not_found ? absent() : r.error();
     auto host = index_.host_tid(from, nr);
     const auto task = host ? index_.find_task(*host) : std::nullopt;
     if (!task) {
         // The kernel knows the task, but it exited since or its /proc entries cannot be read.
-        if (auto h = model_.translate(nr, from, index_.root_pidns()); h && *h > 0 && is_live_task(model_.proc_fd(), *h))
+        if (auto h = model_.translate(nr, from, index_.root_pidns(), scratch_); h && *h > 0 && is_live_task(model_.proc_fd(), *h))
             return unreadable(pid);
         return make_error(Errc::not_found, "process " + std::to_string(pid) + " exited; check the pid");
     }
@@ -220,25 +226,66 @@ Result<std::vector<std::uint32_t>> CallerView::translate_many(const std::vector<
     if (!t) return t.error();
     std::vector<std::uint32_t> out;
     out.reserve(pids.size());
+    if (auto s = translate_some(pids, *f, *t, out); !s) return s.error();
+    return out;
+}
+
+Result<std::size_t> CallerView::translate_some(std::span<const std::uint32_t> pids, NsId from, NsId to,
+                                               std::vector<std::uint32_t>& out,
+                                               std::chrono::steady_clock::time_point deadline) {
+    if (!index_.find_namespace(from) || !index_.find_namespace(to))
+        return make_error(Errc::no_such_namespace, "a pid namespace of this request left the index while it was "
+                                                   "being answered; list the namespaces again");
     std::unordered_map<std::uint32_t, std::uint32_t> seen;  // a repeated pid costs one lookup
+    std::size_t done = 0;
     for (auto pid : pids) {
+        if (done > 0 && (done & 7) == 0 && std::chrono::steady_clock::now() >= deadline) break;
+        ++done;
         if (!is_valid_pid(pid)) {
             out.push_back(0);
             continue;
         }
         auto [it, fresh] = seen.try_emplace(pid, 0);
         if (fresh) {
-            auto r = translate_resolved(static_cast<std::int32_t>(pid), *f, *t);
+            auto r = translate_resolved(static_cast<std::int32_t>(pid), from, to);
             it->second = r ? *r : 0;
         }
         out.push_back(it->second);
     }
-    return out;
+    return done;
 }
 
 NamespaceEntry CallerView::entry(const Namespace& ns) {
-    const auto& m = ns.meta;
+    EntryBuild b;
+    b.id = ns.meta.id;
     NamespaceEntry e;
+    (void)build_entry(b, e, std::chrono::steady_clock::time_point::max());
+    return e;
+}
+
+CallerView::Built CallerView::build_entry(EntryBuild& b, NamespaceEntry& e,
+                                          std::chrono::steady_clock::time_point deadline) {
+    const Namespace* ns = index_.find_namespace(b.id);
+    if (ns == nullptr) return Built::gone;
+    if (!b.begun) {
+        // Members are copied: the index's member lists reorder on removal between pieces.
+        b.begun = true;
+        b.members = ns->members;
+        b.pos = 0;
+        b.nprocs = 0;
+        b.lowest = 0;
+    }
+    while (b.pos < b.members.size()) {
+        const auto* p = index_.find_process(b.members[b.pos++]);
+        if (p != nullptr && p->ns[ns_type_index(ns->meta.type)] == b.id && may_inspect(*p)) {
+            ++b.nprocs;
+            const auto v = view_tgid(*p);
+            if (v && (b.lowest == 0 || v < b.lowest)) b.lowest = v;
+        }
+        if ((b.pos & 15) == 0 && std::chrono::steady_clock::now() >= deadline) return Built::more;
+    }
+    const auto& m = ns->meta;
+    e = NamespaceEntry{};
     e.id = m.id;
     e.inode = m.inode;
     e.type = m.type;
@@ -246,43 +293,68 @@ NamespaceEntry CallerView::entry(const Namespace& ns) {
     e.owner = visible(m.owner) ? m.owner : 0;
     if (m.type == NsType::pid) e.level = m.level - static_cast<std::uint32_t>(level_);
     if (m.type == NsType::user) e.level = m.level - user_level_;
-    std::uint32_t lowest = 0;
-    for (auto tgid : ns.members) {
-        const auto* p = index_.find_process(tgid);
-        if (!p || !may_inspect(*p)) continue;
-        ++e.nprocs;
-        const auto v = view_tgid(*p);
-        if (v && (lowest == 0 || v < lowest)) lowest = v;
-    }
+    e.nprocs = b.nprocs;
     if (m.type == NsType::pid) {
         if (auto host = index_.host_tid(m.id, 1))
             if (auto task = index_.find_task(*host); task && may_inspect(*task->process))
                 e.init_pid = at_level(task->nspid, level_);
     } else {
-        e.init_pid = lowest;
+        e.init_pid = b.lowest;
     }
     e.owner_uid = map_id_in(caller_.uid_map, m.owner_uid);
-    return e;
+    return Built::done;
 }
 
-Result<std::vector<NamespaceEntry>> CallerView::list_namespaces(std::string_view type) {
-    std::optional<NsType> only;
-    if (!type.empty()) {
-        only = ns_type_from_name(type);
-        if (!only)
-            return make_error(Errc::invalid_argument, "unknown namespace type '" + std::string(type) +
-                                                          "'; use one of pid user mnt net uts ipc cgroup time, or '' for all");
-    }
-    std::vector<NamespaceEntry> out;
-    for (const auto& [id, ns] : index_.namespaces()) {
-        if (only && ns.meta.type != *only) continue;
-        if (visible(ns)) out.push_back(entry(ns));
-    }
-    std::sort(out.begin(), out.end(), [](const NamespaceEntry& a, const NamespaceEntry& b) {
+std::vector<NsId> CallerView::namespaces_of_type(std::optional<NsType> only) const {
+    std::vector<NsId> ids;
+    for (const auto& [id, ns] : index_.namespaces())
+        if (!only || ns.meta.type == *only) ids.push_back(id);
+    return ids;
+}
+
+std::vector<std::int32_t> CallerView::members_of(NsId id) const {
+    const auto* ns = index_.find_namespace(id);
+    return ns ? ns->members : std::vector<std::int32_t>{};
+}
+
+bool CallerView::inspects_everything() {
+    if (at_root_ && (all_creds_ || widened_)) return true;
+    denied_any_ = true;
+    return false;
+}
+
+std::uint32_t CallerView::listed_pid(std::int32_t tgid) {
+    const auto* p = index_.find_process(tgid);
+    if (p == nullptr || !may_inspect(*p)) return 0;
+    return view_tgid(*p);
+}
+
+Result<std::optional<NsType>> parse_type_filter(std::string_view type) {
+    if (type.empty()) return std::optional<NsType>{};
+    auto only = ns_type_from_name(type);
+    if (!only)
+        return make_error(Errc::invalid_argument, "unknown namespace type '" + std::string(type) +
+                                                      "'; use one of pid user mnt net uts ipc cgroup time, or '' for all");
+    return std::optional<NsType>{*only};
+}
+
+void sort_entries(std::vector<NamespaceEntry>& entries) {
+    std::sort(entries.begin(), entries.end(), [](const NamespaceEntry& a, const NamespaceEntry& b) {
         if (a.type != b.type) return ns_type_index(a.type) < ns_type_index(b.type);
         if (a.level != b.level) return a.level < b.level;
         return a.id < b.id;
     });
+}
+
+Result<std::vector<NamespaceEntry>> CallerView::list_namespaces(std::string_view type) {
+    auto only = parse_type_filter(type);
+    if (!only) return only.error();
+    std::vector<NamespaceEntry> out;
+    for (const auto& [id, ns] : index_.namespaces()) {
+        if (*only && ns.meta.type != **only) continue;
+        if (visible(ns)) out.push_back(entry(ns));
+    }
+    sort_entries(out);
     return out;
 }
 

@@ -3,8 +3,11 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <span>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -17,6 +20,7 @@
 namespace pidns {
 
 class Model;
+struct TranslateScratch;
 
 struct NamespaceEntry {
     NsId id = 0;
@@ -30,6 +34,13 @@ struct NamespaceEntry {
     std::uint32_t owner_uid = 0;  // in the caller's user namespace, kOverflowId when unmapped
 };
 
+// The first task the kernel's rule refused the caller during a request (what polkit is asked about).
+struct Denial {
+    std::int32_t pid = 0;          // host pid (pidnsd's pid namespace)
+    std::uint32_t uid = 0;         // its effective uid, as pidnsd sees it
+    NsId pidns = 0;                // its pid namespace
+};
+
 struct ProcessEntry {
     std::vector<std::uint32_t> nspid, nstgid, nspgid, nssid;  // first: caller's view; last: own
     std::array<NsId, kNsTypeCount> ns{};                      // 0 where not visible to the caller
@@ -41,6 +52,11 @@ struct ProcessEntry {
 // its existence does not leak through the error).
 Result<NsId> resolve_reference(const Index& index, std::uint64_t nsfs_dev, std::uint64_t ref,
                                const std::function<bool(NsId)>& visible);
+
+// A ListNamespaces type argument: "" (all) or a type name. Errc::invalid_argument otherwise.
+Result<std::optional<NsType>> parse_type_filter(std::string_view type);
+// ListNamespaces order: by type (pid user mnt net uts ipc cgroup time), then level, then id.
+void sort_entries(std::vector<NamespaceEntry>& entries);
 
 // A pid as the API takes it: 1 to 2^31-1.
 inline constexpr bool is_valid_pid(std::uint32_t pid) noexcept { return pid != 0 && pid <= 0x7fffffffu; }
@@ -70,6 +86,18 @@ public:
     // TranslatePids: element-wise; 0 for absent, out-of-range, untranslatable or uninspectable.
     Result<std::vector<std::uint32_t>> translate_many(const std::vector<std::uint32_t>& pids, std::uint64_t from,
                                                       std::uint64_t to);
+    // TranslatePids in slices: appends the answers for `pids` (namespaces already resolved by
+    // resolve_pidns) to `out`, until `deadline`; returns how many pids it answered (at least one).
+    // Errc::no_such_namespace if `from` or `to` left the index meanwhile.
+    Result<std::size_t> translate_some(std::span<const std::uint32_t> pids, NsId from, NsId to,
+                                       std::vector<std::uint32_t>& out,
+                                       std::chrono::steady_clock::time_point deadline =
+                                           std::chrono::steady_clock::time_point::max());
+    // A pid namespace reference (0: the caller's own). Errc::not_pid_namespace for another type.
+    Result<NsId> resolve_pidns(std::uint64_t ref);
+    // Per-request state for the model's translation (cached namespace fds, the /proc listing
+    // allowance); the owner keeps it across the slices of one request.
+    void set_translate_scratch(TranslateScratch* s) noexcept { scratch_ = s; }
     // ListNamespaces: type "" (all) or a type name; sorted by type, then level, then id.
     Result<std::vector<NamespaceEntry>> list_namespaces(std::string_view type);
     Result<NamespaceEntry> get_namespace(std::uint64_t ref);
@@ -80,12 +108,40 @@ public:
     void widen() noexcept { widened_ = true; }
     // Whether the kernel's rule (2 or 3) refused anything during this request: then polkit may be asked.
     [[nodiscard]] bool denied_any() const noexcept { return denied_any_; }
+    // The first task the kernel's rule refused during this request, if any was a task.
+    [[nodiscard]] const std::optional<Denial>& first_denial() const noexcept { return first_denial_; }
     // Whether the caller may inspect this process; an allowed answer is confirmed on fresh
     // credentials (once per process and view).
     [[nodiscard]] bool may_inspect(const Process& p);
     // Whether the caller can see namespace `id` (what NamespaceAdded may tell it).
     [[nodiscard]] bool can_see(NsId id) { return visible(id); }
     std::uint32_t process_count();
+
+    // Answers built in pieces, so that no one request holds pidnsd for long.
+    // The ListNamespaces entry of one namespace: its members are walked until `deadline`.
+    struct EntryBuild {
+        NsId id = 0;
+        bool begun = false;
+        std::vector<std::int32_t> members;
+        std::size_t pos = 0;
+        std::uint32_t nprocs = 0, lowest = 0;
+    };
+    enum class Built : std::uint8_t { done, more, gone };
+    // done: `out` holds the entry (shown only if visible(id) held; check that first); more:
+    // call again with the same `b` (in a later view of the same caller); gone: it left the index.
+    Built build_entry(EntryBuild& b, NamespaceEntry& out, std::chrono::steady_clock::time_point deadline);
+    // Ids of the namespaces of one type (or all), in index order: what a listing walks.
+    [[nodiscard]] std::vector<NsId> namespaces_of_type(std::optional<NsType> only) const;
+    // The thread-group leaders holding namespace `id` (a copy: the index reorders them).
+    [[nodiscard]] std::vector<std::int32_t> members_of(NsId id) const;
+    // Whether the caller may inspect every process (CAP_SYS_PTRACE in pidnsd's user namespace,
+    // in its pid namespace, or polkit's yes); when not, it counts as refused (polkit may widen).
+    bool inspects_everything();
+    // ListProcesses for one member: its tgid as the caller sees it, 0 if it may not be inspected.
+    std::uint32_t listed_pid(std::int32_t tgid);
+    // Counts on the credentials the index last read instead of reading them again per process
+    // (for the properties, which must answer at once).
+    void use_remembered_credentials() noexcept { fresh_credentials_ = false; }
 
 private:
     // GetProcess's answer for a task the caller may inspect.
@@ -96,12 +152,12 @@ private:
     // Rule 1: the process is in the caller's pid namespace or below.
     [[nodiscard]] bool in_subtree(const Process& p) const;
     [[nodiscard]] Access access(const Process& p) const;
+    void note_denial(const Process& p) const;
     // For one target: decided on fresh credentials.
     [[nodiscard]] Access decide(const Process& p);
     // The process's tgid as the caller sees it; 0 if it has none there.
     [[nodiscard]] std::uint32_t view_tgid(const Process& p) const;
     Result<std::int32_t> checked_pid(std::uint32_t pid) const;
-    Result<NsId> resolve_pidns(std::uint64_t ref);
     Result<std::uint32_t> translate_resolved(std::int32_t nr, NsId from, NsId to);
     NamespaceEntry entry(const Namespace& ns);
 
@@ -113,7 +169,10 @@ private:
     bool at_root_ = false;        // the caller is in the daemon's own pid namespace
     bool all_creds_ = false;      // CAP_SYS_PTRACE in the daemon's user namespace: rules 2 and 3 always pass
     bool widened_ = false;        // polkit said yes
+    bool fresh_credentials_ = true;
     mutable bool denied_any_ = false;
+    mutable std::optional<Denial> first_denial_;
+    TranslateScratch* scratch_ = nullptr;
     std::unordered_map<NsId, bool> visible_cache_;
     std::unordered_map<std::int32_t, bool> confirmed_;  // tgid -> allowed on fresh credentials
 };

@@ -302,6 +302,17 @@ void Client::onNamespaceRemoved(const std::uint64_t& id, const std::string& type
     cv_.notify_all();
 }
 
+void Client::onResync() {
+    std::lock_guard lk(mu_);
+    ++resyncs_;
+    cv_.notify_all();
+}
+
+std::size_t Client::resyncs() {
+    std::lock_guard lk(mu_);
+    return resyncs_;
+}
+
 bool Client::wait_signal(bool added, std::uint64_t id, std::chrono::milliseconds timeout) {
     std::unique_lock lk(mu_);
     return cv_.wait_for(lk, timeout, [&] {

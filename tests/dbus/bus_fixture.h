@@ -124,12 +124,15 @@ public:
     // Waits until a signal matching (added, id) has arrived.
     bool wait_signal(bool added, std::uint64_t id, std::chrono::milliseconds timeout = std::chrono::seconds(10));
     std::vector<Signal> signals();
+    std::size_t resyncs();  // Resync signals received
     sdbus::IProxy& raw() { return getProxy(); }
 
 private:
     void onNamespaceAdded(const std::uint64_t& id, const std::string& type) override;
     void onNamespaceRemoved(const std::uint64_t& id, const std::string& type) override;
+    void onResync() override;
     std::mutex mu_;
+    std::size_t resyncs_ = 0;
     std::condition_variable cv_;
     std::vector<Signal> signals_;
 };

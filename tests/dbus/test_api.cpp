@@ -326,8 +326,31 @@ TEST_CASE("NamespaceAdded and NamespaceRemoved follow a namespace's life") {
     PrivateBus bus;
     Daemon d(bus);
     Client c(bus.address());
-    (void)c.GetNamespace(0);  // signals go to clients pidnsd knows: those that have called it
     ProcTree tree;
+    {
+        // Signals go to subscribers only, about what changes after they subscribed.
+        auto wait_indexed = [&](std::uint64_t inode) {
+            for (int i = 0; i < 500; ++i) {
+                if (error_of([&] { c.GetNamespace(inode); }).empty()) return true;
+                std::this_thread::sleep_for(10ms);
+            }
+            return false;
+        };
+        Client other(bus.address());
+        const pid_t seen = tree.spawn(0, CLONE_NEWNET);
+        REQUIRE(wait_indexed(ns_inode(seen, "net")));
+        other.Subscribe();
+        const pid_t after = tree.spawn(0, CLONE_NEWNET);
+        REQUIRE(other.wait_signal(true, ns_id(after, "net")));
+        CHECK_FALSE(other.wait_signal(true, ns_id(seen, "net"), 200ms));  // made before it subscribed
+        CHECK(c.signals().empty());                                        // c never subscribed
+        other.Unsubscribe();
+        const pid_t later = tree.spawn(0, CLONE_NEWNET);
+        REQUIRE(wait_indexed(ns_inode(later, "net")));
+        CHECK_FALSE(other.wait_signal(true, ns_id(later, "net"), 200ms));
+        for (pid_t p : {seen, after, later}) tree.kill_agent(p);
+    }
+    c.Subscribe();
     const pid_t a = tree.spawn(0, CLONE_NEWNET | CLONE_NEWUTS);
     const auto net = ns_id(a, "net");
     const auto uts = ns_id(a, "uts");
@@ -435,6 +458,7 @@ TEST_CASE("SIGHUP rescans, SIGTERM and SIGINT exit 0") {
     ProcTree tree;
     const pid_t a = tree.spawn(0, 0);
     Client c(bus.address());
+    c.Subscribe();
     CHECK(c.TranslatePid(static_cast<std::uint32_t>(a), 0, 0) == static_cast<std::uint32_t>(a));
     // unshare() without fork or exec sends no event: the index learns of it only by rescanning.
     tree.unshare_in(a, CLONE_NEWNET);
@@ -486,6 +510,7 @@ TEST_CASE("polling mode (--no-proc-connector): EventSource, the log line, and a 
     PrivateBus bus;
     Daemon d(bus, {"--no-proc-connector", "--poll-interval=200ms"});
     Client c(bus.address());
+    c.Subscribe();
     CHECK(c.EventSource() == "polling");
     CHECK(d.log().find("--no-proc-connector") != std::string::npos);
     ProcTree tree;

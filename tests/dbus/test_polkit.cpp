@@ -181,3 +181,55 @@ TEST_CASE("polkit: org.pidns.inspect widens the kernel's rule for the user it is
         CHECK(r.error_name == "org.freedesktop.DBus.Error.AccessDenied");
     }
 }
+
+TEST_CASE("polkit: rules can name the target and the method through the details pidnsd passes") {
+    REQUIRE(fs::exists(kPolkitd));
+    InstalledFile action(kActionFile, read_file(std::string(PIDNS_SOURCE_DIR) + "/dbus/org.pidns.policy"));
+    // nobody may inspect uid 1's (daemon's) processes with GetProcess, and nothing else.
+    InstalledFile rules(kRulesFile,
+                        "polkit.addRule(function(action, subject) {\n"
+                        "    if (action.id == \"org.pidns.inspect\" && subject.user == \"nobody\" &&\n"
+                        "        action.lookup(\"uid\") == \"1\" && action.lookup(\"method\") == \"GetProcess\")\n"
+                        "        return polkit.Result.YES;\n"
+                        "});\n");
+    PrivateBus bus;
+    Polkitd polkitd(bus);
+    const std::string A = bus.address();
+    auto spawn_as = [](uid_t uid) {
+        pid_t p = fork();
+        REQUIRE(p >= 0);
+        if (p == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0) _exit(1);
+            for (;;) pause();
+        }
+        return p;
+    };
+    const pid_t daemons = spawn_as(1), roots = spawn_as(0);
+    struct Reap {
+        std::vector<pid_t> ps;
+        ~Reap() {
+            for (auto p : ps) {
+                kill(p, SIGKILL);
+                waitpid(p, nullptr, 0);
+            }
+        }
+    } reap{{daemons, roots}};
+    for (int i = 0; i < 200 && read_file("/proc/" + std::to_string(daemons) + "/status").find("Uid:\t1\t") == std::string::npos; ++i)
+        std::this_thread::sleep_for(5ms);
+    REQUIRE_FALSE(open_ns_pid_as(kAsNobody, daemons).status == 0);  // the kernel refuses both to nobody
+    REQUIRE_FALSE(open_ns_pid_as(kAsNobody, roots).status == 0);
+
+    Daemon d(bus);
+    const std::string dp = std::to_string(daemons), rp = std::to_string(roots);
+    auto granted = dbus_send(A, "GetProcess", {"uint32:" + dp}, kAsNobody);
+    INFO(granted.output);
+    CHECK(granted.ok);  // details uid=1, method=GetProcess: the rule says yes
+    CHECK(dbus_send(A, "GetProcess", {"uint32:" + rp}, kAsNobody).error_name ==
+          "org.freedesktop.DBus.Error.AccessDenied");  // uid=0
+    CHECK(dbus_send(A, "TranslatePid", {"uint32:" + dp, "uint64:0", "uint64:0"}, kAsNobody).error_name ==
+          "org.freedesktop.DBus.Error.AccessDenied");  // method=TranslatePid
+    // Listings name no single target (details: method and namespace): not granted by this rule.
+    auto procs = busctl_call(A, "ListProcesses", "t", {"0"}, kAsNobody).at(0).get<std::vector<std::uint32_t>>();
+    CHECK(std::find(procs.begin(), procs.end(), static_cast<std::uint32_t>(daemons)) == procs.end());
+}

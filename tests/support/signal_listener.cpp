@@ -1,5 +1,5 @@
-// pidns-signal-listener ADDRESS SECONDS: a client that calls GetNamespace(0) once (so pidnsd knows
-// it), then prints every NamespaceAdded/NamespaceRemoved it receives as "added|removed ID TYPE"
+// pidns-signal-listener ADDRESS SECONDS: a client that subscribes (Subscribe), then prints every
+// NamespaceAdded/NamespaceRemoved/Resync it receives as "added|removed ID TYPE" or "resync"
 // lines, for SECONDS. The tests run it as other users (setpriv) to see which signals reach whom.
 // pidns-signal-listener ADDRESS --become UID: connects (as whoever runs it), then switches all its
 // ids to UID and calls GetNamespace(0): prints "ok" or the D-Bus error name. The bus still knows
@@ -29,6 +29,7 @@ public:
 private:
     void onNamespaceAdded(const std::uint64_t& id, const std::string& type) override { print("added", id, type); }
     void onNamespaceRemoved(const std::uint64_t& id, const std::string& type) override { print("removed", id, type); }
+    void onResync() override { print("resync", 0, ""); }
     static void print(const char* what, std::uint64_t id, const std::string& type) {
         std::lock_guard lk(out_mu);
         std::printf("%s %llu %s\n", what, static_cast<unsigned long long>(id), type.c_str());
@@ -56,7 +57,7 @@ int main(int argc, char** argv) {
     }
     try {
         Listener l(argv[1]);
-        (void)l.GetNamespace(0);
+        l.Subscribe();
         {
             std::lock_guard lk(out_mu);
             std::printf("ready\n");

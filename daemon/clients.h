@@ -1,0 +1,242 @@
+// The bus connections pidnsd serves: who each one is (asked of the bus without blocking), its quotas, its calls.
+#pragma once
+
+#include <sdbus-c++/sdbus-c++.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "caller.h"
+#include "raw_message.h"
+#include "quotas.h"
+#include "nsfs.h"
+
+namespace pidns {
+class Model;
+}
+
+namespace pidnsd {
+
+using Clock = std::chrono::steady_clock;
+struct Client;
+
+// One method call being answered: a resumable computation that replies when it is done.
+class Call {
+public:
+    explicit Call(const char* method, std::size_t pids = 0) : method_(method), pids_(pids) {}
+    virtual ~Call() = default;
+    Call(const Call&) = delete;
+    Call& operator=(const Call&) = delete;
+
+    enum class Step : std::uint8_t {
+        more,    // the deadline came first: call step() again later
+        done,    // replied
+        parked,  // waiting for an outside answer (polkit); resume() makes it runnable again
+    };
+    // Works on until `deadline` (checked between pieces of work). Must not throw.
+    virtual Step step(Client& client, Clock::time_point deadline) = 0;
+    // Replies with this error instead (the caller could not be identified, limits). Must not throw.
+    virtual void fail(const sdbus::Error& error) noexcept = 0;
+    // The outside answer a parked call waited for.
+    virtual void resume(bool authorized) { (void)authorized; }
+
+    [[nodiscard]] const char* method() const noexcept { return method_; }
+    [[nodiscard]] std::size_t pids() const noexcept { return pids_; }
+    std::uint64_t id = 0;        // set by the registry
+    bool checked = false;        // the caller's credentials were re-read for this call
+
+private:
+    const char* method_;
+    std::size_t pids_;
+};
+
+// A token bucket: `burst` at once, then `rate` per second.
+class Bucket {
+public:
+    Bucket(double burst, double rate) : tokens_(burst), burst_(burst), rate_(rate) {}
+    bool take(Clock::time_point now, double n = 1);  // false (and nothing taken) when fewer are left
+    void charge(Clock::time_point now, double n);    // takes n even into debt
+    [[nodiscard]] bool has(Clock::time_point now);
+
+private:
+    void refill(Clock::time_point now);
+    double tokens_, burst_, rate_;
+    Clock::time_point last_ = Clock::now();
+};
+
+// What a subscriber (Subscribe()) has been told and what waits to be sent to it.
+struct Subscription {
+    std::unordered_set<std::uint64_t> told;  // namespaces it knows of (signals, replies): NamespaceRemoved goes to these
+    // Changes decided for it and not sent yet, coalesced: an Added cancelled by its Removed is never sent.
+    struct Pending {
+        std::uint64_t id;
+        bool added;
+        pidns::NsType type;
+        bool cancelled = false;
+    };
+    std::deque<Pending> pending;
+    std::unordered_map<std::uint64_t, std::size_t> pending_added;  // id -> pending Added not cancelled
+    bool resync = false;  // it fell behind: one Resync replaces what it missed
+    Clock::time_point checked{};  // when its credentials were last re-read
+    Bucket tokens{limits::kSignalBurst, limits::kSignalsPerSecond};
+};
+
+struct Client {
+    enum class Identity : std::uint8_t { unknown, asking, known };
+    std::string name;             // unique bus name
+    Identity identity = Identity::unknown;
+    std::uint32_t uid = 0;        // valid once identity == known
+    std::optional<pidns::Caller> caller;
+    pidns::Fd pidfd;              // pins the caller's process
+    std::deque<std::unique_ptr<Call>> queue;                    // runnable or waiting for the identity
+    std::unordered_map<std::uint64_t, std::unique_ptr<Call>> parked;  // waiting for polkit
+    std::size_t pids = 0;         // pids held by its calls
+    bool scheduled = false;       // in the scheduler's run queue
+    bool subscribed = false;
+    std::unique_ptr<Subscription> subscription;  // while subscribed
+    bool limit_logged = false;
+    std::size_t deferred = 0;     // refusals waiting to be sent to it
+    Clock::time_point last_active = Clock::now();
+    std::uint64_t calls_total = 0, calls_limited = 0;
+
+    [[nodiscard]] std::size_t in_flight() const noexcept { return queue.size() + parked.size(); }
+};
+
+// Per-uid totals over that uid's connections.
+struct UidUsage {
+    std::size_t clients = 0, calls = 0, pids = 0, subscribers = 0;
+    Bucket properties{0, 0};
+};
+
+class Clients {
+public:
+    // Subscribes to NameOwnerChanged on `conn`: connection appearance times (for pid-reuse checks)
+    // and forgetting connections that leave.
+    Clients(sdbus::IConnection& conn, pidns::Model& model);
+    ~Clients();
+    Clients(const Clients&) = delete;
+    Clients& operator=(const Clients&) = delete;
+
+    // Takes a method call of `sender`: queued, and run by the scheduler once the sender is
+    // identified. When a quota is exceeded (or the sender cannot be served) the call is dropped
+    // unanswered and the error to answer it with is returned: the caller sends it, for
+    // LimitsExceeded later (refuse_later).
+    [[nodiscard]] std::optional<sdbus::Error> submit(const std::string& sender, std::unique_ptr<Call> call);
+    // Answers a call refused for a quota only after limits::kRefusalDelay: a client that pipelines
+    // beyond its quota is slowed to that pace instead of keeping the bus busy with calls refused
+    // in microseconds (each queued on the one socket every caller's messages reach pidnsd by).
+    // Sent at once beyond kDeferredRefusalsPerClient waiting for the client, or kDeferredRefusals in all.
+    void refuse_later(const std::string& sender, DeferredError reply);
+    // Sends the deferred refusals that are due; when the next one is.
+    void send_due_refusals();
+    [[nodiscard]] std::optional<Clock::time_point> next_refusal() const;
+    [[nodiscard]] std::size_t deferred_refusals() const noexcept { return deferred_.size(); }
+
+    // Runs queued calls round-robin, uid by uid and then connection by connection, one slice
+    // each, until `budget` is spent. Returns true when calls are still waiting to run.
+    bool run(std::chrono::microseconds budget);
+    [[nodiscard]] bool runnable() const noexcept { return !uid_turns_.empty(); }
+
+    // A parked call (polkit) answered: back to its connection's queue.
+    void resume(const std::string& sender, std::uint64_t call_id, bool authorized);
+
+    // The client of a known sender (nullptr if it has none; never creates one).
+    Client* find(const std::string& sender);
+    // For a synchronous property read (sdbus-c++ 1.2 cannot answer those later): the caller of
+    // `sender`, re-checked. A connection not identified yet is identified synchronously, within a
+    // time budget (the bus may be slow: at most kSyncIdentifyTimeout per call and
+    // kSyncIdentifyBudget per second in all). Throws sdbus::Error: AccessDenied, or LimitsExceeded
+    // when the uid's property budget or the synchronous identification budget is spent.
+    pidns::Caller caller_for_property(const std::string& sender);
+    // What a property read cost: charged to the uid's property budget (time, not reads: a count
+    // costs microseconds for some callers and milliseconds for others).
+    void charge_property(const std::string& sender, Clock::duration spent);
+
+    // Whether subscriber `c` may still be judged as it was: its credentials are re-read at most
+    // every kSubscriberRecheck; false (and unsubscribed) when it exited or changed its uid.
+    bool recheck(Client& c);
+    // Subscriptions (Subscribe/Unsubscribe): LimitsExceeded beyond the quotas.
+    void subscribe(Client& c);
+    void unsubscribe(Client& c);
+    // Connections forgotten since the last call (left the bus, or idle ones dropped at the cap),
+    // so other per-connection state (polkit answers) goes with them.
+    std::vector<std::string> take_departed();
+    template <class F>
+    void for_each_subscriber(F&& f) {
+        for (auto& [name, c] : clients_)
+            if (c->subscription) f(*c);
+    }
+
+    // Limits exceeded: the D-Bus error, counted and logged (once per client, rate-limited).
+    sdbus::Error limit_error(Client* c, const std::string& sender, const std::string& what);
+
+    [[nodiscard]] std::size_t count() const noexcept { return clients_.size(); }
+    [[nodiscard]] std::size_t calls_in_flight() const noexcept { return calls_; }
+    [[nodiscard]] std::uint64_t limits_exceeded() const noexcept { return limited_; }
+    [[nodiscard]] std::size_t subscribers() const noexcept { return subscribers_; }
+    [[nodiscard]] std::size_t tracked_connections() const noexcept { return appeared_.size(); }
+    [[nodiscard]] std::uint64_t identify_failures() const noexcept { return identify_failures_; }
+
+private:
+    // The client of `sender`, made if new; throws LimitsExceeded at the cap.
+    Client& client_of(const std::string& sender);
+    void note_appeared(const std::string& name);
+    // When `name` connected at the latest (boottime ticks): processes that started later did not make it.
+    [[nodiscard]] std::uint64_t started_by(const std::string& name) const;
+    void forget(const std::string& name);
+    void drop_client(const std::string& name, bool left_bus);
+    // Re-reads the caller of an identified client; throws sdbus::Error (after failing its calls).
+    void check_caller(Client& c);
+    void forget_identity(Client& c);
+    void run_one(Client& c, Clock::time_point deadline);
+    void ask_identity(Client& c);
+    void identified(const std::string& name, const sdbus::Error* error, const std::map<std::string, sdbus::Variant>& creds);
+    // Pins and reads the process the bus credentials name; throws sdbus::Error (AccessDenied).
+    void pin(Client& c, const std::map<std::string, sdbus::Variant>& creds);
+    void fail_all(Client& c, const sdbus::Error& e);
+    void schedule(Client& c);
+    // Accounts a call that finished or failed.
+    void release(Client& c, const Call& call);
+    void evict_idle();
+    UidUsage& usage(std::uint32_t uid);
+    // Whether the calls of a just-identified client fit its uid's quotas; the excess is refused.
+    void admit_identified(Client& c);
+
+    pidns::Model& model_;
+    std::unique_ptr<sdbus::IProxy> dbus_;
+    sdbus::Slot name_owner_changed_;
+    std::uint64_t subscribed_at_ = 0;  // boottime ticks when NameOwnerChanged tracking began
+    std::unordered_map<std::string, std::unique_ptr<Client>> clients_;
+    std::unordered_map<std::uint32_t, UidUsage> uids_;
+    // Unique names seen connecting, with the time (boottime ticks), oldest first.
+    std::list<std::pair<std::string, std::uint64_t>> appeared_order_;
+    std::unordered_map<std::string, std::list<std::pair<std::string, std::uint64_t>>::iterator> appeared_;
+    bool appeared_overflow_ = false;
+    // Round-robin: uids with runnable clients, and each uid's runnable clients.
+    std::deque<std::uint32_t> uid_turns_;
+    std::unordered_map<std::uint32_t, std::deque<std::string>> runnable_;
+    Bucket sync_identify_{0.05, 0.05};  // seconds of synchronous identification: 50 ms per second
+    std::vector<std::string> departed_;
+    struct Deferred {
+        Clock::time_point due;
+        std::string sender;
+        DeferredError reply;
+    };
+    std::deque<Deferred> deferred_;  // in order of due time (one fixed delay)
+    std::size_t calls_ = 0, pids_ = 0, unidentified_calls_ = 0, subscribers_ = 0;
+    std::uint64_t next_call_id_ = 1;
+    std::uint64_t limited_ = 0, identify_failures_ = 0;
+    std::size_t limit_logs_ = 0;
+    Clock::time_point limit_window_ = Clock::now();
+};
+
+}  // namespace pidnsd

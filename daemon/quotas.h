@@ -1,0 +1,72 @@
+// The quotas and bounds that keep any one client from stalling, growing or starving pidnsd (README "Security").
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+
+namespace pidnsd::limits {
+
+// Calls being answered or waiting (method calls are answered asynchronously).
+inline constexpr std::size_t kCallsPerClient = 16;      // per bus connection
+inline constexpr std::size_t kCallsPerUid = 64;         // all connections of one uid together
+inline constexpr std::size_t kCalls = 1024;             // everyone together
+// Pids held in TranslatePids calls that are waiting or being answered.
+inline constexpr std::size_t kQueuedPidsPerUid = 4 * 65536;
+inline constexpr std::size_t kQueuedPids = 16 * 65536;  // 4 MiB of requests, 4 MiB of answers
+// A call refused for a quota is answered (LimitsExceeded) this much later, so that a client
+// pipelining beyond its quota waits instead of sending more; at most this many refusals wait per
+// connection and in all (beyond, they are sent at once).
+inline constexpr auto kRefusalDelay = std::chrono::seconds(5);
+inline constexpr std::size_t kDeferredRefusalsPerClient = 128;  // the system bus's max_replies_per_connection
+inline constexpr std::size_t kDeferredRefusals = 16384;           // ~1 KiB each
+// Before the bus has told pidnsd who a connection is (one round trip), its calls wait here.
+inline constexpr std::size_t kCallsPerUnidentifiedClient = 4;
+inline constexpr std::size_t kUnidentifiedCalls = 256;
+
+// Property reads of a connection not identified yet ask the bus synchronously: at most this long
+// each, and this much per second in all (beyond: LimitsExceeded; method calls never wait).
+inline constexpr auto kSyncIdentifyTimeout = std::chrono::milliseconds(100);
+inline constexpr double kSyncIdentifySecondsPerSecond = 0.05;
+
+// Connections pidnsd keeps state for (identity, subscription, polkit answers). Idle ones are
+// forgotten first when the cap is reached; all state goes when the connection leaves the bus.
+inline constexpr std::size_t kClients = 4096;
+inline constexpr std::size_t kClientsPerUid = 256;
+// Connection appearance times kept for pid-reuse checks (NameOwnerChanged), oldest dropped first.
+inline constexpr std::size_t kTrackedConnections = 65536;
+
+// Subscribers (Subscribe()).
+inline constexpr std::size_t kSubscribersPerUid = 16;
+inline constexpr std::size_t kSubscribers = 512;
+// Namespace changes waiting for one subscriber; beyond this it gets one Resync instead.
+inline constexpr std::size_t kPendingChangesPerSubscriber = 1024;
+// Namespaces one subscriber has been told of (for NamespaceRemoved); beyond this: Resync.
+inline constexpr std::size_t kToldPerSubscriber = 65536;
+// A subscriber's credentials are re-read before it is sent a signal, at most this often.
+inline constexpr auto kSubscriberRecheck = std::chrono::seconds(1);
+// Signals per subscriber: a burst, then a steady rate (token bucket).
+inline constexpr double kSignalBurst = 256;
+inline constexpr double kSignalsPerSecond = 200;
+
+// Synchronous property reads (Namespaces, Processes walk the index): the time they take, per uid,
+// 100 ms at once, then 20 ms per second of pidnsd's time.
+inline constexpr double kPropertyBurstSeconds = 0.1;
+inline constexpr double kPropertySecondsPerSecond = 0.02;
+
+// polkit answers cached per (connection, action, details), for this long, at most this many.
+inline constexpr auto kPolkitCacheFor = std::chrono::seconds(5);
+inline constexpr std::size_t kPolkitCache = 4096;
+inline constexpr std::size_t kPolkitPending = 256;  // CheckAuthorization calls in flight
+
+// Loop turn shares.
+inline constexpr auto kBusBudget = std::chrono::microseconds(10000);       // dispatching messages (cheap: parse, queue)
+inline constexpr auto kCallBudget = std::chrono::microseconds(500);        // answering calls, round-robin
+inline constexpr auto kSliceBudget = std::chrono::microseconds(500);       // one call's share of that
+inline constexpr auto kSignalBudget = std::chrono::microseconds(2000);     // deciding who sees a change
+inline constexpr auto kSlowTurn = std::chrono::milliseconds(1000);          // logged as a stall
+
+// "LimitsExceeded" log lines: at most this many per window, one per client.
+inline constexpr std::size_t kLimitLogsPerWindow = 10;
+inline constexpr auto kLimitLogWindow = std::chrono::seconds(60);
+
+}  // namespace pidnsd::limits

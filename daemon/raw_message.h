@@ -1,0 +1,65 @@
+// The sd_bus_message behind an sdbus-c++ 1.2 Message, and an error reply built now to be sent later.
+#pragma once
+
+#include <sdbus-c++/Error.h>
+#include <sdbus-c++/Message.h>
+#include <systemd/sd-bus.h>
+
+#include <utility>
+
+namespace sdbus::pidnsd_detail {
+// Message's protected members, reached through a derived class's pointer to member (no cast of
+// the object): sdbus-c++ 1.2 has no accessor for them.
+struct MessageAccess : Message {
+    static void* raw(const Message& m) { return m.*(&MessageAccess::msg_); }
+    static void fail(Message& m) { m.*(&MessageAccess::ok_) = false; }
+};
+}  // namespace sdbus::pidnsd_detail
+
+namespace pidnsd {
+
+inline sd_bus_message* raw_message(const sdbus::Message& m) {
+    return static_cast<sd_bus_message*>(sdbus::pidnsd_detail::MessageAccess::raw(m));
+}
+
+// An error reply to a method call, made at once (so the call, with its body, can be freed) and
+// sent later: how pidnsd answers calls beyond a quota without letting the caller pipeline more.
+class DeferredError {
+public:
+    DeferredError() = default;
+    // Builds the reply to `call` (a method call message; holds no reference to it). Empty when
+    // the message wants no reply or the reply cannot be built.
+    DeferredError(const sdbus::Message& call, const sdbus::Error& error) {
+        sd_bus_message* m = raw_message(call);
+        if (m == nullptr || (sd_bus_message_get_expect_reply(m) <= 0)) return;
+        sd_bus_error e = SD_BUS_ERROR_MAKE_CONST(error.getName().c_str(), error.getMessage().c_str());
+        if (sd_bus_message_new_method_error(m, &reply_, &e) < 0) reply_ = nullptr;
+    }
+    DeferredError(DeferredError&& o) noexcept : reply_(std::exchange(o.reply_, nullptr)) {}
+    DeferredError& operator=(DeferredError&& o) noexcept {
+        if (this != &o) {
+            reset();
+            reply_ = std::exchange(o.reply_, nullptr);
+        }
+        return *this;
+    }
+    DeferredError(const DeferredError&) = delete;
+    DeferredError& operator=(const DeferredError&) = delete;
+    ~DeferredError() { reset(); }
+
+    [[nodiscard]] bool valid() const noexcept { return reply_ != nullptr; }
+    // Sends it (on the bus of the call) and lets it go.
+    void send() noexcept {
+        if (reply_ != nullptr) (void)sd_bus_send(nullptr, reply_, nullptr);
+        reset();
+    }
+
+private:
+    void reset() noexcept {
+        if (reply_ != nullptr) sd_bus_message_unref(reply_);
+        reply_ = nullptr;
+    }
+    sd_bus_message* reply_ = nullptr;
+};
+
+}  // namespace pidnsd

@@ -1,0 +1,141 @@
+// Signals to subscribers: who may see each namespace change, coalesced per subscriber, paced by a token bucket.
+#include "signals.h"
+
+#include <spdlog/spdlog.h>
+
+#include "quotas.h"
+#include "model.h"
+#include "view.h"
+
+namespace pidnsd {
+
+SignalFanout::SignalFanout(pidns::Model& model, Clients& clients, Send send)
+    : model_(model), clients_(clients), send_(std::move(send)) {}
+
+void SignalFanout::push(const std::vector<pidns::NsChange>& changes) {
+    if (clients_.subscribers() == 0) return;  // nobody listens: nothing to decide
+    for (const auto& c : changes) {
+        if (backlog_.size() >= kMaxBacklog) {
+            // Deciding fell behind the changes: everyone lists again instead.
+            spdlog::warn("namespace changes arrive faster than they can be signalled ({} waiting): subscribers get "
+                         "Resync",
+                         backlog_.size());
+            backlog_.clear();
+            clients_.for_each_subscriber([](Client& cl) { fell_behind(*cl.subscription); });
+            return;
+        }
+        backlog_.push_back(c);
+    }
+}
+
+void SignalFanout::told(Client& c, std::uint64_t id) {
+    if (!c.subscription) return;
+    auto& s = *c.subscription;
+    if (s.told.size() >= limits::kToldPerSubscriber && !s.told.contains(id)) {
+        fell_behind(s);
+        return;
+    }
+    s.told.insert(id);
+}
+
+void SignalFanout::fell_behind(Subscription& s) {
+    s.resync = true;
+    s.pending.clear();
+    s.pending_added.clear();
+    s.told.clear();  // it lists again; the listing tells it anew
+}
+
+void SignalFanout::decide(const pidns::NsChange& change) {
+    const bool present = model_.index().find_namespace(change.id) != nullptr;
+    clients_.for_each_subscriber([&](Client& c) {
+        auto& s = *c.subscription;
+        if (s.resync) return;  // it will list again anyway
+        if (change.added) {
+            // Created, and visible to it now (a namespace gone already is never announced).
+            if (!present || !clients_.recheck(c)) return;
+            pidns::CallerView view(model_, *c.caller);
+            if (!view.can_see(change.id)) return;
+            if (s.pending.size() >= limits::kPendingChangesPerSubscriber) {
+                fell_behind(s);
+                return;
+            }
+            s.pending.push_back({change.id, true, change.type});
+            ++s.pending_added[change.id];
+        } else if (auto it = s.pending_added.find(change.id); it != s.pending_added.end()) {
+            // Announced but not sent yet: it never hears of it at all.
+            for (auto& p : s.pending)
+                if (p.id == change.id && p.added) p.cancelled = true;
+            s.pending_added.erase(it);
+        } else if (s.told.erase(change.id) > 0) {
+            if (s.pending.size() >= limits::kPendingChangesPerSubscriber) {
+                fell_behind(s);
+                return;
+            }
+            s.pending.push_back({change.id, false, change.type});
+        }
+    });
+}
+
+bool SignalFanout::send_some(Clock::time_point until) {
+    std::vector<Client*> subs;
+    clients_.for_each_subscriber([&](Client& c) { subs.push_back(&c); });
+    if (subs.empty()) return false;
+    bool left = false;
+    const std::size_t n = subs.size();
+    const std::size_t first = rotation_++ % n;
+    for (std::size_t k = 0; k < n; ++k) {
+        Client& c = *subs[(first + k) % n];
+        auto& s = *c.subscription;
+        const auto now = Clock::now();
+        if (now >= until) return true;
+        if (s.resync) {
+            if (!s.tokens.take(now)) {
+                left = true;
+                continue;
+            }
+            s.resync = false;
+            ++resyncs_;
+            try {
+                send_(c.name, "Resync", 0, pidns::NsType::pid);
+            } catch (const std::exception& e) {
+                spdlog::debug("signal to {}: {}", c.name, e.what());
+            }
+            continue;
+        }
+        while (!s.pending.empty()) {
+            auto p = s.pending.front();
+            if (!p.cancelled && !s.tokens.take(now)) break;
+            s.pending.pop_front();
+            if (p.cancelled) continue;
+            if (p.added) {
+                if (auto it = s.pending_added.find(p.id); it != s.pending_added.end() && --it->second == 0)
+                    s.pending_added.erase(it);
+                if (s.told.size() >= limits::kToldPerSubscriber) {
+                    fell_behind(s);
+                    break;
+                }
+                s.told.insert(p.id);
+            }
+            ++sent_;
+            try {
+                send_(c.name, p.added ? "NamespaceAdded" : "NamespaceRemoved", p.id, p.type);
+            } catch (const std::exception& e) {
+                spdlog::debug("signal to {}: {}", c.name, e.what());
+            }
+        }
+        left = left || !s.pending.empty() || s.resync;
+    }
+    return left;
+}
+
+bool SignalFanout::run(std::chrono::microseconds budget) {
+    const auto until = Clock::now() + budget;
+    while (!backlog_.empty() && Clock::now() < until) {
+        decide(backlog_.front());
+        backlog_.pop_front();
+    }
+    const bool unsent = send_some(until);
+    return !backlog_.empty() || unsent;
+}
+
+}  // namespace pidnsd
