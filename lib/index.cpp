@@ -218,6 +218,7 @@ Status Index::upsert_process(ProcessData&& d) {
     p.cap_eff = d.cap_eff;
     p.start_time = d.start_time;
     p.dumpable = d.dumpable;
+    p.ns_tid = d.ns_tid;
     p.ns = d.ns;
     p.pid_for_children = d.pid_for_children;
     p.time_for_children = d.time_for_children;

@@ -90,6 +90,10 @@ struct ProcessData {
     std::uint64_t cap_eff = 0;
     std::uint64_t start_time = 0;
     bool dumpable = true;
+    // 0: the leader is alive. Otherwise the leader exited (pthread_exit() in main) while threads
+    // live on, and ns, credentials, dumpability, *_for_children and fds were read through this
+    // live thread's /proc/TGID/task/TID; the chains and start time stay the leader's.
+    std::int32_t ns_tid = 0;
     std::array<NsId, kNsTypeCount> ns{};
     NsId pid_for_children = 0;   // 0 when equal to ns[pid] or unknown
     NsId time_for_children = 0;  // 0 when equal to ns[time] or unknown
@@ -107,6 +111,7 @@ struct Process {
     std::uint64_t cap_eff = 0;
     std::uint64_t start_time = 0;
     bool dumpable = true;
+    std::int32_t ns_tid = 0;  // as ProcessData::ns_tid: the live thread of a zombie leader, or 0
     std::array<NsId, kNsTypeCount> ns{};
     std::array<std::uint32_t, kNsTypeCount> slot{};  // position in each namespace's member list
     NsId pid_for_children = 0;

@@ -25,9 +25,14 @@ std::string proc_rel(std::int32_t pid, std::string_view rest) {
     p += rest;
     return p;
 }
+
+// Where a process's own links are, relative to /proc/TGID: "" while its leader lives, else
+// "task/TID/" of the live thread it was read through (a zombie leader's links are gone).
+std::string links_base(std::int32_t ns_tid) { return ns_tid ? "task/" + std::to_string(ns_tid) + "/" : std::string(); }
 }  // namespace
 
 Model::Model(const DiscoveryOptions& opts, Fd proc) : opts_(opts), proc_(std::move(proc)), features_(kernel_features()) {
+    if (opts_.assume_kernel) features_ = features_of(features_, *opts_.assume_kernel);
     if (!opts_.kernel_ids) features_.ns_get_id = false;
 }
 
@@ -157,16 +162,18 @@ Result<ProcessData> Model::to_process_data(std::int32_t pid, RawProcess& raw) {
     d.cap_eff = raw.status.cap_eff;
     d.start_time = raw.stat.start_time;
     d.dumpable = raw.dumpable;
+    d.ns_tid = raw.ns_tid;
+    const std::string base = links_base(raw.ns_tid);
     for (auto t : kAllNsTypes) {
         const auto i = ns_type_index(t);
         if (raw.ns[i] == 0) return make_error(Errc::io, "namespace links of " + std::to_string(pid) + " are unreadable");
-        auto id = resolve_link(pid, kNsLinks[i], t, raw.ns[i]);
+        auto id = resolve_link(pid, base + kNsLinks[i], t, raw.ns[i]);
         if (!id) return id.error();
         d.ns[i] = *id;
     }
     auto for_children = [&](std::uint64_t inode, const char* link, NsType t) -> NsId {
         if (inode == 0 || inode == raw.ns[ns_type_index(t)]) return 0;
-        auto id = resolve_link(pid, link, t, inode);
+        auto id = resolve_link(pid, base + link, t, inode);
         return id ? *id : 0;
     };
     d.pid_for_children = for_children(raw.pid_for_children, "ns/pid_for_children", NsType::pid);
@@ -188,7 +195,7 @@ Result<ProcessData> Model::to_process_data(std::int32_t pid, RawProcess& raw) {
         d.threads.push_back(std::move(th));
     }
     for (const auto& f : raw.ns_fds) {
-        auto r = resolve_link(pid, "fd/" + std::to_string(f.fd), f.ns.type, f.ns.inode);
+        auto r = resolve_link(pid, base + "fd/" + std::to_string(f.fd), f.ns.type, f.ns.inode);
         if (r) d.ns_fds.emplace_back(f.fd, *r);
     }
     return d;
@@ -235,11 +242,26 @@ Status Model::refresh_credentials(std::int32_t tgid) {
     return Ok{};
 }
 
-void Model::remove_task(std::int32_t tid, std::int32_t tgid) {
-    if (tid == tgid)
-        index_.remove_process(tgid);
-    else
+bool Model::remove_task(std::int32_t tid, std::int32_t tgid) {
+    const Process* p = index_.find_process(tgid);
+    if (tid != tgid) {
         index_.remove_thread(tgid, tid);
+        // A process whose leader exited ends with its last thread, and is read through one of
+        // them: re-read it when that one exits (with tasks off, the index knows no other).
+        if (!p || p->ns_tid == 0 || (p->ns_tid != tid && (p->threads || !opts_.tasks))) return false;
+    } else if (!p) {
+        return false;
+    }
+    // The leader's exit ends the process unless other threads live on (pthread_exit() in main):
+    // then it is one of its threads' exits. The kernel sends no event when the zombie leader is
+    // reaped: the last thread's exit is the process's.
+    if (!has_live_thread(proc_.get(), tgid, tid)) {
+        index_.remove_process(tgid);
+        return false;
+    }
+    (void)read_and_upsert(tgid);  // removes it if it ended meanwhile
+    if (tid != tgid) index_.remove_thread(tgid, tid);  // a read racing its exit may still have seen it
+    return true;
 }
 
 Status Model::scan_mounts() {
@@ -250,7 +272,10 @@ Status Model::scan_mounts() {
     std::vector<std::pair<NsId, std::int32_t>> readers;
     for (const auto& [id, ns] : index_.namespaces()) {
         if (ns.meta.type != NsType::mnt || ns.members.empty()) continue;
-        readers.emplace_back(id, *std::min_element(ns.members.begin(), ns.members.end()));
+        const std::int32_t tgid = *std::min_element(ns.members.begin(), ns.members.end());
+        // A zombie leader has no mountinfo (nor root): read through the live thread it was read through.
+        const Process* p = index_.find_process(tgid);
+        readers.emplace_back(id, p && p->ns_tid ? p->ns_tid : tgid);
     }
     for (const auto& [mntns, pid] : readers) {
         auto dir = ::openat(proc_.get(), std::to_string(pid).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -386,7 +411,8 @@ Result<bool> Model::verify_process(std::int32_t tgid) {
         const Namespace* ns = id ? index_.find_namespace(id) : nullptr;
         return ns ? ns->meta.inode : 0;
     };
-    bool differs = false;
+    // The leader exited (or the live thread it was read through did) without its event: re-read.
+    bool differs = links->ns_tid != p->ns_tid;
     for (auto t : kAllNsTypes) {
         const auto i = ns_type_index(t);
         if (links->ns[i] != 0 && links->ns[i] != inode_of(p->ns[i])) differs = true;
@@ -438,20 +464,27 @@ Result<Fd> Model::open_namespace(NsId id) {
     };
     if (id == self_[ns_type_index(type)])
         if (auto fd = usable(open_link(std::string("self/ns/") + name))) return std::move(*fd);
+    auto base_of = [&](std::int32_t tgid) {
+        const Process* p = index_.find_process(tgid);
+        return links_base(p ? p->ns_tid : 0);
+    };
     for (std::size_t i = 0; i < ns->members.size() && i < 4; ++i)
-        if (auto fd = usable(open_link(proc_rel(ns->members[i], std::string("ns/") + name)))) return std::move(*fd);
+        if (auto fd = usable(open_link(proc_rel(ns->members[i], base_of(ns->members[i]) + "ns/" + name))))
+            return std::move(*fd);
     if (auto it = mounts_.find(id); it != mounts_.end())
         for (const auto& [pid, mp] : it->second)
             if (auto fd = usable(open_mount(pid, mp))) return std::move(*fd);
     for (const auto& [tgid, p] : index_.processes()) {
+        const std::string base = links_base(p.ns_tid);
         if (type == NsType::pid && p.pid_for_children == id)
-            if (auto fd = usable(open_link(proc_rel(tgid, "ns/pid_for_children")))) return std::move(*fd);
+            if (auto fd = usable(open_link(proc_rel(tgid, base + "ns/pid_for_children")))) return std::move(*fd);
         if (type == NsType::time && p.time_for_children == id)
-            if (auto fd = usable(open_link(proc_rel(tgid, "ns/time_for_children")))) return std::move(*fd);
+            if (auto fd = usable(open_link(proc_rel(tgid, base + "ns/time_for_children")))) return std::move(*fd);
         if (p.ns_fds)
             for (const auto& [fdnum, nsid] : *p.ns_fds)
                 if (nsid == id)
-                    if (auto fd = usable(open_link(proc_rel(tgid, "fd/" + std::to_string(fdnum))))) return std::move(*fd);
+                    if (auto fd = usable(open_link(proc_rel(tgid, base + "fd/" + std::to_string(fdnum)))))
+                        return std::move(*fd);
         if (p.threads)
             for (const auto& th : *p.threads)
                 for (const auto& [t, nsid] : th.ns_overrides)
@@ -474,22 +507,39 @@ Result<Fd> Model::open_namespace(NsId id) {
     return make_error(Errc::no_such_namespace, "namespace " + std::to_string(id) + " has no reachable holder any more");
 }
 
+std::uint64_t Model::start_time_of(std::int32_t pid) const {
+    auto text = read_file_at(proc_.get(), (std::to_string(pid) + "/stat").c_str());
+    if (!text) return 0;
+    auto stat = parse_proc_stat(*text);
+    return stat ? stat->start_time : 0;
+}
+
+void Model::read_unindexed() {
+    auto pids = list_proc_pids(proc_.get());
+    if (!pids) return;
+    // A process that cannot be indexed (its namespace links unreadable, a zombie) would be read
+    // again by every listing: it is remembered with its start time and skipped while that holds.
+    std::unordered_map<std::int32_t, std::uint64_t> unindexable;
+    for (auto pid : *pids) {
+        if (index_.find_process(pid)) continue;
+        const std::uint64_t started = start_time_of(pid);
+        if (started == 0) continue;  // gone
+        if (auto it = unindexable_.find(pid); it == unindexable_.end() || it->second != started) (void)add_process(pid);
+        if (!index_.find_process(pid)) unindexable.emplace(pid, started);
+    }
+    unindexable_ = std::move(unindexable);
+}
+
 Result<std::int32_t> Model::translate(std::int32_t nr, NsId from, NsId to, TranslateScratch* scratch) {
     auto r = index_.translate(nr, from, to);
     if (r || r.error().code != Errc::not_found) return r;
     // A miss: the task may be newer than our last event. Ask the kernel.
     if (!features_.pid_ioctls) {
-        // Without the pid ioctls: read every process /proc lists that the index lacks, at most
-        // once per request and not again soon after the last listing (events keep the index
-        // current meanwhile), so a batch of absent pids costs one listing.
-        const auto now = std::chrono::steady_clock::now();
-        if ((scratch && scratch->listed) || now - last_listing_ < kListingNegativeCache) return r;
+        // Without the pid ioctls: read the processes /proc lists that the index lacks, at most
+        // once per request (a batch of absent pids costs one listing).
+        if (scratch && scratch->listed) return r;
         if (scratch) scratch->listed = true;
-        last_listing_ = now;
-        auto pids = list_proc_pids(proc_.get());
-        if (!pids) return r;
-        for (auto pid : *pids)
-            if (!index_.find_process(pid)) (void)add_process(pid);
+        read_unindexed();
         return index_.translate(nr, from, to);
     }
     TranslateScratch local;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "index.h"
+#include "kernel_version.h"
 #include "nsfs.h"
 #include "proc_reader.h"
 #include "result.h"
@@ -26,6 +27,9 @@ struct DiscoveryOptions {
     bool bind_mounts = true;  // nsfs entries of /proc/PID/mountinfo, one reader per mount namespace
     bool ancestors = true;    // parents and owners that nothing else holds
     bool kernel_ids = true;   // NS_GET_ID where the kernel has it; false: library-assigned ids, as on older kernels
+    // Use only the kernel interfaces this version has (kernel_version.h), as on such a kernel;
+    // unset: whatever the running kernel has (probed).
+    std::optional<KernelVersion> assume_kernel;
     std::string proc_root = "/proc";
 };
 
@@ -90,13 +94,18 @@ public:
     // Mount path walks abandoned at MountPathOpener::kDeadline (a filesystem that never answered).
     [[nodiscard]] std::uint64_t mount_walks_abandoned() const noexcept { return mount_opener_.abandoned(); }
     // Mount namespaces whose mountinfo showed nsfs bind mounts at the last read, with the pid
-    // their mountinfo was read through.
+    // their mountinfo was read through (a thread's tid when that process's leader exited).
     [[nodiscard]] std::vector<std::pair<NsId, std::int32_t>> nsfs_mount_namespaces() const;
     // Reads (or re-reads) one thread-group leader: fork and exec. A vanished process is
-    // removed and gives Errc::not_found.
+    // removed and gives Errc::not_found. A leader that exited while threads live on is read
+    // through a live thread (Process::ns_tid).
     Status add_process(std::int32_t tgid);
-    // Exit of a task: removes the process when tid == tgid, else just the thread.
-    void remove_task(std::int32_t tid, std::int32_t tgid);
+    // Exit of a task: removes the thread when tid != tgid, the process when tid == tgid. But a
+    // process lives while one of its threads does: a leader's exit while other threads live
+    // (pthread_exit() in main; one listing of /proc/TGID/task tells) re-reads the process
+    // through them instead, and so does the exit of the live thread it was read through; the
+    // exit of its last thread removes it. True when it re-read the process.
+    bool remove_task(std::int32_t tid, std::int32_t tgid);
     // Re-reads a process's credentials and dumpability into the index, in place: they change
     // without events. Errc::not_found if it is gone, or its pid now names another process (the
     // entry is then left for the exit event or the next rescan to remove).
@@ -106,9 +115,9 @@ public:
 
     // Index translation; on a miss the kernel is asked before answering not-found, and the
     // task is then added to the index. Without the pid ioctls the kernel's answer is a /proc
-    // listing: at most one per request (`scratch`), none within kListingNegativeCache of the last.
+    // listing, at most one per request (`scratch`), that reads the processes the index lacks;
+    // those it could not index are not read again while their start time stays the same.
     Result<std::int32_t> translate(std::int32_t nr, NsId from, NsId to, TranslateScratch* scratch = nullptr);
-    static constexpr std::chrono::milliseconds kListingNegativeCache{100};
     // Open fds looked at per process outside a full rescan (their namespace fds beyond are seen
     // by the next rescan); fd_scans_truncated() counts the reads it cut short.
     static constexpr std::size_t kMaxInlineFds = 4096;
@@ -151,6 +160,10 @@ private:
     // Reads (unless `first` holds a read already made) and stores one process.
     Status read_and_upsert(std::int32_t pid, std::optional<Result<RawProcess>> first = std::nullopt);
     Status scan_mounts();
+    // Reads every process /proc lists that the index lacks (translation without the pid ioctls).
+    void read_unindexed();
+    // stat field 22 of /proc/PID; 0 when it is gone.
+    [[nodiscard]] std::uint64_t start_time_of(std::int32_t pid) const;
     NsId assign_id(std::uint64_t dev, std::uint64_t inode);
     std::uint32_t count_levels(int fd);
 
@@ -167,7 +180,7 @@ private:
     std::uint64_t verify_mismatches_ = 0;
     MountPathOpener mount_opener_;
     std::uint64_t unsafe_paths_skipped_ = 0;
-    std::chrono::steady_clock::time_point last_listing_{};
+    std::unordered_map<std::int32_t, std::uint64_t> unindexable_;  // pid -> start time (read_unindexed)
     std::uint64_t fd_scans_truncated_ = 0;
 };
 

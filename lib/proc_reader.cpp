@@ -176,38 +176,120 @@ Result<std::string> read_file_at(int dirfd, const char* name) {
 
 namespace {
 
-// /proc/PID opened, with its status and stat parsed: what every read of a live process starts with.
-struct LiveEntry {
+// DIRFD/ID (a /proc/PID or task/TID directory) opened, with its status and stat parsed.
+struct TaskEntry {
     Fd dir;
     ProcStatus status;
     ProcStat stat;
 };
 
-// A vanished process, or a zombie, gives Errc::not_found.
-Result<LiveEntry> open_live(int proc_fd, std::int32_t pid) {
-    if (pid <= 0) return make_error(Errc::invalid_argument, "pid must be positive");
-    auto entry = open_with_status(proc_fd, pid);
+// In any state; a vanished task gives Errc::not_found.
+Result<TaskEntry> open_task(int dirfd, std::int32_t id) {
+    auto entry = open_with_status(dirfd, id);
     if (!entry) return entry.error();
     auto stat_text = read_file_at(entry->dir.get(), "stat");
-    if (!stat_text) return vanished(pid);
+    if (!stat_text) return vanished(id);
     auto stat = parse_proc_stat(*stat_text);
     if (!stat) return stat.error();
-    if (stat->state == 'Z' || stat->state == 'X') return vanished(pid);
-    return LiveEntry{std::move(entry->dir), std::move(entry->status), *stat};
+    return TaskEntry{std::move(entry->dir), std::move(entry->status), *stat};
+}
+
+bool is_zombie(const ProcStat& st) { return st.state == 'Z' || st.state == 'X'; }
+
+// Neither a zombie nor dead nor exiting: its namespace links hold for now.
+bool is_live(const ProcStat& st) { return !is_zombie(st) && (st.flags & kPfExiting) == 0; }
+
+// The tids /proc/TGID/task lists (its "task" directory open as `taskdir`), but `tgid` and
+// `except`, ascending.
+std::vector<std::int32_t> other_tids(int taskdir, std::int32_t tgid, std::int32_t except) {
+    std::vector<std::int32_t> tids;
+    (void)for_each_dirent(taskdir, [&](std::string_view name) {
+        auto v = parse_u64(name);
+        if (v && *v <= 0x7fffffff && *v != static_cast<std::uint64_t>(tgid) && *v != static_cast<std::uint64_t>(except))
+            tids.push_back(static_cast<std::int32_t>(*v));
+    });
+    std::sort(tids.begin(), tids.end());
+    return tids;
+}
+
+// For a leader that exited while other threads live on (pthread_exit() in main): calls
+// `use(tid, entry)` for each live thread in tid order until it returns true, and returns that
+// tid; 0 when none lives (or none was accepted).
+template <class F>
+std::int32_t first_live_thread(int leader_dir, std::int32_t tgid, F&& use) {
+    auto task = open_dir_at(leader_dir, "task");
+    if (!task) return 0;
+    for (auto tid : other_tids(task->get(), tgid, 0)) {
+        auto entry = open_task(task->get(), tid);
+        if (entry && is_live(entry->stat) && use(tid, *entry)) return tid;
+    }
+    return 0;
+}
+
+// The rest of read_process for a leader whose own links are gone: the namespaces, credentials,
+// dumpability and fds of a live thread, and (opts.tasks) every thread.
+Result<RawProcess> read_through_threads(int leader_dir, std::int32_t pid, RawProcess&& p, const ReadOptions& opts) {
+    std::int32_t ref = 0;
+    bool unreadable = false;
+    auto task = open_dir_at(leader_dir, "task");
+    if (!task) return vanished(pid);
+    for (auto tid : other_tids(task->get(), pid, 0)) {
+        if (ref != 0 && !opts.tasks) break;
+        auto entry = open_task(task->get(), tid);
+        if (!entry || (ref == 0 && !is_live(entry->stat))) continue;  // exited meanwhile, or on its way out
+        RawThread t;
+        t.tid = tid;
+        if (!read_ns_set(entry->dir.get(), t.ns, tid)) continue;
+        t.nspid = std::move(entry->status.nspid);
+        if (ref == 0) {
+            if (std::find(t.ns.begin(), t.ns.end(), 0) != t.ns.end()) {
+                unreadable = true;
+                continue;
+            }
+            ref = tid;
+            p.ns_tid = tid;
+            p.ns = t.ns;
+            // The group's credentials are the live thread's (its status shows the group's unless
+            // that thread changed its own alone); the chains stay the leader's.
+            p.status.uid = entry->status.uid;
+            p.status.gid = entry->status.gid;
+            p.status.cap_prm = entry->status.cap_prm;
+            p.status.cap_eff = entry->status.cap_eff;
+            const int dir = entry->dir.get();
+            if (auto l = read_ns_link_at(dir, "ns/pid_for_children")) p.pid_for_children = l->inode;
+            if (auto l = read_ns_link_at(dir, "ns/time_for_children")) p.time_for_children = l->inode;
+            p.dumpable = dumpable_at(dir, p.status.uid[1], p.status.gid[1]);
+            if (opts.fds) read_fds(dir, p, opts.max_fds);  // the leader's fd table is gone: the group's is here
+        }
+        if (opts.tasks) p.threads.push_back(std::move(t));
+    }
+    if (ref == 0) {
+        if (unreadable)
+            return make_error(Errc::io, "the namespace links of process " + std::to_string(pid) + " are unreadable");
+        return vanished(pid);
+    }
+    return std::move(p);
 }
 
 }  // namespace
 
 Result<RawProcess> read_process(int proc_fd, std::int32_t pid, const ReadOptions& opts) {
-    auto live = open_live(proc_fd, pid);
-    if (!live) return live.error();
-    if (live->status.pid != live->status.tgid)
+    if (pid <= 0) return make_error(Errc::invalid_argument, "pid must be positive");
+    auto entry = open_task(proc_fd, pid);
+    if (!entry) return entry.error();
+    if (entry->status.pid != entry->status.tgid)
         return make_error(Errc::invalid_argument, std::to_string(pid) + " is a thread, not a thread-group leader");
-    const Fd& dir = live->dir;
+    if (entry->stat.state == 'X') return vanished(pid);
+    const Fd& dir = entry->dir;
     RawProcess p;
-    p.status = std::move(live->status);
-    p.stat = live->stat;
-    if (auto s = read_ns_set(dir.get(), p.ns, pid); !s) return s.error();
+    p.status = std::move(entry->status);
+    p.stat = entry->stat;
+    // A zombie leader, or one exiting now: the process lives on while one of its threads does.
+    if (entry->stat.state == 'Z') return read_through_threads(dir.get(), pid, std::move(p), opts);
+    if (auto s = read_ns_set(dir.get(), p.ns, pid); !s) {
+        if (s.error().code != Errc::not_found) return s.error();
+        return read_through_threads(dir.get(), pid, std::move(p), opts);
+    }
     // Without all eight links the process cannot be indexed: skip its threads and fds.
     if (std::find(p.ns.begin(), p.ns.end(), 0) != p.ns.end())
         return make_error(Errc::io, "the namespace links of process " + std::to_string(pid) + " are unreadable");
@@ -220,15 +302,27 @@ Result<RawProcess> read_process(int proc_fd, std::int32_t pid, const ReadOptions
 }
 
 Result<RawCredentials> read_credentials(int proc_fd, std::int32_t pid) {
-    auto live = open_live(proc_fd, pid);
-    if (!live) return live.error();
+    if (pid <= 0) return make_error(Errc::invalid_argument, "pid must be positive");
+    auto entry = open_task(proc_fd, pid);
+    if (!entry) return entry.error();
     RawCredentials c;
-    c.uid = live->status.uid;
-    c.gid = live->status.gid;
-    c.cap_prm = live->status.cap_prm;
-    c.cap_eff = live->status.cap_eff;
-    c.start_time = live->stat.start_time;
-    c.dumpable = dumpable_at(live->dir.get(), c.uid[1], c.gid[1]);
+    c.start_time = entry->stat.start_time;
+    auto take = [&c](const TaskEntry& e) {
+        c.uid = e.status.uid;
+        c.gid = e.status.gid;
+        c.cap_prm = e.status.cap_prm;
+        c.cap_eff = e.status.cap_eff;
+        c.dumpable = dumpable_at(e.dir.get(), c.uid[1], c.gid[1]);
+        return true;
+    };
+    if (!is_zombie(entry->stat)) {
+        take(*entry);
+        return c;
+    }
+    // A zombie: a leader whose threads live on has theirs; any other zombie is gone.
+    if (entry->stat.state == 'X' || entry->status.pid != entry->status.tgid ||
+        first_live_thread(entry->dir.get(), pid, [&](std::int32_t, const TaskEntry& e) { return take(e); }) == 0)
+        return vanished(pid);
     return c;
 }
 
@@ -244,9 +338,21 @@ Result<NsLinks> read_ns_links(int proc_fd, std::int32_t tgid, std::span<const st
     auto dir = open_dir_at(proc_fd, std::to_string(tgid).c_str());
     if (!dir) return vanished(tgid);
     NsLinks out;
-    if (auto s = read_ns_set(dir->get(), out.ns, tgid); !s) return s.error();
-    if (auto l = read_ns_link_at(dir->get(), "ns/pid_for_children")) out.pid_for_children = l->inode;
-    if (auto l = read_ns_link_at(dir->get(), "ns/time_for_children")) out.time_for_children = l->inode;
+    int links_dir = dir->get();
+    Fd thread_dir;
+    if (auto s = read_ns_set(dir->get(), out.ns, tgid); !s) {
+        if (s.error().code != Errc::not_found) return s.error();
+        // The leader exited: the process's links are those of a live thread, if one lives.
+        out.ns_tid = first_live_thread(dir->get(), tgid, [&](std::int32_t tid, TaskEntry& e) {
+            if (!read_ns_set(e.dir.get(), out.ns, tid)) return false;
+            thread_dir = std::move(e.dir);
+            return true;
+        });
+        if (out.ns_tid == 0) return vanished(tgid);
+        links_dir = thread_dir.get();
+    }
+    if (auto l = read_ns_link_at(links_dir, "ns/pid_for_children")) out.pid_for_children = l->inode;
+    if (auto l = read_ns_link_at(links_dir, "ns/time_for_children")) out.time_for_children = l->inode;
     for (auto tid : tids) {
         NsInodes t{};
         std::string base = "task/" + std::to_string(tid) + "/";
@@ -271,7 +377,19 @@ bool is_live_task(int proc_fd, std::int32_t tid) {
     auto text = read_file_at(dir->get(), "stat");
     if (!text) return false;
     auto stat = parse_proc_stat(*text);
-    return stat && stat->state != 'Z' && stat->state != 'X';
+    return stat && is_live(*stat);
+}
+
+bool has_live_thread(int proc_fd, std::int32_t tgid, std::int32_t except) {
+    if (tgid <= 0) return false;
+    auto task = open_dir_at(proc_fd, (std::to_string(tgid) + "/task").c_str());
+    if (!task) return false;  // reaped
+    for (auto tid : other_tids(task->get(), tgid, except)) {
+        auto text = read_file_at(task->get(), (std::to_string(tid) + "/stat").c_str());
+        if (!text) continue;
+        if (auto stat = parse_proc_stat(*text); stat && is_live(*stat)) return true;
+    }
+    return false;
 }
 
 Result<std::vector<std::int32_t>> list_proc_pids(int proc_fd) {

@@ -30,12 +30,17 @@ struct RawFdNs {
 };
 
 struct RawProcess {
-    ProcStatus status;
-    ProcStat stat;
+    ProcStatus status;  // the leader's; for a zombie leader, credentials (Uid, Gid, CapPrm, CapEff) are ns_tid's
+    ProcStat stat;      // the leader's (its start time tells a reused pid apart)
     NsInodes ns{};
     std::uint64_t pid_for_children = 0;   // inode; 0 when it cannot be read (not yet set)
     std::uint64_t time_for_children = 0;
     bool dumpable = true;
+    // 0: the leader is alive and the above was read from /proc/PID. Otherwise the leader exited
+    // (pthread_exit() in main) while threads live on: its own links are gone, so the namespaces,
+    // *_for_children, credentials, dumpability and fds were read from this live thread's
+    // /proc/PID/task/TID (the lowest tid that is neither a zombie nor exiting).
+    std::int32_t ns_tid = 0;
     std::vector<RawThread> threads;       // other threads than the leader (when ReadOptions::tasks)
     std::vector<RawFdNs> ns_fds;          // open fds that are namespaces (when ReadOptions::fds)
     bool fds_truncated = false;           // ReadOptions::max_fds stopped the fd scan
@@ -50,7 +55,8 @@ struct ReadOptions {
 };
 
 // Reads /proc/PID (a thread-group leader). proc_fd is an open fd of the /proc directory.
-// A vanished process gives Errc::not_found.
+// A vanished process gives Errc::not_found. A leader that exited while other threads live on is
+// read through a live thread (RawProcess::ns_tid); Errc::not_found when none lives.
 Result<RawProcess> read_process(int proc_fd, std::int32_t pid, const ReadOptions& opts);
 
 // What the access check needs, re-read at decision time: credentials change without any process
@@ -63,7 +69,9 @@ struct RawCredentials {
     std::uint64_t start_time = 0;  // to tell a reused pid apart
     bool dumpable = true;
 };
-// Errc::not_found when the process is gone (or a zombie).
+// Errc::not_found when the process is gone (or a zombie with no live thread). A leader that
+// exited while threads live on gives a live thread's credentials and dumpability, and its own
+// start time.
 Result<RawCredentials> read_credentials(int proc_fd, std::int32_t pid);
 
 // One non-leader thread, from /proc/TGID/task/TID. Errc::not_found when it is gone.
@@ -76,14 +84,20 @@ struct NsLinks {
     NsInodes ns{};
     std::uint64_t pid_for_children = 0;  // 0: unreadable
     std::uint64_t time_for_children = 0;
+    std::int32_t ns_tid = 0;             // as RawProcess::ns_tid: the live thread read for an exited leader
     std::vector<std::pair<std::int32_t, NsInodes>> threads;
 };
-// Errc::not_found when the process is gone (or a zombie: its links fail).
+// Errc::not_found when the process is gone (or a zombie with no live thread: its links fail).
 Result<NsLinks> read_ns_links(int proc_fd, std::int32_t tgid, std::span<const std::int32_t> tids);
 
-// Whether /proc shows task `tid` and it is neither a zombie nor dead (a zombie's namespace
-// links are gone: it is as good as exited).
+// Whether /proc shows task `tid` and it is neither a zombie nor dead nor exiting (a zombie's
+// namespace links are gone: it is as good as exited).
 bool is_live_task(int proc_fd, std::int32_t tid);
+
+// Whether thread group `tgid` has a live task (as is_live_task) other than its leader and
+// `except`: what decides whether a leader's exit, or a thread's, ends the process. One listing
+// of /proc/TGID/task (none when the process is gone).
+bool has_live_thread(int proc_fd, std::int32_t tgid, std::int32_t except = 0);
 
 // Reads the small file `name` relative to dirfd into a string (at most 1 MiB).
 Result<std::string> read_file_at(int dirfd, const char* name);

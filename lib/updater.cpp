@@ -24,7 +24,9 @@ void Updater::apply(std::span<const ProcEvent> events) {
         }
     }
     // Backwards: a read is pointless when the task exits later in the batch (a pid is reused
-    // only after its exit, so "later" is exact), or when its process is read later anyway.
+    // only after its exit, so "later" is exact), or when its process is read later anyway. Not
+    // when just its leader exits later: the leader may pthread_exit() while its threads live on
+    // (each thread's own exit comes as its own event).
     skip_.assign(events.size(), 0);
     exited_later_.clear();
     read_later_.clear();
@@ -35,8 +37,7 @@ void Updater::apply(std::span<const ProcEvent> events) {
             continue;
         }
         const bool leader = ev.pid == ev.tgid;
-        if (exited_later_.contains(ev.pid) || read_later_.contains(ev.tgid) ||
-            (!leader && exited_later_.contains(ev.tgid))) {
+        if (exited_later_.contains(ev.pid) || read_later_.contains(ev.tgid)) {
             skip_[i] = 1;
             continue;
         }
@@ -47,7 +48,8 @@ void Updater::apply(std::span<const ProcEvent> events) {
     for (std::size_t i = 0; i < events.size(); ++i) {
         const auto& ev = events[i];
         if (ev.kind == ProcEventKind::exit) {
-            model_.remove_task(ev.pid, ev.tgid);
+            // A leader's exit while threads live on re-reads the process instead (counted).
+            if (model_.remove_task(ev.pid, ev.tgid)) ++stats_.reads;
             continue;
         }
         const bool leader = ev.pid == ev.tgid;

@@ -33,8 +33,9 @@ public:
     // A batch of events in arrival order. Only the net effect is applied: a task that exits
     // later in the batch is not read, a process is read once however many of its events came.
     // Process fork/exec: (re-)reads the thread group (exec after unshare changes namespaces);
-    // thread fork: reads just that thread; exit: removes the task. Tasks gone before they are
-    // read are skipped.
+    // thread fork: reads just that thread; exit: removes the task (Model::remove_task: a
+    // leader's exit while its threads live on re-reads the process, its last thread's exit
+    // removes it). Tasks gone before they are read are skipped.
     void apply(std::span<const ProcEvent> events);
     // Full synchronous scan replacing the index. Namespace changes go to the pending list.
     Status rescan();

@@ -101,12 +101,20 @@ TEST_CASE("stat: comm with spaces and parentheses, field 22 is the start time") 
     CHECK(st->pid == 1234);
     CHECK(st->state == 'S');
     CHECK(st->ppid == 1);
+    CHECK(st->flags == 4194560);
+    CHECK((st->flags & kPfExiting) == 0);
     CHECK(st->start_time == 987654);
+    // A zombie leader (its main thread called pthread_exit()): state Z, PF_EXITING set.
+    auto z = parse_proc_stat("14897 (zl) Z 14895 14881 13856 0 -1 4227084 85 0 0 0 0 0 0 0 20 0 2 0 781659 0 0");
+    REQUIRE(z.ok());
+    CHECK(z->state == 'Z');
+    CHECK((z->flags & kPfExiting) != 0);
 }
 
 TEST_CASE("stat: garbage is rejected") {
     for (const char* bad : {"", "1234", "1234 (x", "x (y) S 1", "1234 (y) S 1 2 3", "1234 (y) SS 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 5",
-                            "1234 (y) S -1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 5"}) {
+                            "1234 (y) S -1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 5",
+                            "1234 (y) S 1 1 1 1 1 x 1 1 1 1 1 1 1 1 1 1 1 1 5"}) {
         INFO(bad);
         CHECK_FALSE(parse_proc_stat(bad).ok());
     }
