@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "model.h"
+#include "pods.h"
 #include "nsfs.h"
 #include "proc_reader.h"
 #include "proc_status.h"
@@ -26,63 +27,13 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using pidns_bench::kill_pods;
+using pidns_bench::Pod;
+using pidns_bench::spawn_pods;
 
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v.empty() ? 0 : v[v.size() / 2];
-}
-
-// One pid namespace made for the run: its init (host pid) and how many processes it has.
-struct Pod {
-    pid_t init = 0;
-    int nprocs = 0;
-};
-
-// Makes `n_ns` pid namespaces with `per_ns` processes each (init + sleepers).
-std::vector<Pod> spawn_pods(int n_ns, int per_ns) {
-    std::vector<Pod> pods;
-    int self_pidns = ::open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
-    for (int i = 0; i < n_ns; ++i) {
-        int ready[2];
-        if (::pipe(ready) != 0) std::exit(1);
-        if (::unshare(CLONE_NEWPID) != 0) {
-            std::perror("unshare(CLONE_NEWPID) (run as root)");
-            std::exit(1);
-        }
-        pid_t init = ::fork();
-        if (init == 0) {
-            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-            ::close(ready[0]);
-            for (int k = 1; k < per_ns; ++k) {
-                pid_t c = ::fork();
-                if (c == 0) {
-                    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-                    for (;;) ::pause();
-                }
-            }
-            char b = 1;
-            (void)!::write(ready[1], &b, 1);
-            ::close(ready[1]);
-            for (;;) ::pause();
-        }
-        ::setns(self_pidns, CLONE_NEWPID);
-        ::close(ready[1]);
-        char b;
-        if (::read(ready[0], &b, 1) != 1) {
-            std::fprintf(stderr, "pod %d failed to start\n", i);
-            std::exit(1);
-        }
-        ::close(ready[0]);
-        pods.push_back({init, per_ns});
-    }
-    ::close(self_pidns);
-    return pods;
-}
-
-void kill_pods(std::vector<Pod>& pods) {
-    for (auto& p : pods) ::kill(p.init, SIGKILL);
-    for (auto& p : pods) ::waitpid(p.init, nullptr, 0);
-    pods.clear();
 }
 
 // The status quo: find the host pid of `nr` in the pid namespace with inode `ns_inode` by

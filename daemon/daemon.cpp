@@ -24,6 +24,7 @@
 #include "quotas.h"
 #include "manager.h"
 #include "model.h"
+#include "kernel_version.h"
 #include "ns_link.h"
 #include "polkit.h"
 #include "proc_connector.h"
@@ -127,8 +128,18 @@ pidns::Result<std::unique_ptr<Daemon>> Daemon::start(const Options& opts) {
     spdlog::info("kernel: NS_GET_ID {}, pid ioctls {}, NS_GET_OWNER_UID {}", f.ns_get_id ? "yes" : "no",
                  f.pid_ioctls ? "yes" : "no", f.owner_uid ? "yes" : "no");
 
-    auto model = pidns::Model::create();
+    pidns::DiscoveryOptions discovery;
+    discovery.assume_kernel = opts.assume_kernel;
+    auto model = pidns::Model::create(discovery);
     if (!model) return model.error();
+    if (opts.assume_kernel) {
+        const auto& a = (*model)->features();
+        spdlog::info("--assume-kernel={}: using NS_GET_ID {}, pid ioctls {}, proc connector event filter {}, "
+                     "as on Linux {}",
+                     opts.assume_kernel->str(), a.ns_get_id ? "yes" : "no", a.pid_ioctls ? "yes" : "no",
+                     pidns::has_event_filter(*opts.assume_kernel) ? "if the kernel has it" : "no",
+                     opts.assume_kernel->str());
+    }
     d->model_ = std::move(*model);
     d->updater_ = std::make_unique<pidns::Updater>(*d->model_);
 
@@ -137,6 +148,7 @@ pidns::Result<std::unique_ptr<Daemon>> Daemon::start(const Options& opts) {
     if (opts.proc_connector) {
         pidns::ProcConnectorOptions pco;
         pco.rcvbuf_bytes = static_cast<int>(opts.netlink_buffer);
+        pco.use_event_filter = !opts.assume_kernel || pidns::has_event_filter(*opts.assume_kernel);
         auto pc = pidns::ProcConnector::open(pco);
         if (pc) {
             d->connector_ = std::move(*pc);
@@ -380,6 +392,16 @@ std::map<std::string, sdbus::Variant> Daemon::statistics(bool everything) const 
     m["ReceiveBufferBytes"] = u64(connector_ ? std::max(connector_->rcvbuf(), 0) : 0);
     m["UptimeUSec"] = sdbus::Variant(usec(Clock::now() - started_));
     m["Scope"] = sdbus::Variant(std::string(everything ? "all" : "caller"));
+    // Which kernel interfaces are in use: all the kernel has, or those of --assume-kernel's version.
+    m["KernelMode"] = sdbus::Variant(opts_.assume_kernel ? "assume " + opts_.assume_kernel->str() : std::string("native"));
+    std::string interfaces;
+    auto add = [&](bool on, const char* name) {
+        if (on) interfaces += (interfaces.empty() ? "" : " ") + std::string(name);
+    };
+    add(model_->features().ns_get_id, "ns-get-id");
+    add(model_->features().pid_ioctls, "pid-ioctls");
+    add(connector_ && connector_->filtered(), "event-filter");
+    m["KernelInterfaces"] = sdbus::Variant(interfaces);
     if (!everything) return m;  // the rest tells of other users' activity
     m["EventsReceived"] = sdbus::Variant(st.events);
     m["EventReads"] = sdbus::Variant(st.reads);

@@ -141,6 +141,12 @@ pidns::Result<Options> parse_options(std::span<const char* const> args) {
             auto n = parse_size(*v, "--netlink-buffer");
             if (!n) return n.error();
             o.netlink_buffer = *n;
+        } else if (a == "--assume-kernel") {
+            auto v = take(a);
+            if (!v) return v.error();
+            auto k = pidns::parse_kernel_version(*v);
+            if (!k) return bad("--assume-kernel: " + k.error().message);
+            o.assume_kernel = *k;
         } else {
             return bad("unknown argument '" + std::string(args[i]) + "'");
         }
@@ -161,6 +167,8 @@ std::string usage() {
            "                                namespace links with the index (default 5s)\n"
            "  --netlink-buffer=SIZE         proc connector receive buffer, e.g. 64M (default 8M, the\n"
            "                                kernel doubles it; 0: the kernel's default)\n"
+           "  --assume-kernel=VERSION       use only the kernel interfaces Linux VERSION has (e.g. 5.14,\n"
+           "                                6.1, 6.6, 6.11), as on such a kernel (default: all probed)\n"
            "  --version                     print the version and exit\n"
            "  -h, --help                    print this help and exit\n\n"
            "Signals: SIGTERM/SIGINT exit 0, SIGHUP rescans /proc.\n"

@@ -3,9 +3,11 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <string>
 
+#include "kernel_version.h"
 #include "result.h"
 
 namespace pidnsd {
@@ -21,6 +23,7 @@ struct Options {
     std::chrono::milliseconds poll_interval{2000};      // rescan period in polling mode
     std::chrono::milliseconds verify_interval{5000};    // verify pass period; 0: off
     std::size_t netlink_buffer = 8u << 20;               // proc connector SO_RCVBUFFORCE request; 0: kernel default
+    std::optional<pidns::KernelVersion> assume_kernel;  // --assume-kernel: as on that kernel
     bool help = false;
     bool version = false;
 };

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -18,6 +19,9 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include "kernel_version.h"
+#include "nsfs.h"
 
 extern char** environ;
 
@@ -80,7 +84,64 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path, c
 
 std::string source_path(const char* rel) { return std::string(PIDNS_SOURCE_DIR) + "/" + rel; }
 
+std::string& current_bus_address() {
+    static std::string address;
+    return address;
+}
+
 }  // namespace
+
+const std::vector<std::string>& extra_daemon_args() {
+    static const std::vector<std::string> args = [] {
+        std::vector<std::string> out;
+        std::istringstream in(std::getenv("PIDNS_TEST_DAEMON_ARGS") ? std::getenv("PIDNS_TEST_DAEMON_ARGS") : "");
+        for (std::string a; in >> a;) out.push_back(a);
+        return out;
+    }();
+    return args;
+}
+
+std::optional<pidns::KernelVersion> assumed_kernel() {
+    std::optional<pidns::KernelVersion> v;
+    for (const auto& a : extra_daemon_args()) {
+        constexpr std::string_view kOpt = "--assume-kernel=";
+        if (!a.starts_with(kOpt)) continue;
+        auto k = pidns::parse_kernel_version(std::string_view(a).substr(kOpt.size()));
+        if (k) v = *k;
+    }
+    return v;
+}
+
+bool kernel_ids_expected() {
+    if (!pidns::kernel_features().ns_get_id) return false;
+    const auto k = assumed_kernel();
+    return !k || !(*k < pidns::KernelVersion{6, 18});
+}
+
+std::uint64_t expected_ns_id(pid_t pid, const char* type) {
+    const std::string path = "/proc/" + std::to_string(pid) + "/ns/" + type;
+    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error("cannot open " + path);
+    struct stat st {};
+    std::uint64_t id = 0;
+    const bool kernel = kernel_ids_expected();
+    const bool ok = fstat(fd, &st) == 0 && (!kernel || ioctl(fd, _IOR(0xb7, 13, std::uint64_t), &id) == 0);  // NS_GET_ID
+    close(fd);
+    if (!ok) throw std::runtime_error("cannot read the namespace of " + path);
+    if (kernel) return id;
+    Client c(current_bus_address());
+    for (int i = 0; i < 500; ++i) {
+        try {
+            id = std::get<0>(c.GetNamespace(static_cast<std::uint64_t>(st.st_ino)));
+            if (id < (std::uint64_t{1} << 32))
+                throw std::runtime_error("pidnsd assigned id " + std::to_string(id) + ", below 2^32, to " + path);
+            return id;
+        } catch (const sdbus::Error&) {
+            std::this_thread::sleep_for(10ms);
+        }
+    }
+    throw std::runtime_error("pidnsd never listed the namespace of " + path);
+}
 
 std::string read_file(const std::string& path) {
     std::ifstream f(path);
@@ -144,6 +205,7 @@ PrivateBus::PrivateBus() {
             throw std::runtime_error("dbus-daemon did not start: " + read_file(dir_.path() + "/bus.log"));
         std::this_thread::sleep_for(10ms);
     }
+    current_bus_address() = address();
 }
 
 PrivateBus::~PrivateBus() {
@@ -164,6 +226,7 @@ Daemon::Daemon(const PrivateBus& bus, std::vector<std::string> args, std::chrono
         throw std::runtime_error("cannot bind the notify socket");
     std::vector<std::string> argv{PIDNSD_BIN, "--bus=" + bus.address(), "--log-level=debug"};
     argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), extra_daemon_args().begin(), extra_daemon_args().end());
     std::vector<std::string> env_add{"NOTIFY_SOCKET=" + sock};
     env_add.insert(env_add.end(), env.begin(), env.end());
     // "JOURNAL_STREAM=@STDERR@" stands for the device:inode of the daemon's stderr (its log file),
@@ -233,6 +296,7 @@ std::vector<std::string> Daemon::notifications() {
 CmdResult run_daemon_expecting_exit(const std::vector<std::string>& args) {
     std::vector<std::string> argv{PIDNSD_BIN};
     argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), extra_daemon_args().begin(), extra_daemon_args().end());
     return run(argv, 30s);
 }
 

@@ -7,11 +7,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sdbus-c++/sdbus-c++.h>
 #include <string>
 #include <vector>
 
+#include "kernel_version.h"
 #include "org.pidns.Manager1.proxy.h"
 
 namespace pidns::dbustest {
@@ -90,6 +92,20 @@ private:
     pid_t pid_ = -1;
     std::vector<std::string> notes_;
 };
+
+// Arguments added to every pidnsd the fixture starts: the environment variable
+// PIDNS_TEST_DAEMON_ARGS, split at spaces (CI runs the suite again with
+// PIDNS_TEST_DAEMON_ARGS=--assume-kernel=5.14 and 6.1).
+const std::vector<std::string>& extra_daemon_args();
+// The --assume-kernel of extra_daemon_args(), if any.
+std::optional<pidns::KernelVersion> assumed_kernel();
+// Whether the pidnsd under test uses the kernel's namespace ids (NS_GET_ID): the kernel has them
+// and no --assume-kernel older than 6.18 is in extra_daemon_args().
+bool kernel_ids_expected();
+// The id pidnsd gives the namespace of `type` of process `pid`: the kernel's NS_GET_ID when
+// kernel_ids_expected(), else the id pidnsd assigned (>= 2^32), looked up by nsfs inode on the bus
+// of the latest PrivateBus (waiting up to 5 s for it to be indexed).
+std::uint64_t expected_ns_id(pid_t pid, const char* type);
 
 // Starts a pidnsd that is expected to fail; returns its exit status and stderr.
 CmdResult run_daemon_expecting_exit(const std::vector<std::string>& args);

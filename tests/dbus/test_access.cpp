@@ -261,14 +261,7 @@ TEST_CASE("signals reach only the clients that may see the namespace") {
     REQUIRE(wait_for(root_out, "ready\n"));
     REQUIRE(wait_for(nobody_out, "ready\n"));
 
-    auto ns_id = [](pid_t p, const char* type) {
-        const int fd = open(("/proc/" + std::to_string(p) + "/ns/" + type).c_str(), O_RDONLY | O_CLOEXEC);
-        REQUIRE(fd >= 0);
-        std::uint64_t id = 0;
-        REQUIRE(ioctl(fd, _IOR(0xb7, 13, std::uint64_t), &id) == 0);  // NS_GET_ID
-        close(fd);
-        return std::to_string(id);
-    };
+    auto ns_id = [](pid_t p, const char* type) { return std::to_string(expected_ns_id(p, type)); };
     // root's net namespace, and nobody's user+net namespaces.
     auto root_ns = std::make_unique<Proc>(Argv{"unshare", "-n", "sleep", "1000"});
     auto nobody_ns = std::make_unique<Proc>(concat(as_nobody, {"unshare", "-U", "-r", "-n", "sleep", "1000"}));

@@ -25,7 +25,8 @@ namespace {
 
 const std::vector<std::string> kTypes = {"pid", "user", "mnt", "net", "uts", "ipc", "cgroup", "time"};
 
-std::uint64_t ns_id(pid_t pid, const char* type) { return oracle_ns_id(open_ns(pid, type).get()); }
+// The id pidnsd must give that namespace: the kernel's, or the one it assigned under --assume-kernel.
+std::uint64_t ns_id(pid_t pid, const char* type) { return expected_ns_id(pid, type); }
 std::uint64_t ns_inode(pid_t pid, const char* type) { return oracle_ns_inode(pid, type); }
 
 std::vector<std::uint32_t> status_chain(pid_t tid, const std::string& key) {
@@ -62,12 +63,26 @@ TEST_CASE("properties: Version, counts, EventSource, KernelNamespaceIds, and REA
     Client c(bus.address());
     CHECK(c.Version() == PIDNS_VERSION);
     CHECK(c.EventSource() == "proc-connector");
-    CHECK(c.KernelNamespaceIds() == true);
+    CHECK(c.KernelNamespaceIds() == kernel_ids_expected());
     CHECK(c.Namespaces() == c.ListNamespaces("").size());
     CHECK(c.Processes() == c.ListProcesses(0).size());  // every process is in the host pid namespace or below
     CHECK(busctl_property(bus.address(), "Version") == PIDNS_VERSION);
     CHECK(busctl_property(bus.address(), "EventSource") == "proc-connector");
-    CHECK(busctl_property(bus.address(), "KernelNamespaceIds") == true);
+    CHECK(busctl_property(bus.address(), "KernelNamespaceIds") == kernel_ids_expected());
+    // Which kernel interfaces it uses: all this kernel has, or those of --assume-kernel's version.
+    const auto stats = c.GetStatistics();
+    const auto interfaces = stats.at("KernelInterfaces").get<std::string>();
+    INFO("KernelInterfaces: " << interfaces);
+    if (const auto k = assumed_kernel()) {
+        CHECK(stats.at("KernelMode").get<std::string>() == "assume " + k->str());
+        CHECK((interfaces.find("event-filter") != std::string::npos) == pidns::has_event_filter(*k));
+        CHECK((interfaces.find("pid-ioctls") != std::string::npos) == !(*k < pidns::KernelVersion{6, 11}));
+    } else {
+        CHECK(stats.at("KernelMode").get<std::string>() == "native");
+        CHECK(interfaces.find("pid-ioctls") != std::string::npos);  // Linux 6.18 has them all
+        CHECK(interfaces.find("event-filter") != std::string::npos);
+    }
+    CHECK((interfaces.find("ns-get-id") != std::string::npos) == kernel_ids_expected());
     bool ready = false;
     for (const auto& n : d.notifications()) ready = ready || n.find("READY=1") != std::string::npos;
     CHECK(ready);
@@ -164,7 +179,7 @@ TEST_CASE("ListNamespaces, GetNamespace and ListProcesses agree with the kernel 
         // The kernel's view of the namespace through its first process.
         const pid_t p = static_cast<pid_t>(procs.front());
         auto fd = open_ns(p, type.c_str());
-        CHECK(oracle_ns_id(fd.get()) == id);
+        CHECK(ns_id(p, type.c_str()) == id);
         CHECK(oracle_fd_inode(fd.get()) == inode);
         if (type != "pid") CHECK(init_pid == procs.front());  // lowest pid, as lsns's PID column
         if (type == "pid" || type == "user") {
@@ -463,11 +478,11 @@ TEST_CASE("SIGHUP rescans, SIGTERM and SIGINT exit 0") {
     // unshare() without fork or exec sends no event: the index learns of it only by rescanning.
     tree.unshare_in(a, CLONE_NEWNET);
     const auto inode = ns_inode(a, "net");
-    const auto id = ns_id(a, "net");
     CHECK(error_of([&] { c.GetNamespace(inode); }) == "org.pidns.Error.NoSuchNamespace");
     d.signal(SIGHUP);
-    REQUIRE(c.wait_signal(true, id));
     REQUIRE(d.wait_log("rescan (SIGHUP)"));
+    const auto id = ns_id(a, "net");  // (an id pidnsd assigns exists only once it is indexed)
+    REQUIRE(c.wait_signal(true, id));
     auto e = c.GetNamespace(inode);
     CHECK(std::get<0>(e) == id);
     CHECK(std::get<6>(e) == static_cast<std::uint32_t>(a));

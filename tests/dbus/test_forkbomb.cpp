@@ -110,7 +110,7 @@ std::uint64_t storm(const std::vector<std::string>& daemon_args, const char* lab
     const pid_t nested = tree.spawn(tree.spawn(0, CLONE_NEWPID), CLONE_NEWPID);
     const auto nested_chain = pidns::testing::oracle_nspid(nested);
     Client c(bus.address());
-    const std::uint64_t nested_ns = pidns::testing::oracle_ns_id(pidns::testing::open_ns(nested, "pid").get());
+    const std::uint64_t nested_ns = expected_ns_id(nested, "pid");
     const auto lost_before = stat_of(c, "EventsLost");
     const auto rescans_before = stat_of(c, "Rescans");
     std::atomic<bool> done{false};

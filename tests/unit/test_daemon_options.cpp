@@ -93,3 +93,41 @@ TEST_CASE("errors: every library error class has its D-Bus name") {
     CHECK(err.getName() == "org.pidns.Error.AmbiguousNamespace");
     CHECK(err.getMessage() == "pass the id");
 }
+
+TEST_CASE("options: --assume-kernel takes MAJOR.MINOR (or uname -r), refuses the rest and kernels too old") {
+    auto o = parse({"--assume-kernel=5.14"});
+    REQUIRE(o.ok());
+    REQUIRE(o->assume_kernel);
+    CHECK(*o->assume_kernel == pidns::KernelVersion{5, 14});
+    auto r = parse({"--assume-kernel", "6.1.0-28-amd64"});
+    REQUIRE(r.ok());
+    CHECK(*r->assume_kernel == pidns::KernelVersion{6, 1});
+    CHECK_FALSE(parse({}).value().assume_kernel);
+    for (const char* bad : {"--assume-kernel=6", "--assume-kernel=latest", "--assume-kernel=6.x", "--assume-kernel=4.19",
+                            "--assume-kernel=6.1a", "--assume-kernel="}) {
+        auto e = parse({bad});
+        INFO(bad);
+        REQUIRE_FALSE(e.ok());
+        CHECK(e.error().message.find("--assume-kernel") != std::string::npos);
+    }
+}
+
+TEST_CASE("kernel versions: what an assumed kernel takes away from the probed features, never adds") {
+    pidns::KernelFeatures all;
+    all.ns_get_id = all.pid_ioctls = all.owner_uid = true;
+    auto f = pidns::features_of(all, {5, 14});
+    CHECK_FALSE(f.ns_get_id);
+    CHECK_FALSE(f.pid_ioctls);
+    CHECK(f.owner_uid);  // NS_GET_OWNER_UID is 4.11: every supported kernel has it
+    CHECK_FALSE(pidns::has_event_filter({6, 1}));
+    CHECK(pidns::has_event_filter({6, 6}));
+    f = pidns::features_of(all, {6, 11});
+    CHECK_FALSE(f.ns_get_id);
+    CHECK(f.pid_ioctls);
+    CHECK(pidns::features_of(all, {6, 18}).ns_get_id);
+    CHECK(pidns::features_of(all, {7, 0}).ns_get_id);
+    pidns::KernelFeatures none;
+    CHECK_FALSE(pidns::features_of(none, {7, 0}).pid_ioctls);  // a newer version adds nothing
+    CHECK(pidns::KernelVersion{5, 15} < pidns::KernelVersion{6, 1});
+    CHECK(pidns::KernelVersion{6, 1}.str() == "6.1");
+}
