@@ -439,6 +439,7 @@ bool Daemon::publish_changes() {
     bool watched_gone = false;
     for (const auto& [mntns, fd] : mount_watches_) watched_gone = watched_gone || !model_->index().find_namespace(mntns);
     if (watched_gone) refresh_mounts("mount namespace gone");
+    if (model_->has_stale()) model_->reread_stale();  // before the changes are taken: they are among them
     fanout_->push(updater_->take_changes());
     for (const auto& name : clients_->take_departed()) polkit_->forget(name);
     return fanout_->run(limits::kSignalBudget);
@@ -500,7 +501,7 @@ int Daemon::run() {
         if (watchdog_period_.count() > 0) until(next_watchdog);
         if (signals_pending) until(now + std::chrono::milliseconds(10));  // paced: tokens refill
         if (auto due = clients_->next_refusal()) until(*due);
-        if (events_pending || bus_pending || calls_pending || test_slow_pending_) timeout_ms = 0;
+        if (events_pending || bus_pending || calls_pending || test_slow_pending_ || model_->has_stale()) timeout_ms = 0;
 
         epoll_event out[8];
         const int n = epoll_wait(epoll_.get(), out, 8, static_cast<int>(std::min<long long>(timeout_ms, 60'000)));

@@ -238,8 +238,24 @@ Status Model::refresh_credentials(std::int32_t tgid) {
     if (!c) return c.error();
     if (c->start_time != p->start_time)
         return make_error(Errc::not_found, "pid " + std::to_string(tgid) + " now names another process");
+    const Namespace* userns = index_.find_namespace(p->ns_of(NsType::user));
+    if (c->user_inode != 0 && userns && c->user_inode != userns->meta.inode) {
+        // It moved to another user namespace since it was read (unshare or setns without exec):
+        // these credentials belong with namespaces the index does not show it in. Not decided on
+        // them; read whole at the next turn (not here: the caller may be walking the index).
+        if (stale_.size() < kMaxStale && std::find(stale_.begin(), stale_.end(), tgid) == stale_.end())
+            stale_.push_back(tgid);
+        return make_error(Errc::io, "process " + std::to_string(tgid) + " changed its user namespace");
+    }
     index_.update_credentials(tgid, c->uid, c->gid, c->cap_prm, c->cap_eff, c->dumpable);
     return Ok{};
+}
+
+std::size_t Model::reread_stale() {
+    std::vector<std::int32_t> now;
+    now.swap(stale_);
+    for (auto tgid : now) (void)read_and_upsert(tgid);  // removes it if it ended meanwhile
+    return now.size();
 }
 
 bool Model::remove_task(std::int32_t tid, std::int32_t tgid) {

@@ -110,6 +110,10 @@ public:
     // without events. Errc::not_found if it is gone, or its pid now names another process (the
     // entry is then left for the exit event or the next rescan to remove).
     Status refresh_credentials(std::int32_t tgid);
+    // Processes refresh_credentials found in another user namespace than the index shows:
+    // re-read them (call where no one walks the index). Returns how many.
+    std::size_t reread_stale();
+    [[nodiscard]] bool has_stale() const noexcept { return !stale_.empty(); }
     // Re-reads the nsfs bind mounts of every known mount namespace.
     Status refresh_mounts();
 
@@ -178,6 +182,8 @@ private:
     std::unordered_map<NsId, std::vector<std::pair<std::int32_t, std::string>>> mounts_;
     std::unordered_map<NsId, std::int32_t> nsfs_mntns_;  // mount namespace -> reader pid
     std::uint64_t verify_mismatches_ = 0;
+    static constexpr std::size_t kMaxStale = 4096;  // beyond: left to the verify pass
+    std::vector<std::int32_t> stale_;
     MountPathOpener mount_opener_;
     std::uint64_t unsafe_paths_skipped_ = 0;
     std::unordered_map<std::int32_t, std::uint64_t> unindexable_;  // pid -> start time (read_unindexed)

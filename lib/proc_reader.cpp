@@ -60,6 +60,15 @@ Status read_ns_set(int dirfd, NsInodes& out, std::int32_t pid) {
     return Ok{};
 }
 
+// The user namespace link of DIRFD (a task directory) again: unchanged since `inode` was read?
+// A task that calls unshare(CLONE_NEWUSER) (or setns) while it is being read would otherwise
+// leave credentials and links from either side of the call in one record: its new caps with its
+// old user namespace, which the access rule reads as a different task.
+bool user_link_still(int dirfd, std::uint64_t inode) {
+    auto l = read_ns_link_at(dirfd, "ns/user");
+    return l && l->inode == inode;
+}
+
 Result<Fd> open_dir_at(int dirfd, const char* name) {
     int fd = ::openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return make_error(is_gone(errno) ? Errc::not_found : Errc::io, std::string("open ") + name, errno);
@@ -228,7 +237,8 @@ std::int32_t first_live_thread(int leader_dir, std::int32_t tgid, F&& use) {
 
 // The rest of read_process for a leader whose own links are gone: the namespaces, credentials,
 // dumpability and fds of a live thread, and (opts.tasks) every thread.
-Result<RawProcess> read_through_threads(int leader_dir, std::int32_t pid, RawProcess&& p, const ReadOptions& opts) {
+Result<RawProcess> read_through_threads(int leader_dir, std::int32_t pid, RawProcess&& p, const ReadOptions& opts,
+                                       bool& torn) {
     std::int32_t ref = 0;
     bool unreadable = false;
     auto task = open_dir_at(leader_dir, "task");
@@ -259,6 +269,10 @@ Result<RawProcess> read_through_threads(int leader_dir, std::int32_t pid, RawPro
             if (auto l = read_ns_link_at(dir, "ns/pid_for_children")) p.pid_for_children = l->inode;
             if (auto l = read_ns_link_at(dir, "ns/time_for_children")) p.time_for_children = l->inode;
             p.dumpable = dumpable_at(dir, p.status.uid[1], p.status.gid[1]);
+            if (!user_link_still(dir, p.ns[ns_type_index(NsType::user)])) {
+                torn = true;
+                return vanished(pid);
+            }
             if (opts.fds) read_fds(dir, p, opts.max_fds);  // the leader's fd table is gone: the group's is here
         }
         if (opts.tasks) p.threads.push_back(std::move(t));
@@ -273,8 +287,29 @@ Result<RawProcess> read_through_threads(int leader_dir, std::int32_t pid, RawPro
 
 }  // namespace
 
+namespace {
+
+constexpr int kReadAttempts = 4;
+
+Result<RawProcess> read_process_once(int proc_fd, std::int32_t pid, const ReadOptions& opts, bool& torn);
+
+}  // namespace
+
 Result<RawProcess> read_process(int proc_fd, std::int32_t pid, const ReadOptions& opts) {
     if (pid <= 0) return make_error(Errc::invalid_argument, "pid must be positive");
+    for (int attempt = 1;; ++attempt) {
+        bool torn = false;
+        auto r = read_process_once(proc_fd, pid, opts, torn);
+        if (!torn) return r;
+        if (attempt == kReadAttempts)
+            return make_error(Errc::io, "process " + std::to_string(pid) + " changed its user namespace " +
+                                            std::to_string(kReadAttempts) + " times while being read");
+    }
+}
+
+namespace {
+
+Result<RawProcess> read_process_once(int proc_fd, std::int32_t pid, const ReadOptions& opts, bool& torn) {
     auto entry = open_task(proc_fd, pid);
     if (!entry) return entry.error();
     if (entry->status.pid != entry->status.tgid)
@@ -285,10 +320,10 @@ Result<RawProcess> read_process(int proc_fd, std::int32_t pid, const ReadOptions
     p.status = std::move(entry->status);
     p.stat = entry->stat;
     // A zombie leader, or one exiting now: the process lives on while one of its threads does.
-    if (entry->stat.state == 'Z') return read_through_threads(dir.get(), pid, std::move(p), opts);
+    if (entry->stat.state == 'Z') return read_through_threads(dir.get(), pid, std::move(p), opts, torn);
     if (auto s = read_ns_set(dir.get(), p.ns, pid); !s) {
         if (s.error().code != Errc::not_found) return s.error();
-        return read_through_threads(dir.get(), pid, std::move(p), opts);
+        return read_through_threads(dir.get(), pid, std::move(p), opts, torn);
     }
     // Without all eight links the process cannot be indexed: skip its threads and fds.
     if (std::find(p.ns.begin(), p.ns.end(), 0) != p.ns.end())
@@ -296,10 +331,17 @@ Result<RawProcess> read_process(int proc_fd, std::int32_t pid, const ReadOptions
     if (auto l = read_ns_link_at(dir.get(), "ns/pid_for_children")) p.pid_for_children = l->inode;
     if (auto l = read_ns_link_at(dir.get(), "ns/time_for_children")) p.time_for_children = l->inode;
     p.dumpable = dumpable_at(dir.get(), p.status.uid[1], p.status.gid[1]);
+    // Status was read first, the links next: the user namespace must not have changed meanwhile.
+    if (!user_link_still(dir.get(), p.ns[ns_type_index(NsType::user)])) {
+        torn = true;
+        return vanished(pid);
+    }
     if (opts.tasks) read_threads(dir.get(), pid, p);
     if (opts.fds) read_fds(dir.get(), p, opts.max_fds);
     return p;
 }
+
+}  // namespace
 
 Result<RawCredentials> read_credentials(int proc_fd, std::int32_t pid) {
     if (pid <= 0) return make_error(Errc::invalid_argument, "pid must be positive");
@@ -313,6 +355,9 @@ Result<RawCredentials> read_credentials(int proc_fd, std::int32_t pid) {
         c.cap_prm = e.status.cap_prm;
         c.cap_eff = e.status.cap_eff;
         c.dumpable = dumpable_at(e.dir.get(), c.uid[1], c.gid[1]);
+        // Read after status: the user namespace these credentials are (at the latest) in.
+        auto l = read_ns_link_at(e.dir.get(), "ns/user");
+        c.user_inode = l ? l->inode : 0;
         return true;
     };
     if (!is_zombie(entry->stat)) {

@@ -67,6 +67,7 @@ struct RawCredentials {
     std::uint64_t cap_prm = 0;
     std::uint64_t cap_eff = 0;
     std::uint64_t start_time = 0;  // to tell a reused pid apart
+    std::uint64_t user_inode = 0;  // its user namespace, read after the credentials (0: unreadable)
     bool dumpable = true;
 };
 // Errc::not_found when the process is gone (or a zombie with no live thread). A leader that

@@ -258,6 +258,13 @@ TEST_CASE("signals reach only the clients that may see the namespace") {
         }
         return false;
     };
+    // On a miss, what each listener got and what pidnsd logged, to tell a lost signal from a wrong decision.
+    auto expect = [&](const std::string& file, const std::string& line) {
+        const bool got = wait_for(file, line);
+        INFO("waited for \"" << line << "\" in " << file << ", which holds:\n"
+                              << read_file(file) << "pidnsd's log:\n" << d.log());
+        CHECK(got);
+    };
     REQUIRE(wait_for(root_out, "ready\n"));
     REQUIRE(wait_for(nobody_out, "ready\n"));
 
@@ -269,15 +276,15 @@ TEST_CASE("signals reach only the clients that may see the namespace") {
     wait_comm(nobody_ns->pid(), "sleep");
     const std::string root_net = ns_id(root_ns->pid(), "net");
     const std::string nobody_net = ns_id(nobody_ns->pid(), "net"), nobody_user = ns_id(nobody_ns->pid(), "user");
-    CHECK(wait_for(root_out, "added " + root_net + " net\n"));
-    CHECK(wait_for(root_out, "added " + nobody_net + " net\n"));
-    CHECK(wait_for(nobody_out, "added " + nobody_net + " net\n"));
-    CHECK(wait_for(nobody_out, "added " + nobody_user + " user\n"));
+    expect(root_out, "added " + root_net + " net\n");
+    expect(root_out, "added " + nobody_net + " net\n");
+    expect(nobody_out, "added " + nobody_net + " net\n");
+    expect(nobody_out, "added " + nobody_user + " user\n");
     root_ns.reset();
     nobody_ns.reset();
-    CHECK(wait_for(root_out, "removed " + root_net + " net\n"));
-    CHECK(wait_for(root_out, "removed " + nobody_net + " net\n"));
-    CHECK(wait_for(nobody_out, "removed " + nobody_net + " net\n"));
+    expect(root_out, "removed " + root_net + " net\n");
+    expect(root_out, "removed " + nobody_net + " net\n");
+    expect(nobody_out, "removed " + nobody_net + " net\n");
     // nobody never heard of root's namespace, either way.
     INFO("nobody's listener got:\n" << read_file(nobody_out));
     CHECK(read_file(nobody_out).find(" " + root_net + " ") == std::string::npos);
@@ -289,12 +296,12 @@ TEST_CASE("signals reach only the clients that may see the namespace") {
                                               "sleep 0.5; exec setpriv --reuid=65534 --regid=65534 --clear-groups sleep 1000"});
     wait_comm(handed->pid(), "sh");
     const std::string handed_net = ns_id(handed->pid(), "net");
-    CHECK(wait_for(root_out, "added " + handed_net + " net\n"));
+    expect(root_out, "added " + handed_net + " net\n");
     wait_comm(handed->pid(), "sleep");
     const auto listed = busctl_call(bus.address(), "ListNamespaces", "s", {"net"}, as_nobody).dump();
     CHECK(listed.find(handed_net) != std::string::npos);
     handed.reset();
-    CHECK(wait_for(root_out, "removed " + handed_net + " net\n"));
+    expect(root_out, "removed " + handed_net + " net\n");
     INFO("nobody's listener got:\n" << read_file(nobody_out));
     CHECK(read_file(nobody_out).find(" " + handed_net + " ") == std::string::npos);
 }
