@@ -22,9 +22,11 @@ Result<std::vector<IdMapExtent>> parse_id_map(std::string_view text) {
         if (f.size() != 3) return bad("expected three numbers");
         auto in = parse_u64(f[0]), outv = parse_u64(f[1]), cnt = parse_u64(f[2]);
         if (!in || !outv || !cnt) return bad("not a number");
+        constexpr std::uint64_t k32 = std::uint64_t{1} << 32;
+        // Each number first: a 64-bit one would wrap the sums below, or be truncated when stored.
+        if (*in >= k32 || *outv >= k32 || *cnt >= k32) return bad("number beyond 32 bits");
         if (*cnt == 0) return bad("zero count");
-        if (*in + *cnt > (std::uint64_t{1} << 32) || *outv + *cnt > (std::uint64_t{1} << 32))
-            return bad("range beyond 32 bits");
+        if (*in + *cnt > k32 || *outv + *cnt > k32) return bad("range beyond 32 bits");
         if (out.size() >= 340) return bad("more than 340 extents");
         out.push_back(IdMapExtent{static_cast<std::uint32_t>(*in), static_cast<std::uint32_t>(*outv),
                                   static_cast<std::uint32_t>(*cnt)});
