@@ -6,7 +6,8 @@ PKGS="cmake g++ make pkg-config
   libsystemd-dev libsdbus-c++-dev libsdbus-c++-bin
   nlohmann-json3-dev libspdlog-dev libfmt-dev catch2
   util-linux iproute2 procps
-  dbus-daemon dbus-bin systemd polkitd systemd-container"
+  dbus-daemon dbus-bin systemd polkitd systemd-container
+  clang clang-14 libclang-rt-14-dev llvm-14"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The whole test suite: installs build dependencies (apt-get), builds with -Werror, runs every
 # test with CTest (the D-Bus tests again as on Linux 5.14 and 6.1: --assume-kernel), then builds
-# again with ASan+UBSan and runs the suite under the sanitizers,
+# again with ASan+UBSan and runs the suite under the sanitizers, runs every libFuzzer target for 20 s,
 # then builds the Debian package from HEAD, runs lintian on it, and tests it installed under a
 # booted systemd (tests/system/nspawn-test.sh).
 # Needs root (apt-get, and the kernel tests make real pid and user namespaces).
@@ -41,6 +41,9 @@ for kernel in 5.14 6.1; do
   (cd build/ci && PIDNS_TEST_DAEMON_ARGS="--assume-kernel=$kernel" \
      ctest -R 'dbus:' -E 'soak|hostile: |fork storm' --output-on-failure)
 done
+
+echo "== fuzz targets, 20 s each (fuzz/run.sh; fuzz/README.md runs them for hours) =="
+./fuzz/run.sh 20
 
 echo "== Debian package (packaging/build-deb.sh, from HEAD) =="
 ./packaging/build-deb.sh build/deb
