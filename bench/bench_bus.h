@@ -1,6 +1,6 @@
 // bench_bus.h: what the D-Bus benchmarks (bench_dbus, bench_events) share: timing helpers, the
 // processes they start, and a private dbus-daemon with a pidnsd on it, reached through the
-// generated proxy. Each bench is one translation unit; everything here is inline.
+// client library (dbus/client). Each bench is one translation unit; everything here is inline.
 #pragma once
 
 #include <fcntl.h>
@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "org.pidns.Manager1.proxy.h"
+#include "client.h"
 
 #ifndef PIDNSD_PATH
 #error "PIDNSD_PATH must name the pidnsd binary"
@@ -201,20 +201,10 @@ inline void replace_all(std::string& s, const std::string& from, const std::stri
 }
 
 // ---------------------------------------------------------------------------------------------
-// The client: the generated proxy over a proxy object on our own connection (no event loop
-// thread; synchronous calls only; signal handlers are never registered with the bus).
+// The client: libpidns-client's Client on our own connection (no event-loop thread; synchronous
+// calls only; nobody subscribes). Its generated methods (TranslatePid, ...) throw sdbus::Error.
 
-class Client : public org::pidns::Manager1_proxy {
-public:
-    explicit Client(sdbus::IProxy& p) : Manager1_proxy(p), raw_(p) {}
-    void ping() { raw_.callMethod("Ping").onInterface("org.freedesktop.DBus.Peer").storeResultsTo(); }
-
-private:
-    void onNamespaceAdded(const uint64_t&, const std::string&) override {}
-    void onNamespaceRemoved(const uint64_t&, const std::string&) override {}
-    void onResync() override {}
-    sdbus::IProxy& raw_;
-};
+using Client = pidns::client::Client;
 
 // ---------------------------------------------------------------------------------------------
 // A private bus: `dbus-daemon --config-file=TMP/bus.conf --nofork` (tests/dbus/system-bus.conf.in
@@ -223,8 +213,6 @@ private:
 struct PrivateBus {
     std::string tmp, bus_path, address, conf_path, log_path, bus_log_path;
     std::vector<std::string> daemon_args;  // pidnsd's arguments after --bus=
-    std::unique_ptr<sdbus::IConnection> conn;
-    std::unique_ptr<sdbus::IProxy> proxy;
     std::unique_ptr<Client> c;
 
     // Starts both daemons in /tmp/NAME.XXXXXX and waits until pidnsd answers; exits the process
@@ -275,9 +263,7 @@ struct PrivateBus {
         g_pidnsd = start_program(argv, log);
         ::close(log);
 
-        conn = sdbus::createSessionBusConnectionWithAddress(address);
-        proxy = sdbus::createProxy(*conn, "org.pidns", "/org/pidns");
-        c = std::make_unique<Client>(*proxy);
+        c = std::make_unique<Client>(address);
         for (int i = 0;; ++i) {
             try {
                 (void)c->Version();
@@ -302,8 +288,6 @@ struct PrivateBus {
 
     void cleanup() {
         c.reset();
-        proxy.reset();
-        conn.reset();
         stop_program(g_pidnsd, "pidnsd");
         stop_program(g_dbus, "dbus-daemon");
         remove_tmp();

@@ -290,7 +290,7 @@ struct Bench : PrivateBus {
     std::unique_ptr<sdbus::IProxy> bus_proxy;  // org.freedesktop.DBus on the bench's connection
 
     sdbus::IProxy& bus() {
-        if (!bus_proxy) bus_proxy = sdbus::createProxy(*conn, "org.freedesktop.DBus", "/org/freedesktop/DBus");
+        if (!bus_proxy) bus_proxy = sdbus::createProxy(c->connection(), "org.freedesktop.DBus", "/org/freedesktop/DBus");
         return *bus_proxy;
     }
 

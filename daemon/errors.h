@@ -7,18 +7,20 @@
 #include <exception>
 #include <utility>
 
+#include "dbus_names.h"
 #include "result.h"
 
 namespace pidnsd {
 
-inline constexpr const char* kErrorNoSuchNamespace = "org.pidns.Error.NoSuchNamespace";
-inline constexpr const char* kErrorNotPidNamespace = "org.pidns.Error.NotPidNamespace";
-inline constexpr const char* kErrorNoSuchProcess = "org.pidns.Error.NoSuchProcess";
-inline constexpr const char* kErrorAmbiguousNamespace = "org.pidns.Error.AmbiguousNamespace";
-inline constexpr const char* kErrorAccessDenied = "org.freedesktop.DBus.Error.AccessDenied";
-inline constexpr const char* kErrorInvalidArgs = "org.freedesktop.DBus.Error.InvalidArgs";
-inline constexpr const char* kErrorFailed = "org.freedesktop.DBus.Error.Failed";
-inline constexpr const char* kErrorLimitsExceeded = "org.freedesktop.DBus.Error.LimitsExceeded";
+// The names themselves are shared with the clients (dbus/client/dbus_names.h).
+using pidns::bus::kErrorAccessDenied;
+using pidns::bus::kErrorAmbiguousNamespace;
+using pidns::bus::kErrorFailed;
+using pidns::bus::kErrorInvalidArgs;
+using pidns::bus::kErrorLimitsExceeded;
+using pidns::bus::kErrorNoSuchNamespace;
+using pidns::bus::kErrorNoSuchProcess;
+using pidns::bus::kErrorNotPidNamespace;
 
 // The D-Bus error name for a library error class.
 const char* dbus_error_name(pidns::Errc code) noexcept;

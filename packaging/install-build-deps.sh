@@ -4,8 +4,9 @@
 set -eu
 PKGS="cmake g++ make pkg-config
   libsystemd-dev libsdbus-c++-dev libsdbus-c++-bin
-  nlohmann-json3-dev libspdlog-dev libfmt-dev catch2
+  nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev catch2
   util-linux iproute2 procps
+  python3-dbus python3-gi
   dbus-daemon dbus-bin systemd polkitd systemd-container
   clang clang-14 libclang-rt-14-dev llvm-14"
 missing=""

@@ -1,4 +1,4 @@
-// Integration-test fixtures: private dbus-daemon, the real pidnsd, command runners, the proxy.
+// Integration-test fixtures: private dbus-daemon, the real pidnsd, command runners, the client library.
 #include "bus_fixture.h"
 
 #include <fcntl.h>
@@ -347,30 +347,18 @@ DbusSendResult dbus_send(const std::string& address, const std::string& method, 
     return out;
 }
 
+void detail::SignalRecord::record(const pidns::client::NamespaceEvent& e) {
+    std::lock_guard lk(mu_);
+    if (e.kind == pidns::client::NamespaceEvent::Kind::resync)
+        ++resyncs_;
+    else
+        signals_.push_back({e.kind == pidns::client::NamespaceEvent::Kind::added, e.id, e.type});
+    cv_.notify_all();
+}
+
 Client::Client(const std::string& address)
-    : ProxyInterfaces(sdbus::createSessionBusConnectionWithAddress(address), "org.pidns", "/org/pidns") {
-    registerProxy();
-}
-
-Client::~Client() { unregisterProxy(); }
-
-void Client::onNamespaceAdded(const std::uint64_t& id, const std::string& type) {
-    std::lock_guard lk(mu_);
-    signals_.push_back({true, id, type});
-    cv_.notify_all();
-}
-
-void Client::onNamespaceRemoved(const std::uint64_t& id, const std::string& type) {
-    std::lock_guard lk(mu_);
-    signals_.push_back({false, id, type});
-    cv_.notify_all();
-}
-
-void Client::onResync() {
-    std::lock_guard lk(mu_);
-    ++resyncs_;
-    cv_.notify_all();
-}
+    : pidns::client::Client(pidns::client::ConnectOptions{
+          address, true, [this](const pidns::client::NamespaceEvent& e) { record(e); }}) {}
 
 std::size_t Client::resyncs() {
     std::lock_guard lk(mu_);

@@ -1,5 +1,5 @@
 // Integration-test fixtures: a private system-style dbus-daemon with the project's policy, the real
-// pidnsd on it (READY seen through a real NOTIFY_SOCKET), command runners and the generated proxy.
+// pidnsd on it (READY seen through a real NOTIFY_SOCKET), command runners and the client library.
 #pragma once
 
 #include <sys/types.h>
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "kernel_version.h"
-#include "org.pidns.Manager1.proxy.h"
+#include "client.h"
 
 namespace pidns::dbustest {
 
@@ -127,30 +127,34 @@ struct DbusSendResult {
 DbusSendResult dbus_send(const std::string& address, const std::string& method, const std::vector<std::string>& args,
                          const std::vector<std::string>& prefix = {});
 
-// The generated proxy on its own connection (with its own event-loop thread for signals).
-class Client final : public sdbus::ProxyInterfaces<org::pidns::Manager1_proxy> {
-public:
-    explicit Client(const std::string& address);
-    ~Client();
+namespace detail {
+// The signals a test Client received (a base of Client, so it outlives the event-loop thread).
+struct SignalRecord {
     struct Signal {
         bool added;
         std::uint64_t id;
         std::string type;
     };
-    // Waits until a signal matching (added, id) has arrived.
-    bool wait_signal(bool added, std::uint64_t id, std::chrono::milliseconds timeout = std::chrono::seconds(10));
-    std::vector<Signal> signals();
-    std::size_t resyncs();  // Resync signals received
-    sdbus::IProxy& raw() { return getProxy(); }
-
-private:
-    void onNamespaceAdded(const std::uint64_t& id, const std::string& type) override;
-    void onNamespaceRemoved(const std::uint64_t& id, const std::string& type) override;
-    void onResync() override;
+    void record(const pidns::client::NamespaceEvent& e);
     std::mutex mu_;
     std::size_t resyncs_ = 0;
     std::condition_variable cv_;
     std::vector<Signal> signals_;
+};
+}  // namespace detail
+
+// The client library's Client on its own connection with its own event-loop thread, recording
+// the signals it receives. The generated methods (TranslatePid, ...) throw sdbus::Error; the
+// typed ones (translate_pid, ...) pidns::client::Error.
+class Client : private detail::SignalRecord, public pidns::client::Client {
+public:
+    using Signal = detail::SignalRecord::Signal;
+    explicit Client(const std::string& address);
+    // Waits until a signal matching (added, id) has arrived.
+    bool wait_signal(bool added, std::uint64_t id, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    std::vector<Signal> signals();
+    std::size_t resyncs();  // Resync signals received
+    sdbus::IProxy& raw() { return proxy(); }
 };
 
 // One unsigned counter of GetStatistics (std::out_of_range if the daemon lacks it).
@@ -163,6 +167,8 @@ std::string error_of(F&& f) {
         f();
     } catch (const sdbus::Error& e) {
         return e.getName();
+    } catch (const pidns::client::Error& e) {
+        return e.name();
     }
     return "";
 }

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the build into a temporary DESTDIR and checks what a host gets: every file in its
-# place, a unit that `systemd-analyze verify` accepts, and `systemd-analyze security` exposure
+# place (pidnsd's and pidnsctl's), a unit that `systemd-analyze verify` accepts, and `systemd-analyze security` exposure
 # <= 4.0 (the table is printed). Usage: check-install.sh BUILD_DIR
 set -eu
 BUILD=$1
@@ -13,10 +13,21 @@ for f in "$D/root$prefix/sbin/pidnsd" "$unit" \
          "$D/root$prefix/share/dbus-1/system.d/org.pidns.conf" \
          "$D/root$prefix/share/dbus-1/system-services/org.pidns.service" \
          "$D/root$prefix/share/polkit-1/actions/org.pidns.policy" \
-         "$D/root$prefix/share/man/man8/pidnsd.8"; do
+         "$D/root$prefix/share/man/man8/pidnsd.8" \
+         "$D/root$prefix/bin/pidnsctl" \
+         "$D/root$prefix/share/man/man1/pidnsctl.1" \
+         "$D/root$prefix/share/bash-completion/completions/pidnsctl" \
+         "$D/root$prefix/share/dbus-1/interfaces/org.pidns.Manager1.xml"; do
   [ -f "$f" ] || { echo "check-install: missing ${f#"$D/root"}" >&2; exit 1; }
   echo "installed ${f#"$D/root"}"
 done
+[ -x "$D/root$prefix/bin/pidnsctl" ] || { echo "check-install: pidnsctl is not executable" >&2; exit 1; }
+"$D/root$prefix/bin/pidnsctl" --version >/dev/null
+bash -n "$D/root$prefix/share/bash-completion/completions/pidnsctl"
+if command -v groff >/dev/null; then
+  groff -man -ww -z "$D/root$prefix/share/man/man1/pidnsctl.1" 2>"$D/man.err" || true
+  if [ -s "$D/man.err" ]; then cat "$D/man.err" >&2; echo "check-install: pidnsctl.1 has troff warnings" >&2; exit 1; fi
+fi
 grep -q "^ExecStart=$prefix/sbin/pidnsd --bus=system\$" "$unit" || { echo "check-install: ExecStart does not name $prefix/sbin/pidnsd" >&2; exit 1; }
 grep -q '^SystemdService=pidnsd.service$' "$D/root$prefix/share/dbus-1/system-services/org.pidns.service"
 grep -q '^BusName=org.pidns$' "$unit"

@@ -13,41 +13,33 @@
 #include <string>
 #include <thread>
 
-#include "org.pidns.Manager1.proxy.h"
+#include "client.h"
 
 namespace {
 std::mutex out_mu;
 
-class Listener final : public sdbus::ProxyInterfaces<org::pidns::Manager1_proxy> {
-public:
-    explicit Listener(const std::string& address)
-        : ProxyInterfaces(sdbus::createSessionBusConnectionWithAddress(address), "org.pidns", "/org/pidns") {
-        registerProxy();
-    }
-    ~Listener() { unregisterProxy(); }
+void print(const pidns::client::NamespaceEvent& e) {
+    std::lock_guard lk(out_mu);
+    std::printf("%s %llu %s\n", pidns::client::to_string(e.kind), static_cast<unsigned long long>(e.id), e.type.c_str());
+    std::fflush(stdout);
+}
 
-private:
-    void onNamespaceAdded(const std::uint64_t& id, const std::string& type) override { print("added", id, type); }
-    void onNamespaceRemoved(const std::uint64_t& id, const std::string& type) override { print("removed", id, type); }
-    void onResync() override { print("resync", 0, ""); }
-    static void print(const char* what, std::uint64_t id, const std::string& type) {
-        std::lock_guard lk(out_mu);
-        std::printf("%s %llu %s\n", what, static_cast<unsigned long long>(id), type.c_str());
-        std::fflush(stdout);
-    }
-};
+// The client library's Client with its own event-loop thread, printing every signal.
+pidns::client::ConnectOptions listener(const std::string& address) {
+    return pidns::client::ConnectOptions{address, true, print};
+}
 }  // namespace
 
 int main(int argc, char** argv) {
     if (argc == 4 && std::string(argv[2]) == "--become") {
         try {
-            Listener l(argv[1]);
+            pidns::client::Client l(listener(argv[1]));
             const auto uid = static_cast<uid_t>(std::atoi(argv[3]));
             if (setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0) return 3;
-            (void)l.GetNamespace(0);
+            (void)l.get_namespace(0);
             std::printf("ok\n");
-        } catch (const sdbus::Error& e) {
-            std::printf("%s\n", e.getName().c_str());
+        } catch (const pidns::client::Error& e) {
+            std::printf("%s\n", e.name().c_str());
         }
         return 0;
     }
@@ -56,16 +48,16 @@ int main(int argc, char** argv) {
         return 2;
     }
     try {
-        Listener l(argv[1]);
-        l.Subscribe();
+        pidns::client::Client l(listener(argv[1]));
+        l.subscribe();
         {
             std::lock_guard lk(out_mu);
             std::printf("ready\n");
             std::fflush(stdout);
         }
         std::this_thread::sleep_for(std::chrono::seconds(std::atoi(argv[2])));
-    } catch (const sdbus::Error& e) {
-        std::fprintf(stderr, "pidns-signal-listener: %s: %s\n", e.getName().c_str(), e.getMessage().c_str());
+    } catch (const pidns::client::Error& e) {
+        std::fprintf(stderr, "pidns-signal-listener: %s: %s\n", e.name().c_str(), e.message().c_str());
         return 1;
     }
     return 0;

@@ -1,0 +1,468 @@
+// pidnsctl's subcommands: list, translate, status, tree, ps, monitor, stats.
+#include "commands.h"
+
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <fmt/core.h>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "client_json.h"
+#include "ns_arg.h"
+
+namespace pidnsctl {
+
+using pidns::client::Client;
+using pidns::client::ErrorKind;
+using pidns::client::NamespaceEvent;
+using pidns::client::NamespaceInfo;
+using nlohmann::json;
+
+// Where main() sends the Client's signals (set by monitor).
+std::function<void(const NamespaceEvent&)> g_event_sink;
+
+namespace {
+
+const std::vector<std::string> kTypes = {"pid", "user", "mnt", "net", "uts", "ipc", "cgroup", "time"};
+
+std::string num(std::uint64_t v) { return std::to_string(v); }
+
+std::string user_name(std::uint32_t uid) {
+    static std::map<std::uint32_t, std::string> cache;
+    if (auto it = cache.find(uid); it != cache.end()) return it->second;
+    std::string name = std::to_string(uid);
+    std::vector<char> buf(16384);
+    passwd pw{}, *res = nullptr;
+    if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &res) == 0 && res) name = res->pw_name;
+    return cache[uid] = name;
+}
+
+std::string chain_text(const std::vector<std::uint32_t>& v, char sep = ' ') {
+    std::string s;
+    for (auto x : v) {
+        if (!s.empty()) s += sep;
+        s += std::to_string(x);
+    }
+    return s;
+}
+
+// The command line of a process as /proc shows it to us ("" if we cannot read it).
+std::string command_of(std::uint32_t pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    while (!s.empty() && s.back() == '\0') s.pop_back();
+    std::replace(s.begin(), s.end(), '\0', ' ');
+    if (!s.empty()) return s;
+    std::ifstream c("/proc/" + std::to_string(pid) + "/comm");
+    std::string comm;
+    if (std::getline(c, comm) && !comm.empty()) return "[" + comm + "]";
+    return "";
+}
+
+std::string ns_name(const NamespaceInfo& n) { return n.type + ":[" + num(n.inode) + "]"; }
+
+std::string now_text(std::uint64_t& usec) {
+    timespec ts{};
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    usec = static_cast<std::uint64_t>(ts.tv_sec) * 1000000u + static_cast<std::uint64_t>(ts.tv_nsec) / 1000u;
+    tm t{};
+    ::gmtime_r(&ts.tv_sec, &t);
+    char b[64];
+    std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%S", &t);
+    return fmt::format("{}.{:06}Z", b, ts.tv_nsec / 1000);
+}
+
+}  // namespace
+
+const std::vector<std::string>& list_columns() {
+    static const std::vector<std::string> c{"ID", "INODE", "TYPE", "LEVEL", "PARENT", "OWNER", "NPROCS", "INIT", "USER"};
+    return c;
+}
+
+int cmd_list(Client& c, Output& out, const ListArgs& a) {
+    for (const auto& t : a.types)
+        if (std::find(kTypes.begin(), kTypes.end(), t) == kTypes.end())
+            throw CtlError(kUsage, "unknown namespace type \"" + t + "\"; types: pid user mnt net uts ipc cgroup time");
+    std::vector<std::string> cols;
+    if (a.columns.empty()) {
+        cols = list_columns();
+    } else {
+        std::stringstream ss(a.columns);
+        for (std::string col; std::getline(ss, col, ',');) {
+            std::transform(col.begin(), col.end(), col.begin(), [](unsigned char ch) { return std::toupper(ch); });
+            if (col == "INIT_PID") col = "INIT";
+            if (col == "OWNER_UID") col = "USER";
+            if (std::find(list_columns().begin(), list_columns().end(), col) == list_columns().end())
+                throw CtlError(kUsage, "unknown column \"" + col + "\"; columns: ID,INODE,TYPE,LEVEL,PARENT,OWNER,NPROCS,INIT,USER");
+            cols.push_back(col);
+        }
+    }
+    auto all = c.list_namespaces(a.types.size() == 1 ? a.types.front() : "");
+    if (a.types.size() > 1)
+        std::erase_if(all, [&](const NamespaceInfo& n) {
+            return std::find(a.types.begin(), a.types.end(), n.type) == a.types.end();
+        });
+    std::sort(all.begin(), all.end(), [](const auto& x, const auto& y) { return x.inode < y.inode; });
+    out.page();
+    if (out.json() != JsonMode::off) {
+        out.print_json(json(all));
+        return kOk;
+    }
+    std::vector<Table::Column> tc;
+    for (const auto& col : cols) tc.push_back({col, col != "TYPE" && col != "USER"});
+    Table t(tc);
+    for (const auto& n : all) {
+        std::vector<std::string> row;
+        for (const auto& col : cols) {
+            if (col == "ID") row.push_back(num(n.id));
+            else if (col == "INODE") row.push_back(num(n.inode));
+            else if (col == "TYPE") row.push_back(n.type);
+            else if (col == "LEVEL") row.push_back(num(n.level));
+            else if (col == "PARENT") row.push_back(n.parent ? num(n.parent) : "-");
+            else if (col == "OWNER") row.push_back(n.owner ? num(n.owner) : "-");
+            else if (col == "NPROCS") row.push_back(num(n.nprocs));
+            else if (col == "INIT") row.push_back(n.init_pid ? num(n.init_pid) : "-");
+            else row.push_back(user_name(n.owner_uid));
+        }
+        t.add(std::move(row));
+    }
+    t.print(out, a.legend);
+    if (a.legend) fmt::print("\n{} namespaces listed.\n", all.size());
+    return kOk;
+}
+
+int cmd_translate(Client& c, Output& out, const TranslateArgs& a) {
+    const auto from = resolve_ns(c, a.from, "pid");
+    const auto to = resolve_ns(c, a.to, "pid");
+    if (!a.batch) {
+        if (a.pid.empty()) throw CtlError(kUsage, "translate needs a PID, or --batch to read pids from stdin");
+        const auto pid = parse_pid(a.pid);
+        const auto r = c.translate_pid(pid, from, to);
+        if (out.json() != JsonMode::off) {
+            out.print_json(json{{"pid", pid}, {"from", from}, {"to", to}, {"result", r}});
+        } else if (r != 0) {
+            fmt::print("{}\n", r);
+        }
+        if (r == 0) {
+            std::cerr << "pidnsctl: process " << pid << " has no pid in that pid namespace\n";
+            return kNotFound;
+        }
+        return kOk;
+    }
+    if (!a.pid.empty()) throw CtlError(kUsage, "translate --batch reads the pids from stdin; give no PID");
+    std::vector<std::uint32_t> pids;
+    for (std::string w; std::cin >> w;) pids.push_back(parse_pid(w));
+    std::vector<std::uint32_t> result;
+    constexpr std::size_t kChunk = 65536;  // TranslatePids' limit
+    for (std::size_t at = 0; at < pids.size(); at += kChunk) {
+        std::vector<std::uint32_t> part(pids.begin() + static_cast<std::ptrdiff_t>(at),
+                                        pids.begin() + static_cast<std::ptrdiff_t>(std::min(pids.size(), at + kChunk)));
+        auto r = c.translate_pids(part, from, to);
+        result.insert(result.end(), r.begin(), r.end());
+    }
+    if (out.json() != JsonMode::off) {
+        json j = json::array();
+        for (std::size_t i = 0; i < pids.size(); ++i) j.push_back({{"pid", pids[i]}, {"result", result.at(i)}});
+        out.print_json(j);
+    } else {
+        std::string s;
+        for (auto r : result) s += std::to_string(r) + "\n";
+        std::fputs(s.c_str(), stdout);
+    }
+    return kOk;
+}
+
+int cmd_status(Client& c, Output& out, const std::string& pid_arg) {
+    const auto pid = parse_pid(pid_arg);
+    const auto p = c.get_process(pid);
+    // The pid namespace at each level of NSpid: the task's own, then its ancestors up to ours.
+    std::vector<std::optional<NamespaceInfo>> level_ns(p.nspid.size());
+    std::uint64_t id = p.namespaces.count("pid") ? p.namespaces.at("pid") : 0;
+    for (std::size_t i = p.nspid.size(); i-- > 0 && id != 0;) {
+        try {
+            level_ns[i] = c.get_namespace(id);
+            id = level_ns[i]->parent;
+        } catch (const pidns::client::Error&) {
+            break;
+        }
+    }
+    std::map<std::string, std::optional<NamespaceInfo>> nss;
+    for (const auto& [type, nsid] : p.namespaces) {
+        try {
+            nss[type] = c.get_namespace(nsid);
+        } catch (const pidns::client::Error&) {
+            nss[type] = std::nullopt;
+        }
+    }
+    const std::string cmd = command_of(pid);
+    out.page();
+    if (out.json() != JsonMode::off) {
+        json j = p;
+        j["command"] = cmd;
+        json levels = json::array();
+        for (const auto& n : level_ns) levels.push_back(n ? json(n->id) : json(nullptr));
+        j["pid_namespaces"] = levels;
+        out.print_json(j);
+        return kOk;
+    }
+    fmt::print("{}\n", out.bold(fmt::format("{} ({})", pid, cmd.empty() ? "?" : cmd)));
+    auto at = [](const std::vector<std::uint32_t>& v, std::size_t i) { return i < v.size() ? num(v[i]) : "-"; };
+    Table t({{"LEVEL", true}, {"PID", true}, {"TGID", true}, {"PGID", true}, {"SID", true}, {"PID NAMESPACE", false}});
+    for (std::size_t i = 0; i < p.nspid.size(); ++i) {
+        const auto& n = level_ns[i];
+        t.add({num(i), at(p.nspid, i), at(p.nstgid, i), at(p.nspgid, i), at(p.nssid, i),
+               n ? fmt::format("{} (id {}, level {})", ns_name(*n), n->id, n->level) : "?"});
+    }
+    t.print(out, true);
+    fmt::print("\n{}\n", out.bold("Namespaces:"));
+    Table nt({{"TYPE", false}, {"NAMESPACE", false}, {"ID", true}, {"NPROCS", true}});
+    for (const auto& type : kTypes) {
+        auto it = p.namespaces.find(type);
+        if (it == p.namespaces.end()) continue;
+        const auto& n = nss[type];
+        nt.add({type, n ? ns_name(*n) : "?", num(it->second), n ? num(n->nprocs) : "?"});
+    }
+    nt.print(out, true);
+    return kOk;
+}
+
+namespace {
+
+struct TreeNode {
+    NamespaceInfo info;
+    std::vector<std::uint32_t> init_nspid;  // pid namespaces: the init's pid at every level, ours first
+    std::vector<NamespaceInfo> owned;        // user namespaces under --all-types: what they own
+    std::vector<std::size_t> children;
+};
+
+// A pid or user namespace hierarchy: nodes by parent; roots are those whose parent is not listed
+// (or only `root_id`'s node).
+struct Forest {
+    std::vector<TreeNode> nodes;
+    std::vector<std::size_t> roots;
+    std::map<std::uint64_t, std::size_t> at;  // id -> node
+};
+
+Forest make_forest(std::vector<NamespaceInfo> all, std::uint64_t root_id) {
+    std::sort(all.begin(), all.end(), [](const auto& x, const auto& y) { return x.inode < y.inode; });
+    Forest f;
+    for (auto& n : all) {
+        f.at[n.id] = f.nodes.size();
+        f.nodes.push_back({std::move(n), {}, {}, {}});
+    }
+    for (std::size_t i = 0; i < f.nodes.size(); ++i) {
+        auto p = f.at.find(f.nodes[i].info.parent);
+        if (f.nodes[i].info.parent != 0 && p != f.at.end()) f.nodes[p->second].children.push_back(i);
+        else if (root_id == 0) f.roots.push_back(i);
+    }
+    if (root_id != 0) f.roots = {f.at.at(root_id)};
+    return f;
+}
+
+// The nodes reachable from the roots.
+std::vector<std::size_t> shown_nodes(const Forest& f) {
+    std::vector<std::size_t> out, todo = f.roots;
+    while (!todo.empty()) {
+        auto i = todo.back();
+        todo.pop_back();
+        out.push_back(i);
+        todo.insert(todo.end(), f.nodes[i].children.begin(), f.nodes[i].children.end());
+    }
+    return out;
+}
+
+json tree_json(const Forest& f, std::size_t i) {
+    const auto& n = f.nodes[i];
+    json j = n.info;
+    if (n.info.type == "pid") j["init_nspid"] = n.init_nspid;
+    else j["owned"] = n.owned;
+    json kids = json::array();
+    for (auto k : n.children) kids.push_back(tree_json(f, k));
+    j["children"] = kids;
+    return j;
+}
+
+void tree_text(const Output& out, const Forest& f, std::size_t i, const std::string& prefix, const std::string& branch) {
+    const auto& n = f.nodes[i];
+    std::string what;
+    if (n.info.type == "pid") {
+        const std::string init =
+            n.init_nspid.empty() ? (n.info.init_pid ? num(n.info.init_pid) : "-") : chain_text(n.init_nspid, '/');
+        what = fmt::format("init {} processes {}", init, n.info.nprocs);
+    } else {
+        what = fmt::format("user {} processes {}", user_name(n.info.owner_uid), n.info.nprocs);
+    }
+    fmt::print("{}{} id {} level {} {}\n", out.grey(prefix + branch), out.bold(ns_name(n.info)), n.info.id, n.info.level,
+               what);
+    const std::string next = prefix + (branch.empty() ? "" : (branch == "└─" ? "  " : "│ "));
+    const std::size_t total = n.owned.size() + n.children.size();
+    for (std::size_t k = 0; k < n.owned.size(); ++k) {
+        const auto& o = n.owned[k];
+        fmt::print("{}{} id {} processes {}\n", out.grey(next + (k + 1 == total ? "└─" : "├─")), ns_name(o), o.id,
+                   o.nprocs);
+    }
+    for (std::size_t k = 0; k < n.children.size(); ++k)
+        tree_text(out, f, n.children[k], next, n.owned.size() + k + 1 == total ? "└─" : "├─");
+}
+
+}  // namespace
+
+int cmd_tree(Client& c, Output& out, const std::string& ns_arg, bool all_types, bool legend) {
+    std::uint64_t root_id = 0;
+    if (!ns_arg.empty()) root_id = c.get_namespace(resolve_ns(c, ns_arg, "pid")).id;
+    auto pid_ns = c.list_namespaces("pid");
+    if (root_id != 0 && std::none_of(pid_ns.begin(), pid_ns.end(), [&](const auto& n) { return n.id == root_id; }))
+        throw CtlError(kNotFound, "namespace " + ns_arg + " is not a pid namespace pidnsd lists to you");
+    Forest pids = make_forest(std::move(pid_ns), root_id);
+    const auto shown = shown_nodes(pids);
+    // The init's pid at every level, for the namespaces shown.
+    for (auto i : shown) {
+        auto& n = pids.nodes[i];
+        if (n.info.init_pid == 0) continue;
+        try {
+            n.init_nspid = c.get_process(n.info.init_pid).nspid;
+        } catch (const pidns::client::Error& e) {
+            if (e.kind() != ErrorKind::no_such_process && e.kind() != ErrorKind::access_denied) throw;
+        }
+    }
+    // --all-types: the user namespace hierarchy, each with the namespaces of the other types it owns.
+    Forest users;
+    std::vector<NamespaceInfo> unowned;
+    if (all_types) {
+        auto everything = c.list_namespaces("");
+        std::vector<NamespaceInfo> user_ns, others;
+        for (auto& n : everything) (n.type == "user" ? user_ns : others).push_back(std::move(n));
+        users = make_forest(std::move(user_ns), 0);
+        std::sort(others.begin(), others.end(), [](const auto& x, const auto& y) { return x.inode < y.inode; });
+        for (auto& n : others) {
+            auto it = users.at.find(n.owner);
+            if (n.owner != 0 && it != users.at.end()) users.nodes[it->second].owned.push_back(std::move(n));
+            else unowned.push_back(std::move(n));
+        }
+    }
+    out.page();
+    if (out.json() != JsonMode::off) {
+        json j = json::array();
+        for (auto r : pids.roots) j.push_back(tree_json(pids, r));
+        if (!all_types) {
+            out.print_json(j);
+            return kOk;
+        }
+        json u = json::array();
+        for (auto r : users.roots) u.push_back(tree_json(users, r));
+        out.print_json(json{{"pid", j}, {"user", u}, {"unowned", unowned}});
+        return kOk;
+    }
+    for (auto r : pids.roots) tree_text(out, pids, r, "", "");
+    if (legend) fmt::print("\n{} pid namespaces.\n", shown.size());
+    if (!all_types) return kOk;
+    fmt::print("\n");
+    for (auto r : users.roots) tree_text(out, users, r, "", "");
+    for (const auto& o : unowned)
+        fmt::print("{} id {} processes {} (owner not visible)\n", ns_name(o), o.id, o.nprocs);
+    if (legend) fmt::print("\n{} user namespaces.\n", users.nodes.size());
+    return kOk;
+}
+
+int cmd_ps(Client& c, Output& out, const std::string& ns_arg, bool legend) {
+    const auto ref = resolve_ns(c, ns_arg, "pid");
+    const auto pids = c.list_processes(ref);
+    struct Row {
+        std::uint32_t pid;
+        std::vector<std::uint32_t> nspid;
+        std::string command;
+    };
+    std::vector<Row> rows;
+    for (auto pid : pids) {
+        try {
+            rows.push_back({pid, c.get_process(pid).nspid, command_of(pid)});
+        } catch (const pidns::client::Error& e) {
+            if (e.kind() != ErrorKind::no_such_process) throw;  // it exited since it was listed
+        }
+    }
+    out.page();
+    if (out.json() != JsonMode::off) {
+        json j = json::array();
+        for (const auto& r : rows) j.push_back({{"pid", r.pid}, {"nspid", r.nspid}, {"command", r.command}});
+        out.print_json(j);
+        return kOk;
+    }
+    Table t({{"PID", true}, {"NSPID", false}, {"COMMAND", false}});
+    for (const auto& r : rows) t.add({num(r.pid), chain_text(r.nspid), r.command});
+    t.print(out, legend);
+    if (legend) fmt::print("\n{} processes listed.\n", rows.size());
+    return kOk;
+}
+
+int cmd_monitor(Client& c, Output& out) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    ::sigprocmask(SIG_BLOCK, &set, nullptr);
+    const int sfd = ::signalfd(-1, &set, SFD_CLOEXEC);
+    if (sfd < 0) throw CtlError(kFailure, "signalfd failed");
+    g_event_sink = [&out](const NamespaceEvent& e) {
+        std::uint64_t usec = 0;
+        const std::string ts = now_text(usec);
+        if (out.json() != JsonMode::off) {
+            json j = e;
+            j["timestamp"] = ts;
+            j["realtime_usec"] = usec;
+            std::fputs((j.dump() + "\n").c_str(), stdout);
+        } else if (e.kind == NamespaceEvent::Kind::resync) {
+            fmt::print("{} resync (changes were dropped; list again)\n", ts);
+        } else {
+            fmt::print("{} {:<7} {:<6} {}\n", ts, to_string(e.kind), e.type, e.id);
+        }
+        std::fflush(stdout);
+    };
+    c.subscribe();
+    if (::isatty(2)) std::cerr << "Monitoring pidnsd's namespaces; press Ctrl-C to stop.\n";
+    for (;;) {
+        while (c.process_pending()) {
+        }
+        const auto pd = c.connection().getEventLoopPollData();
+        int timeout = -1;
+        if (pd.timeout_usec != UINT64_MAX) {
+            timespec now{};
+            ::clock_gettime(CLOCK_MONOTONIC, &now);
+            const std::uint64_t n = static_cast<std::uint64_t>(now.tv_sec) * 1000000u + static_cast<std::uint64_t>(now.tv_nsec) / 1000u;
+            timeout = pd.timeout_usec <= n ? 0 : static_cast<int>(std::min<std::uint64_t>((pd.timeout_usec - n + 999) / 1000, 60000));
+        }
+        pollfd fds[2] = {{pd.fd, pd.events, 0}, {sfd, POLLIN, 0}};
+        if (::poll(fds, 2, timeout) < 0 && errno != EINTR) throw CtlError(kFailure, "poll failed");
+        if (fds[1].revents & POLLIN) break;
+    }
+    g_event_sink = nullptr;
+    ::close(sfd);
+    return kOk;
+}
+
+int cmd_stats(Client& c, Output& out, bool legend) {
+    const auto s = c.statistics();
+    out.page();
+    if (out.json() != JsonMode::off) {
+        json j = json::object();
+        for (const auto& [k, v] : s) pidns::client::to_json(j[k], v);
+        out.print_json(j);
+        return kOk;
+    }
+    Table t({{"KEY", false}, {"VALUE", false}});
+    for (const auto& [k, v] : s) t.add({k, pidns::client::to_string(v)});
+    t.print(out, legend);
+    return kOk;
+}
+
+}  // namespace pidnsctl

@@ -1,0 +1,134 @@
+// pidnsctl: the command-line client of pidnsd (org.pidns on the system bus). Options and
+// subcommands (CLI11), the bus connection, error messages and exit codes; the work is in commands.cpp.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <functional>
+#include <iostream>
+
+#include "client.h"
+#include "commands.h"
+#include "ns_arg.h"
+#include "output.h"
+
+namespace pidnsctl {
+extern std::function<void(const pidns::client::NamespaceEvent&)> g_event_sink;
+}
+
+namespace {
+
+using namespace pidnsctl;
+
+int exit_code_of(pidns::client::ErrorKind k) {
+    using pidns::client::ErrorKind;
+    switch (k) {
+    case ErrorKind::no_such_namespace:
+    case ErrorKind::no_such_process: return kNotFound;
+    case ErrorKind::access_denied: return kAccessDenied;
+    case ErrorKind::invalid_args:
+    case ErrorKind::not_pid_namespace: return kUsage;
+    default: return kFailure;
+    }
+}
+
+void print_error(const std::string& message, const std::string& dbus_name, bool verbose) {
+    const bool color = Output::stderr_color();
+    std::string s = message;
+    if (verbose && !dbus_name.empty()) s += " (" + dbus_name + ")";
+    std::cerr << (color ? "\x1b[31;1m" : "") << "pidnsctl: " << s << (color ? "\x1b[0m" : "") << "\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"pidnsctl: ask pidnsd about the host's namespaces and translate pids between pid namespaces.",
+                 "pidnsctl"};
+    app.require_subcommand(1);
+    app.fallthrough();  // the global options may follow the subcommand too
+    app.set_version_flag("--version", PIDNSCTL_VERSION);
+    app.footer("Exit status: 0 ok, 1 failure, 2 usage, 4 no such process or namespace, 5 access denied.\n"
+               "NS: an id, an inode, TYPE:[INODE], a path (/proc/PID/ns/pid, /run/netns/NAME) or @PID.\n"
+               "See pidnsctl(1).");
+
+    std::string address;
+    bool system = false, no_pager = false, verbose = false, no_legend = false;
+    std::string json_mode = "off";
+    auto* addr_opt = app.add_option("--address", address, "Connect to the bus at ADDRESS (a D-Bus address)")
+                         ->type_name("ADDRESS");
+    app.add_flag("--system", system, "Connect to the system bus (the default)")->excludes(addr_opt);
+    app.add_option("--json", json_mode, "Print JSON: pretty, short or off (default)")
+        ->check(CLI::IsMember({"pretty", "short", "off"}))
+        ->type_name("MODE");
+    app.add_flag("--no-pager", no_pager, "Do not pipe the output into a pager");
+    app.add_flag("--no-legend", no_legend, "Print no column headers and no footer");
+    app.add_flag("-v,--verbose", verbose, "Also print the D-Bus error name of an error");
+
+    ListArgs list;
+    auto* sc_list = app.add_subcommand("list", "List the namespaces you may see, one per line");
+    sc_list->add_option("-t,--type", list.types, "Only namespaces of TYPE (pid user mnt net uts ipc cgroup time); may be repeated")
+        ->type_name("TYPE");
+    sc_list->add_option("-o,--output", list.columns, "Columns to print, comma-separated: ID,INODE,TYPE,LEVEL,PARENT,OWNER,NPROCS,INIT,USER")
+        ->type_name("COLUMNS");
+
+    TranslateArgs tr;
+    auto* sc_tr = app.add_subcommand("translate", "Translate a pid from one pid namespace to another");
+    sc_tr->add_option("PID", tr.pid, "The pid, in --from's pid namespace");
+    sc_tr->add_option("--from", tr.from, "Pid namespace PID is in (default: yours)")->type_name("NS");
+    sc_tr->add_option("--to", tr.to, "Pid namespace to translate to (default: yours)")->type_name("NS");
+    sc_tr->add_flag("--batch", tr.batch, "Read pids from stdin (white-space separated); print one result a line, 0 for none");
+
+    std::string status_pid;
+    auto* sc_status = app.add_subcommand("status", "Show a process: its pid at every level with the namespace there, its namespaces");
+    sc_status->add_option("PID", status_pid, "The process (or thread) id, in your pid namespace")->required();
+
+    std::string tree_ns;
+    auto* sc_tree = app.add_subcommand("tree", "Show the pid namespace hierarchy");
+    sc_tree->add_option("NS", tree_ns, "Show only this pid namespace and those below it")->type_name("NS");
+    bool all_types = false;
+    sc_tree->add_flag("--all-types", all_types, "Also show the user namespace hierarchy, with the namespaces each owns");
+
+    std::string ps_ns;
+    auto* sc_ps = app.add_subcommand("ps", "List the processes of a namespace with their pid at every level");
+    sc_ps->add_option("NS", ps_ns, "The namespace (default: your pid namespace)")->type_name("NS");
+
+    auto* sc_monitor = app.add_subcommand("monitor", "Print namespaces as they are created and destroyed, until Ctrl-C");
+    auto* sc_stats = app.add_subcommand("stats", "Show pidnsd's statistics (GetStatistics)");
+    for (auto* sc : {sc_list, sc_tr, sc_status, sc_tree, sc_ps, sc_monitor, sc_stats}) sc->fallthrough();
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int rc = app.exit(e);
+        return rc == 0 ? kOk : kUsage;
+    }
+
+    const JsonMode jm = json_mode == "pretty" ? JsonMode::pretty : json_mode == "short" ? JsonMode::short_ : JsonMode::off;
+    list.legend = !no_legend;
+    try {
+        Output out(jm, !no_pager);
+        pidns::client::Client c(pidns::client::ConnectOptions{
+            system ? std::string() : address, false, [](const pidns::client::NamespaceEvent& e) {
+                if (g_event_sink) g_event_sink(e);
+            }});
+        if (sc_list->parsed()) return cmd_list(c, out, list);
+        if (sc_tr->parsed()) return cmd_translate(c, out, tr);
+        if (sc_status->parsed()) return cmd_status(c, out, status_pid);
+        if (sc_tree->parsed()) return cmd_tree(c, out, tree_ns, all_types, !no_legend);
+        if (sc_ps->parsed()) return cmd_ps(c, out, ps_ns, !no_legend);
+        if (sc_monitor->parsed()) return cmd_monitor(c, out);
+        if (sc_stats->parsed()) return cmd_stats(c, out, !no_legend);
+        return kUsage;
+    } catch (const pidns::client::Error& e) {
+        std::string msg = e.message().empty() ? e.name() : e.message();
+        if (e.kind() == pidns::client::ErrorKind::unavailable)
+            msg += " (is pidnsd installed, and the bus running?)";
+        print_error(msg, e.name(), verbose);
+        return exit_code_of(e.kind());
+    } catch (const CtlError& e) {
+        print_error(e.what(), "", verbose);
+        return e.code();
+    } catch (const std::exception& e) {
+        print_error(e.what(), "", verbose);
+        return kFailure;
+    }
+}

@@ -1,0 +1,77 @@
+// pidnsctl's NS arguments: an id, an inode, TYPE:[INODE], a namespace file's path, or @PID.
+#include "ns_arg.h"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+namespace pidnsctl {
+namespace {
+
+constexpr unsigned long kNsGetNstype = _IO(0xb7, 0x3);  // NS_GET_NSTYPE
+
+bool parse_u64(std::string_view s, std::uint64_t& out) {
+    if (s.empty()) return false;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && p == s.data() + s.size();
+}
+
+bool known_type(std::string_view t) {
+    for (const char* k : {"pid", "user", "mnt", "net", "uts", "ipc", "cgroup", "time"})
+        if (t == k) return true;
+    return false;
+}
+
+std::uint64_t inode_of_path(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        const int err = errno;
+        const int code = err == ENOENT ? kNotFound : (err == EACCES || err == EPERM) ? kAccessDenied : kFailure;
+        throw CtlError(code, "cannot open " + path + ": " + std::strerror(err));
+    }
+    struct stat st {};
+    const bool ok = ::fstat(fd, &st) == 0;
+    const bool is_ns = ::ioctl(fd, kNsGetNstype) >= 0;  // ENOTTY: not a namespace file
+    ::close(fd);
+    if (!ok) throw CtlError(kFailure, "cannot stat " + path);
+    if (!is_ns) throw CtlError(kUsage, path + " is not a namespace file (such as /proc/PID/ns/pid or /run/netns/NAME)");
+    return static_cast<std::uint64_t>(st.st_ino);
+}
+
+}  // namespace
+
+std::uint32_t parse_pid(const std::string& arg) {
+    std::uint64_t v = 0;
+    if (!parse_u64(arg, v) || v == 0 || v > 0x7fffffffu)
+        throw CtlError(kUsage, "invalid pid \"" + arg + "\": expected a number from 1 to 2147483647");
+    return static_cast<std::uint32_t>(v);
+}
+
+std::uint64_t resolve_ns(pidns::client::Client& c, const std::string& arg, const std::string& type) {
+    if (arg.empty()) return 0;
+    std::uint64_t v = 0;
+    if (parse_u64(arg, v)) return v;  // an id or an inode: pidnsd tells them apart
+    if (arg[0] == '@') {
+        const auto pid = parse_pid(arg.substr(1));
+        const auto p = c.get_process(pid);
+        const auto it = p.namespaces.find(type);
+        if (it == p.namespaces.end()) throw CtlError(kFailure, "pidnsd did not say which " + type + " namespace " + arg.substr(1) + " is in");
+        return it->second;
+    }
+    if (arg[0] == '/' || arg[0] == '.') return inode_of_path(arg);
+    // TYPE:[INODE], as readlink /proc/PID/ns/TYPE prints it.
+    const auto colon = arg.find(':');
+    if (colon != std::string::npos && known_type(std::string_view(arg).substr(0, colon)) && arg.size() > colon + 3 &&
+        arg[colon + 1] == '[' && arg.back() == ']' &&
+        parse_u64(std::string_view(arg).substr(colon + 2, arg.size() - colon - 3), v))
+        return v;
+    throw CtlError(kUsage, "invalid namespace \"" + arg +
+                               "\": expected an id, an inode, TYPE:[INODE], a path such as /proc/PID/ns/pid, or @PID");
+}
+
+}  // namespace pidnsctl

@@ -1,0 +1,60 @@
+// pidnsctl's output: JSON (nlohmann_json), aligned tables (fmt), colour and the pager, each only
+// where systemd's CLIs would use them.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace pidnsctl {
+
+enum class JsonMode { off, pretty, short_ };
+
+class Output {
+public:
+    Output(JsonMode json, bool pager_allowed);
+    ~Output();
+    Output(const Output&) = delete;
+    Output& operator=(const Output&) = delete;
+
+    [[nodiscard]] JsonMode json() const noexcept { return json_; }
+    // Colour on stdout / stderr: only on a terminal, not with NO_COLOR or TERM=dumb.
+    [[nodiscard]] bool color() const noexcept { return color_; }
+    [[nodiscard]] static bool stderr_color();
+    // Starts the pager (stdout is a terminal, no --no-pager): stdout goes to it from now on.
+    void page();
+    // Prints `j` as --json asks (one line for short), with a newline.
+    void print_json(const nlohmann::json& j) const;
+
+    std::string bold(const std::string& s) const { return color_ ? "\x1b[1m" + s + "\x1b[0m" : s; }
+    std::string grey(const std::string& s) const { return color_ ? "\x1b[2m" + s + "\x1b[0m" : s; }
+
+private:
+    JsonMode json_;
+    bool pager_allowed_;
+    bool color_;
+    pid_t pager_ = -1;
+};
+
+// Columns of text, aligned: numbers to the right, the rest to the left; the last column is not
+// padded. The header is printed bold on a terminal.
+class Table {
+public:
+    struct Column {
+        std::string header;
+        bool right = false;
+    };
+    explicit Table(std::vector<Column> columns) : columns_(std::move(columns)) {}
+    void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+    [[nodiscard]] std::size_t size() const noexcept { return rows_.size(); }
+    void print(const Output& out, bool header) const;
+
+private:
+    std::vector<Column> columns_;
+    std::vector<std::vector<std::string>> rows_;
+};
+
+}  // namespace pidnsctl

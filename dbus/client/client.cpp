@@ -1,0 +1,175 @@
+// libpidns-client: the typed calls over the generated proxy, and D-Bus errors as client::Error.
+#include "client.h"
+
+#include <utility>
+
+namespace pidns::client {
+namespace {
+
+// Runs a call of the generated proxy; sdbus::Error becomes client::Error.
+template <class F>
+auto call(F&& f) -> decltype(f()) {
+    try {
+        return f();
+    } catch (const sdbus::Error& e) {
+        throw Error(e.getName(), e.getMessage());
+    }
+}
+
+StatValue stat_value(const sdbus::Variant& v) {
+    const std::string t = v.peekValueType();
+    if (t == "t") return v.get<std::uint64_t>();
+    if (t == "x") return v.get<std::int64_t>();
+    if (t == "u") return v.get<std::uint32_t>();
+    if (t == "i") return v.get<std::int32_t>();
+    if (t == "b") return v.get<bool>();
+    if (t == "d") return v.get<double>();
+    if (t == "s") return v.get<std::string>();
+    return std::string("(value of D-Bus type " + t + ")");
+}
+
+}  // namespace
+
+const char* to_string(NamespaceEvent::Kind kind) noexcept {
+    switch (kind) {
+    case NamespaceEvent::Kind::added: return "added";
+    case NamespaceEvent::Kind::removed: return "removed";
+    case NamespaceEvent::Kind::resync: return "resync";
+    }
+    return "?";
+}
+
+ErrorKind error_kind(std::string_view name) noexcept {
+    if (name == bus::kErrorNoSuchNamespace) return ErrorKind::no_such_namespace;
+    if (name == bus::kErrorNotPidNamespace) return ErrorKind::not_pid_namespace;
+    if (name == bus::kErrorNoSuchProcess) return ErrorKind::no_such_process;
+    if (name == bus::kErrorAmbiguousNamespace) return ErrorKind::ambiguous_namespace;
+    if (name == bus::kErrorAccessDenied) return ErrorKind::access_denied;
+    if (name == bus::kErrorInvalidArgs) return ErrorKind::invalid_args;
+    if (name == bus::kErrorLimitsExceeded) return ErrorKind::limits_exceeded;
+    if (name == "org.freedesktop.DBus.Error.ServiceUnknown" || name == "org.freedesktop.DBus.Error.NameHasNoOwner" ||
+        name == "org.freedesktop.DBus.Error.NoReply" || name == "org.freedesktop.DBus.Error.Disconnected" ||
+        name == "org.freedesktop.DBus.Error.NoServer" || name == "org.freedesktop.DBus.Error.FileNotFound" ||
+        name == "org.freedesktop.DBus.Error.Timeout" || name == "org.sdbus.Error")
+        return ErrorKind::unavailable;
+    return ErrorKind::failed;
+}
+
+Error::Error(std::string name, std::string message)
+    : std::runtime_error(message.empty() ? name : message),
+      name_(std::move(name)),
+      message_(std::move(message)),
+      kind_(error_kind(name_)) {}
+
+NamespaceInfo to_namespace_info(const WireNamespace& w) {
+    return NamespaceInfo{std::get<0>(w), std::get<1>(w), std::get<2>(w), std::get<3>(w), std::get<4>(w),
+                         std::get<5>(w), std::get<6>(w), std::get<7>(w), std::get<8>(w)};
+}
+
+std::string to_string(const StatValue& v) {
+    return std::visit(
+        [](const auto& x) -> std::string {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, std::string>) return x;
+            else if constexpr (std::is_same_v<T, bool>) return x ? "yes" : "no";
+            else return std::to_string(x);
+        },
+        v);
+}
+
+namespace detail {
+ClientBase::ClientBase(ConnectOptions&& o) : on_event(std::move(o.on_event)) {
+    try {
+        conn = o.address.empty() ? sdbus::createSystemBusConnection()
+                                 : sdbus::createSessionBusConnectionWithAddress(o.address);
+    } catch (const sdbus::Error& e) {
+        throw Error(e.getName(), "cannot connect to " + (o.address.empty() ? std::string("the system bus") : o.address) +
+                                     ": " + e.getMessage());
+    }
+}
+}  // namespace detail
+
+Client::Client(ConnectOptions options) try
+    : ClientBase(std::move(options)),
+      ProxyInterfaces(*conn, bus::kServiceName, bus::kObjectPath),
+      loop_thread_(options.event_loop_thread) {
+    registerProxy();
+    if (loop_thread_) conn->enterEventLoopAsync();
+} catch (const sdbus::Error& e) {
+    throw Error(e.getName(), e.getMessage());
+}
+
+Client::~Client() {
+    unregisterProxy();
+    if (loop_thread_) conn->leaveEventLoop();
+}
+
+std::uint32_t Client::translate_pid(std::uint32_t pid, std::uint64_t from, std::uint64_t to) {
+    return call([&] { return TranslatePid(pid, from, to); });
+}
+
+std::vector<std::uint32_t> Client::translate_pids(const std::vector<std::uint32_t>& pids, std::uint64_t from,
+                                                  std::uint64_t to) {
+    return call([&] { return TranslatePids(pids, from, to); });
+}
+
+std::vector<NamespaceInfo> Client::list_namespaces(const std::string& type) {
+    auto wire = call([&] { return ListNamespaces(type); });
+    std::vector<NamespaceInfo> out;
+    out.reserve(wire.size());
+    for (const auto& w : wire) out.push_back(to_namespace_info(w));
+    return out;
+}
+
+NamespaceInfo Client::get_namespace(std::uint64_t ns) {
+    return to_namespace_info(call([&] { return GetNamespace(ns); }));
+}
+
+ProcessInfo Client::get_process(std::uint32_t pid) {
+    auto [nspid, nstgid, nspgid, nssid, namespaces] = call([&] { return GetProcess(pid); });
+    return ProcessInfo{pid, std::move(nspid), std::move(nstgid), std::move(nspgid), std::move(nssid),
+                       std::move(namespaces)};
+}
+
+std::vector<std::uint32_t> Client::list_processes(std::uint64_t ns) {
+    return call([&] { return ListProcesses(ns); });
+}
+
+Statistics Client::statistics() {
+    auto wire = call([&] { return GetStatistics(); });
+    Statistics out;
+    for (const auto& [k, v] : wire) out.emplace(k, stat_value(v));
+    return out;
+}
+
+void Client::subscribe() { call([&] { Subscribe(); }); }
+void Client::unsubscribe() { call([&] { Unsubscribe(); }); }
+std::string Client::version() { return call([&] { return Version(); }); }
+std::uint32_t Client::namespace_count() { return call([&] { return Namespaces(); }); }
+std::uint32_t Client::process_count() { return call([&] { return Processes(); }); }
+std::string Client::event_source() { return call([&] { return EventSource(); }); }
+bool Client::kernel_namespace_ids() { return call([&] { return KernelNamespaceIds(); }); }
+
+void Client::ping() {
+    call([&] { getProxy().callMethod("Ping").onInterface("org.freedesktop.DBus.Peer").storeResultsTo(); });
+}
+
+int Client::fd() const { return conn->getEventLoopPollData().fd; }
+
+bool Client::process_pending() {
+    return call([&] { return conn->processPendingRequest(); });
+}
+
+void Client::onNamespaceAdded(const std::uint64_t& id, const std::string& type) {
+    if (on_event) on_event(NamespaceEvent{NamespaceEvent::Kind::added, id, type});
+}
+
+void Client::onNamespaceRemoved(const std::uint64_t& id, const std::string& type) {
+    if (on_event) on_event(NamespaceEvent{NamespaceEvent::Kind::removed, id, type});
+}
+
+void Client::onResync() {
+    if (on_event) on_event(NamespaceEvent{NamespaceEvent::Kind::resync, 0, {}});
+}
+
+}  // namespace pidns::client

@@ -1,0 +1,154 @@
+// libpidns-client: one connection to pidnsd (org.pidns.Manager1), typed answers with named fields,
+// and D-Bus errors as pidns::client::Error. Used by pidnsctl, the D-Bus tests and the benchmarks.
+#pragma once
+
+#include <sdbus-c++/sdbus-c++.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "dbus_names.h"
+#include "org.pidns.Manager1.proxy.h"
+
+namespace pidns::client {
+
+// One entry of ListNamespaces / GetNamespace (see the XML's doc annotations for each field).
+struct NamespaceInfo {
+    std::uint64_t id = 0;
+    std::uint64_t inode = 0;
+    std::string type;
+    std::uint64_t parent = 0;  // id of the parent pid/user namespace, 0 if none or not visible
+    std::uint64_t owner = 0;   // id of the owning user namespace, 0 if not visible
+    std::uint32_t level = 0;
+    std::uint32_t init_pid = 0;  // in the caller's pid namespace
+    std::uint32_t nprocs = 0;
+    std::uint32_t owner_uid = 0;
+    bool operator==(const NamespaceInfo&) const = default;
+};
+
+// GetProcess: the chains as /proc/PID/status prints them to the caller (first: the caller's view,
+// last: the task's own pid namespace) and the id of each of its namespaces by type name.
+struct ProcessInfo {
+    std::uint32_t pid = 0;  // as asked, in the caller's pid namespace
+    std::vector<std::uint32_t> nspid, nstgid, nspgid, nssid;
+    std::map<std::string, std::uint64_t> namespaces;
+    bool operator==(const ProcessInfo&) const = default;
+};
+
+// GetStatistics: key -> value (s, t, b; other D-Bus basic types are kept as they come).
+using StatValue = std::variant<std::uint64_t, std::int64_t, std::uint32_t, std::int32_t, bool, double, std::string>;
+using Statistics = std::map<std::string, StatValue>;
+
+// The signals of Subscribe.
+struct NamespaceEvent {
+    enum class Kind { added, removed, resync };
+    Kind kind = Kind::resync;
+    std::uint64_t id = 0;  // 0 for resync
+    std::string type;      // "" for resync
+};
+const char* to_string(NamespaceEvent::Kind kind) noexcept;
+
+// What a D-Bus error means to a client.
+enum class ErrorKind {
+    no_such_namespace,
+    not_pid_namespace,
+    no_such_process,
+    ambiguous_namespace,
+    access_denied,
+    invalid_args,
+    limits_exceeded,
+    unavailable,  // no bus, pidnsd not on it, or the connection went away
+    failed,       // anything else
+};
+ErrorKind error_kind(std::string_view dbus_name) noexcept;
+
+// A refused or failed call: the D-Bus error name and pidnsd's whole message.
+class Error : public std::runtime_error {
+public:
+    Error(std::string name, std::string message);
+    [[nodiscard]] const std::string& name() const noexcept { return name_; }
+    [[nodiscard]] const std::string& message() const noexcept { return message_; }
+    [[nodiscard]] ErrorKind kind() const noexcept { return kind_; }
+
+private:
+    std::string name_, message_;
+    ErrorKind kind_;
+};
+
+// The wire form of a namespace entry, and its conversion.
+using WireNamespace = sdbus::Struct<std::uint64_t, std::uint64_t, std::string, std::uint64_t, std::uint64_t,
+                                    std::uint32_t, std::uint32_t, std::uint32_t, std::uint32_t>;
+NamespaceInfo to_namespace_info(const WireNamespace& w);
+
+struct ConnectOptions {
+    std::string address;                // a D-Bus address; "" = the system bus
+    bool event_loop_thread = false;     // run the connection's event loop on a thread of its own
+    std::function<void(const NamespaceEvent&)> on_event;  // signals, on the thread that dispatches
+};
+
+namespace detail {
+// Holds what must outlive the proxy (bases are destroyed after the classes derived from them).
+struct ClientBase {
+    explicit ClientBase(ConnectOptions&& o);
+    std::unique_ptr<sdbus::IConnection> conn;
+    std::function<void(const NamespaceEvent&)> on_event;
+};
+}  // namespace detail
+
+// A proxy of pidnsd's object on a connection of its own. The typed methods (snake_case) throw
+// pidns::client::Error; the generated methods (TranslatePid, ...) stay public for tests of the wire
+// format and throw sdbus::Error. Signals reach on_event from the event-loop thread, if one was
+// asked for, or from process_pending() in a loop of the caller's (poll on fd()).
+class Client : private detail::ClientBase, public sdbus::ProxyInterfaces<org::pidns::Manager1_proxy> {
+public:
+    explicit Client(ConnectOptions options = {});
+    explicit Client(const std::string& address) : Client(ConnectOptions{address, false, {}}) {}
+    ~Client();
+    Client(const Client&) = delete;
+    Client& operator=(const Client&) = delete;
+
+    std::uint32_t translate_pid(std::uint32_t pid, std::uint64_t from = 0, std::uint64_t to = 0);
+    std::vector<std::uint32_t> translate_pids(const std::vector<std::uint32_t>& pids, std::uint64_t from = 0,
+                                              std::uint64_t to = 0);
+    std::vector<NamespaceInfo> list_namespaces(const std::string& type = "");
+    NamespaceInfo get_namespace(std::uint64_t ns);
+    ProcessInfo get_process(std::uint32_t pid);
+    std::vector<std::uint32_t> list_processes(std::uint64_t ns);
+    Statistics statistics();
+    void subscribe();
+    void unsubscribe();
+    std::string version();
+    std::uint32_t namespace_count();
+    std::uint32_t process_count();
+    std::string event_source();
+    bool kernel_namespace_ids();
+    // org.freedesktop.DBus.Peer.Ping on pidnsd's object (a round trip that pidnsd answers in sd-bus).
+    void ping();
+
+    // For a loop of the caller's: poll fd() for POLLIN (and timeout_usec() as sd-bus asks), then
+    // process_pending() until it returns false. Throws Error when the connection is gone.
+    [[nodiscard]] int fd() const;
+    bool process_pending();
+
+    sdbus::IConnection& connection() noexcept { return *conn; }
+    sdbus::IProxy& proxy() noexcept { return getProxy(); }
+
+private:
+    void onNamespaceAdded(const std::uint64_t& id, const std::string& type) override;
+    void onNamespaceRemoved(const std::uint64_t& id, const std::string& type) override;
+    void onResync() override;
+    bool loop_thread_ = false;
+};
+
+// Text of a statistic's value ("yes"/"no" for booleans).
+std::string to_string(const StatValue& v);
+
+}  // namespace pidns::client
