@@ -354,6 +354,7 @@ Result<RescanReport> Model::rescan() {
 }
 
 Result<RescanReport> Model::rescan_from(ProcSnapshot&& snap) {
+    note_events();  // a new index: the next miss lists again
     const auto build_start = std::chrono::steady_clock::now();
     Index old = std::move(index_);
     index_ = Index{};
@@ -555,7 +556,16 @@ Result<std::int32_t> Model::translate(std::int32_t nr, NsId from, NsId to, Trans
         // once per request (a batch of absent pids costs one listing).
         if (scratch && scratch->listed) return r;
         if (scratch) scratch->listed = true;
+        // The negative cache: a listing is still exact while no process event has been applied
+        // since it and none waits unread (fork, exec and exit each send one, queued before the
+        // forking call returns): nothing it would find is new.
+        if (listing_current_ && current_ && current_()) {
+            ++listings_skipped_;
+            return r;
+        }
         read_unindexed();
+        ++listings_;
+        listing_current_ = true;
         return index_.translate(nr, from, to);
     }
     TranslateScratch local;
