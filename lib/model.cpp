@@ -317,6 +317,11 @@ Status Model::scan_mounts() {
     return index_.set_mount_refs(refs);
 }
 
+std::vector<std::pair<std::int32_t, std::string>> Model::mounts_of(NsId id) const {
+    if (auto it = mounts_.find(id); it != mounts_.end()) return it->second;
+    return {};
+}
+
 Status Model::refresh_mounts() {
     if (!opts_.bind_mounts) return Ok{};
     return scan_mounts();

@@ -117,6 +117,9 @@ public:
     [[nodiscard]] bool has_stale() const noexcept { return !stale_.empty(); }
     // Re-reads the nsfs bind mounts of every known mount namespace.
     Status refresh_mounts();
+    // The nsfs bind mounts holding namespace `id` as last read: (a pid in the mount namespace
+    // they are in, the mount point there).
+    [[nodiscard]] std::vector<std::pair<std::int32_t, std::string>> mounts_of(NsId id) const;
 
     // Index translation; on a miss the kernel is asked before answering not-found, and the
     // task is then added to the index. Without the pid ioctls the kernel's answer is a /proc

@@ -13,6 +13,7 @@ for f in "$D/root$prefix/sbin/pidnsd" "$unit" \
          "$D/root$prefix/share/dbus-1/system.d/org.pidns.conf" \
          "$D/root$prefix/share/dbus-1/system-services/org.pidns.service" \
          "$D/root$prefix/share/polkit-1/actions/org.pidns.policy" \
+         "$D/root$prefix/share/dbus-1/interfaces/org.pidns.Manager1.xml" \
          "$D/root$prefix/share/man/man8/pidnsd.8"; do
   [ -f "$f" ] || { echo "check-install: missing ${f#"$D/root"}" >&2; exit 1; }
   echo "installed ${f#"$D/root"}"
