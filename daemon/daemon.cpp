@@ -162,6 +162,7 @@ pidns::Result<std::unique_ptr<Daemon>> Daemon::start(const Options& opts) {
         spdlog::info("event source: polling /proc every {} ms (--no-proc-connector)", opts.poll_interval.count());
     }
 
+    if (d->connector_) d->model_->set_event_check([raw = d.get()] { return raw->events_current(); });
     if (auto s = d->updater_->rescan(); !s) return s.error();
     (void)d->updater_->take_changes();  // nobody is listening yet
     spdlog::info("indexed {} processes and {} namespaces in {} ms", d->model_->index().process_count(),
@@ -305,6 +306,14 @@ void Daemon::log_rescan(const char* why) const {
                 updater_->stats().last_rescan.count() / 1000.0, updater_->stats().last_rescan_build.count() / 1000.0);
 }
 
+bool Daemon::events_current() const {
+    // Not while a rescan's snapshot is being read (events wait for replay), nor with events (or
+    // an overflow, POLLERR) waiting in the socket.
+    if (!connector_ || updater_->rescanning()) return false;
+    pollfd p{connector_->fd(), POLLIN, 0};
+    return ::poll(&p, 1, 0) == 0;
+}
+
 bool Daemon::drain_events(std::chrono::microseconds budget) {
     const auto until = Clock::now() + budget;
     bool lost = false;
@@ -430,6 +439,8 @@ std::map<std::string, sdbus::Variant> Daemon::statistics(bool everything) const 
     m["PolkitPending"] = u64(polkit_->pending());
     m["UnsafePathsSkipped"] = u64(model_->unsafe_paths_skipped());
     m["FdScansTruncated"] = u64(model_->fd_scans_truncated());
+    m["ProcListings"] = u64(model_->proc_listings());
+    m["ProcListingsSkipped"] = u64(model_->proc_listings_skipped());
     m["SlowLoopTurns"] = sdbus::Variant(slow_turns_);
     return m;
 }

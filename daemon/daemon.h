@@ -52,6 +52,8 @@ private:
     pidns::Status connect_bus();
     void handle_signals(bool& stop);
     // Reads proc-connector events for at most `budget`; returns true if more are waiting.
+    // No process event waits unread and no rescan is under way (the /proc listing's negative cache).
+    [[nodiscard]] bool events_current() const;
     bool drain_events(std::chrono::microseconds budget);
     // Full rescan without stopping the loop: /proc is read on another thread, the new index is
     // built when it is done (finish_rescan); asked again meanwhile, one more follows.

@@ -29,6 +29,62 @@ Manager::NamespaceTuple to_tuple(const pidns::NamespaceEntry& e) {
 
 bool past(Clock::time_point deadline) { return Clock::now() >= deadline; }
 
+using Description = Manager::Description;
+
+void put_labels(Description& d, const pidns::Labels& l) {
+    auto put = [&](const char* key, const std::string& v) {
+        if (!v.empty()) d[key] = sdbus::Variant(v);
+    };
+    put("Command", l.command);
+    put("CGroup", l.cgroup);
+    put("Unit", l.unit);
+    put("Slice", l.slice);
+    if (l.container) {
+        put("ContainerEngine", std::string(pidns::container_engine_name(l.container->engine)));
+        put("ContainerId", l.container->id);
+        put("ContainerName", l.container->name);
+        put("PodUid", l.container->pod_uid);
+    }
+}
+
+// The uid keys: Uid in the caller's user namespace, User (its name in /etc/passwd) only for a
+// caller in pidnsd's user namespace, where host names mean something.
+void put_user(Description& d, pidns::CallerView& v, pidns::UserNames& users, std::uint32_t host_uid) {
+    const auto uid = v.caller_uid(host_uid);
+    d["Uid"] = sdbus::Variant(uid);
+    if (v.in_root_userns())
+        if (auto name = users.name_of(host_uid)) d["User"] = sdbus::Variant(*name);
+}
+
+std::vector<uint32_t> to_u32(const std::vector<std::uint32_t>& v) { return {v.begin(), v.end()}; }
+
+// DescribeNamespace's keys for one built entry: GetNamespace's, then its representative's labels
+// (read now; left out when it exited since), its names and holders.
+Description describe_entry(pidns::CallerView& v, pidns::UserNames& users, pidns::Model& model,
+                           const pidns::NamespaceEntry& e) {
+    Description d;
+    d["Id"] = sdbus::Variant(e.id);
+    d["Inode"] = sdbus::Variant(e.inode);
+    d["Type"] = sdbus::Variant(std::string(pidns::ns_type_name(e.type)));
+    d["Parent"] = sdbus::Variant(e.parent);
+    d["Owner"] = sdbus::Variant(e.owner);
+    d["Level"] = sdbus::Variant(e.level);
+    d["InitPid"] = sdbus::Variant(e.init_pid);
+    d["Processes"] = sdbus::Variant(e.nprocs);
+    d["OwnerUid"] = sdbus::Variant(e.owner_uid);
+    if (auto labels = v.labels_of(e)) {
+        if (const auto pid = v.listed_pid(e.rep_tgid)) d["RepresentativePid"] = sdbus::Variant(pid);
+        put_labels(d, *labels);
+        if (const auto* p = model.index().find_process(e.rep_tgid)) put_user(d, v, users, p->uid[1]);
+    }
+    if (e.type == pidns::NsType::net)
+        if (auto names = v.netns_names(e.id); !names.empty()) d["NetnsNames"] = sdbus::Variant(names);
+    std::vector<sdbus::Struct<std::string, std::string>> holders;
+    for (auto& [kind, path] : v.holders_of(e.id)) holders.emplace_back(std::move(kind), std::move(path));
+    d["Holders"] = sdbus::Variant(holders);
+    return d;
+}
+
 // What one method computes, possibly in pieces.
 template <class... R>
 class Work {
@@ -347,6 +403,74 @@ private:
     std::vector<uint32_t> out_;
 };
 
+// DescribeNamespaces and DescribeNamespace: the entries as ListNamespaces builds them, then
+// each described (two small /proc reads for its representative), a slice at a time.
+class DescribeWork final : public Work<std::vector<Description>> {
+public:
+    DescribeWork(pidns::Model& model, pidns::UserNames& users, std::string type) : model_(model), users_(users), type_(std::move(type)) {}
+    std::optional<std::tuple<std::vector<Description>>> run(pidns::CallerView& v, Client& c,
+                                                            Clock::time_point deadline) override {
+        if (!started_) {
+            const auto only = unwrap(pidns::parse_type_filter(type_));
+            entries_.start(v.namespaces_of_type(only));
+            out_.clear();
+            pos_ = 0;
+            started_ = true;
+            sorted_ = false;
+        }
+        if (!entries_.run(v, deadline)) return std::nullopt;
+        auto& list = entries_.entries();
+        if (!sorted_) {
+            pidns::sort_entries(list);
+            sorted_ = true;
+        }
+        while (pos_ < list.size()) {
+            out_.push_back(describe_entry(v, users_, model_, list[pos_]));
+            SignalFanout::told(c, list[pos_].id);
+            ++pos_;
+            if (pos_ < list.size() && past(deadline)) return std::nullopt;
+        }
+        return std::make_tuple(std::move(out_));
+    }
+    void restart() override { started_ = false; }
+
+private:
+    pidns::Model& model_;
+    pidns::UserNames& users_;
+    std::string type_;
+    bool started_ = false, sorted_ = false;
+    Entries entries_;
+    std::vector<Description> out_;
+    std::size_t pos_ = 0;
+};
+
+class DescribeOneWork final : public Work<Description> {
+public:
+    DescribeOneWork(pidns::Model& model, pidns::UserNames& users, uint64_t ref) : model_(model), users_(users), ref_(ref) {}
+    std::optional<std::tuple<Description>> run(pidns::CallerView& v, Client& c, Clock::time_point deadline) override {
+        if (!started_) {
+            entries_.start({unwrap(v.resolve(ref_))});
+            started_ = true;
+        }
+        if (!entries_.run(v, deadline)) return std::nullopt;
+        if (entries_.entries().empty())
+            throw to_dbus_error(pidns::make_error(pidns::Errc::no_such_namespace,
+                                                  "namespace " + std::to_string(ref_) +
+                                                      " left the index while being described; list the namespaces again"));
+        const auto& e = entries_.entries().front();
+        SignalFanout::told(c, e.id);
+        return std::make_tuple(describe_entry(v, users_, model_, e));
+    }
+    void restart() override { started_ = false; }
+
+private:
+    pidns::Model& model_;
+    pidns::UserNames& users_;
+    uint64_t ref_;
+    bool started_ = false;
+    Entries entries_;
+};
+
 }  // namespace
 
 Manager::Manager(sdbus::IConnection& conn, pidns::Model& model, Clients& clients, Polkit& polkit,
@@ -455,6 +579,39 @@ void Manager::ListProcesses(sdbus::Result<std::vector<uint32_t>>&& result, uint6
     queue(make_call("ListProcesses", std::move(result),
                                         std::unique_ptr<Work<std::vector<uint32_t>>>(std::make_unique<ListProcessesWork>(ns)),
                                         CallEnv{model_, clients_, polkit_}, {{"namespace", std::to_string(ns)}}));
+}
+
+void Manager::DescribeNamespace(sdbus::Result<Description>&& result, uint64_t ns) {
+    queue(make_call("DescribeNamespace", std::move(result),
+                    std::unique_ptr<Work<Description>>(std::make_unique<DescribeOneWork>(model_, users_, ns)),
+                    CallEnv{model_, clients_, polkit_}, {{"namespace", std::to_string(ns)}}));
+}
+
+void Manager::DescribeNamespaces(sdbus::Result<std::vector<Description>>&& result, std::string type) {
+    Polkit::Details details{{"type", type}};
+    queue(make_call("DescribeNamespaces", std::move(result),
+                    std::unique_ptr<Work<std::vector<Description>>>(
+                        std::make_unique<DescribeWork>(model_, users_, std::move(type))),
+                    CallEnv{model_, clients_, polkit_}, std::move(details)));
+}
+
+void Manager::DescribeProcess(sdbus::Result<Description>&& result, uint32_t pid) {
+    auto work = one_shot<Description>([this, pid](pidns::CallerView& v, Client&) {
+        auto p = unwrap(v.describe_process(pid));
+        Description d;
+        d["Pid"] = sdbus::Variant(pid);
+        d["NSpid"] = sdbus::Variant(to_u32(p.entry.nspid));
+        d["NStgid"] = sdbus::Variant(to_u32(p.entry.nstgid));
+        d["NSpgid"] = sdbus::Variant(to_u32(p.entry.nspgid));
+        d["NSsid"] = sdbus::Variant(to_u32(p.entry.nssid));
+        std::map<std::string, uint64_t> ns;
+        for (auto t : pidns::kAllNsTypes) ns.emplace(pidns::ns_type_name(t), p.entry.ns[pidns::ns_type_index(t)]);
+        d["Namespaces"] = sdbus::Variant(ns);
+        put_user(d, v, users_, p.host_uid);
+        put_labels(d, p.labels);
+        return std::make_tuple(std::move(d));
+    });
+    queue(make_call("DescribeProcess", std::move(result), std::move(work), CallEnv{model_, clients_, polkit_}, {}, true));
 }
 
 void Manager::GetStatistics(sdbus::Result<std::map<std::string, sdbus::Variant>>&& result) {

@@ -11,6 +11,7 @@
 
 #include "fast_arrays.h"  // before the adaptor: whole-array au
 #include "index.h"
+#include "labels.h"
 #include "org.pidns.Manager1.adaptor.h"
 
 namespace pidns {
@@ -46,6 +47,7 @@ public:
 
     using NamespaceTuple = sdbus::Struct<uint64_t, uint64_t, std::string, uint64_t, uint64_t, uint32_t, uint32_t,
                                          uint32_t, uint32_t>;
+    using Description = std::map<std::string, sdbus::Variant>;
 
 private:
     // Methods are asynchronous on the bus (Method.Async=server): each becomes a queued call,
@@ -60,6 +62,9 @@ private:
                                   std::vector<uint32_t>, std::map<std::string, uint64_t>>&& result,
                     uint32_t pid) override;
     void ListProcesses(sdbus::Result<std::vector<uint32_t>>&& result, uint64_t ns) override;
+    void DescribeNamespace(sdbus::Result<Description>&& result, uint64_t ns) override;
+    void DescribeNamespaces(sdbus::Result<std::vector<Description>>&& result, std::string type) override;
+    void DescribeProcess(sdbus::Result<Description>&& result, uint32_t pid) override;
     void GetStatistics(sdbus::Result<std::map<std::string, sdbus::Variant>>&& result) override;
     void Subscribe(sdbus::Result<>&& result) override;
     void Unsubscribe(sdbus::Result<>&& result) override;
@@ -84,6 +89,7 @@ private:
     SignalFanout* fanout_ = nullptr;
     std::string event_source_;
     std::function<Statistics(bool)> statistics_;
+    pidns::UserNames users_;  // uid -> name for User keys (/etc/passwd only)
     // sdbus-c++ 1.2 gives property getters no message. A match callback, which sd-bus runs
     // before dispatching the same message to the object, records who is asking.
     sdbus::Slot property_call_watch_;

@@ -4,7 +4,7 @@
 # not run). See fuzz/README.md.
 #
 #   fuzz/run.sh SECONDS [TARGET...]     TARGET: proc_status proc_stat mountinfo id_map ns_link
-#                                        proc_event options dbus_args caller_view (default: all)
+#                                        proc_event options dbus_args caller_view cgroup (default: all)
 #
 # Environment: PIDNS_FUZZ_BUILD (build directory, default build/fuzz), PIDNS_FUZZ_JOBS (targets
 # run at once, default: the number of CPUs, at most 2), CC/CXX (default clang/clang++),
@@ -22,7 +22,7 @@ case $seconds in '' | *[!0-9]*) usage ;; esac
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 fuzz_dir=$top/fuzz
-all_targets="proc_status proc_stat mountinfo id_map ns_link proc_event options dbus_args caller_view"
+all_targets="proc_status proc_stat mountinfo id_map ns_link proc_event options dbus_args caller_view cgroup"
 targets=()
 for t in "${@:-}"; do
     [ -n "$t" ] || continue
@@ -46,6 +46,10 @@ mkdir -p "$build"
 if ! grep -q '^PIDNS_BUILD_FUZZ:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
     CC=$cc CXX=$cxx cmake -S "$top" -B "$build" -DPIDNS_BUILD_FUZZ=ON -DPIDNS_BUILD_TESTS=OFF \
         -DPIDNS_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$build/configure.log" 2>&1 \
+        || { cat "$build/configure.log" >&2; echo "fuzz/run.sh: configure failed" >&2; exit 1; }
+else
+    # Configured before: regenerate, so that targets added since have build rules.
+    cmake "$build" >"$build/configure.log" 2>&1 \
         || { cat "$build/configure.log" >&2; echo "fuzz/run.sh: configure failed" >&2; exit 1; }
 fi
 build_targets=()

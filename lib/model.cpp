@@ -317,6 +317,11 @@ Status Model::scan_mounts() {
     return index_.set_mount_refs(refs);
 }
 
+std::vector<std::pair<std::int32_t, std::string>> Model::mounts_of(NsId id) const {
+    if (auto it = mounts_.find(id); it != mounts_.end()) return it->second;
+    return {};
+}
+
 Status Model::refresh_mounts() {
     if (!opts_.bind_mounts) return Ok{};
     return scan_mounts();
@@ -354,6 +359,7 @@ Result<RescanReport> Model::rescan() {
 }
 
 Result<RescanReport> Model::rescan_from(ProcSnapshot&& snap) {
+    note_events();  // a new index: the next miss lists again
     const auto build_start = std::chrono::steady_clock::now();
     Index old = std::move(index_);
     index_ = Index{};
@@ -555,7 +561,16 @@ Result<std::int32_t> Model::translate(std::int32_t nr, NsId from, NsId to, Trans
         // once per request (a batch of absent pids costs one listing).
         if (scratch && scratch->listed) return r;
         if (scratch) scratch->listed = true;
+        // The negative cache: a listing is still exact while no process event has been applied
+        // since it and none waits unread (fork, exec and exit each send one, queued before the
+        // forking call returns): nothing it would find is new.
+        if (listing_current_ && current_ && current_()) {
+            ++listings_skipped_;
+            return r;
+        }
         read_unindexed();
+        ++listings_;
+        listing_current_ = true;
         return index_.translate(nr, from, to);
     }
     TranslateScratch local;

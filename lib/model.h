@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -116,12 +117,22 @@ public:
     [[nodiscard]] bool has_stale() const noexcept { return !stale_.empty(); }
     // Re-reads the nsfs bind mounts of every known mount namespace.
     Status refresh_mounts();
+    // The nsfs bind mounts holding namespace `id` as last read: (a pid in the mount namespace
+    // they are in, the mount point there).
+    [[nodiscard]] std::vector<std::pair<std::int32_t, std::string>> mounts_of(NsId id) const;
 
     // Index translation; on a miss the kernel is asked before answering not-found, and the
     // task is then added to the index. Without the pid ioctls the kernel's answer is a /proc
     // listing, at most one per request (`scratch`), that reads the processes the index lacks;
     // those it could not index are not read again while their start time stays the same.
     Result<std::int32_t> translate(std::int32_t nr, NsId from, NsId to, TranslateScratch* scratch = nullptr);
+    // The listing's negative cache. `current` says that no process event waits unread and none
+    // was lost since the index was last made whole (the daemon asks its proc connector); without
+    // it (polling) every miss lists. Applying events (note_events) ends the cache.
+    void set_event_check(std::function<bool()> current) { current_ = std::move(current); }
+    void note_events() noexcept { listing_current_ = false; }
+    [[nodiscard]] std::uint64_t proc_listings() const noexcept { return listings_; }
+    [[nodiscard]] std::uint64_t proc_listings_skipped() const noexcept { return listings_skipped_; }
     // Open fds looked at per process outside a full rescan (their namespace fds beyond are seen
     // by the next rescan); fd_scans_truncated() counts the reads it cut short.
     static constexpr std::size_t kMaxInlineFds = 4096;
@@ -182,6 +193,9 @@ private:
     std::unordered_map<NsId, std::vector<std::pair<std::int32_t, std::string>>> mounts_;
     std::unordered_map<NsId, std::int32_t> nsfs_mntns_;  // mount namespace -> reader pid
     std::uint64_t verify_mismatches_ = 0;
+    std::function<bool()> current_;
+    bool listing_current_ = false;
+    std::uint64_t listings_ = 0, listings_skipped_ = 0;
     static constexpr std::size_t kMaxStale = 4096;  // beyond: left to the verify pass
     std::vector<std::int32_t> stale_;
     MountPathOpener mount_opener_;

@@ -14,6 +14,8 @@ constexpr std::size_t kMaxReplay = 1u << 20;
 }  // namespace
 
 void Updater::apply(std::span<const ProcEvent> events) {
+    if (events.empty()) return;
+    model_.note_events();
     stats_.events += events.size();
     if (rescanning_) {
         if (replay_.size() + events.size() <= kMaxReplay) {

@@ -274,6 +274,8 @@ CallerView::Built CallerView::build_entry(EntryBuild& b, NamespaceEntry& e,
         b.pos = 0;
         b.nprocs = 0;
         b.lowest = 0;
+        b.oldest = 0;
+        b.oldest_start = 0;
     }
     while (b.pos < b.members.size()) {
         const auto* p = index_.find_process(b.members[b.pos++]);
@@ -281,6 +283,11 @@ CallerView::Built CallerView::build_entry(EntryBuild& b, NamespaceEntry& e,
             ++b.nprocs;
             const auto v = view_tgid(*p);
             if (v && (b.lowest == 0 || v < b.lowest)) b.lowest = v;
+            if (b.oldest == 0 || p->start_time < b.oldest_start ||
+                (p->start_time == b.oldest_start && p->tgid < b.oldest)) {
+                b.oldest = p->tgid;
+                b.oldest_start = p->start_time;
+            }
         }
         if ((b.pos & 15) == 0 && std::chrono::steady_clock::now() >= deadline) return Built::more;
     }
@@ -294,10 +301,15 @@ CallerView::Built CallerView::build_entry(EntryBuild& b, NamespaceEntry& e,
     if (m.type == NsType::pid) e.level = m.level - static_cast<std::uint32_t>(level_);
     if (m.type == NsType::user) e.level = m.level - user_level_;
     e.nprocs = b.nprocs;
+    e.rep_tgid = b.oldest;
+    e.rep_start = b.oldest_start;
     if (m.type == NsType::pid) {
         if (auto host = index_.host_tid(m.id, 1))
-            if (auto task = index_.find_task(*host); task && may_inspect(*task->process))
+            if (auto task = index_.find_task(*host); task && may_inspect(*task->process)) {
                 e.init_pid = at_level(task->nspid, level_);
+                e.rep_tgid = task->process->tgid;
+                e.rep_start = task->process->start_time;
+            }
     } else {
         e.init_pid = b.lowest;
     }
@@ -365,6 +377,80 @@ Result<NamespaceEntry> CallerView::get_namespace(std::uint64_t ref) {
 }
 
 Result<ProcessEntry> CallerView::get_process(std::uint32_t pid) {
+    auto task = inspected_task(pid);
+    if (!task) return task.error();
+    return entry_of(*task);
+}
+
+Result<ProcessDescription> CallerView::describe_process(std::uint32_t pid) {
+    auto task = inspected_task(pid);
+    if (!task) return task.error();
+    ProcessDescription d;
+    d.entry = entry_of(*task);
+    const Process& p = *task->process;
+    d.tgid = p.tgid;
+    d.start_time = p.start_time;
+    d.host_uid = p.uid[1];
+    d.uid = caller_uid(p.uid[1]);
+    auto labels = read_labels(model_.proc_fd(), p.tgid, p.start_time);
+    if (!labels)
+        return make_error(Errc::not_found, "process " + std::to_string(pid) + " exited; check the pid");
+    d.labels = std::move(*labels);
+    return d;
+}
+
+Result<Labels> CallerView::labels_of(const NamespaceEntry& e) const {
+    if (e.rep_tgid == 0) return make_error(Errc::not_found, "no process of it may be inspected");
+    return read_labels(model_.proc_fd(), e.rep_tgid, e.rep_start);
+}
+
+std::vector<std::pair<std::string, std::string>> CallerView::holders_of(NsId id) {
+    std::vector<std::pair<std::string, std::string>> out;
+    const Namespace* ns = index_.find_namespace(id);
+    if (!ns) return out;
+    const auto bits = ns->holders();
+    for (auto [bit, name] : {std::pair{kHeldByProcess, "process"}, std::pair{kHeldByTask, "task"},
+                             std::pair{kHeldByFd, "fd"}, std::pair{kHeldAsAncestor, "ancestor"}})
+        if (bits & bit) out.emplace_back(name, "");
+    bool hidden_mount = false;
+    for (const auto& [pid, path] : model_.mounts_of(id)) {
+        const auto task = index_.find_task(pid);
+        if (task && may_inspect(*task->process))
+            out.emplace_back("mount", path);
+        else
+            hidden_mount = true;
+    }
+    if (hidden_mount || ((bits & kHeldByMount) && model_.mounts_of(id).empty())) out.emplace_back("mount", "");
+    return out;
+}
+
+std::vector<std::string> CallerView::netns_names(NsId id) const {
+    std::vector<std::string> out;
+    const Namespace* ns = index_.find_namespace(id);
+    if (!ns || ns->meta.type != NsType::net) return out;
+    // The host's mount namespace: pid 1's; pidnsd's own where pid 1 is not indexed (its links
+    // unreadable: a VM's init may keep them from root).
+    const auto init = index_.host_tid(index_.root_pidns(), 1);
+    const auto init_task = init ? index_.find_task(*init) : std::nullopt;
+    const NsId host_mnt = init_task ? init_task->process->ns_of(NsType::mnt) : index_.self_ns(NsType::mnt);
+    constexpr std::string_view kDir = "/run/netns/";
+    for (const auto& [pid, path] : model_.mounts_of(id)) {
+        const auto task = index_.find_task(pid);
+        if (!task || task->process->ns_of(NsType::mnt) != host_mnt) continue;
+        if (!path.starts_with(kDir)) continue;
+        const auto name = std::string_view(path).substr(kDir.size());
+        if (!name.empty() && name.find('/') == std::string_view::npos) out.emplace_back(name);
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
+std::uint32_t CallerView::caller_uid(std::uint32_t host_uid) const { return map_id_in(caller_.uid_map, host_uid); }
+
+bool CallerView::in_root_userns() const { return caller_.userns == index_.root_userns(); }
+
+Result<TaskView> CallerView::inspected_task(std::uint32_t pid) {
     auto nr = checked_pid(pid);
     if (!nr) return nr.error();
     auto host = model_.translate(*nr, caller_.pidns, index_.root_pidns());
@@ -389,7 +475,7 @@ Result<ProcessEntry> CallerView::get_process(std::uint32_t pid) {
             return make_error(Errc::not_found, "no process " + std::to_string(pid) +
                                                    " in your pid namespace; check the pid (ps, or ListProcesses(0))");
     }
-    return entry_of(*task);
+    return *task;
 }
 
 ProcessEntry CallerView::entry_of(const TaskView& task) {

@@ -15,6 +15,7 @@
 #include "access.h"
 #include "caller.h"
 #include "index.h"
+#include "labels.h"
 #include "result.h"
 
 namespace pidns {
@@ -32,6 +33,10 @@ struct NamespaceEntry {
     std::uint32_t init_pid = 0;   // pid ns: its init; others: lowest pid in it; caller's view; 0: none
     std::uint32_t nprocs = 0;     // thread-group leaders in it the caller may inspect
     std::uint32_t owner_uid = 0;  // in the caller's user namespace, kOverflowId when unmapped
+    // Whose labels describe it (DescribeNamespace): a pid namespace's init when the caller may
+    // inspect it, else its oldest member the caller may inspect (host tgid, start time); 0: none.
+    std::int32_t rep_tgid = 0;
+    std::uint64_t rep_start = 0;
 };
 
 // The first task the kernel's rule refused the caller during a request (what polkit is asked about).
@@ -44,6 +49,16 @@ struct Denial {
 struct ProcessEntry {
     std::vector<std::uint32_t> nspid, nstgid, nspgid, nssid;  // first: caller's view; last: own
     std::array<NsId, kNsTypeCount> ns{};                      // 0 where not visible to the caller
+};
+
+// DescribeProcess: GetProcess's answer, its owner, and its labels.
+struct ProcessDescription {
+    ProcessEntry entry;
+    std::int32_t tgid = 0;          // its thread group, in pidnsd's pid namespace
+    std::uint64_t start_time = 0;
+    std::uint32_t uid = 0;          // effective uid in the caller's user namespace (kOverflowId: unmapped)
+    std::uint32_t host_uid = 0;     // effective uid as pidnsd sees it
+    Labels labels;
 };
 
 // A non-zero namespace reference among the namespaces `visible` accepts: the namespace with
@@ -102,6 +117,24 @@ public:
     Result<std::vector<NamespaceEntry>> list_namespaces(std::string_view type);
     Result<NamespaceEntry> get_namespace(std::uint64_t ref);
     Result<ProcessEntry> get_process(std::uint32_t pid);
+    // DescribeProcess: GetProcess's checks, then its labels read fresh from /proc.
+    Result<ProcessDescription> describe_process(std::uint32_t pid);
+    // The labels of a namespace entry's representative (rep_tgid), read now; Errc::not_found when
+    // it has none or it exited (or the pid names another process) since the entry was built.
+    Result<Labels> labels_of(const NamespaceEntry& e) const;
+    // What holds namespace `id`, as (kind, path): one entry per holder kind (process, task, fd,
+    // ancestor), and one per nsfs bind mount ("mount", its mount point) in a mount namespace
+    // whose reader process the caller may inspect (other mounts are counted as a "mount" entry
+    // with an empty path).
+    std::vector<std::pair<std::string, std::string>> holders_of(NsId id);
+    // The names `ip netns list` shows for a net namespace: its bind mounts at /run/netns/NAME in
+    // the mount namespace of pidnsd's pid 1 (the host's, whatever pidnsd's own sandbox is;
+    // pidnsd's own when pid 1 is not indexed).
+    std::vector<std::string> netns_names(NsId id) const;
+    // An effective uid as pidnsd sees it, in the caller's user namespace (kOverflowId: unmapped).
+    [[nodiscard]] std::uint32_t caller_uid(std::uint32_t host_uid) const;
+    // Whether the caller's user namespace is pidnsd's (host user names mean something to it).
+    [[nodiscard]] bool in_root_userns() const;
     Result<std::vector<std::uint32_t>> list_processes(std::uint64_t ref);
     std::uint32_t namespace_count();
     // polkit authorized the caller: rules 2 and 3 count as passed (rule 1 still holds).
@@ -125,6 +158,8 @@ public:
         std::vector<std::int32_t> members;
         std::size_t pos = 0;
         std::uint32_t nprocs = 0, lowest = 0;
+        std::int32_t oldest = 0;          // the inspectable member with the lowest start time
+        std::uint64_t oldest_start = 0;
     };
     enum class Built : std::uint8_t { done, more, gone };
     // done: `out` holds the entry (shown only if visible(id) held; check that first); more:
@@ -146,6 +181,8 @@ public:
 private:
     // GetProcess's answer for a task the caller may inspect.
     ProcessEntry entry_of(const TaskView& task);
+    // GetProcess's checks: the task `pid` names, when the caller may inspect it (re-verified).
+    Result<TaskView> inspected_task(std::uint32_t pid);
     [[nodiscard]] bool in_scope(const Namespace& ns) const;
     [[nodiscard]] bool visible(NsId id);
     [[nodiscard]] bool visible(const Namespace& ns);

@@ -52,6 +52,19 @@ std::string ns_of(Client& c, pid_t pid, const std::string& type) {
     return std::to_string(std::get<4>(c.GetProcess(static_cast<std::uint32_t>(pid))).at(type));
 }
 
+// Returns once pidnsd has applied every process event queued before the call: a helper with a
+// uts namespace of its own is spawned, seen in the index (its fork event applied, or a read on
+// a miss), killed, and seen gone (its exit event applied, or a verify pass). Events are applied
+// in order, so those queued before it are applied too: a process spawned earlier will not be
+// read again for an event after this returns.
+void event_barrier(Client& c, ProcTree& tree) {
+    const pid_t h = tree.spawn(0, CLONE_NEWUTS);
+    const auto inode = static_cast<std::uint64_t>(oracle_ns_inode(h, "uts"));
+    REQUIRE(time_until([&] { return listed_id(c, "uts", inode) != 0; }, 30000ms) < 30000ms);
+    tree.kill_agent(h);
+    REQUIRE(time_until([&] { return listed_id(c, "uts", inode) == 0; }, 30000ms) < 30000ms);
+}
+
 }  // namespace
 
 TEST_CASE("unshare() without fork or exec: found by the verify pass within its interval, or on GetProcess") {
@@ -61,7 +74,9 @@ TEST_CASE("unshare() without fork or exec: found by the verify pass within its i
         Daemon d(bus, {"--verify-interval=1s"});
         Client c(bus.address());
         const pid_t a = tree.spawn(0, 0);
+        event_barrier(c, tree);  // a's fork event applied: only the verify pass can see what follows
         const auto mismatches = stat_of(c, "VerifyMismatches");
+        const auto passes = stat_of(c, "VerifyPasses");
         tree.unshare_in(a, CLONE_NEWNET);
         const auto inode = static_cast<std::uint64_t>(oracle_ns_inode(a, "net"));
         const auto took = time_until([&] { return listed_id(c, "net", inode) != 0; }, 3000ms);
@@ -70,13 +85,14 @@ TEST_CASE("unshare() without fork or exec: found by the verify pass within its i
         // The pass starts at most 1 s after the previous one ended and takes a few ms here.
         CHECK(took < 1500ms);
         CHECK(stat_of(c, "VerifyMismatches") > mismatches);
-        CHECK(stat_of(c, "VerifyPasses") >= 1);
+        CHECK(stat_of(c, "VerifyPasses") > passes);
         CHECK(ns_of(c, a, "net") == std::to_string(listed_id(c, "net", inode)));
     }
     SECTION("verify pass off: not found by waiting, found by GetProcess (verify-on-read)") {
         Daemon d(bus, {"--verify-interval=off"});
         Client c(bus.address());
         const pid_t a = tree.spawn(0, 0);
+        event_barrier(c, tree);
         tree.unshare_in(a, CLONE_NEWUTS);
         const auto inode = static_cast<std::uint64_t>(oracle_ns_inode(a, "uts"));
         std::this_thread::sleep_for(1500ms);
@@ -366,4 +382,59 @@ TEST_CASE("a zombie is an exited process: NoSuchProcess, not AccessDenied") {
     CHECK(error_of([&] { c.GetProcess(pid); }) == "org.pidns.Error.NoSuchProcess");
     CHECK(error_of([&] { c.TranslatePid(pid, 0, 0); }) == "org.pidns.Error.NoSuchProcess");
     CHECK(c.TranslatePids({pid}, 0, 0) == std::vector<std::uint32_t>{0});
+}
+
+// Without NS_GET_PID_FROM_PIDNS (before 6.11) the kernel's answer to a miss is a /proc listing:
+// at most one per request, and none while it would find nothing new (no process event applied
+// since the last one and none waiting). A process forked and asked for at once is still found:
+// its fork event waits in pidnsd's socket before fork() returns.
+TEST_CASE("without the pid ioctls: one /proc listing per request at most, none while no process event is new") {
+    PrivateBus bus;
+    // An --assume-kernel from PIDNS_TEST_DAEMON_ARGS (6.1) lacks them too. The test hook: SIGUSR1
+    // makes one loop turn sleep 150 ms.
+    Daemon d(bus, {"--assume-kernel=5.14"}, 30s, {"PIDNSD_TEST_SLOW_TURN_MS=150"});
+    Client c(bus.address());
+    // A pid no process has: pids stay below pid_max.
+    const auto absent = static_cast<std::uint32_t>(std::stoul(read_file("/proc/sys/kernel/pid_max")));
+    const auto listings0 = stat_of(c, "ProcListings"), skipped0 = stat_of(c, "ProcListingsSkipped");
+    constexpr int kCalls = 200;
+    for (int i = 0; i < kCalls; ++i)
+        CHECK(error_of([&] { c.TranslatePid(absent, 0, 0); }) == "org.pidns.Error.NoSuchProcess");
+    const auto listings = stat_of(c, "ProcListings") - listings0, skipped = stat_of(c, "ProcListingsSkipped") - skipped0;
+    INFO("listings " << listings << ", skipped " << skipped);
+    CHECK(listings + skipped == kCalls);  // one decision per request
+    CHECK(listings >= 1);
+    CHECK(skipped >= kCalls / 2);  // the host's own forks end the cache now and then, not every call
+
+    // A batch of 4096 absent pids: one listing at most.
+    const auto before = stat_of(c, "ProcListings") + stat_of(c, "ProcListingsSkipped");
+    std::vector<std::uint32_t> batch(4096);
+    for (std::size_t i = 0; i < batch.size(); ++i) batch[i] = absent - static_cast<std::uint32_t>(i) * 7;
+    const auto got = c.TranslatePids(batch, 0, 0);
+    CHECK(std::count(got.begin(), got.end(), 0u) >= 4000);  // a few may name live processes
+    CHECK(stat_of(c, "ProcListings") + stat_of(c, "ProcListingsSkipped") - before <= 1);
+
+    // Forked and asked for at once, while the cache holds: found, every time. The fork happens
+    // while pidnsd sleeps in a turn (the hook), so the call is answered before the fork event is
+    // applied: only the event waiting in the socket tells that the listing is stale.
+    int missed = 0;
+    for (int i = 0; i < 20; ++i) {
+        (void)error_of([&] { c.TranslatePid(absent, 0, 0); });  // make the cache current
+        d.signal(SIGUSR1);
+        std::this_thread::sleep_for(30ms);
+        const pid_t p = fork();
+        REQUIRE(p >= 0);
+        if (p == 0) {
+            pause();
+            _exit(0);
+        }
+        try {
+            if (c.TranslatePid(static_cast<std::uint32_t>(p), 0, 0) != static_cast<std::uint32_t>(p)) ++missed;
+        } catch (const sdbus::Error&) {
+            ++missed;
+        }
+        kill(p, SIGKILL);
+        waitpid(p, nullptr, 0);
+    }
+    CHECK(missed == 0);
 }

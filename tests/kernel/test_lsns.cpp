@@ -13,6 +13,7 @@
 #include <string>
 
 #include "model.h"
+#include "support/task_state.h"
 #include "support/nstree.h"
 
 using namespace pidns;
@@ -46,6 +47,8 @@ std::vector<std::string> compare(const nlohmann::json& lsns, const Model& m, std
         return ns ? ns->meta.inode : 0;
     };
     for (const auto& e : lsns.at("namespaces")) {
+        // lsns names a process that exited and is not reaped yet by its pid: not indexed (README).
+        if (t::exited_unreaped(static_cast<pid_t>(json_u64(e.at("pid"))))) continue;
         ++compared;
         const auto inode = json_u64(e.at("ns"));
         const auto type = e.at("type").get<std::string>();

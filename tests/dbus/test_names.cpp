@@ -1,0 +1,283 @@
+// DescribeProcess, DescribeNamespace and DescribeNamespaces against real cgroups, real `ip netns`
+// mounts and the kernel: every container engine's cgroup shape made for real (processes that hold
+// new namespaces moved into it), the label following a process to another cgroup, netns names,
+// user names, and unprivileged callers who must see no label of what they may not inspect.
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <string>
+#include <vector>
+
+#include "bus_fixture.h"
+#include "procs.h"
+#include "support/nstree.h"
+
+using namespace pidns::dbustest;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+using Description = std::map<std::string, sdbus::Variant>;
+
+const Argv kAsNobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
+
+// Whether the kernel refuses `prefix` (a user) to open /proc/T/ns/pid: ptrace_may_access READ_FSCREDS.
+bool kernel_refuses(const Argv& prefix, pid_t target) {
+    return open_ns_pid_as(prefix, target).err.find("Permission denied") != std::string::npos;
+}
+
+std::string str(const Description& d, const std::string& key) {
+    auto it = d.find(key);
+    return it == d.end() ? std::string("<absent>") : it->second.get<std::string>();
+}
+
+template <class T>
+T num(const Description& d, const std::string& key) {
+    auto it = d.find(key);
+    if (it == d.end()) throw std::runtime_error("no key " + key);
+    return it->second.get<T>();
+}
+
+// Where the hierarchy systemd keeps units in is mounted, as pidnsd will read it: the v1
+// name=systemd hierarchy when there is one, else cgroup v2.
+fs::path systemd_hierarchy() {
+    std::ifstream mi("/proc/self/mountinfo");
+    std::string line;
+    fs::path v2;
+    while (std::getline(mi, line)) {
+        const auto dash = line.find(" - ");
+        if (dash == std::string::npos) continue;
+        std::istringstream pre(line.substr(0, dash)), post(line.substr(dash + 3));
+        std::string id, parent, devno, root, mnt, fstype, source, opts;
+        pre >> id >> parent >> devno >> root >> mnt;
+        post >> fstype >> source >> opts;
+        if (fstype == "cgroup" && ("," + opts + ",").find(",name=systemd,") != std::string::npos) return mnt;
+        if (fstype == "cgroup2" && v2.empty()) v2 = mnt;
+    }
+    return v2;
+}
+
+// A cgroup made for the test (parents too), removed with its processes killed at the end.
+class TestCgroup {
+public:
+    TestCgroup(const fs::path& root, const std::string& rel) : root_(root), rel_(rel) {
+        fs::create_directories(root_ / rel_);
+    }
+    ~TestCgroup() {
+        // Deepest first; directories the test made only (all under a per-test top directory).
+        std::error_code ec;
+        std::vector<fs::path> dirs;
+        for (fs::path p = root_ / rel_; p != root_ / top(); p = p.parent_path()) dirs.push_back(p);
+        dirs.push_back(root_ / top());
+        for (const auto& d : dirs) fs::remove(d, ec);
+    }
+    void move(pid_t pid) const {
+        std::ofstream f(root_ / rel_ / "cgroup.procs");
+        f << pid << std::flush;
+        if (!f) throw std::runtime_error("cannot move " + std::to_string(pid) + " into " + (root_ / rel_).string());
+    }
+    [[nodiscard]] std::string path() const { return "/" + rel_; }
+
+private:
+    [[nodiscard]] std::string top() const { return rel_.substr(0, rel_.find('/')); }
+    fs::path root_;
+    std::string rel_;
+};
+
+const std::string kHex = "7a1d3c2b9a8e7f6d5c4b3a29180716253a4b5c6d7e8f90a1b2c3d4e5f6a7b8c9";
+
+struct Shape {
+    std::string rel;  // below a per-test top directory
+    std::string engine, id, name, pod, unit, slice;
+};
+
+}  // namespace
+
+TEST_CASE("names: each container engine's cgroup, made for real, labels the process and the namespaces it holds") {
+    const fs::path root = systemd_hierarchy();
+    REQUIRE(!root.empty());
+    PrivateBus bus;
+    Daemon d(bus);
+    Client c(bus.address());
+    const std::string top = "pidnsd-test-" + std::to_string(getpid()) + ".slice";
+    const std::string pod = "1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9", pod_ = "1f2e3d4c_5b6a_4978_8695_a4b3c2d1e0f9";
+    const std::vector<Shape> shapes = {
+        {top + "/docker-" + kHex + ".scope", "docker", kHex, "", "", "docker-" + kHex + ".scope", top},
+        {top + "/docker/" + kHex, "docker", kHex, "", "", "", top},
+        {top + "/libpod-" + kHex + ".scope/container", "podman", kHex, "", "", "libpod-" + kHex + ".scope", top},
+        {top + "/kubepods-besteffort.slice/kubepods-besteffort-pod" + pod_ + ".slice/cri-containerd-" + kHex + ".scope",
+         "containerd", kHex, "", pod, "cri-containerd-" + kHex + ".scope", "kubepods-besteffort-pod" + pod_ + ".slice"},
+        {top + "/kubepods-pod" + pod_ + ".slice/crio-" + kHex + ".scope", "cri-o", kHex, "", pod, "crio-" + kHex + ".scope",
+         "kubepods-pod" + pod_ + ".slice"},
+        {top + "/lxc.payload.web1", "lxc", "web1", "web1", "", "", top},
+        {top + "/systemd-nspawn@my\\x2dbox.service/payload", "nspawn", "my-box", "my-box", "", "systemd-nspawn@my\\x2dbox.service", top},
+    };
+    for (const auto& s : shapes) {
+        INFO("cgroup " << s.rel);
+        TestCgroup cg(root, s.rel);
+        // A process with a net and a uts namespace of its own, moved into the cgroup.
+        Proc p({"unshare", "-n", "-u", "sleep", "1000"});
+        wait_comm(p.pid(), "sleep");
+        cg.move(p.pid());
+        const auto pid = static_cast<std::uint32_t>(p.pid());
+
+        const Description dp = c.DescribeProcess(pid);
+        CHECK(num<std::uint32_t>(dp, "Pid") == pid);
+        CHECK(str(dp, "Command") == "sleep");
+        CHECK(str(dp, "CGroup") == cg.path());
+        CHECK(str(dp, "ContainerEngine") == s.engine);
+        CHECK(str(dp, "ContainerId") == s.id);
+        CHECK(str(dp, "ContainerName") == (s.name.empty() ? "<absent>" : s.name));
+        CHECK(str(dp, "PodUid") == (s.pod.empty() ? "<absent>" : s.pod));
+        CHECK(str(dp, "Unit") == (s.unit.empty() ? "<absent>" : s.unit));
+        CHECK(str(dp, "Slice") == s.slice);
+        CHECK(num<std::uint32_t>(dp, "Uid") == 0);
+        CHECK(str(dp, "User") == "root");
+        // GetProcess's chains, equal to the kernel's.
+        const auto nspid = num<std::vector<std::uint32_t>>(dp, "NSpid");
+        CHECK(nspid == std::vector<std::uint32_t>{pid});
+
+        // Its net namespace: it is the only member, so its labels are the namespace's.
+        const auto net = expected_ns_id(p.pid(), "net");
+        const Description dn = c.DescribeNamespace(net);
+        CHECK(num<std::uint64_t>(dn, "Id") == net);
+        CHECK(str(dn, "Type") == "net");
+        CHECK(num<std::uint32_t>(dn, "Processes") == 1);
+        CHECK(num<std::uint32_t>(dn, "RepresentativePid") == pid);
+        CHECK(str(dn, "ContainerEngine") == s.engine);
+        CHECK(str(dn, "ContainerId") == s.id);
+        CHECK(str(dn, "CGroup") == cg.path());
+        CHECK(str(dn, "Command") == "sleep");
+        // And in DescribeNamespaces, by type.
+        bool listed = false;
+        for (const auto& e : c.DescribeNamespaces("uts"))
+            if (num<std::uint64_t>(e, "Id") == expected_ns_id(p.pid(), "uts")) {
+                listed = true;
+                CHECK(str(e, "ContainerEngine") == s.engine);
+            }
+        CHECK(listed);
+    }
+}
+
+TEST_CASE("names: a process moved to another cgroup is labelled by its new one at the next call") {
+    const fs::path root = systemd_hierarchy();
+    REQUIRE(!root.empty());
+    PrivateBus bus;
+    Daemon d(bus);
+    Client c(bus.address());
+    const std::string top = "pidnsd-test-" + std::to_string(getpid()) + "-move.slice";
+    TestCgroup a(root, top + "/docker-" + kHex + ".scope");
+    TestCgroup b(root, top + "/lxc.payload.other");
+    Proc p({"unshare", "-n", "sleep", "1000"});
+    wait_comm(p.pid(), "sleep");
+    const auto pid = static_cast<std::uint32_t>(p.pid());
+    const auto net = expected_ns_id(p.pid(), "net");
+    a.move(p.pid());
+    CHECK(str(c.DescribeProcess(pid), "ContainerEngine") == "docker");
+    CHECK(str(c.DescribeNamespace(net), "ContainerEngine") == "docker");
+    b.move(p.pid());
+    CHECK(str(c.DescribeProcess(pid), "ContainerEngine") == "lxc");
+    CHECK(str(c.DescribeNamespace(net), "ContainerName") == "other");
+    // Back to the test's own cgroup: no container.
+    std::ofstream(root / "cgroup.procs") << p.pid() << std::flush;
+    CHECK(str(c.DescribeProcess(pid), "ContainerEngine") == "<absent>");
+}
+
+TEST_CASE("names: ip netns add names the net namespace (NetnsNames, Holders), ip netns del removes it") {
+    PrivateBus bus;
+    Daemon d(bus);
+    Client c(bus.address());
+    const std::string name = "pidnsd-names-" + std::to_string(getpid());
+    struct Cleanup {
+        std::string name;
+        ~Cleanup() { (void)run({"ip", "netns", "del", name}); }
+    } cleanup{name};
+    REQUIRE(run({"ip", "netns", "add", name}).status == 0);
+    struct stat st {};
+    REQUIRE(::stat(("/run/netns/" + name).c_str(), &st) == 0);
+    const auto inode = static_cast<std::uint64_t>(st.st_ino);
+    Description dn;
+    for (int i = 0; i < 200; ++i) {
+        try {
+            dn = c.DescribeNamespace(inode);
+            break;
+        } catch (const sdbus::Error&) {
+            std::this_thread::sleep_for(10ms);
+        }
+    }
+    REQUIRE(!dn.empty());
+    CHECK(num<std::uint64_t>(dn, "Inode") == inode);
+    CHECK(num<std::vector<std::string>>(dn, "NetnsNames") == std::vector<std::string>{name});
+    const auto holders = num<std::vector<sdbus::Struct<std::string, std::string>>>(dn, "Holders");
+    bool mount = false;
+    for (const auto& h : holders)
+        if (std::get<0>(h) == "mount" && std::get<1>(h) == "/run/netns/" + name) mount = true;
+    CHECK(mount);
+    CHECK(num<std::uint32_t>(dn, "Processes") == 0);
+    CHECK(dn.count("Command") == 0);  // no process holds it: no representative
+    REQUIRE(run({"ip", "netns", "del", name}).status == 0);
+    bool gone = false;
+    for (int i = 0; i < 200 && !gone; ++i) {
+        gone = error_of([&] { c.DescribeNamespace(inode); }) == "org.pidns.Error.NoSuchNamespace";
+        if (!gone) std::this_thread::sleep_for(10ms);
+    }
+    CHECK(gone);
+}
+
+TEST_CASE("names: unprivileged callers get labels only of what they may inspect") {
+    PrivateBus bus;
+    Daemon d(bus);
+    Client c(bus.address());
+    Proc root_p({"unshare", "-n", "sleep", "1000"});
+    Proc nobody_p(concat(kAsNobody, {"unshare", "-U", "-r", "-n", "sleep", "1000"}));
+    wait_comm(root_p.pid(), "sleep");
+    wait_comm(nobody_p.pid(), "sleep");
+    const auto root_net = expected_ns_id(root_p.pid(), "net"), nobody_net = expected_ns_id(nobody_p.pid(), "net");
+    auto call = [&](const std::string& method, const std::string& sig, const std::vector<std::string>& args) {
+        return busctl_call(bus.address(), method, sig, args, kAsNobody);
+    };
+    // Another user's process: refused as GetProcess is; its namespace does not exist for nobody.
+    auto error_name = [&](const std::string& method, const std::string& arg) {
+        const auto r = dbus_send(bus.address(), method, {arg}, kAsNobody);
+        return r.ok ? std::string("ok") : r.error_name;
+    };
+    CHECK(error_name("DescribeProcess", "uint32:" + std::to_string(root_p.pid())) ==
+          "org.freedesktop.DBus.Error.AccessDenied");
+    CHECK(error_name("DescribeNamespace", "uint64:" + std::to_string(root_net)) == "org.pidns.Error.NoSuchNamespace");
+    // As for a namespace that does not exist at all.
+    CHECK(error_name("DescribeNamespace", "uint64:" + std::to_string(root_net + 1000000)) ==
+          "org.pidns.Error.NoSuchNamespace");
+    // Its own: described, with its name.
+    const auto mine = call("DescribeProcess", "u", {std::to_string(nobody_p.pid())}).at(0);
+    CHECK(mine.at("Command").at("data") == "sleep");
+    CHECK(mine.at("User").at("data") == "nobody");
+    CHECK(mine.at("Uid").at("data") == 65534);
+    const auto own_ns = call("DescribeNamespace", "t", {std::to_string(nobody_net)}).at(0);
+    CHECK(own_ns.at("RepresentativePid").at("data") == nobody_p.pid());
+    // DescribeNamespaces shows exactly what ListNamespaces shows nobody.
+    std::set<std::uint64_t> described, listed;
+    const auto descriptions = call("DescribeNamespaces", "s", {""}).at(0);
+    const auto listing = call("ListNamespaces", "s", {""}).at(0);
+    for (const auto& e : descriptions) described.insert(e.at("Id").at("data").get<std::uint64_t>());
+    for (const auto& e : listing) listed.insert(e.at(0).get<std::uint64_t>());
+    CHECK(described == listed);
+    CHECK(described.count(nobody_net) == 1);
+    CHECK(described.count(root_net) == 0);
+    // Every label nobody got belongs to a process nobody may inspect: the representative's
+    // pid is one the kernel lets nobody read.
+    for (const auto& e : descriptions) {
+        if (!e.contains("RepresentativePid")) continue;
+        const auto rep = e.at("RepresentativePid").at("data").get<pid_t>();
+        INFO("representative " << rep);
+        CHECK_FALSE(kernel_refuses(kAsNobody, rep));
+    }
+}

@@ -1,0 +1,54 @@
+// /etc/passwd parsing and the user-name cache pidnsd's Describe* methods use (files only).
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "labels.h"
+
+using namespace pidns;
+
+TEST_CASE("parse_passwd: uid to name, the first line wins, malformed and NIS lines skipped") {
+    const auto m = parse_passwd(
+        "root:x:0:0:root:/root:/bin/bash\n"
+        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+        "toor:x:0:0::/root:/bin/sh\n"   // a second name for uid 0: getpwuid gives the first
+        "broken\n"
+        "no-uid:x::0::/:/bin/sh\n"
+        "big:x:4294967295:0::/:/bin/sh\n"  // (uid_t)-1 is no uid
+        "+nis::::::\n"
+        ":x:5:5::/:/bin/sh\n"
+        "alice:x:1000:1000:Alice:/home/alice:/bin/bash");  // no final newline
+    CHECK(m.size() == 3);
+    CHECK(m.at(0) == "root");
+    CHECK(m.at(65534) == "nobody");
+    CHECK(m.at(1000) == "alice");
+    CHECK(parse_passwd("").empty());
+}
+
+TEST_CASE("UserNames: reads the file, and again when it changes") {
+    char tmpl[] = "/tmp/pidns-passwd.XXXXXX";
+    const int fd = mkstemp(tmpl);
+    REQUIRE(fd >= 0);
+    close(fd);
+    struct Remove {
+        const char* p;
+        ~Remove() { unlink(p); }
+    } remove{tmpl};
+    std::ofstream(tmpl) << "root:x:0:0::/root:/bin/sh\n";
+    UserNames names(tmpl);
+    CHECK(names.name_of(0) == "root");
+    CHECK_FALSE(names.name_of(1000));
+    std::ofstream(tmpl) << "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n";
+    // Looked at again at most once per second.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    CHECK(names.name_of(1000) == "alice");
+    UserNames missing("/nonexistent/passwd");
+    CHECK_FALSE(missing.name_of(0));
+}
