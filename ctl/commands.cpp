@@ -72,6 +72,15 @@ std::string command_of(std::uint32_t pid) {
 
 std::string ns_name(const NamespaceInfo& n) { return n.type + ":[" + num(n.inode) + "]"; }
 
+// "docker:7a1d3c2b9a8e" (an id shortened as the engines' own CLIs print it) or "lxc:web1".
+std::string container_text(const pidns::client::Labels& l) {
+    if (l.container_engine.empty()) return "";
+    const std::string& what = l.container_name.empty() ? l.container_id : l.container_name;
+    return l.container_engine + ":" + (l.container_name.empty() && what.size() == 64 ? what.substr(0, 12) : what);
+}
+
+std::string or_dash(const std::string& s) { return s.empty() ? "-" : s; }
+
 std::string now_text(std::uint64_t& usec) {
     timespec ts{};
     ::clock_gettime(CLOCK_REALTIME, &ts);
@@ -86,7 +95,15 @@ std::string now_text(std::uint64_t& usec) {
 }  // namespace
 
 const std::vector<std::string>& list_columns() {
-    static const std::vector<std::string> c{"ID", "INODE", "TYPE", "LEVEL", "PARENT", "OWNER", "NPROCS", "INIT", "USER"};
+    static const std::vector<std::string> c{"ID",   "INODE",     "TYPE",    "LEVEL", "PARENT", "OWNER", "NPROCS",
+                                            "INIT", "USER",      "CONTAINER", "COMMAND", "UNIT", "SLICE", "CGROUP",
+                                            "NETNS"};
+    return c;
+}
+
+const std::vector<std::string>& default_list_columns() {
+    static const std::vector<std::string> c{"ID",   "INODE", "TYPE",      "LEVEL",  "PARENT", "OWNER",
+                                            "NPROCS", "INIT", "USER", "CONTAINER", "COMMAND"};
     return c;
 }
 
@@ -96,7 +113,7 @@ int cmd_list(Client& c, Output& out, const ListArgs& a) {
             throw CtlError(kUsage, "unknown namespace type \"" + t + "\"; types: pid user mnt net uts ipc cgroup time");
     std::vector<std::string> cols;
     if (a.columns.empty()) {
-        cols = list_columns();
+        cols = default_list_columns();
     } else {
         std::stringstream ss(a.columns);
         for (std::string col; std::getline(ss, col, ',');) {
@@ -104,25 +121,32 @@ int cmd_list(Client& c, Output& out, const ListArgs& a) {
             if (col == "INIT_PID") col = "INIT";
             if (col == "OWNER_UID") col = "USER";
             if (std::find(list_columns().begin(), list_columns().end(), col) == list_columns().end())
-                throw CtlError(kUsage, "unknown column \"" + col + "\"; columns: ID,INODE,TYPE,LEVEL,PARENT,OWNER,NPROCS,INIT,USER");
+                throw CtlError(kUsage, "unknown column \"" + col +
+                                           "\"; columns: ID,INODE,TYPE,LEVEL,PARENT,OWNER,NPROCS,INIT,USER,CONTAINER,"
+                                           "COMMAND,UNIT,SLICE,CGROUP,NETNS");
             cols.push_back(col);
         }
     }
-    auto all = c.list_namespaces(a.types.size() == 1 ? a.types.front() : "");
+    auto all = c.describe_namespaces(a.types.size() == 1 ? a.types.front() : "");
     if (a.types.size() > 1)
-        std::erase_if(all, [&](const NamespaceInfo& n) {
-            return std::find(a.types.begin(), a.types.end(), n.type) == a.types.end();
+        std::erase_if(all, [&](const pidns::client::NamespaceDescription& n) {
+            return std::find(a.types.begin(), a.types.end(), n.ns.type) == a.types.end();
         });
-    std::sort(all.begin(), all.end(), [](const auto& x, const auto& y) { return x.inode < y.inode; });
+    std::sort(all.begin(), all.end(), [](const auto& x, const auto& y) { return x.ns.inode < y.ns.inode; });
     out.page();
     if (out.json() != JsonMode::off) {
         out.print_json(json(all));
         return kOk;
     }
     std::vector<Table::Column> tc;
-    for (const auto& col : cols) tc.push_back({col, col != "TYPE" && col != "USER"});
+    auto numeric = [](const std::string& col) {
+        return col == "ID" || col == "INODE" || col == "LEVEL" || col == "PARENT" || col == "OWNER" || col == "NPROCS" ||
+               col == "INIT";
+    };
+    for (const auto& col : cols) tc.push_back({col, numeric(col)});
     Table t(tc);
-    for (const auto& n : all) {
+    for (const auto& d : all) {
+        const auto& n = d.ns;
         std::vector<std::string> row;
         for (const auto& col : cols) {
             if (col == "ID") row.push_back(num(n.id));
@@ -133,7 +157,17 @@ int cmd_list(Client& c, Output& out, const ListArgs& a) {
             else if (col == "OWNER") row.push_back(n.owner ? num(n.owner) : "-");
             else if (col == "NPROCS") row.push_back(num(n.nprocs));
             else if (col == "INIT") row.push_back(n.init_pid ? num(n.init_pid) : "-");
-            else row.push_back(user_name(n.owner_uid));
+            else if (col == "USER") row.push_back(user_name(n.owner_uid));
+            else if (col == "CONTAINER") row.push_back(or_dash(container_text(d.labels)));
+            else if (col == "COMMAND") row.push_back(or_dash(d.labels.command));
+            else if (col == "UNIT") row.push_back(or_dash(d.labels.unit));
+            else if (col == "SLICE") row.push_back(or_dash(d.labels.slice));
+            else if (col == "CGROUP") row.push_back(or_dash(d.labels.cgroup));
+            else {
+                std::string names;
+                for (const auto& nm : d.netns_names) names += (names.empty() ? "" : ",") + nm;
+                row.push_back(or_dash(names));
+            }
         }
         t.add(std::move(row));
     }
@@ -185,7 +219,9 @@ int cmd_translate(Client& c, Output& out, const TranslateArgs& a) {
 
 int cmd_status(Client& c, Output& out, const std::string& pid_arg) {
     const auto pid = parse_pid(pid_arg);
-    const auto p = c.get_process(pid);
+    const auto described = c.describe_process(pid);
+    const auto& p = described.process;
+    const auto& labels = described.labels;
     // The pid namespace at each level of NSpid: the task's own, then its ancestors up to ours.
     std::vector<std::optional<NamespaceInfo>> level_ns(p.nspid.size());
     std::uint64_t id = p.namespaces.count("pid") ? p.namespaces.at("pid") : 0;
@@ -205,10 +241,11 @@ int cmd_status(Client& c, Output& out, const std::string& pid_arg) {
             nss[type] = std::nullopt;
         }
     }
-    const std::string cmd = command_of(pid);
+    std::string cmd = command_of(pid);  // the whole command line where we may read it
+    if (cmd.empty() && !labels.command.empty()) cmd = "[" + labels.command + "]";
     out.page();
     if (out.json() != JsonMode::off) {
-        json j = p;
+        json j = described;
         j["command"] = cmd;
         json levels = json::array();
         for (const auto& n : level_ns) levels.push_back(n ? json(n->id) : json(nullptr));
@@ -217,6 +254,23 @@ int cmd_status(Client& c, Output& out, const std::string& pid_arg) {
         return kOk;
     }
     fmt::print("{}\n", out.bold(fmt::format("{} ({})", pid, cmd.empty() ? "?" : cmd)));
+    // What it is known by: its user, cgroup, unit and container, and its threads.
+    auto line = [](const char* key, const std::string& v) {
+        if (!v.empty()) fmt::print("{:>10}: {}\n", key, v);
+    };
+    if (labels.uid != pidns::client::kNoUid)
+        line("User", labels.user.empty() ? num(labels.uid) : fmt::format("{} ({})", labels.user, labels.uid));
+    line("CGroup", labels.cgroup);
+    line("Unit", labels.unit);
+    line("Slice", labels.slice);
+    if (!labels.container_engine.empty())
+        line("Container", labels.container_engine + " " + labels.container_id +
+                              (labels.container_name.empty() || labels.container_name == labels.container_id
+                                   ? ""
+                                   : " (" + labels.container_name + ")"));
+    line("Pod", labels.pod_uid);
+    if (described.threads.size() > 1) line("Threads", chain_text(described.threads));
+    fmt::print("\n");
     auto at = [](const std::vector<std::uint32_t>& v, std::size_t i) { return i < v.size() ? num(v[i]) : "-"; };
     Table t({{"LEVEL", true}, {"PID", true}, {"TGID", true}, {"PGID", true}, {"SID", true}, {"PID NAMESPACE", false}});
     for (std::size_t i = 0; i < p.nspid.size(); ++i) {
@@ -382,11 +436,15 @@ int cmd_ps(Client& c, Output& out, const std::string& ns_arg, bool legend) {
         std::uint32_t pid;
         std::vector<std::uint32_t> nspid;
         std::string command;
+        pidns::client::Labels labels;
     };
     std::vector<Row> rows;
     for (auto pid : pids) {
         try {
-            rows.push_back({pid, c.get_process(pid).nspid, command_of(pid)});
+            auto d = c.describe_process(pid);
+            std::string cmd = command_of(pid);
+            if (cmd.empty() && !d.labels.command.empty()) cmd = "[" + d.labels.command + "]";
+            rows.push_back({pid, std::move(d.process.nspid), std::move(cmd), std::move(d.labels)});
         } catch (const pidns::client::Error& e) {
             if (e.kind() != ErrorKind::no_such_process) throw;  // it exited since it was listed
         }
@@ -394,12 +452,19 @@ int cmd_ps(Client& c, Output& out, const std::string& ns_arg, bool legend) {
     out.page();
     if (out.json() != JsonMode::off) {
         json j = json::array();
-        for (const auto& r : rows) j.push_back({{"pid", r.pid}, {"nspid", r.nspid}, {"command", r.command}});
+        for (const auto& r : rows) {
+            json e = {{"pid", r.pid}, {"nspid", r.nspid}, {"command", r.command}};
+            const json labels = r.labels;
+            for (const auto& [k, v] : labels.items())
+                if (k != "command") e[k] = v;
+            j.push_back(std::move(e));
+        }
         out.print_json(j);
         return kOk;
     }
-    Table t({{"PID", true}, {"NSPID", false}, {"COMMAND", false}});
-    for (const auto& r : rows) t.add({num(r.pid), chain_text(r.nspid), r.command});
+    Table t({{"PID", true}, {"NSPID", false}, {"UNIT", false}, {"CONTAINER", false}, {"COMMAND", false}});
+    for (const auto& r : rows)
+        t.add({num(r.pid), chain_text(r.nspid), or_dash(r.labels.unit), or_dash(container_text(r.labels)), r.command});
     t.print(out, legend);
     if (legend) fmt::print("\n{} processes listed.\n", rows.size());
     return kOk;

@@ -607,6 +607,7 @@ void Manager::DescribeProcess(sdbus::Result<Description>&& result, uint32_t pid)
         std::map<std::string, uint64_t> ns;
         for (auto t : pidns::kAllNsTypes) ns.emplace(pidns::ns_type_name(t), p.entry.ns[pidns::ns_type_index(t)]);
         d["Namespaces"] = sdbus::Variant(ns);
+        d["Threads"] = sdbus::Variant(to_u32(p.threads));
         put_user(d, v, users_, p.host_uid);
         put_labels(d, p.labels);
         return std::make_tuple(std::move(d));

@@ -392,6 +392,10 @@ Result<ProcessDescription> CallerView::describe_process(std::uint32_t pid) {
     d.start_time = p.start_time;
     d.host_uid = p.uid[1];
     d.uid = caller_uid(p.uid[1]);
+    if (const auto leader = view_tgid(p)) d.threads.push_back(leader);
+    if (p.threads)
+        for (const auto& th : *p.threads)
+            if (const auto v = at_level(th.nspid, level_)) d.threads.push_back(v);
     auto labels = read_labels(model_.proc_fd(), p.tgid, p.start_time);
     if (!labels)
         return make_error(Errc::not_found, "process " + std::to_string(pid) + " exited; check the pid");

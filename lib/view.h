@@ -58,6 +58,7 @@ struct ProcessDescription {
     std::uint64_t start_time = 0;
     std::uint32_t uid = 0;          // effective uid in the caller's user namespace (kOverflowId: unmapped)
     std::uint32_t host_uid = 0;     // effective uid as pidnsd sees it
+    std::vector<std::uint32_t> threads;  // its tasks' ids in the caller's pid namespace, the leader first
     Labels labels;
 };
 

@@ -28,6 +28,53 @@ StatValue stat_value(const sdbus::Variant& v) {
     return std::string("(value of D-Bus type " + t + ")");
 }
 
+using Description = std::map<std::string, sdbus::Variant>;
+
+template <class T>
+T value_or(const Description& d, const char* key, T dflt) {
+    auto it = d.find(key);
+    if (it == d.end()) return dflt;
+    try {
+        return it->second.get<T>();
+    } catch (const sdbus::Error&) {
+        return dflt;  // another type than documented: left out rather than misread
+    }
+}
+
+Labels labels_of(const Description& d) {
+    Labels l;
+    l.command = value_or<std::string>(d, "Command", "");
+    l.uid = value_or<std::uint32_t>(d, "Uid", kNoUid);
+    l.user = value_or<std::string>(d, "User", "");
+    l.cgroup = value_or<std::string>(d, "CGroup", "");
+    l.unit = value_or<std::string>(d, "Unit", "");
+    l.slice = value_or<std::string>(d, "Slice", "");
+    l.container_engine = value_or<std::string>(d, "ContainerEngine", "");
+    l.container_id = value_or<std::string>(d, "ContainerId", "");
+    l.container_name = value_or<std::string>(d, "ContainerName", "");
+    l.pod_uid = value_or<std::string>(d, "PodUid", "");
+    return l;
+}
+
+NamespaceDescription namespace_description(const Description& d) {
+    NamespaceDescription n;
+    n.ns.id = value_or<std::uint64_t>(d, "Id", 0);
+    n.ns.inode = value_or<std::uint64_t>(d, "Inode", 0);
+    n.ns.type = value_or<std::string>(d, "Type", "");
+    n.ns.parent = value_or<std::uint64_t>(d, "Parent", 0);
+    n.ns.owner = value_or<std::uint64_t>(d, "Owner", 0);
+    n.ns.level = value_or<std::uint32_t>(d, "Level", 0);
+    n.ns.init_pid = value_or<std::uint32_t>(d, "InitPid", 0);
+    n.ns.nprocs = value_or<std::uint32_t>(d, "Processes", 0);
+    n.ns.owner_uid = value_or<std::uint32_t>(d, "OwnerUid", 0);
+    n.representative_pid = value_or<std::uint32_t>(d, "RepresentativePid", 0);
+    n.labels = labels_of(d);
+    n.netns_names = value_or<std::vector<std::string>>(d, "NetnsNames", {});
+    for (const auto& h : value_or<std::vector<sdbus::Struct<std::string, std::string>>>(d, "Holders", {}))
+        n.holders.push_back(Holder{std::get<0>(h), std::get<1>(h)});
+    return n;
+}
+
 }  // namespace
 
 const char* to_string(NamespaceEvent::Kind kind) noexcept {
@@ -133,6 +180,32 @@ ProcessInfo Client::get_process(std::uint32_t pid) {
 
 std::vector<std::uint32_t> Client::list_processes(std::uint64_t ns) {
     return call([&] { return ListProcesses(ns); });
+}
+
+NamespaceDescription Client::describe_namespace(std::uint64_t ns) {
+    return namespace_description(call([&] { return DescribeNamespace(ns); }));
+}
+
+std::vector<NamespaceDescription> Client::describe_namespaces(const std::string& type) {
+    auto wire = call([&] { return DescribeNamespaces(type); });
+    std::vector<NamespaceDescription> out;
+    out.reserve(wire.size());
+    for (const auto& d : wire) out.push_back(namespace_description(d));
+    return out;
+}
+
+ProcessDescription Client::describe_process(std::uint32_t pid) {
+    const auto d = call([&] { return DescribeProcess(pid); });
+    ProcessDescription p;
+    p.process.pid = pid;
+    p.process.nspid = value_or<std::vector<std::uint32_t>>(d, "NSpid", {});
+    p.process.nstgid = value_or<std::vector<std::uint32_t>>(d, "NStgid", {});
+    p.process.nspgid = value_or<std::vector<std::uint32_t>>(d, "NSpgid", {});
+    p.process.nssid = value_or<std::vector<std::uint32_t>>(d, "NSsid", {});
+    p.process.namespaces = value_or<std::map<std::string, std::uint64_t>>(d, "Namespaces", {});
+    p.threads = value_or<std::vector<std::uint32_t>>(d, "Threads", {});
+    p.labels = labels_of(d);
+    return p;
 }
 
 Statistics Client::statistics() {

@@ -43,6 +43,41 @@ struct ProcessInfo {
     bool operator==(const ProcessInfo&) const = default;
 };
 
+// What a process or namespace is known by (DescribeProcess, DescribeNamespace; see the XML for
+// each key). Empty where pidnsd gave nothing; uid is kNoUid then.
+inline constexpr std::uint32_t kNoUid = 0xffffffffu;
+struct Labels {
+    std::string command;  // comm
+    std::uint32_t uid = kNoUid;
+    std::string user;
+    std::string cgroup, unit, slice;
+    std::string container_engine, container_id, container_name, pod_uid;
+    bool operator==(const Labels&) const = default;
+};
+
+// What keeps a namespace alive: kind (process, task, fd, ancestor, mount) and, for an nsfs bind
+// mount the caller may see, its mount point.
+struct Holder {
+    std::string kind, path;
+    bool operator==(const Holder&) const = default;
+};
+
+// DescribeNamespace: GetNamespace's entry, its representative's labels, names and holders.
+struct NamespaceDescription {
+    NamespaceInfo ns;
+    std::uint32_t representative_pid = 0;  // in the caller's pid namespace, 0: none
+    Labels labels;
+    std::vector<std::string> netns_names;
+    std::vector<Holder> holders;
+};
+
+// DescribeProcess: GetProcess's answer, its threads (the caller's view, the leader first) and labels.
+struct ProcessDescription {
+    ProcessInfo process;
+    std::vector<std::uint32_t> threads;
+    Labels labels;
+};
+
 // GetStatistics: key -> value (s, t, b; other D-Bus basic types are kept as they come).
 using StatValue = std::variant<std::uint64_t, std::int64_t, std::uint32_t, std::int32_t, bool, double, std::string>;
 using Statistics = std::map<std::string, StatValue>;
@@ -122,6 +157,9 @@ public:
     NamespaceInfo get_namespace(std::uint64_t ns);
     ProcessInfo get_process(std::uint32_t pid);
     std::vector<std::uint32_t> list_processes(std::uint64_t ns);
+    NamespaceDescription describe_namespace(std::uint64_t ns);
+    std::vector<NamespaceDescription> describe_namespaces(const std::string& type = "");
+    ProcessDescription describe_process(std::uint32_t pid);
     Statistics statistics();
     void subscribe();
     void unsubscribe();

@@ -10,6 +10,42 @@ namespace pidns::client {
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NamespaceInfo, id, inode, type, parent, owner, level, init_pid, nprocs, owner_uid)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ProcessInfo, pid, nspid, nstgid, nspgid, nssid, namespaces)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Holder, kind, path)
+
+// Labels: only the fields pidnsd gave (as the bus leaves keys out).
+inline void to_json(nlohmann::json& j, const Labels& l) {
+    j = nlohmann::json::object();
+    auto put = [&](const char* k, const std::string& v) {
+        if (!v.empty()) j[k] = v;
+    };
+    put("command", l.command);
+    if (l.uid != kNoUid) j["uid"] = l.uid;
+    put("user", l.user);
+    put("cgroup", l.cgroup);
+    put("unit", l.unit);
+    put("slice", l.slice);
+    put("container_engine", l.container_engine);
+    put("container_id", l.container_id);
+    put("container_name", l.container_name);
+    put("pod_uid", l.pod_uid);
+}
+
+// A namespace description: the NamespaceInfo fields, then its labels, names and holders, flat.
+inline void to_json(nlohmann::json& j, const NamespaceDescription& n) {
+    j = n.ns;
+    if (n.representative_pid) j["representative_pid"] = n.representative_pid;
+    const nlohmann::json labels = n.labels;
+    for (const auto& [k, v] : labels.items()) j[k] = v;
+    if (!n.netns_names.empty()) j["netns_names"] = n.netns_names;
+    j["holders"] = n.holders;
+}
+
+inline void to_json(nlohmann::json& j, const ProcessDescription& p) {
+    j = p.process;
+    j["threads"] = p.threads;
+    const nlohmann::json labels = p.labels;
+    for (const auto& [k, v] : labels.items()) j[k] = v;
+}
 
 inline void to_json(nlohmann::json& j, const StatValue& v) {
     std::visit([&](const auto& x) { j = x; }, v);

@@ -184,6 +184,37 @@ TEST_CASE("names: a process moved to another cgroup is labelled by its new one a
     a.move(p.pid());
     CHECK(str(c.DescribeProcess(pid), "ContainerEngine") == "docker");
     CHECK(str(c.DescribeNamespace(net), "ContainerEngine") == "docker");
+    // pidnsctl shows the same: list's CONTAINER and COMMAND, status's labels and threads, ps's UNIT.
+    auto ctl = [&](const Argv& args) {
+        Argv argv = {PIDNSCTL_BIN, "--address=" + bus.address(), "--no-pager"};
+        argv.insert(argv.end(), args.begin(), args.end());
+        auto r = run(argv);
+        INFO("pidnsctl stderr: " << r.err);
+        REQUIRE(r.status == 0);
+        return r.out;
+    };
+    const auto list = ctl({"list", "-t", "net", "-o", "ID,CONTAINER,UNIT,COMMAND", "--no-legend"});
+    bool row = false;
+    std::istringstream in(list);
+    for (std::string line; std::getline(in, line);) {
+        std::istringstream w(line);
+        std::string id, container, unit, command;
+        w >> id >> container >> unit >> command;
+        if (id == std::to_string(net)) {
+            row = true;
+            CHECK(container == "docker:" + kHex.substr(0, 12));
+            CHECK(unit == "docker-" + kHex + ".scope");
+            CHECK(command == "sleep");
+        }
+    }
+    CHECK(row);
+    const auto status = ctl({"status", std::to_string(pid)});
+    CHECK(status.find("Container: docker " + kHex) != std::string::npos);
+    CHECK(status.find("Unit: docker-" + kHex + ".scope") != std::string::npos);
+    CHECK(status.find("User: root (0)") != std::string::npos);
+    const auto ps = ctl({"ps", std::to_string(net), "--no-legend"});
+    CHECK(ps.find(std::to_string(pid) + " ") != std::string::npos);
+    CHECK(ps.find("docker-" + kHex + ".scope") != std::string::npos);
     b.move(p.pid());
     CHECK(str(c.DescribeProcess(pid), "ContainerEngine") == "lxc");
     CHECK(str(c.DescribeNamespace(net), "ContainerName") == "other");
