@@ -1,4 +1,5 @@
-// pidnsctl's NS arguments: an id, an inode, TYPE:[INODE], a namespace file's path, or @PID.
+// pidnsctl's NS arguments: an id, an inode, TYPE:[INODE], a namespace file's path, @PID,
+// container:ID|NAME or unit:NAME.
 #include "ns_arg.h"
 
 #include <fcntl.h>
@@ -43,6 +44,28 @@ std::uint64_t inode_of_path(const std::string& path) {
     return static_cast<std::uint64_t>(st.st_ino);
 }
 
+// container:ID|NAME and unit:NAME: the outermost namespace of `type` whose representative runs in
+// that container (an id, or a prefix of at least 12 of its hex digits, or its name) or systemd unit.
+std::uint64_t resolve_by_name(pidns::client::Client& c, std::string_view kind, const std::string& name,
+                              const std::string& type) {
+    if (name.empty()) throw CtlError(kUsage, "\"" + std::string(kind) + ":\" needs a name");
+    auto matches = [&](const pidns::client::Labels& l) {
+        if (kind == "unit") return l.unit == name;
+        if (l.container_engine.empty()) return false;
+        if (l.container_name == name || l.container_id == name) return true;
+        return name.size() >= 12 && l.container_id.starts_with(name);
+    };
+    const pidns::client::NamespaceDescription* best = nullptr;
+    auto all = c.describe_namespaces(type);
+    for (const auto& d : all)
+        if (matches(d.labels) && (!best || d.ns.level < best->ns.level || (d.ns.level == best->ns.level && d.ns.id < best->ns.id)))
+            best = &d;
+    if (!best)
+        throw CtlError(kNotFound, "no " + type + " namespace you may see belongs to " + std::string(kind) + " \"" + name +
+                                      "\"; pidnsctl list -o ID,TYPE,CONTAINER,UNIT,COMMAND shows what each belongs to");
+    return best->ns.id;
+}
+
 }  // namespace
 
 std::uint32_t parse_pid(const std::string& arg) {
@@ -64,6 +87,9 @@ std::uint64_t resolve_ns(pidns::client::Client& c, const std::string& arg, const
         return it->second;
     }
     if (arg[0] == '/' || arg[0] == '.') return inode_of_path(arg);
+    for (std::string_view kind : {"container", "unit"})
+        if (arg.size() > kind.size() && arg.compare(0, kind.size(), kind) == 0 && arg[kind.size()] == ':')
+            return resolve_by_name(c, kind, arg.substr(kind.size() + 1), type);
     // TYPE:[INODE], as readlink /proc/PID/ns/TYPE prints it.
     const auto colon = arg.find(':');
     if (colon != std::string::npos && known_type(std::string_view(arg).substr(0, colon)) && arg.size() > colon + 3 &&
@@ -71,7 +97,8 @@ std::uint64_t resolve_ns(pidns::client::Client& c, const std::string& arg, const
         parse_u64(std::string_view(arg).substr(colon + 2, arg.size() - colon - 3), v))
         return v;
     throw CtlError(kUsage, "invalid namespace \"" + arg +
-                               "\": expected an id, an inode, TYPE:[INODE], a path such as /proc/PID/ns/pid, or @PID");
+                               "\": expected an id, an inode, TYPE:[INODE], a path such as /proc/PID/ns/pid, @PID, "
+                               "container:ID|NAME or unit:NAME");
 }
 
 }  // namespace pidnsctl

@@ -65,8 +65,21 @@ TEST_CASE("properties: Version, counts, EventSource, KernelNamespaceIds, and REA
     CHECK(c.Version() == PIDNS_VERSION);
     CHECK(c.EventSource() == "proc-connector");
     CHECK(c.KernelNamespaceIds() == kernel_ids_expected());
-    CHECK(c.Namespaces() == c.ListNamespaces("").size());
-    CHECK(c.Processes() == c.ListProcesses(0).size());  // every process is in the host pid namespace or below
+    // Counts against listings of the whole host: another process may fork or exit between the two
+    // calls, so a pair counts only when the count read again after the listing is unchanged.
+    auto agree = [](auto count, auto listed) {
+        for (int attempt = 0; attempt < 20; ++attempt) {
+            const auto before = count();
+            const auto n = listed();
+            if (count() != before) continue;  // the host changed meanwhile: again
+            INFO("count " << before << ", listing " << n);
+            return static_cast<std::size_t>(before) == n;
+        }
+        return false;
+    };
+    CHECK(agree([&] { return c.Namespaces(); }, [&] { return c.ListNamespaces("").size(); }));
+    // Every process is in the host pid namespace or below.
+    CHECK(agree([&] { return c.Processes(); }, [&] { return c.ListProcesses(0).size(); }));
     CHECK(busctl_property(bus.address(), "Version") == PIDNS_VERSION);
     CHECK(busctl_property(bus.address(), "EventSource") == "proc-connector");
     CHECK(busctl_property(bus.address(), "KernelNamespaceIds") == kernel_ids_expected());

@@ -4,6 +4,7 @@
 // user names, and unprivileged callers who must see no label of what they may not inspect.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -311,4 +312,54 @@ TEST_CASE("names: unprivileged callers get labels only of what they may inspect"
         INFO("representative " << rep);
         CHECK_FALSE(kernel_refuses(kAsNobody, rep));
     }
+}
+
+TEST_CASE("names: pidnsctl takes container:ID and unit:NAME where a namespace is expected") {
+    const fs::path root = systemd_hierarchy();
+    REQUIRE(!root.empty());
+    PrivateBus bus;
+    Daemon d(bus);
+    Client c(bus.address());
+    const std::string top = "pidnsd-test-" + std::to_string(getpid()) + "-byname.slice";
+    const std::string unit = "docker-" + kHex + ".scope";
+    TestCgroup cg(root, top + "/" + unit);
+    // A pid namespace whose init runs in the container's cgroup.
+    Proc p({"unshare", "-p", "-f", "sleep", "1000"});
+    pid_t init = 0;
+    for (int i = 0; i < 500 && init == 0; ++i) {
+        std::ifstream kids("/proc/" + std::to_string(p.pid()) + "/task/" + std::to_string(p.pid()) + "/children");
+        kids >> init;
+        if (init == 0) std::this_thread::sleep_for(10ms);
+    }
+    REQUIRE(init > 0);
+    // The namespace's init outlives `unshare` killed by SIGKILL: killed here, before its cgroup goes.
+    struct KillInit {
+        pid_t pid;
+        ~KillInit() {
+            ::kill(pid, SIGKILL);
+            for (int i = 0; i < 500 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(10ms);
+        }
+    } kill_init{init};
+    wait_comm(init, "sleep");
+    cg.move(init);
+    auto ctl = [&](const Argv& args) {
+        Argv argv = {PIDNSCTL_BIN, "--address=" + bus.address(), "--no-pager"};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return run(argv);
+    };
+    const std::string host = std::to_string(init);
+    for (const std::string& ref : {"container:" + kHex.substr(0, 12), "container:" + kHex, "unit:" + unit}) {
+        INFO(ref);
+        auto r = ctl({"translate", host, "--to", ref});
+        INFO(r.err);
+        CHECK(r.status == 0);
+        CHECK(r.out == "1\n");  // the kernel's NSpid: pid 1 in its own namespace
+        r = ctl({"ps", ref, "--no-legend"});
+        CHECK(r.status == 0);
+        CHECK(r.out.find(host + " ") == 0);
+    }
+    CHECK(read_file("/proc/" + host + "/status").find("NSpid:\t" + host + "\t1\n") != std::string::npos);
+    // Too short a prefix is not an id; an unknown container is "not found" (exit 4).
+    CHECK(ctl({"translate", host, "--to", "container:" + kHex.substr(0, 6)}).status == 4);
+    CHECK(ctl({"translate", host, "--to", "unit:no-such.scope"}).status == 4);
 }
