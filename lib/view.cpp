@@ -14,7 +14,7 @@ namespace {
 Error no_such_namespace(std::uint64_t ref) {
     return make_error(Errc::no_such_namespace,
                       "no namespace " + std::to_string(ref) +
-                          " is visible to you; use an id from ListNamespaces, an inode number from "
+                          " is visible to you; use a namespace id, an inode number from "
                           "readlink /proc/PID/ns/TYPE, or 0 for your own");
 }
 
@@ -53,7 +53,7 @@ Result<NsId> resolve_reference(const Index& index, std::uint64_t nsfs_dev, std::
     if (by_id && by_inode && by_id != by_inode)
         return make_error(Errc::ambiguous, std::to_string(ref) + " is the id of namespace " + std::to_string(by_id) +
                                                " and the inode of namespace " + std::to_string(by_inode) +
-                                               "; pass the id that ListNamespaces gives");
+                                               "; pass the namespace id instead");
     if (by_id) return by_id;
     if (by_inode) return by_inode;
     return no_such_namespace(ref);
@@ -170,7 +170,7 @@ Result<NsId> CallerView::resolve_pidns(std::uint64_t ref) {
     if (ns->meta.type != NsType::pid)
         return make_error(Errc::not_pid_namespace, "namespace " + std::to_string(ref) + " is a " +
                                                        std::string(ns_type_name(ns->meta.type)) +
-                                                       " namespace; name a pid namespace (ListNamespaces(\"pid\"))");
+                                                       " namespace; name a pid namespace");
     return id;
 }
 
@@ -219,7 +219,7 @@ Result<std::vector<std::uint32_t>> CallerView::translate_many(const std::vector<
                                                               std::uint64_t from, std::uint64_t to) {
     if (pids.size() > kMaxBatch)
         return make_error(Errc::invalid_argument, std::to_string(pids.size()) + " pids in one call; send at most " +
-                                                      std::to_string(kMaxBatch) + " per TranslatePids call");
+                                                      std::to_string(kMaxBatch) + " per call");
     auto f = resolve_pidns(from);
     if (!f) return f.error();
     auto t = resolve_pidns(to);
@@ -463,13 +463,13 @@ Result<TaskView> CallerView::inspected_task(std::uint32_t pid) {
     if (!task && host && *host > 0 && is_live_task(model_.proc_fd(), *host)) return unreadable(pid);
     if (!task)
         return make_error(Errc::not_found, "no process " + std::to_string(pid) +
-                                               " in your pid namespace; check the pid (ps, or ListProcesses(0))");
+                                               " in your pid namespace; check the pid (ps)");
     const Process& p = *task->process;
     switch (decide(p)) {
     case Access::allowed: break;
     case Access::invisible:
         return make_error(Errc::not_found, "no process " + std::to_string(pid) +
-                                               " in your pid namespace; check the pid (ps, or ListProcesses(0))");
+                                               " in your pid namespace; check the pid (ps)");
     case Access::denied: return denied(pid);
     }
     // Verify-on-read: unshare()/setns() send no event, so compare its links with the index first.
@@ -477,7 +477,7 @@ Result<TaskView> CallerView::inspected_task(std::uint32_t pid) {
         task = index_.find_task(*host);  // re-read (or removed): the old entry is gone
         if (!task)
             return make_error(Errc::not_found, "no process " + std::to_string(pid) +
-                                                   " in your pid namespace; check the pid (ps, or ListProcesses(0))");
+                                                   " in your pid namespace; check the pid (ps)");
     }
     return *task;
 }

@@ -91,7 +91,8 @@ TEST_CASE("errors: every library error class has its D-Bus name") {
         CHECK(std::string(dbus_error_name(e)) == "org.freedesktop.DBus.Error.Failed");
     auto err = to_dbus_error(pidns::make_error(Errc::ambiguous, "pass the id"));
     CHECK(err.getName() == "org.pidns.Error.AmbiguousNamespace");
-    CHECK(err.getMessage() == "pass the id");
+    CHECK(err.getMessage() == "pass the id (namespace ids: ListNamespaces)");  // the daemon names the method
+    CHECK(to_dbus_error(pidns::make_error(Errc::invalid_argument, "pid 0")).getMessage() == "pid 0");
 }
 
 TEST_CASE("options: --assume-kernel takes MAJOR.MINOR (or uname -r), refuses the rest and kernels too old") {
