@@ -58,6 +58,25 @@ void put_user(Description& d, pidns::CallerView& v, pidns::UserNames& users, std
 
 std::vector<uint32_t> to_u32(const std::vector<std::uint32_t>& v) { return {v.begin(), v.end()}; }
 
+// Whether every member of the namespace the caller may inspect runs at or below `container`
+// (the cgroup of the outermost container on its representative's path; whatever container holds
+// them all holds the representative, so the outermost on its path is the one). At most
+// kMaxMemberReads members are read; beyond, the representative speaks for them.
+constexpr std::size_t kMaxMemberReads = 256;
+bool all_members_within(pidns::CallerView& v, pidns::Model& model, const pidns::NamespaceEntry& e,
+                        const std::string& container) {
+    std::size_t reads = 0;
+    for (const auto tgid : v.members_of(e.id)) {
+        if (tgid == e.rep_tgid) continue;
+        const auto* p = model.index().find_process(tgid);
+        if (!p || p->ns[pidns::ns_type_index(e.type)] != e.id || !v.may_inspect(*p)) continue;
+        if (++reads > kMaxMemberReads) return true;
+        const auto path = pidns::read_cgroup_path(model.proc_fd(), tgid);
+        if (!path.empty() && !pidns::cgroup_within(path, container)) return false;
+    }
+    return true;
+}
+
 // DescribeNamespace's keys for one built entry: GetNamespace's, then its representative's labels
 // (read now; left out when it exited since), its names and holders.
 Description describe_entry(pidns::CallerView& v, pidns::UserNames& users, pidns::Model& model,
@@ -74,6 +93,8 @@ Description describe_entry(pidns::CallerView& v, pidns::UserNames& users, pidns:
     d["OwnerUid"] = sdbus::Variant(e.owner_uid);
     if (auto labels = v.labels_of(e)) {
         if (const auto pid = v.listed_pid(e.rep_tgid)) d["RepresentativePid"] = sdbus::Variant(pid);
+        if (labels->container && !all_members_within(v, model, e, pidns::cgroup_prefix(labels->cgroup, labels->container->depth)))
+            labels->container.reset();  // it spans more than that container: no container holds it all
         put_labels(d, *labels);
         if (const auto* p = model.index().find_process(e.rep_tgid)) put_user(d, v, users, p->uid[1]);
     }

@@ -47,6 +47,34 @@ Result<Labels> read_labels(int proc_fd, std::int32_t pid, std::uint64_t start_ti
     return l;
 }
 
+std::string read_cgroup_path(int proc_fd, std::int32_t pid) {
+    const std::string rel = std::to_string(pid) + "/cgroup";
+    auto text = read_file_at(proc_fd, rel.c_str());
+    if (!text) return {};
+    auto lines = parse_proc_cgroup(*text);
+    if (!lines) return {};
+    auto path = systemd_cgroup_path(*lines);
+    return path ? *path : std::string();
+}
+
+bool cgroup_within(std::string_view path, std::string_view container_path) {
+    if (!path.starts_with(container_path)) return false;
+    return path.size() == container_path.size() || path[container_path.size()] == '/' || container_path == "/";
+}
+
+std::string cgroup_prefix(std::string_view path, std::size_t depth) {
+    std::size_t seen = 0, i = 0;
+    while (i < path.size()) {
+        while (i < path.size() && path[i] == '/') ++i;
+        if (i >= path.size()) break;
+        const auto j = path.find('/', i);
+        const auto end = j == std::string_view::npos ? path.size() : j;
+        if (++seen == depth) return std::string(path.substr(0, end));
+        i = end;
+    }
+    return std::string(path);
+}
+
 namespace {
 
 // A regular file of at most 16 MiB (an admin's passwd file, not a path a user controls).

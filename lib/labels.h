@@ -26,6 +26,15 @@ struct Labels {
 // or its start time (stat field 22) is no longer `start_time` (the pid names another process).
 Result<Labels> read_labels(int proc_fd, std::int32_t pid, std::uint64_t start_time);
 
+// The systemd cgroup path of a process (/proc/PID/cgroup, as Labels::cgroup), "" if unreadable.
+std::string read_cgroup_path(int proc_fd, std::int32_t pid);
+
+// Whether a cgroup path lies at or below `container_path` (a path prefix ending at a component).
+bool cgroup_within(std::string_view path, std::string_view container_path);
+
+// The cgroup path up to and including the container's own component (`depth` components).
+std::string cgroup_prefix(std::string_view path, std::size_t depth);
+
 // /etc/passwd: uid -> name (the first line wins, as getpwuid does). Malformed lines are skipped;
 // at most 65536 entries.
 std::unordered_map<std::uint32_t, std::string> parse_passwd(std::string_view text);

@@ -363,3 +363,40 @@ TEST_CASE("names: pidnsctl takes container:ID and unit:NAME where a namespace is
     CHECK(ctl({"translate", host, "--to", "container:" + kHex.substr(0, 6)}).status == 4);
     CHECK(ctl({"translate", host, "--to", "unit:no-such.scope"}).status == 4);
 }
+
+TEST_CASE("names: a namespace whose members sit in different containers is labelled by the outermost that holds them all") {
+    const fs::path root = systemd_hierarchy();
+    REQUIRE(!root.empty());
+    PrivateBus bus;
+    Daemon d(bus);
+    Client c(bus.address());
+    const std::string top = "pidnsd-test-" + std::to_string(getpid()) + "-members.slice";
+    TestCgroup outer_docker(root, top + "/lxc.payload.outer/system.slice/docker-" + kHex + ".scope");
+    TestCgroup outer_init(root, top + "/lxc.payload.outer/init.scope");
+    TestCgroup elsewhere(root, top + "/lxc.payload.other");
+    // Two processes in one net namespace: the first made it, the second joined it.
+    Proc first({"unshare", "-n", "sleep", "1000"});
+    wait_comm(first.pid(), "sleep");
+    Proc second({"nsenter", "-t", std::to_string(first.pid()), "-n", "sleep", "1000"});
+    wait_comm(second.pid(), "sleep");
+    const auto net = expected_ns_id(first.pid(), "net");
+    auto members = [&] { return num<std::uint32_t>(c.DescribeNamespace(net), "Processes"); };
+    for (int i = 0; i < 200 && members() < 2; ++i) std::this_thread::sleep_for(10ms);
+    REQUIRE(members() == 2);
+    // Both in containers below the same LXC container: the LXC one holds them all.
+    outer_docker.move(first.pid());
+    outer_init.move(second.pid());
+    auto dn = c.DescribeNamespace(net);
+    CHECK(str(dn, "ContainerEngine") == "lxc");
+    CHECK(str(dn, "ContainerName") == "outer");
+    // Each process on its own: its innermost shape is still read from its own cgroup.
+    CHECK(str(c.DescribeProcess(static_cast<std::uint32_t>(first.pid())), "ContainerEngine") == "lxc");
+    CHECK(str(c.DescribeProcess(static_cast<std::uint32_t>(first.pid())), "Unit") == "<absent>");
+    // One of them in another container: no container holds them both.
+    elsewhere.move(second.pid());
+    dn = c.DescribeNamespace(net);
+    CHECK(str(dn, "ContainerEngine") == "<absent>");
+    CHECK(str(dn, "ContainerId") == "<absent>");
+    CHECK(str(dn, "CGroup") != "<absent>");  // the representative's cgroup is still told
+    CHECK(str(c.DescribeProcess(static_cast<std::uint32_t>(second.pid())), "ContainerName") == "other");
+}

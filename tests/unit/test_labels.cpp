@@ -52,3 +52,14 @@ TEST_CASE("UserNames: reads the file, and again when it changes") {
     UserNames missing("/nonexistent/passwd");
     CHECK_FALSE(missing.name_of(0));
 }
+
+TEST_CASE("cgroup_prefix and cgroup_within: a container's cgroup and what lies below it") {
+    CHECK(cgroup_prefix("/lxc.payload.c1/system.slice/docker-x.scope", 1) == "/lxc.payload.c1");
+    CHECK(cgroup_prefix("/system.slice/docker-x.scope/init", 2) == "/system.slice/docker-x.scope");
+    CHECK(cgroup_prefix("/a/b", 5) == "/a/b");
+    CHECK(cgroup_within("/lxc.payload.c1/init.scope", "/lxc.payload.c1"));
+    CHECK(cgroup_within("/lxc.payload.c1", "/lxc.payload.c1"));
+    CHECK_FALSE(cgroup_within("/lxc.payload.c10", "/lxc.payload.c1"));  // a sibling whose name extends it
+    CHECK_FALSE(cgroup_within("/system.slice", "/lxc.payload.c1"));
+    CHECK(cgroup_within("/anything", "/"));
+}
