@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -459,6 +460,25 @@ int main(int argc, char** argv) {
         }
         std::printf("\n");
         if (l_before.status != 0) std::printf("note: lsns -r (the counts) ended with %s\n", status_text(l_before.status).c_str());
+
+        // The calls themselves, on this client's connection: ListNamespaces("") next to
+        // DescribeNamespaces("") (issue 14's figure), interleaved, 5 times the reps.
+        std::vector<double> list_ms, describe_ms;
+        std::size_t listed = 0, described = 0;
+        for (int rep = -1; rep < 5 * opt.reps; ++rep) {
+            auto t0 = std::chrono::steady_clock::now();
+            listed = bus.c->list_namespaces("").size();
+            auto t1 = std::chrono::steady_clock::now();
+            described = bus.c->describe_namespaces("").size();
+            auto t2 = std::chrono::steady_clock::now();
+            if (rep < 0) continue;  // warm-up
+            list_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+            describe_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+        }
+        std::printf("\nround trips on one connection (%d each, medians): ListNamespaces(\"\") %.2f ms (p90 %.2f, %zu entries), "
+                    "DescribeNamespaces(\"\") %.2f ms (p90 %.2f, %zu entries): %.1fx\n",
+                    5 * opt.reps, median(list_ms), quantile(list_ms, 0.9), listed, median(describe_ms),
+                    quantile(describe_ms, 0.9), described, median(describe_ms) / median(list_ms));
 
         for (auto& c : floors)
             if (c.bad_status != 0) std::printf("%s: %s in at least one run\n", c.label.c_str(), status_text(c.bad_status).c_str());
