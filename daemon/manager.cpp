@@ -341,40 +341,55 @@ private:
     std::vector<pidns::NamespaceEntry> entries_;
 };
 
-class ListNamespacesWork final : public Work<std::vector<Manager::NamespaceTuple>> {
+// ListNamespaces and DescribeNamespaces: the entries of the namespaces of a type (or all), sorted,
+// each made into the answer by `make` (a tuple, or a description that reads /proc), a slice at a time.
+template <class T>
+class ListWork final : public Work<std::vector<T>> {
 public:
-    explicit ListNamespacesWork(std::string type) : type_(std::move(type)) {}
-    std::optional<std::tuple<std::vector<Manager::NamespaceTuple>>> run(pidns::CallerView& v, Client& c,
-                                                                        Clock::time_point deadline) override {
+    using Make = std::function<T(pidns::CallerView&, const pidns::NamespaceEntry&)>;
+    ListWork(std::string type, Make make) : type_(std::move(type)), make_(std::move(make)) {}
+    std::optional<std::tuple<std::vector<T>>> run(pidns::CallerView& v, Client& c, Clock::time_point deadline) override {
         if (!started_) {
             const auto only = unwrap(pidns::parse_type_filter(type_));
             entries_.start(v.namespaces_of_type(only));
+            out_.clear();
+            pos_ = 0;
             started_ = true;
+            sorted_ = false;
         }
         if (!entries_.run(v, deadline)) return std::nullopt;
         auto& list = entries_.entries();
-        pidns::sort_entries(list);
-        std::vector<Manager::NamespaceTuple> out;
-        out.reserve(list.size());
-        for (const auto& e : list) {
-            out.push_back(to_tuple(e));
-            SignalFanout::told(c, e.id);
+        if (!sorted_) {
+            pidns::sort_entries(list);
+            out_.reserve(list.size());
+            sorted_ = true;
         }
-        return std::make_tuple(std::move(out));
+        while (pos_ < list.size()) {
+            out_.push_back(make_(v, list[pos_]));
+            SignalFanout::told(c, list[pos_].id);
+            ++pos_;
+            if (pos_ < list.size() && past(deadline)) return std::nullopt;
+        }
+        return std::make_tuple(std::move(out_));
     }
     void restart() override { started_ = false; }
 
 private:
     std::string type_;
-    bool started_ = false;
+    Make make_;
+    bool started_ = false, sorted_ = false;
     Entries entries_;
+    std::vector<T> out_;
+    std::size_t pos_ = 0;
 };
 
-class GetNamespaceWork final : public Work<Manager::NamespaceTuple> {
+// GetNamespace and DescribeNamespace: one namespace reference, its entry made into the answer.
+template <class T>
+class OneWork final : public Work<T> {
 public:
-    explicit GetNamespaceWork(uint64_t ref) : ref_(ref) {}
-    std::optional<std::tuple<Manager::NamespaceTuple>> run(pidns::CallerView& v, Client& c,
-                                                           Clock::time_point deadline) override {
+    using Make = std::function<T(pidns::CallerView&, const pidns::NamespaceEntry&)>;
+    OneWork(uint64_t ref, Make make) : ref_(ref), make_(std::move(make)) {}
+    std::optional<std::tuple<T>> run(pidns::CallerView& v, Client& c, Clock::time_point deadline) override {
         if (!started_) {
             entries_.start({unwrap(v.resolve(ref_))});
             started_ = true;
@@ -386,12 +401,13 @@ public:
                                                       " left the index while being described; list the namespaces again"));
         const auto& e = entries_.entries().front();
         SignalFanout::told(c, e.id);
-        return std::make_tuple(to_tuple(e));
+        return std::make_tuple(make_(v, e));
     }
     void restart() override { started_ = false; }
 
 private:
     uint64_t ref_;
+    Make make_;
     bool started_ = false;
     Entries entries_;
 };
@@ -422,74 +438,6 @@ private:
     std::vector<std::int32_t> members_;
     std::size_t pos_ = 0;
     std::vector<uint32_t> out_;
-};
-
-// DescribeNamespaces and DescribeNamespace: the entries as ListNamespaces builds them, then
-// each described (two small /proc reads for its representative), a slice at a time.
-class DescribeWork final : public Work<std::vector<Description>> {
-public:
-    DescribeWork(pidns::Model& model, pidns::UserNames& users, std::string type) : model_(model), users_(users), type_(std::move(type)) {}
-    std::optional<std::tuple<std::vector<Description>>> run(pidns::CallerView& v, Client& c,
-                                                            Clock::time_point deadline) override {
-        if (!started_) {
-            const auto only = unwrap(pidns::parse_type_filter(type_));
-            entries_.start(v.namespaces_of_type(only));
-            out_.clear();
-            pos_ = 0;
-            started_ = true;
-            sorted_ = false;
-        }
-        if (!entries_.run(v, deadline)) return std::nullopt;
-        auto& list = entries_.entries();
-        if (!sorted_) {
-            pidns::sort_entries(list);
-            sorted_ = true;
-        }
-        while (pos_ < list.size()) {
-            out_.push_back(describe_entry(v, users_, model_, list[pos_]));
-            SignalFanout::told(c, list[pos_].id);
-            ++pos_;
-            if (pos_ < list.size() && past(deadline)) return std::nullopt;
-        }
-        return std::make_tuple(std::move(out_));
-    }
-    void restart() override { started_ = false; }
-
-private:
-    pidns::Model& model_;
-    pidns::UserNames& users_;
-    std::string type_;
-    bool started_ = false, sorted_ = false;
-    Entries entries_;
-    std::vector<Description> out_;
-    std::size_t pos_ = 0;
-};
-
-class DescribeOneWork final : public Work<Description> {
-public:
-    DescribeOneWork(pidns::Model& model, pidns::UserNames& users, uint64_t ref) : model_(model), users_(users), ref_(ref) {}
-    std::optional<std::tuple<Description>> run(pidns::CallerView& v, Client& c, Clock::time_point deadline) override {
-        if (!started_) {
-            entries_.start({unwrap(v.resolve(ref_))});
-            started_ = true;
-        }
-        if (!entries_.run(v, deadline)) return std::nullopt;
-        if (entries_.entries().empty())
-            throw to_dbus_error(pidns::make_error(pidns::Errc::no_such_namespace,
-                                                  "namespace " + std::to_string(ref_) +
-                                                      " left the index while being described; list the namespaces again"));
-        const auto& e = entries_.entries().front();
-        SignalFanout::told(c, e.id);
-        return std::make_tuple(describe_entry(v, users_, model_, e));
-    }
-    void restart() override { started_ = false; }
-
-private:
-    pidns::Model& model_;
-    pidns::UserNames& users_;
-    uint64_t ref_;
-    bool started_ = false;
-    Entries entries_;
 };
 
 }  // namespace
@@ -569,15 +517,16 @@ void Manager::TranslatePids(sdbus::Result<std::vector<uint32_t>>&& result, std::
 void Manager::ListNamespaces(sdbus::Result<std::vector<NamespaceTuple>>&& result, std::string type) {
     Polkit::Details details{{"type", type}};
     queue(make_call("ListNamespaces", std::move(result),
-                                        std::unique_ptr<Work<std::vector<NamespaceTuple>>>(
-                                            std::make_unique<ListNamespacesWork>(std::move(type))),
-                                        CallEnv{model_, clients_, polkit_}, std::move(details)));
+                    std::unique_ptr<Work<std::vector<NamespaceTuple>>>(std::make_unique<ListWork<NamespaceTuple>>(
+                        std::move(type), [](pidns::CallerView&, const pidns::NamespaceEntry& e) { return to_tuple(e); })),
+                    CallEnv{model_, clients_, polkit_}, std::move(details)));
 }
 
 void Manager::GetNamespace(sdbus::Result<NamespaceTuple>&& result, uint64_t ns) {
     queue(make_call("GetNamespace", std::move(result),
-                                        std::unique_ptr<Work<NamespaceTuple>>(std::make_unique<GetNamespaceWork>(ns)),
-                                        CallEnv{model_, clients_, polkit_}, {{"namespace", std::to_string(ns)}}));
+                    std::unique_ptr<Work<NamespaceTuple>>(std::make_unique<OneWork<NamespaceTuple>>(
+                        ns, [](pidns::CallerView&, const pidns::NamespaceEntry& e) { return to_tuple(e); })),
+                    CallEnv{model_, clients_, polkit_}, {{"namespace", std::to_string(ns)}}));
 }
 
 void Manager::GetProcess(sdbus::Result<std::vector<uint32_t>, std::vector<uint32_t>, std::vector<uint32_t>,
@@ -602,17 +551,23 @@ void Manager::ListProcesses(sdbus::Result<std::vector<uint32_t>>&& result, uint6
                                         CallEnv{model_, clients_, polkit_}, {{"namespace", std::to_string(ns)}}));
 }
 
+Manager::Description Manager::describe(pidns::CallerView& v, const pidns::NamespaceEntry& e) {
+    return describe_entry(v, users_, model_, e);
+}
+
 void Manager::DescribeNamespace(sdbus::Result<Description>&& result, uint64_t ns) {
     queue(make_call("DescribeNamespace", std::move(result),
-                    std::unique_ptr<Work<Description>>(std::make_unique<DescribeOneWork>(model_, users_, ns)),
+                    std::unique_ptr<Work<Description>>(std::make_unique<OneWork<Description>>(
+                        ns, [this](pidns::CallerView& v, const pidns::NamespaceEntry& e) { return describe(v, e); })),
                     CallEnv{model_, clients_, polkit_}, {{"namespace", std::to_string(ns)}}));
 }
 
 void Manager::DescribeNamespaces(sdbus::Result<std::vector<Description>>&& result, std::string type) {
     Polkit::Details details{{"type", type}};
     queue(make_call("DescribeNamespaces", std::move(result),
-                    std::unique_ptr<Work<std::vector<Description>>>(
-                        std::make_unique<DescribeWork>(model_, users_, std::move(type))),
+                    std::unique_ptr<Work<std::vector<Description>>>(std::make_unique<ListWork<Description>>(
+                        std::move(type),
+                        [this](pidns::CallerView& v, const pidns::NamespaceEntry& e) { return describe(v, e); })),
                     CallEnv{model_, clients_, polkit_}, std::move(details)));
 }
 

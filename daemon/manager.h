@@ -16,6 +16,8 @@
 
 namespace pidns {
 class Model;
+class CallerView;
+struct NamespaceEntry;
 }
 
 namespace pidnsd {
@@ -75,6 +77,8 @@ private:
     std::string EventSource() override;
     bool KernelNamespaceIds() override;
 
+    // DescribeNamespace's answer for one built entry.
+    Description describe(pidns::CallerView& v, const pidns::NamespaceEntry& e);
     // The unique name of the sender of the message being handled.
     std::string sender() const;
     // Hands a call to the scheduler; a refusal is answered here (for a quota, later).
