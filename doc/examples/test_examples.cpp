@@ -17,67 +17,14 @@
 #include <thread>
 
 #include "bus_fixture.h"
+#include "procs.h"
 
 using namespace pidns::dbustest;
 using namespace std::chrono_literals;
 
 namespace {
 
-using Argv = std::vector<std::string>;
-
 const Argv kAsNobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
-
-// A background process killed (SIGKILL) and reaped on destruction.
-class Proc {
-public:
-    explicit Proc(const Argv& argv) {
-        pid_ = fork();
-        REQUIRE(pid_ >= 0);
-        if (pid_ == 0) {
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            std::vector<char*> a;
-            for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-            a.push_back(nullptr);
-            execvp(a[0], a.data());
-            _exit(127);
-        }
-    }
-    ~Proc() { stop(); }
-    Proc(const Proc&) = delete;
-    Proc& operator=(const Proc&) = delete;
-    void stop() {
-        if (pid_ <= 0) return;
-        kill(pid_, SIGKILL);
-        waitpid(pid_, nullptr, 0);
-        pid_ = -1;
-    }
-    [[nodiscard]] pid_t pid() const { return pid_; }
-
-private:
-    pid_t pid_ = -1;
-};
-
-// Waits until `pid` runs `comm` (its exec is done, so its credentials and namespaces are final).
-void wait_comm(pid_t pid, const std::string& comm) {
-    for (int i = 0; i < 500; ++i) {
-        if (read_file("/proc/" + std::to_string(pid) + "/comm") == comm + "\n") return;
-        std::this_thread::sleep_for(10ms);
-    }
-    FAIL("process " << pid << " never became " << comm);
-}
-
-// The child that `unshare -f` forked (the process inside the new namespaces).
-pid_t child_of(pid_t pid) {
-    const std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children";
-    for (int i = 0; i < 500; ++i) {
-        std::istringstream ss(read_file(path));
-        pid_t c = 0;
-        if (ss >> c) return c;
-        std::this_thread::sleep_for(10ms);
-    }
-    FAIL("process " << pid << " made no child");
-    return 0;
-}
 
 // The kernel's line "NAME:\t..." of /proc/PID/status, without its newline ("" if absent).
 std::string status_line(pid_t pid, const std::string& name) {

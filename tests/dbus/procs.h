@@ -1,5 +1,5 @@
 // Test processes for the D-Bus tests: a background process killed and reaped with its owner
-// (optionally nobody and not dumpable), and waiting for one to have exec'd.
+// (optionally nobody and not dumpable), waiting for one to have exec'd, and the child of `unshare -f`.
 #pragma once
 
 #include <grp.h>
@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -48,12 +49,16 @@ public:
             for (;;) pause();
         }
     }
-    ~Proc() {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, nullptr, 0);
-    }
+    ~Proc() { stop(); }
     Proc(const Proc&) = delete;
     Proc& operator=(const Proc&) = delete;
+    // Kills and reaps it now (once).
+    void stop() {
+        if (pid_ <= 0) return;
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+        pid_ = -1;
+    }
     [[nodiscard]] pid_t pid() const { return pid_; }
 
 private:
@@ -67,6 +72,19 @@ inline void wait_comm(pid_t pid, const std::string& comm) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     FAIL("process " << pid << " never became " << comm);
+}
+
+// The child that `unshare -f` forked (the process inside the new namespaces).
+inline pid_t child_of(pid_t pid) {
+    const std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children";
+    for (int i = 0; i < 500; ++i) {
+        std::istringstream ss(read_file(path));
+        pid_t c = 0;
+        if (ss >> c) return c;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    FAIL("process " << pid << " made no child");
+    return 0;
 }
 
 }  // namespace pidns::dbustest

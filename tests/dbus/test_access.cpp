@@ -26,19 +26,6 @@ namespace {
 
 using Argv = std::vector<std::string>;
 
-// The child that `unshare -f` forked (the process inside the new namespaces).
-pid_t child_of(pid_t pid) {
-    const std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children";
-    for (int i = 0; i < 500; ++i) {
-        std::istringstream ss(read_file(path));
-        pid_t c = 0;
-        if (ss >> c) return c;
-        std::this_thread::sleep_for(10ms);
-    }
-    FAIL("process " << pid << " made no child");
-    return 0;
-}
-
 enum class Verdict { allowed, denied, absent, other };
 char letter(Verdict v) { return v == Verdict::allowed ? 'A' : v == Verdict::denied ? 'D' : v == Verdict::absent ? '-' : '?'; }
 

@@ -325,12 +325,7 @@ TEST_CASE("names: pidnsctl takes container:ID and unit:NAME where a namespace is
     TestCgroup cg(root, top + "/" + unit);
     // A pid namespace whose init runs in the container's cgroup.
     Proc p({"unshare", "-p", "-f", "sleep", "1000"});
-    pid_t init = 0;
-    for (int i = 0; i < 500 && init == 0; ++i) {
-        std::ifstream kids("/proc/" + std::to_string(p.pid()) + "/task/" + std::to_string(p.pid()) + "/children");
-        kids >> init;
-        if (init == 0) std::this_thread::sleep_for(10ms);
-    }
+    const pid_t init = child_of(p.pid());
     REQUIRE(init > 0);
     // The namespace's init outlives `unshare` killed by SIGKILL: killed here, before its cgroup goes.
     struct KillInit {
