@@ -39,33 +39,7 @@ namespace {
 
 using namespace pidns;
 
-class Reader {
-public:
-    Reader(const std::uint8_t* d, std::size_t n) : d_(d), n_(n) {}
-    [[nodiscard]] bool done() const { return pos_ >= n_; }
-    template <class T>
-    T get() {
-        T v{};
-        const std::size_t take = std::min(sizeof(T), n_ - std::min(pos_, n_));
-        if (take) std::memcpy(&v, d_ + pos_, take);
-        pos_ += sizeof(T);
-        return v;
-    }
-    std::uint8_t u8() { return get<std::uint8_t>(); }
-    std::uint16_t u16() { return get<std::uint16_t>(); }
-    std::uint32_t u32() { return get<std::uint32_t>(); }
-    std::uint64_t u64() { return get<std::uint64_t>(); }
-    std::string str(std::size_t len) {
-        std::string s;
-        while (len-- && !done()) s.push_back(static_cast<char>(u8()));
-        return s;
-    }
-
-private:
-    const std::uint8_t* d_;
-    std::size_t n_;
-    std::size_t pos_ = 0;
-};
+using fuzz::Reader;
 
 struct Live {
     std::unique_ptr<Model> model;
