@@ -33,18 +33,113 @@ std::uint8_t Namespace::holders() const noexcept {
 
 PidChains::PidChains(std::span<const std::int32_t> tgid, std::span<const std::int32_t> pid,
                      std::span<const std::int32_t> pgid, std::span<const std::int32_t> sid)
-    : data_(std::make_unique_for_overwrite<std::int32_t[]>(4 * pid.size())),
-      n_(static_cast<std::uint8_t>(pid.size())) {
-    std::copy(tgid.begin(), tgid.end(), data_.get());
-    std::copy(pid.begin(), pid.end(), data_.get() + n_);
-    std::copy(pgid.begin(), pgid.end(), data_.get() + 2 * n_);
-    std::copy(sid.begin(), sid.end(), data_.get() + 3 * n_);
+    : n_(static_cast<std::uint8_t>(pid.size())) {
+    std::int32_t* d = inline_;
+    if (n_ > kInline) d = heap_ = new std::int32_t[4 * std::size_t{n_}];
+    std::copy(tgid.begin(), tgid.end(), d);
+    std::copy(pid.begin(), pid.end(), d + n_);
+    std::copy(pgid.begin(), pgid.end(), d + 2 * n_);
+    std::copy(sid.begin(), sid.end(), d + 3 * n_);
 }
 
-std::size_t Index::PidKeyHash::operator()(const PidKey& k) const noexcept {
-    std::uint64_t x = k.ns * 0x9E3779B97F4A7C15ull ^ static_cast<std::uint32_t>(k.nr);
+PidChains::PidChains(PidChains&& o) noexcept : n_(o.n_) {
+    if (n_ > kInline)
+        heap_ = o.heap_;
+    else
+        std::copy(o.inline_, o.inline_ + 4 * kInline, inline_);
+    o.n_ = 0;
+}
+
+PidChains& PidChains::operator=(PidChains&& o) noexcept {
+    if (this == &o) return *this;
+    if (n_ > kInline) delete[] heap_;
+    n_ = o.n_;
+    if (n_ > kInline)
+        heap_ = o.heap_;
+    else
+        std::copy(o.inline_, o.inline_ + 4 * kInline, inline_);
+    o.n_ = 0;
+    return *this;
+}
+
+PidChains::~PidChains() {
+    if (n_ > kInline) delete[] heap_;
+}
+
+std::size_t Index::NsSetHash::operator()(const std::array<NsId, kNsTypeCount>& k) const noexcept {
+    std::uint64_t x = 0;
+    for (auto id : k) x = (x ^ id) * 0x9E3779B97F4A7C15ull;
+    return static_cast<std::size_t>(x ^ (x >> 32));
+}
+
+std::size_t PidMap::home(NsId ns, std::int32_t nr) const noexcept {
+    std::uint64_t x = ns * 0x9E3779B97F4A7C15ull ^ static_cast<std::uint32_t>(nr);
     x ^= x >> 29;
-    return static_cast<std::size_t>(x * 0xBF58476D1CE4E5B9ull);
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 32;
+    return static_cast<std::size_t>(x) & (slots_.size() - 1);
+}
+
+const std::int32_t* PidMap::find(NsId ns, std::int32_t nr) const noexcept {
+    if (size_ == 0) return nullptr;
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = home(ns, nr);; i = (i + 1) & mask) {
+        const Slot& s = slots_[i];
+        if (s.ns == 0) return nullptr;
+        if (s.ns == ns && s.nr == nr) return &s.tid;
+    }
+}
+
+void PidMap::rehash(std::size_t capacity) {
+    std::vector<Slot> old;
+    old.swap(slots_);
+    slots_.assign(capacity, Slot{});
+    const std::size_t mask = capacity - 1;
+    for (const Slot& s : old) {
+        if (s.ns == 0) continue;
+        std::size_t i = home(s.ns, s.nr);
+        while (slots_[i].ns != 0) i = (i + 1) & mask;
+        slots_[i] = s;
+    }
+}
+
+void PidMap::set(NsId ns, std::int32_t nr, std::int32_t tid) {
+    if ((size_ + 1) * 4 > slots_.size() * 3) rehash(slots_.empty() ? 16 : slots_.size() * 2);
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t i = home(ns, nr);
+    for (; slots_[i].ns != 0; i = (i + 1) & mask) {
+        if (slots_[i].ns == ns && slots_[i].nr == nr) {
+            slots_[i].tid = tid;
+            return;
+        }
+    }
+    slots_[i] = Slot{ns, nr, tid};
+    ++size_;
+}
+
+void PidMap::erase_if(NsId ns, std::int32_t nr, std::int32_t tid) noexcept {
+    if (size_ == 0) return;
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t i = home(ns, nr);
+    for (;; i = (i + 1) & mask) {
+        if (slots_[i].ns == 0) return;
+        if (slots_[i].ns == ns && slots_[i].nr == nr) break;
+    }
+    if (slots_[i].tid != tid) return;
+    // Backward shift: move later entries of the run into the hole unless they sit at or after
+    // their home, so that no lookup meets an empty slot before its key.
+    for (std::size_t j = i;;) {
+        j = (j + 1) & mask;
+        if (slots_[j].ns == 0) break;
+        const std::size_t k = home(slots_[j].ns, slots_[j].nr);
+        const bool movable = i <= j ? (k <= i || k > j) : (k <= i && k > j);
+        if (movable) {
+            slots_[i] = slots_[j];
+            i = j;
+        }
+    }
+    slots_[i] = Slot{};
+    --size_;
 }
 
 std::size_t Index::InodeKeyHash::operator()(const InodeKey& k) const noexcept {
@@ -108,23 +203,41 @@ void Index::collect() {
 void Index::index_task_pids(std::span<const std::int32_t> nspid, NsId pidns, std::int32_t host_tid, bool add) {
     NsId ns = pidns;
     for (std::size_t k = nspid.size(); k-- > 1;) {
-        PidKey key{ns, nspid[k]};
-        if (add) {
-            by_nspid_[key] = host_tid;
-        } else if (auto it = by_nspid_.find(key); it != by_nspid_.end() && it->second == host_tid) {
-            by_nspid_.erase(it);
-        }
+        if (add)
+            by_nspid_.set(ns, nspid[k], host_tid);
+        else
+            by_nspid_.erase_if(ns, nspid[k], host_tid);
         auto nit = namespaces_.find(ns);
         if (nit == namespaces_.end()) break;
         ns = nit->second.meta.parent;
     }
 }
 
-void Index::link_process(Process& p) {
-    for (auto t : kAllNsTypes) {
-        auto& ns = namespaces_.at(p.ns_of(t));
-        p.slot[ns_type_index(t)] = static_cast<std::uint32_t>(ns.members.size());
-        ns.members.push_back(p.tgid);
+void Index::link_process(Process& p, const std::array<NsId, kNsTypeCount>& ids) {
+    auto [sit, fresh] = sets_.try_emplace(ids);
+    NsSet& set = sit->second;
+    if (fresh) {
+        set.ns = ids;
+        for (std::size_t i = 0; i < kNsTypeCount; ++i) {
+            Namespace& ns = namespaces_.at(ids[i]);
+            set.nss[i] = &ns;
+            set.pos[i] = static_cast<std::uint32_t>(ns.members.sets_.size());
+            ns.members.sets_.push_back(&set);
+        }
+    }
+    p.ns.link(&set);
+    p.slot = static_cast<std::uint32_t>(set.members.size());
+    set.members.push_back(p.tgid);
+    const std::int32_t low = p.chains.depth() ? p.chains.nstgid()[0] : p.tgid;
+    for (Namespace* ns : set.nss) {
+        ++ns->members.count_;
+        if (!ns->summary_valid_) continue;
+        MemberSummary& s = ns->summary_;
+        if (s.lowest == 0 || low < s.lowest) s.lowest = low;
+        if (s.oldest == 0 || p.start_time < s.oldest_start || (p.start_time == s.oldest_start && p.tgid < s.oldest)) {
+            s.oldest = p.tgid;
+            s.oldest_start = p.start_time;
+        }
     }
     if (p.pid_for_children) ref(p.pid_for_children, &Namespace::task_refs);
     if (p.time_for_children) ref(p.time_for_children, &Namespace::task_refs);
@@ -143,22 +256,31 @@ void Index::link_process(Process& p) {
 }
 
 void Index::unlink_process(Process& p, std::vector<NsId>& released) {
-    for (auto t : kAllNsTypes) {
-        const NsId id = p.ns_of(t);
-        auto it = namespaces_.find(id);
-        if (it == namespaces_.end()) continue;
-        auto& members = it->second.members;
-        const std::uint32_t pos = p.slot[ns_type_index(t)];
-        if (pos < members.size() && members[pos] == p.tgid) {
-            const std::int32_t moved = members.back();
-            members[pos] = moved;
-            members.pop_back();
-            if (moved != p.tgid) {
-                auto mit = processes_.find(moved);
-                if (mit != processes_.end()) mit->second.slot[ns_type_index(t)] = pos;
+    NsSet& set = *p.ns.linked();
+    if (p.slot < set.members.size() && set.members[p.slot] == p.tgid) {
+        const std::int32_t moved = set.members.back();
+        set.members[p.slot] = moved;
+        set.members.pop_back();
+        if (moved != p.tgid)
+            if (auto mit = processes_.find(moved); mit != processes_.end()) mit->second.slot = p.slot;
+    }
+    const std::int32_t low = p.chains.depth() ? p.chains.nstgid()[0] : p.tgid;
+    for (Namespace* ns : set.nss) {
+        if (ns->members.count_ > 0) --ns->members.count_;
+        // The lowest or the oldest left: recomputed when next asked.
+        if (ns->summary_.lowest == low || ns->summary_.oldest == p.tgid) ns->summary_valid_ = false;
+        released.push_back(ns->meta.id);
+    }
+    if (set.members.empty()) {
+        for (std::size_t i = 0; i < kNsTypeCount; ++i) {
+            auto& sets = set.nss[i]->members.sets_;
+            const std::uint32_t pos = set.pos[i];
+            if (pos < sets.size() && sets[pos] == &set) {
+                sets[pos] = sets.back();
+                sets[pos]->pos[i] = pos;
+                sets.pop_back();
             }
         }
-        released.push_back(id);
     }
     auto drop_ref = [&](NsId id, std::uint32_t Namespace::*counter) {
         auto it = namespaces_.find(id);
@@ -179,6 +301,11 @@ void Index::unlink_process(Process& p, std::vector<NsId>& released) {
     }
     if (p.ns_fds)
         for (const auto& [fd, id] : *p.ns_fds) drop_ref(id, &Namespace::fd_refs);
+    p.ns.link(nullptr);
+    if (set.members.empty()) {
+        const auto key = set.ns;
+        sets_.erase(key);
+    }
 }
 
 Status Index::upsert_process(ProcessData&& d) {
@@ -219,7 +346,6 @@ Status Index::upsert_process(ProcessData&& d) {
     p.start_time = d.start_time;
     p.dumpable = d.dumpable;
     p.ns_tid = d.ns_tid;
-    p.ns = d.ns;
     p.pid_for_children = d.pid_for_children;
     p.time_for_children = d.time_for_children;
     p.chains = PidChains(d.nstgid, d.nspid, d.nspgid, d.nssid);
@@ -227,7 +353,7 @@ Status Index::upsert_process(ProcessData&& d) {
     if (!d.ns_fds.empty())
         p.ns_fds = std::make_unique<std::vector<std::pair<std::int32_t, NsId>>>(std::move(d.ns_fds));
     auto [it, inserted] = processes_.emplace(p.tgid, std::move(p));
-    link_process(it->second);
+    link_process(it->second, d.ns);
     for (auto id : released) maybe_drop(id);
     return Ok{};
 }
@@ -357,9 +483,9 @@ std::optional<std::int32_t> Index::host_tid(NsId pidns, std::int32_t nr) const {
         if (find_task(nr)) return nr;
         return std::nullopt;
     }
-    auto it = by_nspid_.find(PidKey{pidns, nr});
-    if (it == by_nspid_.end()) return std::nullopt;
-    return it->second;
+    const std::int32_t* tid = by_nspid_.find(pidns, nr);
+    if (tid == nullptr) return std::nullopt;
+    return *tid;
 }
 
 bool Index::pidns_is_descendant(NsId ns, NsId ancestor) const {
@@ -401,6 +527,71 @@ Result<std::int32_t> Index::translate(std::int32_t nr, NsId from, NsId to) const
     auto task = find_task(*host);
     if (!task) return make_error(Errc::not_found, "no task " + std::to_string(nr));
     return pid_in(*task, to);
+}
+
+MemberSummary Index::member_summary(const Namespace& ns) const {
+    if (!ns.summary_valid_) {
+        MemberSummary s;
+        for (const NsSet* set : ns.members.sets_)
+            for (const std::int32_t tgid : set->members) {
+                auto it = processes_.find(tgid);
+                if (it == processes_.end()) continue;
+                const Process& p = it->second;
+                const std::int32_t low = p.chains.depth() ? p.chains.nstgid()[0] : p.tgid;
+                if (s.lowest == 0 || low < s.lowest) s.lowest = low;
+                if (s.oldest == 0 || p.start_time < s.oldest_start ||
+                    (p.start_time == s.oldest_start && p.tgid < s.oldest)) {
+                    s.oldest = p.tgid;
+                    s.oldest_start = p.start_time;
+                }
+            }
+        ns.summary_ = s;
+        ns.summary_valid_ = true;
+    }
+    MemberSummary s = ns.summary_;
+    s.count = ns.members.count_;
+    if (s.count == 0) s = MemberSummary{};
+    return s;
+}
+
+namespace {
+// glibc malloc's chunk for a request of n bytes (x86-64: 8 bytes of header, 16-byte granules, 32 at least).
+std::size_t chunk(std::size_t n) {
+    if (n == 0) return 0;
+    const std::size_t c = (n + 8 + 15) & ~std::size_t{15};
+    return c < 32 ? 32 : c;
+}
+// An unordered_map node (next pointer, then the value; no cached hash for our noexcept hashes)
+// per element, and its bucket array.
+template <class Map>
+std::size_t map_bytes(const Map& m) {
+    const std::size_t node = sizeof(void*) + sizeof(typename Map::value_type);
+    return m.size() * chunk(node) + (m.bucket_count() > 1 ? chunk(m.bucket_count() * sizeof(void*)) : 0);
+}
+template <class T>
+std::size_t vec_bytes(const std::vector<T>& v) {
+    return chunk(v.capacity() * sizeof(T));
+}
+}  // namespace
+
+Index::Memory Index::memory() const {
+    Memory m;
+    m.processes = map_bytes(processes_);
+    for (const auto& [tgid, p] : processes_) {
+        if (p.chains.on_heap()) m.chains += chunk(4 * p.chains.depth() * sizeof(std::int32_t));
+        if (p.threads) {
+            m.threads += chunk(sizeof(*p.threads)) + vec_bytes(*p.threads);
+            for (const auto& th : *p.threads) m.threads += vec_bytes(th.nspid) + vec_bytes(th.ns_overrides);
+        }
+        if (p.ns_fds) m.threads += chunk(sizeof(*p.ns_fds)) + vec_bytes(*p.ns_fds);
+    }
+    m.threads += map_bytes(thread_leader_);
+    m.sets = map_bytes(sets_);
+    for (const auto& [k, set] : sets_) m.sets += vec_bytes(set.members);
+    m.namespaces = map_bytes(namespaces_) + map_bytes(by_inode_);
+    for (const auto& [id, ns] : namespaces_) m.namespaces += vec_bytes(ns.members.sets_);
+    m.pid_map = by_nspid_.heap_bytes() ? chunk(by_nspid_.heap_bytes()) : 0;
+    return m;
 }
 
 std::vector<NsChange> Index::take_changes() {

@@ -1,10 +1,13 @@
 // The in-memory index of namespaces and processes: O(1) lookups, member lists, holder refcounts, translation.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <iterator>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -40,9 +43,85 @@ struct NamespaceMeta {
     std::uint32_t level = 0;      // pid/user: depth below the observer's namespace of that type
 };
 
+struct Namespace;
+
+// The namespaces a group of thread-group leaders share, interned: every process holds one
+// pointer to its set instead of eight ids and eight member-list slots.
+struct NsSet {
+    std::array<NsId, kNsTypeCount> ns{};
+    std::array<Namespace*, kNsTypeCount> nss{};      // the eight namespaces (nodes are stable)
+    std::array<std::uint32_t, kNsTypeCount> pos{};   // its position in each namespace's member sets
+    std::vector<std::int32_t> members;                // tgids, unordered
+};
+
+// The thread-group leaders holding a namespace, unordered: the members of every interned set
+// that names it. A forward range; copy it into a vector to sort or index it.
+class MemberList {
+public:
+    class iterator {
+    public:
+        using iterator_category = std::forward_iterator_tag;
+        using value_type = std::int32_t;
+        using difference_type = std::ptrdiff_t;
+        using pointer = const std::int32_t*;
+        using reference = const std::int32_t&;
+        iterator() = default;
+        reference operator*() const noexcept { return (*set_)->members[i_]; }
+        pointer operator->() const noexcept { return &**this; }
+        iterator& operator++() noexcept {
+            if (++i_ == (*set_)->members.size()) {
+                ++set_;
+                i_ = 0;
+                skip_empty();
+            }
+            return *this;
+        }
+        iterator operator++(int) noexcept {
+            auto old = *this;
+            ++*this;
+            return old;
+        }
+        bool operator==(const iterator& o) const noexcept { return set_ == o.set_ && i_ == o.i_; }
+
+    private:
+        friend class MemberList;
+        iterator(NsSet* const* set, NsSet* const* end) noexcept : set_(set), end_(end) { skip_empty(); }
+        void skip_empty() noexcept {
+            while (set_ != end_ && (*set_)->members.empty()) ++set_;
+        }
+        NsSet* const* set_ = nullptr;
+        NsSet* const* end_ = nullptr;
+        std::size_t i_ = 0;
+    };
+    [[nodiscard]] iterator begin() const noexcept { return {sets_.data(), sets_.data() + sets_.size()}; }
+    [[nodiscard]] iterator end() const noexcept { return {sets_.data() + sets_.size(), sets_.data() + sets_.size()}; }
+    [[nodiscard]] std::size_t size() const noexcept { return count_; }
+    [[nodiscard]] bool empty() const noexcept { return count_ == 0; }
+    // In iteration order.
+    bool operator==(const std::vector<std::int32_t>& v) const noexcept {
+        return count_ == v.size() && std::equal(v.begin(), v.end(), begin());
+    }
+    [[nodiscard]] std::vector<std::int32_t> to_vector() const { return {begin(), end()}; }
+    [[nodiscard]] std::span<NsSet* const> sets() const noexcept { return sets_; }
+
+private:
+    friend class Index;
+    std::vector<NsSet*> sets_;
+    std::uint32_t count_ = 0;
+};
+
+// What ListNamespaces shows of a namespace's members when the caller may see them all, kept by
+// the index (O(1); recomputed over the members only after the lowest or oldest one left).
+struct MemberSummary {
+    std::uint32_t count = 0;
+    std::int32_t lowest = 0;         // lowest tgid in the observer's pid namespace (NStgid[0])
+    std::int32_t oldest = 0;         // lowest (start time, tgid)
+    std::uint64_t oldest_start = 0;
+};
+
 struct Namespace {
     NamespaceMeta meta;
-    std::vector<std::int32_t> members;  // thread-group leaders holding it, unordered
+    MemberList members;                 // thread-group leaders holding it, unordered
     std::uint32_t task_refs = 0;        // threads, pid_for_children, time_for_children
     std::uint32_t fd_refs = 0;
     std::uint32_t mount_refs = 0;
@@ -52,24 +131,40 @@ struct Namespace {
     [[nodiscard]] bool referenced() const noexcept {
         return !members.empty() || task_refs || fd_refs || mount_refs || child_refs;
     }
-};
-
-// Four NS* chains (tgid, pid, pgid, sid) of equal length, stored in one allocation.
-class PidChains {
-public:
-    PidChains() = default;
-    PidChains(std::span<const std::int32_t> tgid, std::span<const std::int32_t> pid,
-              std::span<const std::int32_t> pgid, std::span<const std::int32_t> sid);
-    PidChains(PidChains&&) noexcept = default;
-    PidChains& operator=(PidChains&&) noexcept = default;
-    [[nodiscard]] std::size_t depth() const noexcept { return n_; }
-    [[nodiscard]] std::span<const std::int32_t> nstgid() const noexcept { return {data_.get(), n_}; }
-    [[nodiscard]] std::span<const std::int32_t> nspid() const noexcept { return {data_.get() + n_, n_}; }
-    [[nodiscard]] std::span<const std::int32_t> nspgid() const noexcept { return {data_.get() + 2 * n_, n_}; }
-    [[nodiscard]] std::span<const std::int32_t> nssid() const noexcept { return {data_.get() + 3 * n_, n_}; }
 
 private:
-    std::unique_ptr<std::int32_t[]> data_;
+    friend class Index;
+    mutable MemberSummary summary_;
+    mutable bool summary_valid_ = true;
+};
+
+// Four NS* chains (tgid, pid, pgid, sid) of equal length: inline up to depth 2 (the host and one
+// level of containers), else in one allocation.
+class PidChains {
+public:
+    PidChains() noexcept {}
+    PidChains(std::span<const std::int32_t> tgid, std::span<const std::int32_t> pid,
+              std::span<const std::int32_t> pgid, std::span<const std::int32_t> sid);
+    PidChains(PidChains&& o) noexcept;
+    PidChains& operator=(PidChains&& o) noexcept;
+    PidChains(const PidChains&) = delete;
+    PidChains& operator=(const PidChains&) = delete;
+    ~PidChains();
+    [[nodiscard]] std::size_t depth() const noexcept { return n_; }
+    [[nodiscard]] std::span<const std::int32_t> nstgid() const noexcept { return {data(), n_}; }
+    [[nodiscard]] std::span<const std::int32_t> nspid() const noexcept { return {data() + n_, n_}; }
+    [[nodiscard]] std::span<const std::int32_t> nspgid() const noexcept { return {data() + 2 * n_, n_}; }
+    [[nodiscard]] std::span<const std::int32_t> nssid() const noexcept { return {data() + 3 * n_, n_}; }
+    [[nodiscard]] bool on_heap() const noexcept { return n_ > kInline; }
+
+    static constexpr std::size_t kInline = 2;
+
+private:
+    [[nodiscard]] const std::int32_t* data() const noexcept { return n_ > kInline ? heap_ : inline_; }
+    union {
+        std::int32_t inline_[4 * kInline];
+        std::int32_t* heap_;
+    };
     std::uint8_t n_ = 0;
 };
 
@@ -102,6 +197,55 @@ struct ProcessData {
     std::vector<std::pair<std::int32_t, NsId>> ns_fds;  // (fd number, namespace)
 };
 
+// A process's eight namespace ids (its interned set): p.ns[i], or a copy as an array. A process
+// built outside an index (tests) may be given its own ids by assignment.
+class NsIds {
+public:
+    NsIds() noexcept = default;
+    NsIds(const NsIds&) = delete;
+    NsIds& operator=(const NsIds&) = delete;
+    NsIds(NsIds&& o) noexcept : p_(std::exchange(o.p_, 0)) {}
+    NsIds& operator=(NsIds&& o) noexcept {
+        if (this != &o) {
+            release();
+            p_ = std::exchange(o.p_, 0);
+        }
+        return *this;
+    }
+    NsIds& operator=(const std::array<NsId, kNsTypeCount>& ids) {
+        auto* own = new NsSet;
+        own->ns = ids;
+        release();
+        p_ = reinterpret_cast<std::uintptr_t>(own) | 1u;
+        return *this;
+    }
+    ~NsIds() { release(); }
+
+    NsId operator[](std::size_t i) const noexcept { return ids()[i]; }
+    operator const std::array<NsId, kNsTypeCount>&() const noexcept { return ids(); }
+    [[nodiscard]] const std::array<NsId, kNsTypeCount>& ids() const noexcept {
+        static constexpr std::array<NsId, kNsTypeCount> kNone{};
+        const NsSet* s = set();
+        return s ? s->ns : kNone;
+    }
+    [[nodiscard]] const NsSet* set() const noexcept { return reinterpret_cast<const NsSet*>(p_ & ~std::uintptr_t{1}); }
+    bool operator==(const NsIds& o) const noexcept { return ids() == o.ids(); }
+    bool operator==(const std::array<NsId, kNsTypeCount>& o) const noexcept { return ids() == o; }
+
+private:
+    friend class Index;
+    NsSet* linked() const noexcept { return reinterpret_cast<NsSet*>(p_); }
+    void link(NsSet* s) noexcept {
+        release();
+        p_ = reinterpret_cast<std::uintptr_t>(s);
+    }
+    void release() noexcept {
+        if (p_ & 1u) delete reinterpret_cast<NsSet*>(p_ & ~std::uintptr_t{1});
+        p_ = 0;
+    }
+    std::uintptr_t p_ = 0;  // the interned set; low bit: owned (outside an index)
+};
+
 struct Process {
     std::int32_t tgid = 0;
     std::int32_t ppid = 0;
@@ -110,10 +254,10 @@ struct Process {
     std::uint64_t cap_prm = 0;
     std::uint64_t cap_eff = 0;
     std::uint64_t start_time = 0;
+    NsIds ns;                    // its interned namespace set
+    std::int32_t ns_tid = 0;     // as ProcessData::ns_tid: the live thread of a zombie leader, or 0
+    std::uint32_t slot = 0;      // position in its set's member list
     bool dumpable = true;
-    std::int32_t ns_tid = 0;  // as ProcessData::ns_tid: the live thread of a zombie leader, or 0
-    std::array<NsId, kNsTypeCount> ns{};
-    std::array<std::uint32_t, kNsTypeCount> slot{};  // position in each namespace's member list
     NsId pid_for_children = 0;
     NsId time_for_children = 0;
     PidChains chains;
@@ -134,6 +278,30 @@ struct NsChange {
     NsId id;
     NsType type;
     bool added;  // false: removed
+};
+
+// (pid namespace, nr) -> host tid: open addressing with linear probing and backward-shift
+// deletion, 16 bytes a slot, at most 3/4 full (namespace id 0 marks an empty slot).
+class PidMap {
+public:
+    [[nodiscard]] const std::int32_t* find(NsId ns, std::int32_t nr) const noexcept;
+    void set(NsId ns, std::int32_t nr, std::int32_t tid);
+    // Removes the entry if it maps to `tid`.
+    void erase_if(NsId ns, std::int32_t nr, std::int32_t tid) noexcept;
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] std::size_t capacity() const noexcept { return slots_.size(); }
+    [[nodiscard]] std::size_t heap_bytes() const noexcept { return slots_.capacity() * sizeof(Slot); }
+
+private:
+    struct Slot {
+        NsId ns = 0;
+        std::int32_t nr = 0;
+        std::int32_t tid = 0;
+    };
+    [[nodiscard]] std::size_t home(NsId ns, std::int32_t nr) const noexcept;
+    void rehash(std::size_t capacity);
+    std::vector<Slot> slots_;
+    std::size_t size_ = 0;
 };
 
 class Index {
@@ -196,15 +364,26 @@ public:
     // Namespaces added and removed since the last call, in order.
     std::vector<NsChange> take_changes();
 
+    // Count, lowest tgid and oldest member of a namespace, all members counted.
+    [[nodiscard]] MemberSummary member_summary(const Namespace& ns) const;
+    [[nodiscard]] std::size_t set_count() const noexcept { return sets_.size(); }
+
+    // Heap bytes the index's containers hold, from their sizes and capacities (glibc chunk
+    // sizes: 16-byte granules, 8 bytes of header, 32 at least), by part.
+    struct Memory {
+        std::size_t processes = 0;   // process map: nodes and buckets
+        std::size_t chains = 0;      // NS* chains deeper than the inline ones
+        std::size_t threads = 0;     // thread records, their chains, the tid -> leader map; ns fds
+        std::size_t sets = 0;        // interned namespace sets and their member lists
+        std::size_t namespaces = 0;  // namespace map, member-set lists, inode map
+        std::size_t pid_map = 0;     // (pid namespace, nr) -> host tid
+        [[nodiscard]] std::size_t total() const noexcept {
+            return processes + chains + threads + sets + namespaces + pid_map;
+        }
+    };
+    [[nodiscard]] Memory memory() const;
+
 private:
-    struct PidKey {
-        NsId ns;
-        std::int32_t nr;
-        bool operator==(const PidKey&) const = default;
-    };
-    struct PidKeyHash {
-        std::size_t operator()(const PidKey& k) const noexcept;
-    };
     struct InodeKey {
         std::uint64_t dev, inode;
         bool operator==(const InodeKey&) const = default;
@@ -213,7 +392,7 @@ private:
         std::size_t operator()(const InodeKey& k) const noexcept;
     };
 
-    void link_process(Process& p);
+    void link_process(Process& p, const std::array<NsId, kNsTypeCount>& ids);
     void unlink_process(Process& p, std::vector<NsId>& released);
     bool detach_thread(std::int32_t tgid, std::int32_t tid, std::vector<NsId>& released);
     void index_task_pids(std::span<const std::int32_t> nspid, NsId pidns, std::int32_t host_tid, bool add);
@@ -222,7 +401,12 @@ private:
     void maybe_drop(NsId id);
     Status check_present(NsId id, const char* what) const;
 
+    struct NsSetHash {
+        std::size_t operator()(const std::array<NsId, kNsTypeCount>& k) const noexcept;
+    };
+
     std::unordered_map<NsId, Namespace> namespaces_;
+    std::unordered_map<std::array<NsId, kNsTypeCount>, NsSet, NsSetHash> sets_;
     std::unordered_map<InodeKey, NsId, InodeKeyHash> by_inode_;
     std::unordered_map<std::int32_t, Process> processes_;
     struct ThreadRef {
@@ -230,7 +414,7 @@ private:
         std::uint32_t pos;  // index in the leader's threads vector
     };
     std::unordered_map<std::int32_t, ThreadRef> thread_leader_;  // non-leader tid -> its leader
-    std::unordered_map<PidKey, std::int32_t, PidKeyHash> by_nspid_;  // (pidns below root, nr) -> host tid
+    PidMap by_nspid_;  // (pidns below root, nr) -> host tid
     std::vector<NsChange> changes_;
     std::array<NsId, kNsTypeCount> self_{};
 };

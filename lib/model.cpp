@@ -490,9 +490,10 @@ Result<Fd> Model::open_namespace(NsId id) {
         const Process* p = index_.find_process(tgid);
         return links_base(p ? p->ns_tid : 0);
     };
-    for (std::size_t i = 0; i < ns->members.size() && i < 4; ++i)
-        if (auto fd = usable(open_link(proc_rel(ns->members[i], base_of(ns->members[i]) + "ns/" + name))))
-            return std::move(*fd);
+    std::vector<std::int32_t> first;  // copied: opening may not change the index, but stay safe
+    for (auto it = ns->members.begin(); it != ns->members.end() && first.size() < 4; ++it) first.push_back(*it);
+    for (const auto tgid : first)
+        if (auto fd = usable(open_link(proc_rel(tgid, base_of(tgid) + "ns/" + name)))) return std::move(*fd);
     if (auto it = mounts_.find(id); it != mounts_.end())
         for (const auto& [pid, mp] : it->second)
             if (auto fd = usable(open_mount(pid, mp))) return std::move(*fd);

@@ -270,7 +270,7 @@ CallerView::Built CallerView::build_entry(EntryBuild& b, NamespaceEntry& e,
     if (!b.begun) {
         // Members are copied: the index's member lists reorder on removal between pieces.
         b.begun = true;
-        b.members = ns->members;
+        b.members = ns->members.to_vector();
         b.pos = 0;
         b.nprocs = 0;
         b.lowest = 0;
@@ -326,7 +326,7 @@ std::vector<NsId> CallerView::namespaces_of_type(std::optional<NsType> only) con
 
 std::vector<std::int32_t> CallerView::members_of(NsId id) const {
     const auto* ns = index_.find_namespace(id);
-    return ns ? ns->members : std::vector<std::int32_t>{};
+    return ns ? ns->members.to_vector() : std::vector<std::int32_t>{};
 }
 
 bool CallerView::inspects_everything() {
@@ -489,7 +489,7 @@ ProcessEntry CallerView::entry_of(const TaskView& task) {
     e.nstgid = suffix(p.chains.nstgid(), level_);
     e.nspgid = suffix(p.chains.nspgid(), level_);
     e.nssid = suffix(p.chains.nssid(), level_);
-    auto ns = p.ns;
+    std::array<NsId, kNsTypeCount> ns = p.ns;
     if (task.tid != p.tgid && p.threads) {
         for (const auto& th : *p.threads)
             if (th.tid == task.tid)
