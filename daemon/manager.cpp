@@ -66,13 +66,29 @@ constexpr std::size_t kMaxMemberReads = 256;
 bool all_members_within(pidns::CallerView& v, pidns::Model& model, const pidns::NamespaceEntry& e,
                         const std::string& container) {
     std::size_t reads = 0;
-    for (const auto tgid : v.members_of(e.id)) {
-        if (tgid == e.rep_tgid) continue;
+    // False: one runs outside; true: they all run within, or kMaxMemberReads were read.
+    auto outside = [&](std::int32_t tgid) {
+        if (tgid == e.rep_tgid) return false;
         const auto* p = model.index().find_process(tgid);
-        if (!p || p->ns[pidns::ns_type_index(e.type)] != e.id || !v.may_inspect(*p)) continue;
-        if (++reads > kMaxMemberReads) return true;
+        if (!p || p->ns[pidns::ns_type_index(e.type)] != e.id || !v.may_inspect(*p)) return false;
+        if (++reads > kMaxMemberReads) return false;
         const auto path = pidns::read_cgroup_path(model.proc_fd(), tgid);
-        if (!path.empty() && !pidns::cgroup_within(path, container)) return false;
+        return !path.empty() && !pidns::cgroup_within(path, container);
+    };
+    if (v.sees_every_process()) {
+        // may_inspect asks the model nothing for such a caller, so the index does not change
+        // under the walk: no copy of the member list, and at most kMaxMemberReads + 1 visited.
+        const auto* ns = model.index().find_namespace(e.id);
+        if (ns == nullptr) return true;
+        for (const auto tgid : ns->members) {
+            if (outside(tgid)) return false;
+            if (reads > kMaxMemberReads) return true;
+        }
+        return true;
+    }
+    for (const auto tgid : v.members_of(e.id)) {
+        if (outside(tgid)) return false;
+        if (reads > kMaxMemberReads) return true;
     }
     return true;
 }

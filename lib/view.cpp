@@ -267,6 +267,18 @@ CallerView::Built CallerView::build_entry(EntryBuild& b, NamespaceEntry& e,
                                           std::chrono::steady_clock::time_point deadline) {
     const Namespace* ns = index_.find_namespace(b.id);
     if (ns == nullptr) return Built::gone;
+    if (!b.begun && sees_every_process()) {
+        // Every member counts (may_inspect holds for each): the index keeps the count, the lowest
+        // tgid (the caller's view is pidnsd's, level 0) and the oldest member, O(1).
+        const MemberSummary s = index_.member_summary(*ns);
+        b.begun = true;
+        b.members.clear();
+        b.pos = 0;
+        b.nprocs = s.count;
+        b.lowest = static_cast<std::uint32_t>(s.lowest);
+        b.oldest = s.oldest;
+        b.oldest_start = s.oldest_start;
+    }
     if (!b.begun) {
         // Members are copied: the index's member lists reorder on removal between pieces.
         b.begun = true;

@@ -170,6 +170,10 @@ public:
     [[nodiscard]] std::vector<NsId> namespaces_of_type(std::optional<NsType> only) const;
     // The thread-group leaders holding namespace `id` (a copy: the index reorders them).
     [[nodiscard]] std::vector<std::int32_t> members_of(NsId id) const;
+    // Whether may_inspect() holds for every indexed process without a look at it (in pidnsd's
+    // pid namespace with CAP_SYS_PTRACE in its user namespace, or polkit's yes): then the
+    // index's per-namespace counts are the caller's. Refuses nothing (unlike inspects_everything).
+    [[nodiscard]] bool sees_every_process() const noexcept { return at_root_ && (all_creds_ || widened_); }
     // Whether the caller may inspect every process (CAP_SYS_PTRACE in pidnsd's user namespace,
     // in its pid namespace, or polkit's yes); when not, it counts as refused (polkit may widen).
     bool inspects_everything();
