@@ -336,7 +336,9 @@ Result<RawProcess> read_process_once(int proc_fd, std::int32_t pid, const ReadOp
         torn = true;
         return vanished(pid);
     }
-    if (opts.tasks) read_threads(dir.get(), pid, p);
+    // A single-threaded process (stat, read before the links) has no task/ to list: a thread it
+    // makes later comes with its own fork event, as one made after the listing would.
+    if (opts.tasks && p.stat.num_threads != 1) read_threads(dir.get(), pid, p);
     if (opts.fds) read_fds(dir.get(), p, opts.max_fds);
     return p;
 }

@@ -21,7 +21,8 @@ Result<ProcStat> parse_proc_stat(std::string_view text) {
     auto rest = text.substr(close + 1);
     while (!rest.empty() && (rest.back() == '\n')) rest.remove_suffix(1);
     auto f = split_ws(rest);
-    // f[0] is field 3 (state), f[1] field 4 (ppid), f[6] field 9 (flags), f[19] field 22 (starttime).
+    // f[0] is field 3 (state), f[1] field 4 (ppid), f[6] field 9 (flags), f[17] field 20 (num_threads),
+    // f[19] field 22 (starttime).
     if (f.size() < 20) return make_error(Errc::parse, "/proc stat: too few fields");
     if (f[0].size() != 1) return make_error(Errc::parse, "/proc stat: bad state field");
     st.state = f[0][0];
@@ -32,6 +33,8 @@ Result<ProcStat> parse_proc_stat(std::string_view text) {
     auto flags = parse_u64(f[6]);
     if (!flags || *flags > std::numeric_limits<std::uint32_t>::max()) return make_error(Errc::parse, "/proc stat: bad flags field");
     st.flags = static_cast<std::uint32_t>(*flags);
+    if (auto n = parse_u64(f[17]); n && *n <= std::numeric_limits<std::uint32_t>::max())
+        st.num_threads = static_cast<std::uint32_t>(*n);
     auto start = parse_u64(f[19]);
     if (!start) return make_error(Errc::parse, "/proc stat: bad starttime field");
     st.start_time = *start;

@@ -13,6 +13,7 @@ struct ProcStat {
     char state = '?';
     std::int32_t ppid = 0;
     std::uint32_t flags = 0;       // field 9, the kernel's PF_* bits
+    std::uint32_t num_threads = 0; // field 20; 0: unknown
     std::uint64_t start_time = 0;  // field 22, clock ticks after boot
 };
 
