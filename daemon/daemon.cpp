@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 #include <fcntl.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include "clients.h"
@@ -165,6 +166,7 @@ pidns::Result<std::unique_ptr<Daemon>> Daemon::start(const Options& opts) {
     if (d->connector_) d->model_->set_event_check([raw = d.get()] { return raw->events_current(); });
     if (auto s = d->updater_->rescan(); !s) return s.error();
     (void)d->updater_->take_changes();  // nobody is listening yet
+    ::malloc_trim(0);                          // the scan's scratch
     spdlog::info("indexed {} processes and {} namespaces in {} ms", d->model_->index().process_count(),
                  d->model_->index().namespace_count(), d->updater_->stats().last_rescan.count() / 1000.0);
 
@@ -295,6 +297,9 @@ void Daemon::finish_rescan() {
     } else {
         log_rescan(rescan_why_);
     }
+    // The old index and the snapshot (read on another thread: another malloc arena) are freed;
+    // give their pages back, or RSS keeps both sizes after the first rescan.
+    ::malloc_trim(0);
     reconcile_mount_watches();
     if (const char* again = std::exchange(rescan_again_, nullptr)) start_rescan(again);
 }
