@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 
 namespace pidns {
 
@@ -66,6 +67,20 @@ PidChains::~PidChains() {
     if (n_ > kInline) delete[] heap_;
 }
 
+NsFdList::NsFdList(std::span<const Entry> fds) {
+    if (fds.empty()) return;
+    block_ = static_cast<std::byte*>(::operator new(kHeader + fds.size() * sizeof(Entry)));
+    *reinterpret_cast<std::size_t*>(block_) = fds.size();
+    auto* out = reinterpret_cast<Entry*>(block_ + kHeader);
+    for (std::size_t i = 0; i < fds.size(); ++i) new (out + i) Entry(fds[i]);
+}
+
+void NsFdList::reset() noexcept {
+    if (block_ == nullptr) return;
+    ::operator delete(block_);  // the entries are trivially destructible
+    block_ = nullptr;
+}
+
 std::size_t Index::NsSetHash::operator()(const std::array<NsId, kNsTypeCount>& k) const noexcept {
     std::uint64_t x = 0;
     for (auto id : k) x = (x ^ id) * 0x9E3779B97F4A7C15ull;
@@ -104,7 +119,7 @@ void PidMap::rehash(std::size_t capacity) {
 }
 
 void PidMap::set(NsId ns, std::int32_t nr, std::int32_t tid) {
-    if ((size_ + 1) * 4 > slots_.size() * 3) rehash(slots_.empty() ? 16 : slots_.size() * 2);
+    if ((size_ + 1) * 5 > slots_.size() * 4) rehash(slots_.empty() ? 16 : slots_.size() * 2);
     const std::size_t mask = slots_.size() - 1;
     std::size_t i = home(ns, nr);
     for (; slots_[i].ns != 0; i = (i + 1) & mask) {
@@ -350,8 +365,7 @@ Status Index::upsert_process(ProcessData&& d) {
     p.time_for_children = d.time_for_children;
     p.chains = PidChains(d.nstgid, d.nspid, d.nspgid, d.nssid);
     if (!d.threads.empty()) p.threads = std::make_unique<std::vector<ThreadRecord>>(std::move(d.threads));
-    if (!d.ns_fds.empty())
-        p.ns_fds = std::make_unique<std::vector<std::pair<std::int32_t, NsId>>>(std::move(d.ns_fds));
+    if (!d.ns_fds.empty()) p.ns_fds = NsFdList(d.ns_fds);
     auto [it, inserted] = processes_.emplace(p.tgid, std::move(p));
     link_process(it->second, d.ns);
     for (auto id : released) maybe_drop(id);
@@ -583,7 +597,7 @@ Index::Memory Index::memory() const {
             m.threads += chunk(sizeof(*p.threads)) + vec_bytes(*p.threads);
             for (const auto& th : *p.threads) m.threads += vec_bytes(th.nspid) + vec_bytes(th.ns_overrides);
         }
-        if (p.ns_fds) m.threads += chunk(sizeof(*p.ns_fds)) + vec_bytes(*p.ns_fds);
+        m.threads += chunk(p.ns_fds.heap_bytes());
     }
     m.threads += map_bytes(thread_leader_);
     m.sets = map_bytes(sets_);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <iterator>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -246,6 +247,38 @@ private:
     std::uintptr_t p_ = 0;  // the interned set; low bit: owned (outside an index)
 };
 
+// A process's open namespace fds, (fd number, namespace), in one allocation (a count, then the
+// pairs): 32 bytes for one fd where a pointer to a vector took 64. Null when none.
+class NsFdList {
+public:
+    using Entry = std::pair<std::int32_t, NsId>;
+    NsFdList() noexcept = default;
+    explicit NsFdList(std::span<const Entry> fds);
+    NsFdList(NsFdList&& o) noexcept : block_(std::exchange(o.block_, nullptr)) {}
+    NsFdList& operator=(NsFdList&& o) noexcept {
+        if (this != &o) {
+            reset();
+            block_ = std::exchange(o.block_, nullptr);
+        }
+        return *this;
+    }
+    NsFdList(const NsFdList&) = delete;
+    NsFdList& operator=(const NsFdList&) = delete;
+    ~NsFdList() { reset(); }
+    explicit operator bool() const noexcept { return block_ != nullptr; }
+    // The entries (iterate `*p.ns_fds`).
+    std::span<const Entry> operator*() const noexcept {
+        if (!block_) return {};
+        return {reinterpret_cast<const Entry*>(block_ + kHeader), *reinterpret_cast<const std::size_t*>(block_)};
+    }
+    [[nodiscard]] std::size_t heap_bytes() const noexcept { return block_ ? kHeader + (**this).size() * sizeof(Entry) : 0; }
+
+private:
+    static constexpr std::size_t kHeader = alignof(Entry) > sizeof(std::size_t) ? alignof(Entry) : sizeof(std::size_t);
+    void reset() noexcept;
+    std::byte* block_ = nullptr;
+};
+
 struct Process {
     std::int32_t tgid = 0;
     std::int32_t ppid = 0;
@@ -262,7 +295,7 @@ struct Process {
     NsId time_for_children = 0;
     PidChains chains;
     std::unique_ptr<std::vector<ThreadRecord>> threads;     // null when single-threaded
-    std::unique_ptr<std::vector<std::pair<std::int32_t, NsId>>> ns_fds;  // null when none
+    NsFdList ns_fds;                                        // null when none
 
     [[nodiscard]] NsId ns_of(NsType t) const noexcept { return ns[ns_type_index(t)]; }
 };
@@ -281,7 +314,7 @@ struct NsChange {
 };
 
 // (pid namespace, nr) -> host tid: open addressing with linear probing and backward-shift
-// deletion, 16 bytes a slot, at most 3/4 full (namespace id 0 marks an empty slot).
+// deletion, 16 bytes a slot, at most 4/5 full (namespace id 0 marks an empty slot).
 class PidMap {
 public:
     [[nodiscard]] const std::int32_t* find(NsId ns, std::int32_t nr) const noexcept;
