@@ -214,6 +214,7 @@ struct PrivateBus {
     std::string tmp, bus_path, address, conf_path, log_path, bus_log_path;
     std::vector<std::string> daemon_args;  // pidnsd's arguments after --bus=
     std::unique_ptr<Client> c;
+    double start_timeout_s = 10;  // how long start() waits for pidnsd's first answer (its scan comes first)
 
     // Starts both daemons in /tmp/NAME.XXXXXX and waits until pidnsd answers; exits the process
     // (after cleaning up) if either fails to start.
@@ -276,8 +277,8 @@ struct PrivateBus {
                     cleanup();
                     std::exit(1);
                 }
-                if (i > 1000) {
-                    std::fprintf(stderr, "pidnsd not on the bus after 10 s (%s)\n", e.getMessage().c_str());
+                if (i > start_timeout_s * 100) {
+                    std::fprintf(stderr, "pidnsd not on the bus after %.0f s (%s)\n", start_timeout_s, e.getMessage().c_str());
                     cleanup();
                     std::exit(1);
                 }
