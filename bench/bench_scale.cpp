@@ -361,7 +361,10 @@ int main(int argc, char** argv) {
     // Ingest: fork+exit back to back from 2 forkers; no event may be lost.
     const auto lost0 = stat_u64(*b.c, "EventsLost"), rescans0 = stat_u64(*b.c, "Rescans");
     long failures = 0;
+    const double cpu_load0 = cpu_us(g_pidnsd);
+    const auto load_t0 = Clock::now();
     const double rate = fork_load(opt.quick ? 2 : 5, &failures);
+    const double load_cpu_pct = (cpu_us(g_pidnsd) - cpu_load0) / (ms_since(load_t0) * 10);
     ::usleep(300000);
     const auto lost1 = stat_u64(*b.c, "EventsLost"), rescans1 = stat_u64(*b.c, "Rescans");
     // A rescan (SIGHUP: the same path as a lost event) while TranslatePid runs in a loop.
@@ -384,12 +387,26 @@ int main(int argc, char** argv) {
     const double p99 = quantile(during, 0.99), pmax = *std::max_element(during.begin(), during.end());
     std::printf("start to first answer (READY: pidnsd takes its bus name after the scan; dbus-daemon's start included): %.2f s, "
                 "%u processes indexed\n", ready_s, at_start);
+    {
+        // pidnsd's own account of its start scan ("indexed N processes and M namespaces in X ms").
+        const std::string log = read_file(b.log_path);
+        const auto at = log.find("indexed ");
+        if (at != std::string::npos)
+            std::printf("pidnsd: %s\n", log.substr(at, log.find('\n', at) - at).c_str());
+    }
     std::printf("pidnsd RSS after start %.1f MB, after one rescan %.1f MB\n", rss_start / 1024.0, rss_after / 1024.0);
-    std::printf("ingest: %.0f fork+exit/s for %.0f s (%ld failed forks), EventsLost +%llu, Rescans +%llu\n", rate,
-                opt.quick ? 2.0 : 5.0, failures, static_cast<unsigned long long>(lost1 - lost0),
-                static_cast<unsigned long long>(rescans1 - rescans0));
+    std::printf("ingest: %.0f fork+exit/s for %.0f s (%ld failed forks), EventsLost +%llu, Rescans +%llu, "
+                "pidnsd %.0f%% of a core meanwhile\n", rate, opt.quick ? 2.0 : 5.0, failures,
+                static_cast<unsigned long long>(lost1 - lost0), static_cast<unsigned long long>(rescans1 - rescans0),
+                load_cpu_pct);
     std::printf("rescan (SIGHUP) took %.2f s as seen by the client; %zu TranslatePid calls meanwhile: p50 %.3f p99 %.3f max %.3f ms\n",
                 rescan_s, during.size(), quantile(during, 0.5), p99, pmax);
+    {
+        const std::string log = read_file(b.log_path);
+        const auto at = log.find("rescan (SIGHUP)");
+        if (at != std::string::npos)
+            std::printf("pidnsd: %s\n", log.substr(at, log.find('\n', at) - at).c_str());
+    }
     kill_pods(pods);
     for (const auto& line : b.daemon_complaints()) std::printf("pidnsd: %s\n", line.c_str());
     b.cleanup();
