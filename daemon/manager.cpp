@@ -75,7 +75,7 @@ bool all_members_within(pidns::CallerView& v, pidns::Model& model, const pidns::
         const auto path = pidns::read_cgroup_path(model.proc_fd(), tgid);
         return !path.empty() && !pidns::cgroup_within(path, container);
     };
-    if (v.sees_every_process()) {
+    if (v.sees_everything()) {
         // may_inspect asks the model nothing for such a caller, so the index does not change
         // under the walk: no copy of the member list, and at most kMaxMemberReads + 1 visited.
         const auto* ns = model.index().find_namespace(e.id);

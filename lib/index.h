@@ -223,6 +223,16 @@ public:
     ~NsIds() { release(); }
 
     NsId operator[](std::size_t i) const noexcept { return ids()[i]; }
+    // For a process built outside an index (a const Process from the index never gets here):
+    // its own ids, copied from what it had, to set one by one.
+    NsId& operator[](std::size_t i) {
+        if (!(p_ & 1u)) {
+            auto* own = new NsSet;
+            own->ns = ids();
+            p_ = reinterpret_cast<std::uintptr_t>(own) | 1u;  // a linked set is the index's: not released
+        }
+        return reinterpret_cast<NsSet*>(p_ & ~std::uintptr_t{1})->ns[i];
+    }
     operator const std::array<NsId, kNsTypeCount>&() const noexcept { return ids(); }
     [[nodiscard]] const std::array<NsId, kNsTypeCount>& ids() const noexcept {
         static constexpr std::array<NsId, kNsTypeCount> kNone{};

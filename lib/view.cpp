@@ -239,7 +239,7 @@ Result<std::size_t> CallerView::translate_some(std::span<const std::uint32_t> pi
     std::unordered_map<std::uint32_t, std::uint32_t> seen;  // a repeated pid costs one lookup
     // A caller who sees every process: an index hit is what translate_resolved would answer
     // (decide() allows every task for it), without its second lookup and per-pid bookkeeping.
-    const bool every = sees_every_process();
+    const bool every = sees_everything();
     std::size_t done = 0;
     for (auto pid : pids) {
         if (done > 0 && (done & 7) == 0 && std::chrono::steady_clock::now() >= deadline) break;
@@ -275,9 +275,11 @@ CallerView::Built CallerView::build_entry(EntryBuild& b, NamespaceEntry& e,
                                           std::chrono::steady_clock::time_point deadline) {
     const Namespace* ns = index_.find_namespace(b.id);
     if (ns == nullptr) return Built::gone;
-    if (!b.begun && sees_every_process()) {
-        // Every member counts (may_inspect holds for each): the index keeps the count, the lowest
-        // tgid (the caller's view is pidnsd's, level 0) and the oldest member, O(1).
+    if (!b.begun && sees_everything()) {
+        // may_inspect() holds for every process without a look at it (in pidnsd's pid namespace
+        // with CAP_SYS_PTRACE in its user namespace, or polkit's yes): every member counts, and
+        // the index keeps the count, the lowest tgid (the caller's view is pidnsd's, level 0) and
+        // the oldest member, O(1).
         const MemberSummary s = index_.member_summary(*ns);
         b.begun = true;
         b.members.clear();

@@ -170,13 +170,11 @@ public:
     [[nodiscard]] std::vector<NsId> namespaces_of_type(std::optional<NsType> only) const;
     // The thread-group leaders holding namespace `id` (a copy: the index reorders them).
     [[nodiscard]] std::vector<std::int32_t> members_of(NsId id) const;
-    // Whether may_inspect() holds for every indexed process without a look at it (in pidnsd's
-    // pid namespace with CAP_SYS_PTRACE in its user namespace, or polkit's yes): then the
-    // index's per-namespace counts are the caller's. Refuses nothing (unlike inspects_everything).
-    [[nodiscard]] bool sees_every_process() const noexcept { return at_root_ && (all_creds_ || widened_); }
     // Whether the caller may inspect every process (CAP_SYS_PTRACE in pidnsd's user namespace,
     // in its pid namespace, or polkit's yes); when not, it counts as refused (polkit may widen).
     bool inspects_everything();
+    // The same, without counting a refusal (for what is only left out, never asked of polkit).
+    [[nodiscard]] bool sees_everything() const noexcept { return at_root_ && (all_creds_ || widened_); }
     // ListProcesses for one member: its tgid as the caller sees it, 0 if it may not be inspected.
     std::uint32_t listed_pid(std::int32_t tgid);
     // Counts on the credentials the index last read instead of reading them again per process
