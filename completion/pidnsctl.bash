@@ -17,7 +17,7 @@ _pidnsctl() {
     local commands="list translate status tree ps monitor stats"
     local global="--address= --system --json= --no-pager --no-legend --verbose --help --version"
     local types="pid user mnt net uts ipc cgroup time"
-    local columns="ID INODE TYPE LEVEL PARENT OWNER NPROCS INIT USER CONTAINER COMMAND UNIT SLICE CGROUP NETNS"
+    local columns="ID INODE TYPE LEVEL PARENT OWNER NPROCS INIT USER CONTAINER COMMAND UNIT SLICE CGROUP MACHINE NETNS"
 
     # The subcommand, if one was given already.
     local i cmd=""

@@ -97,7 +97,7 @@ std::string now_text(std::uint64_t& usec) {
 const std::vector<std::string>& list_columns() {
     static const std::vector<std::string> c{"ID",   "INODE",     "TYPE",    "LEVEL", "PARENT", "OWNER", "NPROCS",
                                             "INIT", "USER",      "CONTAINER", "COMMAND", "UNIT", "SLICE", "CGROUP",
-                                            "NETNS"};
+                                            "MACHINE", "NETNS"};
     return c;
 }
 
@@ -123,7 +123,7 @@ int cmd_list(Client& c, Output& out, const ListArgs& a) {
             if (std::find(list_columns().begin(), list_columns().end(), col) == list_columns().end())
                 throw CtlError(kUsage, "unknown column \"" + col +
                                            "\"; columns: ID,INODE,TYPE,LEVEL,PARENT,OWNER,NPROCS,INIT,USER,CONTAINER,"
-                                           "COMMAND,UNIT,SLICE,CGROUP,NETNS");
+                                           "COMMAND,UNIT,SLICE,CGROUP,MACHINE,NETNS");
             cols.push_back(col);
         }
     }
@@ -163,6 +163,7 @@ int cmd_list(Client& c, Output& out, const ListArgs& a) {
             else if (col == "UNIT") row.push_back(or_dash(d.labels.unit));
             else if (col == "SLICE") row.push_back(or_dash(d.labels.slice));
             else if (col == "CGROUP") row.push_back(or_dash(d.labels.cgroup));
+            else if (col == "MACHINE") row.push_back(or_dash(d.labels.machine));
             else {
                 std::string names;
                 for (const auto& nm : d.netns_names) names += (names.empty() ? "" : ",") + nm;
@@ -269,6 +270,7 @@ int cmd_status(Client& c, Output& out, const std::string& pid_arg) {
                                    ? ""
                                    : " (" + labels.container_name + ")"));
     line("Pod", labels.pod_uid);
+    line("Machine", labels.machine);
     if (described.threads.size() > 1) line("Threads", chain_text(described.threads));
     fmt::print("\n");
     auto at = [](const std::vector<std::uint32_t>& v, std::size_t i) { return i < v.size() ? num(v[i]) : "-"; };

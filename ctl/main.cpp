@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
     auto* sc_list = app.add_subcommand("list", "List the namespaces you may see, one per line");
     sc_list->add_option("-t,--type", list.types, "Only namespaces of TYPE (pid user mnt net uts ipc cgroup time); may be repeated")
         ->type_name("TYPE");
-    sc_list->add_option("-o,--output", list.columns, "Columns to print, comma-separated: ID,INODE,TYPE,LEVEL,PARENT,OWNER,NPROCS,INIT,USER,CONTAINER,COMMAND,UNIT,SLICE,CGROUP,NETNS")
+    sc_list->add_option("-o,--output", list.columns, "Columns to print, comma-separated: ID,INODE,TYPE,LEVEL,PARENT,OWNER,NPROCS,INIT,USER,CONTAINER,COMMAND,UNIT,SLICE,CGROUP,MACHINE,NETNS")
         ->type_name("COLUMNS");
 
     TranslateArgs tr;

@@ -10,6 +10,7 @@
 
 #include "clients.h"
 #include "errors.h"
+#include "machines.h"
 #include "model.h"
 #include "polkit.h"
 #include "signals.h"
@@ -79,8 +80,8 @@ bool all_members_within(pidns::CallerView& v, pidns::Model& model, const pidns::
 
 // DescribeNamespace's keys for one built entry: GetNamespace's, then its representative's labels
 // (read now; left out when it exited since), its names and holders.
-Description describe_entry(pidns::CallerView& v, pidns::UserNames& users, pidns::Model& model,
-                           const pidns::NamespaceEntry& e) {
+Description describe_entry(pidns::CallerView& v, pidns::UserNames& users, const Machines* machines,
+                           pidns::Model& model, const pidns::NamespaceEntry& e) {
     Description d;
     d["Id"] = sdbus::Variant(e.id);
     d["Inode"] = sdbus::Variant(e.inode);
@@ -96,6 +97,11 @@ Description describe_entry(pidns::CallerView& v, pidns::UserNames& users, pidns:
         if (labels->container && !all_members_within(v, model, e, pidns::cgroup_prefix(labels->cgroup, labels->container->depth)))
             labels->container.reset();  // it spans more than that container: no container holds it all
         put_labels(d, *labels);
+        // machined's machine of the representative's unit, when every member runs in that unit.
+        if (const auto* name = machines ? machines->name_of_unit(labels->unit) : nullptr)
+            if (const auto unit_cgroup = pidns::cgroup_upto(labels->cgroup, labels->unit);
+                !unit_cgroup.empty() && all_members_within(v, model, e, unit_cgroup))
+                d["Machine"] = sdbus::Variant(*name);
         if (const auto* p = model.index().find_process(e.rep_tgid)) put_user(d, v, users, p->uid[1]);
     }
     if (e.type == pidns::NsType::net)
@@ -552,7 +558,7 @@ void Manager::ListProcesses(sdbus::Result<std::vector<uint32_t>>&& result, uint6
 }
 
 Manager::Description Manager::describe(pidns::CallerView& v, const pidns::NamespaceEntry& e) {
-    return describe_entry(v, users_, model_, e);
+    return describe_entry(v, users_, machines_, model_, e);
 }
 
 void Manager::DescribeNamespace(sdbus::Result<Description>&& result, uint64_t ns) {
@@ -586,6 +592,8 @@ void Manager::DescribeProcess(sdbus::Result<Description>&& result, uint32_t pid)
         d["Threads"] = sdbus::Variant(to_u32(p.threads));
         put_user(d, v, users_, p.host_uid);
         put_labels(d, p.labels);
+        if (const auto* name = machines_ ? machines_->name_of_unit(p.labels.unit) : nullptr)
+            d["Machine"] = sdbus::Variant(*name);
         return std::make_tuple(std::move(d));
     });
     queue(make_call("DescribeProcess", std::move(result), std::move(work), CallEnv{model_, clients_, polkit_}, {}, true));

@@ -24,6 +24,7 @@ namespace pidnsd {
 
 class Call;
 class Clients;
+class Machines;
 class Polkit;
 class SignalFanout;
 
@@ -41,6 +42,8 @@ public:
     // Sends one signal to one subscriber (the fan-out decides who gets what).
     void send_signal(const std::string& destination, const char* member, std::uint64_t id, pidns::NsType type);
     void set_fanout(SignalFanout* fanout) { fanout_ = fanout; }
+    // systemd-machined's names (the Machine key); none when not set.
+    void set_machines(const Machines* machines) { machines_ = machines; }
     void set_event_source(std::string source) { event_source_ = std::move(source); }
     // What GetStatistics returns, for callers who may inspect everything and for the others
     // (counters about other users' activity are left out); the daemon owns the counters.
@@ -91,6 +94,7 @@ private:
     Clients& clients_;
     Polkit& polkit_;
     SignalFanout* fanout_ = nullptr;
+    const Machines* machines_ = nullptr;
     std::string event_source_;
     std::function<Statistics(bool)> statistics_;
     pidns::UserNames users_;  // uid -> name for User keys (/etc/passwd only)

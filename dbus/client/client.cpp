@@ -53,6 +53,7 @@ Labels labels_of(const Description& d) {
     l.container_id = value_or<std::string>(d, "ContainerId", "");
     l.container_name = value_or<std::string>(d, "ContainerName", "");
     l.pod_uid = value_or<std::string>(d, "PodUid", "");
+    l.machine = value_or<std::string>(d, "Machine", "");
     return l;
 }
 

@@ -52,6 +52,7 @@ struct Labels {
     std::string user;
     std::string cgroup, unit, slice;
     std::string container_engine, container_id, container_name, pod_uid;
+    std::string machine;  // systemd-machined's name
     bool operator==(const Labels&) const = default;
 };
 

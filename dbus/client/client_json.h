@@ -28,6 +28,7 @@ inline void to_json(nlohmann::json& j, const Labels& l) {
     put("container_id", l.container_id);
     put("container_name", l.container_name);
     put("pod_uid", l.pod_uid);
+    put("machine", l.machine);
 }
 
 // A namespace description: the NamespaceInfo fields, then its labels, names and holders, flat.
