@@ -368,12 +368,15 @@ std::optional<std::size_t> PidTreeDump::count_uninspectable(CallerView& view,
             (void)model_.add_process(tgid);  // not indexed yet (or its pid was reused): read it now
             p = model_.index().find_process(tgid);
         }
+        if (p && !std::ranges::equal(p->chains.nstgid(), leader.nstgid)) p = nullptr;  // another process now
+        if (!live) p = nullptr;
         bool ok = false;
-        if (live) {
-            ok = p && view.may_inspect(*p);
+        if (p) {
+            ok = view.may_inspect(*p);
         } else {
-            // Exited, not reaped: not in the index. Decided on the credentials its status showed;
-            // its user namespace cannot be read any more, its parent's stands for it.
+            // Exited (not reaped, or since it was read): not in the index. Decided on the
+            // credentials its status showed; its user namespace cannot be read any more, its
+            // parent's stands for it.
             Process z;
             z.tgid = tgid;
             z.uid = leader.uid;
