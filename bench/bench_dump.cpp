@@ -7,7 +7,8 @@
 // an init and sleepers (size/5 tasks per level), starts a private dbus-daemon and pidnsd on it
 // (bench_bus.h), waits until pidnsd lists the top namespace, then times, N times each, alternating:
 //   - dump:  DumpPidTree(top namespace) over the bus, the whole answer received and decoded;
-//   - floor: open + read + close of /proc/TID/status for every task the dump listed, in this process.
+//   - floor: open + read + close of /proc/TID/status for every task the dump listed, in this process
+//     (one read each, as pidnsd reads status: procfs makes it whole).
 // It checks that each dump lists every task of the tree, prints the medians and their ratio
 // (target: dump within 1.5x the floor), and exits non-zero when a dump was incomplete.
 #include <fcntl.h>
@@ -103,7 +104,11 @@ std::size_t read_statuses(const std::vector<std::uint32_t>& tids) {
         std::snprintf(path, sizeof path, "/proc/%u/status", tid);
         const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) continue;
-        for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) bytes += static_cast<std::size_t>(n);
+        // procfs makes status whole: a read that does not fill the buffer is the last (as pidnsd reads it).
+        for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) {
+            bytes += static_cast<std::size_t>(n);
+            if (static_cast<std::size_t>(n) < sizeof buf) break;
+        }
         ::close(fd);
     }
     return bytes;

@@ -51,6 +51,26 @@ std::vector<std::int32_t> list_ids(int dirfd, const char* name) {
     return out;
 }
 
+// A small /proc file (status) in as few reads as it takes: procfs makes such a file whole, so a
+// read that does not fill the buffer has reached its end (one read where a loop to EOF takes two).
+Result<std::string> read_small(int dirfd, const char* rel) {
+    const int fd = ::openat(dirfd, rel, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return make_error(errno == ENOENT || errno == ESRCH ? Errc::not_found : Errc::io, rel, errno);
+    const Fd owner(fd);
+    std::string out;
+    char buf[8192];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return make_error(errno == ESRCH ? Errc::not_found : Errc::io, rel, errno);
+        }
+        out.append(buf, static_cast<std::size_t>(n));
+        if (static_cast<std::size_t>(n) < sizeof buf) return out;
+        if (out.size() > (1u << 20)) return make_error(Errc::parse, std::string(rel) + " larger than 1 MiB");
+    }
+}
+
 std::uint32_t at(const std::vector<std::int32_t>& chain, std::size_t i) {
     return i < chain.size() ? static_cast<std::uint32_t>(chain[i]) : 0;
 }
@@ -76,15 +96,20 @@ Result<DumpTask> parse_dump_status(std::string_view text) {
     t.nstgid = std::move(st->nstgid);
     t.nspgid = std::move(st->nspgid);
     t.nssid = std::move(st->nssid);
-    constexpr std::string_view kState = "State:";
+    constexpr std::string_view kState = "State:", kThreads = "Threads:";
+    auto value = [](std::string_view v) {
+        while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+        return v;
+    };
     for (std::size_t pos = 0; pos < text.size();) {
         const auto end = std::min(text.find('\n', pos), text.size());
         const auto line = text.substr(pos, end - pos);
         if (line.starts_with(kState)) {
-            auto v = line.substr(kState.size());
-            while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+            const auto v = value(line.substr(kState.size()));
             if (!v.empty() && v.front() >= 'A' && v.front() <= 'Z') t.state = v.front();
-            break;
+        } else if (line.starts_with(kThreads)) {
+            if (auto n = parse_u64(value(line.substr(kThreads.size()))); n && *n <= 0x7fffffff)
+                t.threads = static_cast<std::uint32_t>(*n);
         }
         pos = end + 1;
     }
@@ -213,14 +238,42 @@ void PidTreeDump::drop_group(std::int32_t tgid) {
     outside_.erase(tgid);
 }
 
-Result<bool> PidTreeDump::read_group(std::int32_t tgid) {
-    if (!seen_.insert(tgid).second) return by_tid_.contains(tgid);
+NsId PidTreeDump::read_pidns(std::int32_t tgid, const DumpTask& leader) {
+    const int proc = model_.proc_fd();
     const std::string base = std::to_string(tgid);
-    const int dfd = ::openat(model_.proc_fd(), base.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dfd < 0) return false;  // gone
-    const Fd dir(dfd);
-    auto text = read_file_at(dir.get(), "status");
-    if (!text) return false;
+    // The leader's link (readable for a zombie too: it names the namespace of the pid, which
+    // lives until the reap), else a live thread's (all share it).
+    NsId pidns = resolve(base + "/ns/pid", link_inode(proc, (base + "/ns/pid").c_str()));
+    if (pidns == 0)
+        for (const auto tid : list_ids(proc, (base + "/task").c_str())) {
+            const std::string rel = base + "/task/" + std::to_string(tid) + "/ns/pid";
+            if ((pidns = resolve(rel, link_inode(proc, rel.c_str()))) != 0) break;
+        }
+    if (pidns == 0 && leader.zombie() && leader.ppid > 0) {
+        // No link readable: derive it from the parent, read now (a zombie keeps its parent).
+        const std::string pbase = std::to_string(leader.ppid);
+        if (auto ptext = read_small(proc, (pbase + "/status").c_str()))
+            if (auto parent = parse_dump_status(*ptext)) {
+                parent->pidns = resolve(pbase + "/ns/pid", link_inode(proc, (pbase + "/ns/pid").c_str()));
+                const std::string pfc = pbase + "/ns/pid_for_children";
+                parent->pid_for_children = resolve(pfc, link_inode(proc, pfc.c_str()));
+                const NsId derived = pidns_from_parent(leader, *parent);
+                const auto* ns = derived ? model_.index().find_namespace(derived) : nullptr;
+                if (ns && ns->meta.level + 1 == leader.nspid.size()) pidns = derived;
+            }
+    }
+    return pidns;
+}
+
+Result<bool> PidTreeDump::read_group(std::int32_t tgid, bool indexed) {
+    if (!seen_.insert(tgid).second) return by_tid_.contains(tgid);
+    // Paths below the /proc fd, not below an fd of /proc/TGID: two syscalls fewer per process,
+    // the difference between this dump and reading each status. A pid reused between two of
+    // these reads (microseconds apart) would have to go round the whole pid space meanwhile.
+    const int proc = model_.proc_fd();
+    const std::string base = std::to_string(tgid);
+    auto text = read_small(proc, (base + "/status").c_str());
+    if (!text) return false;  // gone
     auto leader = parse_dump_status(*text);
     if (!leader) return leader.error();
     if (leader->tgid != tgid) return false;  // a thread id, not a group's
@@ -228,43 +281,28 @@ Result<bool> PidTreeDump::read_group(std::int32_t tgid) {
         outside_.insert(tgid);
         return false;
     }
-    const auto tids = list_ids(dir.get(), "task");
-    // Its pid namespace: the leader's link (readable for a zombie too: it names the namespace of
-    // the pid, which lives until the reap), else a live thread's (all share it).
-    NsId pidns = resolve(base + "/ns/pid", link_inode(dir.get(), "ns/pid"));
-    for (std::size_t i = 0; pidns == 0 && i < tids.size(); ++i) {
-        const std::string rel = "task/" + std::to_string(tids[i]) + "/ns/pid";
-        pidns = resolve(base + "/" + rel, link_inode(dir.get(), rel.c_str()));
-    }
-    if (pidns == 0 && leader->zombie() && leader->ppid > 0) {
-        // No link readable: derive it from the parent, read now (a zombie keeps its parent).
-        const std::string pbase = std::to_string(leader->ppid);
-        const int pfd = ::openat(model_.proc_fd(), pbase.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (pfd >= 0) {
-            const Fd pdir(pfd);
-            if (auto ptext = read_file_at(pdir.get(), "status"))
-                if (auto parent = parse_dump_status(*ptext)) {
-                    parent->pidns = resolve(pbase + "/ns/pid", link_inode(pdir.get(), "ns/pid"));
-                    parent->pid_for_children =
-                        resolve(pbase + "/ns/pid_for_children", link_inode(pdir.get(), "ns/pid_for_children"));
-                    const NsId derived = pidns_from_parent(*leader, *parent);
-                    const auto* ns = derived ? model_.index().find_namespace(derived) : nullptr;
-                    if (ns && ns->meta.level + 1 == leader->nspid.size()) pidns = derived;
-                }
+    // A process the index holds in the subtree has its namespace settled with its parent's
+    // (resolve_pending); any other is read now, to know whether it belongs at all.
+    NsId pidns = 0;
+    if (!indexed) {
+        pidns = read_pidns(tgid, *leader);
+        if (!in_subtree(pidns)) {
+            outside_.insert(tgid);
+            return false;
         }
     }
-    if (!in_subtree(pidns)) {
-        outside_.insert(tgid);
-        return false;
-    }
+    // Its tasks: the task list only when status counts more than the leader.
+    std::vector<std::int32_t> tids;
+    if (leader->threads <= 1 && !leader->zombie()) tids.push_back(tgid);
+    else tids = list_ids(proc, (base + "/task").c_str());
     std::vector<DumpTask> group;
     for (const auto tid : tids) {
         DumpTask t;
-        const std::string rel = "task/" + std::to_string(tid);
+        const std::string rel = tid == tgid ? base : base + "/task/" + std::to_string(tid);
         if (tid == tgid) {
             t = *leader;
         } else {
-            auto ttext = read_file_at(dir.get(), (rel + "/status").c_str());
+            auto ttext = read_small(proc, (rel + "/status").c_str());
             if (!ttext) continue;  // the thread exited meanwhile
             auto parsed = parse_dump_status(*ttext);
             if (!parsed) return parsed.error();
@@ -272,13 +310,15 @@ Result<bool> PidTreeDump::read_group(std::int32_t tgid) {
         }
         t.pidns = pidns;
         const std::string pfc = rel + "/ns/pid_for_children";
-        t.pid_for_children = t.zombie() ? 0 : resolve(base + "/" + pfc, link_inode(dir.get(), pfc.c_str()));
+        t.pid_for_children = t.zombie() ? 0 : resolve(pfc, link_inode(proc, pfc.c_str()));
         group.push_back(std::move(t));
     }
     if (group.empty()) return false;  // every task exited meanwhile
     if (tasks_.size() + group.size() > kMaxDumpTasks)
         return make_error(Errc::too_large, "the pid namespace holds more than " + std::to_string(kMaxDumpTasks) +
-                                               " tasks (threads included), the most one dump may hold; dump a pid namespace further down");
+                                               " tasks (threads included), the most one dump may hold; dump a pid "
+                                               "namespace further down");
+    if (pidns == 0) ++pending_;
     for (auto& t : group) {
         by_tid_[t.tid] = tasks_.size();
         tasks_.push_back(std::move(t));
@@ -286,7 +326,44 @@ Result<bool> PidTreeDump::read_group(std::int32_t tgid) {
     return true;
 }
 
+void PidTreeDump::resolve_pending() {
+    if (pending_ == 0) return;
+    pending_ = 0;
+    std::vector<std::int32_t> drop;
+    for (std::size_t i = 0; i < tasks_.size(); ++i) {
+        if (tasks_[i].pidns != 0 || tasks_[i].tid != tasks_[i].tgid) continue;
+        // Up the parents while they have as many levels: they share the namespace.
+        std::vector<std::size_t> chain;
+        std::size_t cur = i;
+        while (tasks_[cur].pidns == 0 && chain.size() <= tasks_.size()) {
+            chain.push_back(cur);
+            const auto p = by_tid_.find(tasks_[cur].ppid);
+            if (p == by_tid_.end() || tasks_[cur].ppid == tasks_[cur].tgid ||
+                tasks_[p->second].nspid.size() != tasks_[cur].nspid.size())
+                break;
+            cur = p->second;
+        }
+        NsId ns = tasks_[cur].pidns;
+        if (ns == 0) ns = read_pidns(tasks_[chain.back()].tgid, tasks_[chain.back()]);
+        for (const auto c : chain) tasks_[c].pidns = ns;
+    }
+    for (auto& t : tasks_) {
+        if (t.tid == t.tgid) continue;
+        const auto l = by_tid_.find(t.tgid);
+        if (l != by_tid_.end()) t.pidns = tasks_[l->second].pidns;
+    }
+    for (const auto& t : tasks_)
+        if (t.tid == t.tgid && !in_subtree(t.pidns)) drop.push_back(t.tgid);
+    for (const auto tgid : drop) {
+        const bool gone = tasks_[by_tid_.at(tgid)].pidns == 0;
+        drop_group(tgid);
+        seen_.insert(tgid);
+        if (!gone) outside_.insert(tgid);  // gone: its children are read again with their new parent
+    }
+}
+
 Result<bool> PidTreeDump::check_round() {
+    resolve_pending();
     const auto dangling =
         dangling_tasks(tasks_, root_level_, [this](std::int32_t ppid) { return outside_.contains(ppid); });
     if (dangling.empty()) return true;
@@ -323,6 +400,7 @@ Result<bool> PidTreeDump::step(std::chrono::steady_clock::time_point deadline) {
         for (const auto& [id, ns] : index.namespaces())
             if (ns.meta.type == NsType::pid && index.pidns_is_descendant(id, root_))
                 queue_.insert(queue_.end(), ns.members.begin(), ns.members.end());
+        indexed_ = queue_.size();
         auto listed = list_proc_pids(model_.proc_fd());
         if (!listed) return listed.error();
         for (const auto pid : *listed)
@@ -331,7 +409,8 @@ Result<bool> PidTreeDump::step(std::chrono::steady_clock::time_point deadline) {
     }
     if (phase_ == Phase::read) {
         while (pos_ < queue_.size()) {
-            if (auto r = read_group(queue_[pos_++]); !r) return r.error();
+            const bool indexed = pos_ < indexed_;
+            if (auto r = read_group(queue_[pos_++], indexed); !r) return r.error();
             if (pos_ < queue_.size() && (pos_ & 7) == 0 && past(deadline)) return false;
         }
         queue_.clear();

@@ -41,6 +41,7 @@ struct DumpTask {
     std::int32_t tgid = 0;
     std::int32_t ppid = 0;
     char state = 0;  // status "State:" letter
+    std::uint32_t threads = 0;  // status "Threads:" (live tasks of its group; 0 when not shown)
     std::vector<std::int32_t> nspid, nstgid, nspgid, nssid;
     std::array<std::uint32_t, 4> uid{}, gid{};
     std::uint64_t cap_prm = 0, cap_eff = 0;
@@ -113,8 +114,15 @@ public:
 private:
     enum class Phase : std::uint8_t { start, read, check, done };
     // Reads thread group `tgid` (all its tasks) when its pid namespace is the root or below;
-    // false when it is gone or outside.
-    Result<bool> read_group(std::int32_t tgid);
+    // false when it is gone or outside. `indexed`: the index holds it in the subtree, so its pid
+    // namespace may be settled later (resolve_pending) instead of read now.
+    Result<bool> read_group(std::int32_t tgid, bool indexed = false);
+    // The pid namespace of the groups read without it: a child with as many levels as its parent
+    // is in its parent's namespace (a child's namespace is its parent's or below it), the others
+    // read from their ns/pid link now. Groups found outside the subtree, or gone, are dropped.
+    void resolve_pending();
+    // The namespace of /proc/TGID/ns/pid, else of a live thread's; 0 when none can be read.
+    NsId read_pidns(std::int32_t tgid, const DumpTask& leader);
     // The namespace behind /proc/<rel> (an ns link) of inode `inode`: from the index, else opened
     // and registered. 0 when it cannot be opened.
     NsId resolve(const std::string& rel, std::uint64_t inode);
@@ -128,12 +136,14 @@ private:
     std::size_t root_level_ = 0;
     Phase phase_ = Phase::start;
     std::vector<std::int32_t> queue_;  // thread groups to read
+    std::size_t indexed_ = 0;          // the first ones come from the index's namespaces
     std::size_t pos_ = 0;
     std::unordered_set<std::int32_t> seen_;           // thread groups read (or found outside/gone)
     std::unordered_set<std::int32_t> outside_;        // thread groups read and found outside the subtree
     std::vector<DumpTask> tasks_;
     std::unordered_map<std::int32_t, std::size_t> by_tid_;  // tid -> tasks_ index
     int rounds_ = 0;
+    std::size_t pending_ = 0;  // groups read without their pid namespace
     std::size_t access_pos_ = 0, uninspectable_ = 0;
     struct GroupInfo {
         std::size_t tasks = 0;
