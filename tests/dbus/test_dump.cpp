@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "bus_fixture.h"
+#include "client_json.h"
 #include "procs.h"
 #include "support/nstree.h"
 #include "support/restore_tree.h"
@@ -564,4 +565,26 @@ TEST_CASE("dump: pidnsctl dump --check matches a saved dump and shows what diffe
     CHECK(differs.out.find("- task ") != std::string::npos);
     CHECK(differs.out.find("+ task ") != std::string::npos);
     CHECK(differs.err.find("differs from " + file) != std::string::npos);
+}
+
+TEST_CASE("dump: the XML documents every field and flag bit, under the names pidnsctl's JSON prints") {
+    std::ifstream f(std::string(PIDNS_SOURCE_DIR) + "/dbus/org.pidns.Manager1.xml");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    const std::string xml = ss.str();
+    const auto start = xml.find("<method name=\"DumpPidTree\">");
+    REQUIRE(start != std::string::npos);
+    const std::string doc = xml.substr(start, xml.find("</method>", start) - start);
+    CHECK(doc.find("a(uuauuuuuttu)") != std::string::npos);
+    const nlohmann::json j = DumpEntry{};
+    REQUIRE(j.size() == 10);
+    for (const auto& [key, value] : j.items()) {
+        INFO("field " << key);
+        CHECK(doc.find(key) != std::string::npos);
+    }
+    CHECK(doc.find("(rpid, depth, vpids, vtgid, vppid, vpgid, vsid, pidns, pid_for_children, flags)") != std::string::npos);
+    for (const char* bit : {"1 thread", "2 zombie", "4 entered-from-outside", "8 unshared-pid"}) CHECK(doc.find(bit) != std::string::npos);
+    CHECK(pidns::client::dump_flags_text(kThread | kZombie | kEntered | kUnshared) ==
+          "thread,zombie,entered-from-outside,unshared-pid");
+    CHECK(pidns::client::dump_flags_text(0).empty());
 }
