@@ -8,7 +8,9 @@
 // (bench_bus.h), waits until pidnsd lists the top namespace, then times, N times each, alternating:
 //   - dump:  DumpPidTree(top namespace) over the bus, the whole answer received and decoded;
 //   - floor: open + read + close of /proc/TID/status for every task the dump listed, in this process
-//     (one read each, as pidnsd reads status: procfs makes it whole).
+//     (one read each, as pidnsd reads status: procfs makes it whole);
+//   - library: the same dump by pidns::PidTreeDump in this process, on a Model scanned once
+//     beforehand (no bus, no event loop): what the bus and pidnsd's slicing add is the difference.
 // It checks that each dump lists every task of the tree, prints the medians and their ratio
 // (target: dump within 1.5x the floor), and exits non-zero when a dump was incomplete.
 #include <fcntl.h>
@@ -28,6 +30,8 @@
 #include <vector>
 
 #include "bench_bus.h"
+#include "model.h"
+#include "pid_dump.h"
 
 using namespace bench;
 
@@ -117,7 +121,7 @@ std::size_t read_statuses(const std::vector<std::uint32_t>& tids) {
 struct Row {
     int tasks = 0;
     std::size_t dumped = 0;
-    double dump_ms = 0, floor_ms = 0;
+    double dump_ms = 0, floor_ms = 0, lib_ms = 0;
     bool complete = true;
 };
 
@@ -177,6 +181,27 @@ int main(int argc, char** argv) {
         }
         r.dump_ms = median(dump_ms);
         r.floor_ms = median(floor_ms);
+        {
+            auto model = pidns::Model::create();
+            if (!model || !(*model)->rescan()) {
+                std::printf("cannot scan /proc in-process\n");
+                return 1;
+            }
+            const auto id = (*model)->index().find_by_inode((*model)->features().nsfs_dev, inode);
+            std::vector<double> lib_ms;
+            for (int k = 0; id && k < reps; ++k) {
+                auto t0 = Clock::now();
+                pidns::PidTreeDump dump(**model, *id);
+                for (;;) {
+                    auto step = dump.step(Clock::time_point::max());
+                    if (!step || *step) break;
+                }
+                const auto entries = dump.entries(0);
+                lib_ms.push_back(us_since(t0, Clock::now()) / 1000.0);
+                r.complete = r.complete && entries.size() == r.dumped;
+            }
+            r.lib_ms = lib_ms.empty() ? 0 : median(lib_ms);
+        }
         rows.push_back(r);
         bus.cleanup();
         ::kill(top, SIGKILL);
@@ -187,6 +212,7 @@ int main(int argc, char** argv) {
     std::printf("%-44s %12zu %12zu\n", "tasks dumped", rows[0].dumped, rows[1].dumped);
     std::printf("%-44s %12.1f %12.1f\n", "DumpPidTree over the bus (ms)", rows[0].dump_ms, rows[1].dump_ms);
     std::printf("%-44s %12.1f %12.1f\n", "floor: read every /proc/TID/status (ms)", rows[0].floor_ms, rows[1].floor_ms);
+    std::printf("%-44s %12.1f %12.1f\n", "library: PidTreeDump in-process, no bus (ms)", rows[0].lib_ms, rows[1].lib_ms);
     bool ok = true;
     std::string verdict;
     for (const auto& r : rows) {
