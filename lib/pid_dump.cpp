@@ -230,6 +230,16 @@ NsId PidTreeDump::resolve(const std::string& rel, std::uint64_t inode) {
     return id ? *id : 0;
 }
 
+bool PidTreeDump::elsewhere(std::int32_t pid) const {
+    // One readlink instead of reading status: a process of a pid namespace the index knows
+    // outside the subtree is skipped. An unreadable link or an unknown namespace is read whole.
+    const std::string rel = std::to_string(pid) + "/ns/pid";
+    const auto inode = link_inode(model_.proc_fd(), rel.c_str());
+    if (inode == 0 || subtree_inodes_.contains(inode)) return false;
+    const auto id = model_.index().find_by_inode(model_.features().nsfs_dev, inode);
+    return id && !in_subtree(*id);
+}
+
 void PidTreeDump::drop_group(std::int32_t tgid) {
     std::erase_if(tasks_, [&](const DumpTask& t) { return t.tgid == tgid; });
     by_tid_.clear();
@@ -398,8 +408,10 @@ Result<bool> PidTreeDump::step(std::chrono::steady_clock::time_point deadline) {
         // Where to look: the index's processes in the namespace and below, then what /proc
         // lists that the index lacks (exited-unreaped processes, processes not read yet).
         for (const auto& [id, ns] : index.namespaces())
-            if (ns.meta.type == NsType::pid && index.pidns_is_descendant(id, root_))
+            if (ns.meta.type == NsType::pid && index.pidns_is_descendant(id, root_)) {
                 queue_.insert(queue_.end(), ns.members.begin(), ns.members.end());
+                subtree_inodes_.insert(ns.meta.inode);
+            }
         indexed_ = queue_.size();
         auto listed = list_proc_pids(model_.proc_fd());
         if (!listed) return listed.error();
@@ -410,7 +422,9 @@ Result<bool> PidTreeDump::step(std::chrono::steady_clock::time_point deadline) {
     if (phase_ == Phase::read) {
         while (pos_ < queue_.size()) {
             const bool indexed = pos_ < indexed_;
-            if (auto r = read_group(queue_[pos_++], indexed); !r) return r.error();
+            const auto tgid = queue_[pos_++];
+            if (!indexed && elsewhere(tgid)) continue;
+            if (auto r = read_group(tgid, indexed); !r) return r.error();
             if (pos_ < queue_.size() && (pos_ & 7) == 0 && past(deadline)) return false;
         }
         queue_.clear();

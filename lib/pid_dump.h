@@ -130,6 +130,8 @@ private:
     // One consistency round: re-reads what dangles; true when nothing did.
     Result<bool> check_round();
     void drop_group(std::int32_t tgid);
+    // Whether a process /proc lists but the index lacks is known to be outside the subtree.
+    [[nodiscard]] bool elsewhere(std::int32_t pid) const;
 
     Model& model_;
     NsId root_;
@@ -137,6 +139,7 @@ private:
     Phase phase_ = Phase::start;
     std::vector<std::int32_t> queue_;  // thread groups to read
     std::size_t indexed_ = 0;          // the first ones come from the index's namespaces
+    std::unordered_set<std::uint64_t> subtree_inodes_;  // nsfs inodes of the subtree's pid namespaces
     std::size_t pos_ = 0;
     std::unordered_set<std::int32_t> seen_;           // thread groups read (or found outside/gone)
     std::unordered_set<std::int32_t> outside_;        // thread groups read and found outside the subtree
