@@ -43,7 +43,7 @@ std::vector<RestoreEntry> to_restore(const std::vector<DumpEntry>& dump) {
 // Waits until pidnsd lists the pid namespace of host pid `pid`; returns its id.
 std::uint64_t listed_pidns(Client& c, pid_t pid) {
     const auto id = expected_ns_id(pid, "pid");
-    for (int i = 0; i < 500; ++i) {
+    for (int i = 0; i < 1000; ++i) {
         try {
             c.get_namespace(id);
             return id;
@@ -94,10 +94,16 @@ std::uint64_t link_inode(const std::string& path) {
 // pid_for_children links (by nsfs inode through GetNamespace, and by NS_GET_ID where pidnsd uses
 // the kernel's ids). The tree must be still (frozen or idle) while this runs.
 void check_against_kernel(Client& c, const std::vector<DumpEntry>& dump) {
-    std::map<std::uint64_t, std::uint64_t> inode_of;  // namespace id -> inode
+    std::map<std::uint64_t, std::uint64_t> inode_of;  // namespace id -> inode, 0: not listed
     auto inode = [&](std::uint64_t id) {
         auto [it, fresh] = inode_of.try_emplace(id, 0);
-        if (fresh) it->second = c.get_namespace(id).inode;
+        if (fresh) {
+            try {
+                it->second = c.get_namespace(id).inode;
+            } catch (const pidns::client::Error& e) {
+                if (e.kind() != pidns::client::ErrorKind::no_such_namespace) throw;
+            }
+        }
         return it->second;
     };
     for (const auto& e : dump) {
@@ -121,7 +127,11 @@ void check_against_kernel(Client& c, const std::vector<DumpEntry>& dump) {
             CHECK(static_cast<long>(e.vppid) == p.chains.at("NStgid")[L]);
         }
         const std::string base = "/proc/" + std::to_string(e.rpid);
-        CHECK(inode(e.pidns) == link_inode(base + "/ns/pid"));
+        // A pid namespace only exited-unreaped tasks hold is not in pidnsd's index (it does not
+        // index them): GetNamespace does not know it; its id is checked by NS_GET_ID where the
+        // kernel's ids are used (an assigned one holds for that answer only).
+        if (const auto known = inode(e.pidns); known != 0 || !(e.flags & kZombie))
+            CHECK(known == link_inode(base + "/ns/pid"));
         if (kernel_ids_expected()) {
             auto fd = open_ns(static_cast<pid_t>(e.rpid), "pid");
             CHECK(e.pidns == oracle_ns_id(fd.get()));
@@ -475,7 +485,13 @@ TEST_CASE("dump: a frozen tree dumps identically twice, a churning one consisten
     std::this_thread::sleep_for(1s);
     const auto second = c.dump_pid_tree(root);
     CHECK(first.size() > 1);
-    CHECK(first == second);
+    if (kernel_ids_expected()) {
+        CHECK(first == second);
+    } else {
+        // Assigned ids of namespaces only zombies hold are made per answer: they correspond.
+        check_same_tree(first, second);
+        for (std::size_t i = 0; i < std::min(first.size(), second.size()); ++i) CHECK(first[i].rpid == second[i].rpid);
+    }
     check_consistent(first);
     check_against_kernel(c, first);
     cg.freeze(false);
@@ -503,7 +519,7 @@ TEST_CASE("dump: nobody may not dump root's container, which it cannot even see,
     const pid_t mixed_init = child_of(mixed.pid());
     wait_comm(mixed_init, "sleep");
     const auto mixed_ns = listed_pidns(c, mixed_init);
-    for (int i = 0; i < 100 && c.dump_pid_tree(mixed_ns).size() < 2; ++i) std::this_thread::sleep_for(10ms);
+    for (int i = 0; i < 1000 && c.dump_pid_tree(mixed_ns).size() < 2; ++i) std::this_thread::sleep_for(10ms);
     REQUIRE(c.dump_pid_tree(mixed_ns).size() == 2);
     auto denied = run(concat(as_nobody, {PIDNSCTL_BIN, "--address=" + bus.address(), "dump", std::to_string(mixed_ns)}));
     CHECK(denied.status == 5);
@@ -516,7 +532,8 @@ TEST_CASE("dump: nobody may not dump root's container, which it cannot even see,
     // nobody's container: its own user-ns root dumps its own pid namespace (the kernel lets it read
     // every task: checked first by reading a task's ns link from inside).
     auto own = run(concat(as_nobody, {"unshare", "-U", "-r", "-p", "-f", "--mount-proc", "sh", "-c",
-                                      "sleep 1000 >/dev/null 2>&1 & sleep 0.3; readlink /proc/2/ns/pid >/dev/null && exec " PIDNSCTL_BIN
+                                      "sleep 1000 >/dev/null 2>&1 & until [ -e /proc/2/ns/pid ]; do sleep 0.05; done; "
+                                      "readlink /proc/2/ns/pid >/dev/null && exec " PIDNSCTL_BIN
                                       " --address=" + bus.address() + " --json=short dump; kill %1"}));
     INFO(own.err);
     REQUIRE(own.status == 0);

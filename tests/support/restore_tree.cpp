@@ -218,12 +218,21 @@ void set_groups(const Plan& p, std::size_t i, std::uint32_t inherited_pgid, std:
 
 [[noreturn]] void run_task(const Plan& p, std::size_t i, std::uint32_t inherited_pgid, std::uint32_t inherited_sid);
 
+// A zombie child is one once this returns: waitid(WNOWAIT) waits for its exit without reaping it.
+void wait_zombie(const Plan& p, std::size_t child, pid_t pid) {
+    if (!(p.e[child].flags & kZombie)) return;
+    siginfo_t info{};
+    while (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT) != 0)
+        if (errno != EINTR) fail_errno(who(p.e[child]) + ": waitid(WNOWAIT) for the zombie");
+}
+
 void spawn_child(const Plan& p, std::size_t parent, std::size_t child, std::uint64_t flags) {
     const auto& pe = p.e[parent];
     const pid_t pid = clone3_fork(p.e[child], flags);
     if (pid < 0) fail_errno(who(p.e[child]) + ": clone3(set_tid) by its parent");
     if (pid == 0) run_task(p, child, pe.vpgid, pe.vsid);
     wait_ready(child);
+    wait_zombie(p, child, pid);
 }
 
 void run_task(const Plan& p, std::size_t i, std::uint32_t inherited_pgid, std::uint32_t inherited_sid) {
@@ -355,6 +364,7 @@ pid_t find_restored(const Plan& p, std::uint64_t pidns, ino_t root_ino) {
         if (pid == 0) run_task(p, k, 0, 0);
         if (::setns(own, CLONE_NEWPID) != 0) fail_errno("restorer: setns back");
         wait_ready(k);
+        wait_zombie(p, k, pid);
     }
     wait_created(p.e.size());
     g_shared->done.store(1);
