@@ -562,6 +562,10 @@ TEST_CASE("dump: pidnsctl dump --check matches a saved dump and shows what diffe
     const auto j = nlohmann::json::parse(saved.out);
     CHECK(j.at("tasks").size() == 3);
     CHECK(j.at("sequence").get<std::uint64_t>() > 0);  // root is told the index's event sequence
+    auto table = run({PIDNSCTL_BIN, "--address=" + bus.address(), "--no-pager", "dump", "@" + std::to_string(init)});
+    CHECK(table.status == 0);
+    CHECK(table.out.find("VPIDS") != std::string::npos);
+    CHECK(table.out.find("3 tasks dumped at event ") != std::string::npos);
     auto same = run({PIDNSCTL_BIN, "--address=" + bus.address(), "dump", "--check", file});
     CHECK(same.status == 0);
     CHECK(same.out.find("matches") != std::string::npos);
