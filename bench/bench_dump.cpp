@@ -8,7 +8,8 @@
 // (bench_bus.h), waits until pidnsd lists the top namespace, then times, N times each, alternating:
 //   - dump:  DumpPidTree(top namespace) over the bus, the whole answer received and decoded;
 //   - floor: open + read + close of /proc/TID/status for every task the dump listed, in this process
-//     (one read each, as pidnsd reads status: procfs makes it whole);
+//     (one read each, as pidnsd reads status: procfs makes it whole); and the same plus a readlink
+//     of each task's ns/pid_for_children, which no status line gives;
 //   - library: the same dump by pidns::PidTreeDump in this process, on a Model scanned just
 //     before (no bus, no event loop): what the bus and pidnsd's slicing add is the difference.
 // It checks that each dump lists every task of the tree, prints the medians and their ratio
@@ -118,10 +119,23 @@ std::size_t read_statuses(const std::vector<std::uint32_t>& tids) {
     return bytes;
 }
 
+// The floor plus what status does not say: readlink of each task's ns/pid_for_children (the
+// unshared-pid mark and the pid_for_children field need it; the kernel shows it nowhere else).
+std::size_t read_statuses_and_links(const std::vector<std::uint32_t>& tids) {
+    std::size_t n = read_statuses(tids);
+    char link[64];
+    for (auto tid : tids) {
+        char path[64];
+        std::snprintf(path, sizeof path, "/proc/%u/ns/pid_for_children", tid);
+        if (::readlink(path, link, sizeof link) > 0) ++n;
+    }
+    return n;
+}
+
 struct Row {
     int tasks = 0;
     std::size_t dumped = 0;
-    double dump_ms = 0, floor_ms = 0, lib_ms = 0;
+    double dump_ms = 0, floor_ms = 0, lib_ms = 0, links_ms = 0;
     bool complete = true;
 };
 
@@ -167,20 +181,24 @@ int main(int argc, char** argv) {
         auto first = bus.c->dump_pid_tree(ns);  // warm-up (and the task list for the floor)
         std::vector<std::uint32_t> tids;
         for (const auto& e : first) tids.push_back(e.rpid);
-        std::vector<double> dump_ms, floor_ms;
+        std::vector<double> dump_ms, floor_ms, links_ms;
         for (int k = 0; k < reps; ++k) {
             auto t0 = Clock::now();
             const auto d = bus.c->dump_pid_tree(ns);
             auto t1 = Clock::now();
             (void)read_statuses(tids);
             auto t2 = Clock::now();
+            (void)read_statuses_and_links(tids);
+            auto t3 = Clock::now();
             dump_ms.push_back(us_since(t0, t1) / 1000.0);
             floor_ms.push_back(us_since(t1, t2) / 1000.0);
+            links_ms.push_back(us_since(t2, t3) / 1000.0);
             r.dumped = d.size();
             r.complete = r.complete && d.size() == static_cast<std::size_t>(tasks / kLevels * kLevels);
         }
         r.dump_ms = median(dump_ms);
         r.floor_ms = median(floor_ms);
+        r.links_ms = median(links_ms);
         {
             auto model = pidns::Model::create();
             if (!model) {
@@ -215,6 +233,7 @@ int main(int argc, char** argv) {
     std::printf("%-44s %12zu %12zu\n", "tasks dumped", rows[0].dumped, rows[1].dumped);
     std::printf("%-44s %12.1f %12.1f\n", "DumpPidTree over the bus (ms)", rows[0].dump_ms, rows[1].dump_ms);
     std::printf("%-44s %12.1f %12.1f\n", "floor: read every /proc/TID/status (ms)", rows[0].floor_ms, rows[1].floor_ms);
+    std::printf("%-44s %12.1f %12.1f\n", "floor + readlink ns/pid_for_children (ms)", rows[0].links_ms, rows[1].links_ms);
     std::printf("%-44s %12.1f %12.1f\n", "library: PidTreeDump in-process, no bus (ms)", rows[0].lib_ms, rows[1].lib_ms);
     bool ok = true;
     std::string verdict;
@@ -226,6 +245,8 @@ int main(int argc, char** argv) {
     std::printf("%-44s %12.2f %12.2f\n", "ratio dump/floor (target <= 1.5)", rows[0].dump_ms / rows[0].floor_ms,
                 rows[1].dump_ms / rows[1].floor_ms);
     std::printf("%-44s %s\n", "target", verdict.c_str());
+    std::printf("%-44s %12.2f %12.2f\n", "ratio dump/(floor + pid_for_children)", rows[0].dump_ms / rows[0].links_ms,
+                rows[1].dump_ms / rows[1].links_ms);
     std::printf("load: %s\n", loadavg().c_str());
     if (!ok) std::printf("A DUMP WAS INCOMPLETE: it must list every task of the tree\n");
     return ok ? 0 : 1;
