@@ -678,7 +678,8 @@ void Manager::DumpPidTree(sdbus::Result<std::vector<DumpTuple>>&& result, uint64
 }
 
 void Manager::DumpPidTreeWithSequence(sdbus::Result<uint64_t, std::vector<DumpTuple>>&& result, uint64_t ns) {
-    queue(make_call("DumpPidTreeWithSequence", std::move(result),
+    // The same operation to polkit rules (details method=DumpPidTree), and in the log.
+    queue(make_call("DumpPidTree", std::move(result),
                     std::unique_ptr<Work<uint64_t, std::vector<DumpTuple>>>(
                         std::make_unique<DumpSequenceWork>(DumpTree(model_, ns, event_sequence_))),
                     CallEnv{model_, clients_, polkit_}, {{"namespace", std::to_string(ns)}}));
