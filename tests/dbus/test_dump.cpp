@@ -413,6 +413,18 @@ TEST_CASE("dump: a task that entered by setns and one that unshared CLONE_NEWPID
 
 namespace {
 
+// Ends a pid namespace's init before the `unshare` above it goes (declare it after that Proc):
+// unshare then reaps it, and no zombie of it is left for pid 1 to reap while later tests look.
+struct EndsFirst {
+    pid_t init;
+    ~EndsFirst() {
+        if (init <= 0) return;
+        kill(init, SIGKILL);
+        for (int i = 0; i < 200 && ::access(("/proc/" + std::to_string(init)).c_str(), F_OK) == 0; ++i)
+            std::this_thread::sleep_for(5ms);
+    }
+};
+
 // A cgroup v2 directory of its own (removed at the end), for the freezer.
 class FreezerCgroup {
 public:
@@ -460,6 +472,7 @@ TEST_CASE("dump: a frozen tree dumps identically twice, a churning one consisten
     Proc churn({"sh", "-c",
                 "echo $$ > " + cg.path() + "/cgroup.procs && exec unshare -p -f --kill-child " PIDNS_CHURN_BIN " 400"});
     const pid_t init = child_of(churn.pid());
+    EndsFirst end_churn{init};
     wait_comm(init, "pidns-churn");
     const auto root = listed_pidns(c, init);
     std::this_thread::sleep_for(300ms);
@@ -505,6 +518,7 @@ TEST_CASE("dump: nobody may not dump root's container, which it cannot even see,
     // root's container: invisible to nobody, the same error as an id that does not exist.
     Proc rooted({"unshare", "-p", "-f", "--kill-child", "sleep", "1000"});
     const pid_t rooted_init = child_of(rooted.pid());
+    EndsFirst end_rooted{rooted_init};
     wait_comm(rooted_init, "sleep");
     const auto rooted_ns = listed_pidns(c, rooted_init);
     auto hidden = run(concat(as_nobody, {PIDNSCTL_BIN, "--address=" + bus.address(), "dump", std::to_string(rooted_ns)}));
@@ -517,6 +531,7 @@ TEST_CASE("dump: nobody may not dump root's container, which it cannot even see,
     Proc mixed({"unshare", "-p", "-f", "--kill-child", "sh", "-c",
                 "setpriv --reuid=65534 --regid=65534 --clear-groups sleep 1000 & exec sleep 1000"});
     const pid_t mixed_init = child_of(mixed.pid());
+    EndsFirst end_mixed{mixed_init};
     wait_comm(mixed_init, "sleep");
     const auto mixed_ns = listed_pidns(c, mixed_init);
     for (int i = 0; i < 1000 && c.dump_pid_tree(mixed_ns).size() < 2; ++i) std::this_thread::sleep_for(10ms);

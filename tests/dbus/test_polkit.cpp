@@ -239,16 +239,23 @@ TEST_CASE("polkit: a DumpPidTree refused by the kernel's rule is granted by a ru
     REQUIRE(fs::exists(kPolkitd));
     // Two containers of root's, each with one task of nobody's: nobody may see both, dump neither
     // by the kernel's rule; the polkit rule names the first (by the reference passed: its inode).
-    std::vector<pid_t> wrappers;
-    struct Reap {
-        std::vector<pid_t>* ps;
+    std::vector<pid_t> wrappers, inits;
+    struct Reap {  // the inits first, so that unshare reaps them: no zombie left behind
+        std::vector<pid_t>*ps, *inits;
         ~Reap() {
+            for (auto i : *inits) kill(i, SIGKILL);
             for (auto p : *ps) {
+                bool reaped = false;
+                for (int k = 0; k < 200 && !reaped; ++k) {
+                    reaped = waitpid(p, nullptr, WNOHANG) == p;
+                    if (!reaped) std::this_thread::sleep_for(5ms);
+                }
+                if (reaped) continue;
                 kill(p, SIGKILL);
                 waitpid(p, nullptr, 0);
             }
         }
-    } reap{&wrappers};
+    } reap{&wrappers, &inits};
     for (int i = 0; i < 2; ++i) {
         pid_t w = fork();
         REQUIRE(w >= 0);
@@ -270,6 +277,7 @@ TEST_CASE("polkit: a DumpPidTree refused by the kernel's rule is granted by a ru
             if (init == 0) std::this_thread::sleep_for(10ms);
         }
         REQUIRE(init > 0);
+        inits.push_back(init);
         auto st = run({"stat", "-L", "-c", "%i", "/proc/" + std::to_string(init) + "/ns/pid"}).out;
         st.pop_back();
         inode.push_back(st);
