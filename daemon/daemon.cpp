@@ -174,6 +174,7 @@ pidns::Result<std::unique_ptr<Daemon>> Daemon::start(const Options& opts) {
     d->reconcile_mount_watches();
     if (auto s = d->connect_bus(); !s) return s.error();
     d->manager_->set_statistics([raw = d.get()](bool everything) { return raw->statistics(everything); });
+    d->manager_->set_event_sequence([raw = d.get()] { return raw->updater_->stats().events; });
     d->next_verify_ = Clock::now() + opts.verify_interval;
     if (d->connector_ && opts.verify_interval.count() > 0)
         spdlog::info("verify pass every {} ms; {} mountinfo watch(es)", opts.verify_interval.count(),

@@ -50,6 +50,11 @@ public:
     using Statistics = std::map<std::string, sdbus::Variant>;
     void set_statistics(std::function<Statistics(bool everything)> provider) { statistics_ = std::move(provider); }
 
+    // What DumpPidTreeWithSequence reports: the process events applied to the index so far.
+    void set_event_sequence(std::function<std::uint64_t()> sequence) { event_sequence_ = std::move(sequence); }
+
+    using DumpTuple = sdbus::Struct<uint32_t, uint32_t, std::vector<uint32_t>, uint32_t, uint32_t, uint32_t, uint32_t,
+                                    uint64_t, uint64_t, uint32_t>;
     using NamespaceTuple = sdbus::Struct<uint64_t, uint64_t, std::string, uint64_t, uint64_t, uint32_t, uint32_t,
                                          uint32_t, uint32_t>;
     using Description = std::map<std::string, sdbus::Variant>;
@@ -70,6 +75,8 @@ private:
     void DescribeNamespace(sdbus::Result<Description>&& result, uint64_t ns) override;
     void DescribeNamespaces(sdbus::Result<std::vector<Description>>&& result, std::string type) override;
     void DescribeProcess(sdbus::Result<Description>&& result, uint32_t pid) override;
+    void DumpPidTree(sdbus::Result<std::vector<DumpTuple>>&& result, uint64_t ns) override;
+    void DumpPidTreeWithSequence(sdbus::Result<uint64_t, std::vector<DumpTuple>>&& result, uint64_t ns) override;
     void GetStatistics(sdbus::Result<std::map<std::string, sdbus::Variant>>&& result) override;
     void Subscribe(sdbus::Result<>&& result) override;
     void Unsubscribe(sdbus::Result<>&& result) override;
@@ -97,6 +104,7 @@ private:
     const Machines* machines_ = nullptr;
     std::string event_source_;
     std::function<Statistics(bool)> statistics_;
+    std::function<std::uint64_t()> event_sequence_;
     pidns::UserNames users_;  // uid -> name for User keys (/etc/passwd only)
     // sdbus-c++ 1.2 gives property getters no message. A match callback, which sd-bus runs
     // before dispatching the same message to the object, records who is asking.

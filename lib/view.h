@@ -147,6 +147,9 @@ public:
     // Whether the caller may inspect this process; an allowed answer is confirmed on fresh
     // credentials (once per process and view).
     [[nodiscard]] bool may_inspect(const Process& p);
+    // The same for a thread group that exited and is not reaped (not in the index): decided on
+    // `p` as made from its status just read (a zombie has no mm: dumpability does not apply).
+    [[nodiscard]] bool may_inspect_exited(const Process& p) { return access(p) == Access::allowed; }
     // Whether the caller can see namespace `id` (what NamespaceAdded may tell it).
     [[nodiscard]] bool can_see(NsId id) { return visible(id); }
     std::uint32_t process_count();
@@ -173,6 +176,8 @@ public:
     // Whether the caller may inspect every process (CAP_SYS_PTRACE in pidnsd's user namespace,
     // in its pid namespace, or polkit's yes); when not, it counts as refused (polkit may widen).
     bool inspects_everything();
+    // The same, without counting a refusal (for what is only left out, never asked of polkit).
+    [[nodiscard]] bool sees_everything() const noexcept { return at_root_ && (all_creds_ || widened_); }
     // ListProcesses for one member: its tgid as the caller sees it, 0 if it may not be inspected.
     std::uint32_t listed_pid(std::int32_t tgid);
     // Counts on the credentials the index last read instead of reading them again per process
