@@ -14,16 +14,16 @@ _pidnsctl() {
         cword=$COMP_CWORD
     fi
 
-    local commands="list translate status tree ps monitor stats"
+    local commands="list translate status tree ps monitor stats dump"
     local global="--address= --system --json= --no-pager --no-legend --verbose --help --version"
     local types="pid user mnt net uts ipc cgroup time"
-    local columns="ID INODE TYPE LEVEL PARENT OWNER NPROCS INIT USER CONTAINER COMMAND UNIT SLICE CGROUP NETNS"
+    local columns="ID INODE TYPE LEVEL PARENT OWNER NPROCS INIT USER CONTAINER COMMAND UNIT SLICE CGROUP MACHINE NETNS"
 
     # The subcommand, if one was given already.
     local i cmd=""
     for ((i = 1; i < cword; i++)); do
         case ${words[i]} in
-            list|translate|status|tree|ps|monitor|stats) cmd=${words[i]}; break ;;
+            list|translate|status|tree|ps|monitor|stats|dump) cmd=${words[i]}; break ;;
         esac
     done
 
@@ -39,6 +39,7 @@ _pidnsctl() {
             COMPREPLY=($(compgen -P "$prefix" -W "$columns" -- "${cur##*,}"))
             return ;;
         --from|--to) _pidnsctl_ns; return ;;
+        --check) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
     esac
 
     if [[ -z $cmd ]]; then
@@ -56,6 +57,7 @@ _pidnsctl() {
         list) opts="$opts -t --type -o --output" ;;
         translate) opts="$opts --from --to --batch" ;;
         tree) opts="$opts --all-types" ;;
+        dump) opts="$opts --check" ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
@@ -64,7 +66,7 @@ _pidnsctl() {
     fi
     case $cmd in
         status|translate) COMPREPLY=($(compgen -W "$(cd /proc 2>/dev/null && echo [0-9]*)" -- "$cur")) ;;
-        tree|ps) _pidnsctl_ns ;;
+        tree|ps|dump) _pidnsctl_ns ;;
     esac
 }
 

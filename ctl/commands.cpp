@@ -1,4 +1,4 @@
-// pidnsctl's subcommands: list, translate, status, tree, ps, monitor, stats.
+// pidnsctl's subcommands: list, translate, status, tree, ps, monitor, stats, dump.
 #include "commands.h"
 
 #include <poll.h>
@@ -16,6 +16,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "client_json.h"
@@ -97,7 +98,7 @@ std::string now_text(std::uint64_t& usec) {
 const std::vector<std::string>& list_columns() {
     static const std::vector<std::string> c{"ID",   "INODE",     "TYPE",    "LEVEL", "PARENT", "OWNER", "NPROCS",
                                             "INIT", "USER",      "CONTAINER", "COMMAND", "UNIT", "SLICE", "CGROUP",
-                                            "NETNS"};
+                                            "MACHINE", "NETNS"};
     return c;
 }
 
@@ -123,7 +124,7 @@ int cmd_list(Client& c, Output& out, const ListArgs& a) {
             if (std::find(list_columns().begin(), list_columns().end(), col) == list_columns().end())
                 throw CtlError(kUsage, "unknown column \"" + col +
                                            "\"; columns: ID,INODE,TYPE,LEVEL,PARENT,OWNER,NPROCS,INIT,USER,CONTAINER,"
-                                           "COMMAND,UNIT,SLICE,CGROUP,NETNS");
+                                           "COMMAND,UNIT,SLICE,CGROUP,MACHINE,NETNS");
             cols.push_back(col);
         }
     }
@@ -163,6 +164,7 @@ int cmd_list(Client& c, Output& out, const ListArgs& a) {
             else if (col == "UNIT") row.push_back(or_dash(d.labels.unit));
             else if (col == "SLICE") row.push_back(or_dash(d.labels.slice));
             else if (col == "CGROUP") row.push_back(or_dash(d.labels.cgroup));
+            else if (col == "MACHINE") row.push_back(or_dash(d.labels.machine));
             else {
                 std::string names;
                 for (const auto& nm : d.netns_names) names += (names.empty() ? "" : ",") + nm;
@@ -269,6 +271,7 @@ int cmd_status(Client& c, Output& out, const std::string& pid_arg) {
                                    ? ""
                                    : " (" + labels.container_name + ")"));
     line("Pod", labels.pod_uid);
+    line("Machine", labels.machine);
     if (described.threads.size() > 1) line("Threads", chain_text(described.threads));
     fmt::print("\n");
     auto at = [](const std::vector<std::uint32_t>& v, std::size_t i) { return i < v.size() ? num(v[i]) : "-"; };
@@ -512,6 +515,124 @@ int cmd_monitor(Client& c, Output& out) {
     }
     g_event_sink = nullptr;
     ::close(sfd);
+    return kOk;
+}
+
+namespace {
+
+using pidns::client::DumpEntry;
+
+std::string vpids_text(const std::vector<std::uint32_t>& v) { return chain_text(v, '/'); }
+
+// The entries of a saved dump: `pidnsctl dump --json` output ({"tasks": [...]}) or a bare array.
+std::vector<DumpEntry> saved_entries(const json& j, const std::string& file) {
+    const json& tasks = j.is_object() ? j.at("tasks") : j;
+    if (!tasks.is_array()) throw CtlError(kUsage, file + ": not a dump (expected the output of pidnsctl --json=short dump)");
+    return tasks.get<std::vector<DumpEntry>>();
+}
+
+// What differs between a saved dump and the live one, a line per difference. Tasks are matched by
+// vpids (their pids from the dumped namespace down); rpid (the reader's view) is not compared.
+// Namespace ids are compared as a correspondence: each saved id must map to one live id and back,
+// so a tree restored into fresh namespaces matches its dump.
+std::vector<std::string> dump_differences(const std::vector<DumpEntry>& saved, const std::vector<DumpEntry>& live) {
+    std::vector<std::string> out;
+    std::map<std::vector<std::uint32_t>, const DumpEntry*> now;
+    for (const auto& e : live) now[e.vpids] = &e;
+    std::map<std::uint64_t, std::uint64_t> fwd, back;
+    auto same_ns = [&](std::uint64_t a, std::uint64_t b) {
+        if ((a == 0) != (b == 0)) return false;
+        if (a == 0) return true;
+        auto [f, fnew] = fwd.emplace(a, b);
+        auto [r, rnew] = back.emplace(b, a);
+        return f->second == b && r->second == a;
+    };
+    std::set<std::vector<std::uint32_t>> matched;
+    for (const auto& s : saved) {
+        const auto it = now.find(s.vpids);
+        if (it == now.end()) {
+            out.push_back(fmt::format("- task {} ({}): in the saved dump, not in the live tree", vpids_text(s.vpids),
+                                      or_dash(pidns::client::dump_flags_text(s.flags))));
+            continue;
+        }
+        matched.insert(s.vpids);
+        const DumpEntry& l = *it->second;
+        auto field = [&](const char* name, std::uint64_t a, std::uint64_t b) {
+            if (a != b) out.push_back(fmt::format("~ task {}: {} {} saved, {} live", vpids_text(s.vpids), name, a, b));
+        };
+        field("depth", s.depth, l.depth);
+        field("vtgid", s.vtgid, l.vtgid);
+        field("vppid", s.vppid, l.vppid);
+        field("vpgid", s.vpgid, l.vpgid);
+        field("vsid", s.vsid, l.vsid);
+        if (s.flags != l.flags)
+            out.push_back(fmt::format("~ task {}: flags {} saved, {} live", vpids_text(s.vpids),
+                                      or_dash(pidns::client::dump_flags_text(s.flags)),
+                                      or_dash(pidns::client::dump_flags_text(l.flags))));
+        if (!same_ns(s.pidns, l.pidns))
+            out.push_back(fmt::format("~ task {}: pid namespace {} saved, {} live, which does not correspond",
+                                      vpids_text(s.vpids), s.pidns, l.pidns));
+        if (!same_ns(s.pid_for_children, l.pid_for_children))
+            out.push_back(fmt::format("~ task {}: pid_for_children {} saved, {} live, which does not correspond",
+                                      vpids_text(s.vpids), s.pid_for_children, l.pid_for_children));
+    }
+    for (const auto& l : live)
+        if (!matched.contains(l.vpids))
+            out.push_back(fmt::format("+ task {} ({}): in the live tree, not in the saved dump", vpids_text(l.vpids),
+                                      or_dash(pidns::client::dump_flags_text(l.flags))));
+    return out;
+}
+
+int check_dump(Client& c, Output& out, const DumpArgs& a) {
+    std::ifstream f(a.check);
+    if (!f) throw CtlError(kUsage, "cannot read " + a.check + "; give a file saved from pidnsctl --json=short dump");
+    json saved;
+    try {
+        saved = json::parse(f);
+    } catch (const json::exception& e) {
+        throw CtlError(kUsage, a.check + " is not JSON (" + e.what() + ")");
+    }
+    std::vector<DumpEntry> was;
+    std::uint64_t ref = 0;
+    try {
+        was = saved_entries(saved, a.check);
+        if (saved.is_object()) ref = saved.value("namespace", std::uint64_t{0});
+    } catch (const json::exception& e) {
+        throw CtlError(kUsage, a.check + " is not a dump (" + e.what() + "); give the output of pidnsctl --json=short dump");
+    }
+    if (!a.ns.empty()) ref = resolve_ns(c, a.ns, "pid");
+    const auto live = c.dump_pid_tree(ref);
+    const auto diffs = dump_differences(was, live);
+    if (out.json() != JsonMode::off) {
+        out.print_json(json{{"namespace", ref}, {"match", diffs.empty()}, {"differences", diffs}});
+    } else {
+        for (const auto& d : diffs) fmt::print("{}\n", d);
+        if (diffs.empty() && a.legend) fmt::print("The live tree matches {}: {} tasks.\n", a.check, live.size());
+    }
+    if (diffs.empty()) return kOk;
+    std::cerr << "pidnsctl: the live tree differs from " << a.check << " (" << diffs.size() << " differences)\n";
+    return kFailure;
+}
+
+}  // namespace
+
+int cmd_dump(Client& c, Output& out, const DumpArgs& a) {
+    if (!a.check.empty()) return check_dump(c, out, a);
+    const auto ref = resolve_ns(c, a.ns, "pid");
+    const auto d = c.dump_pid_tree_with_sequence(ref);
+    out.page();
+    if (out.json() != JsonMode::off) {
+        out.print_json(json{{"namespace", ref}, {"sequence", d.sequence}, {"tasks", d.tasks}});
+        return kOk;
+    }
+    Table t({{"RPID", true}, {"DEPTH", true}, {"VPIDS", false}, {"VTGID", true}, {"VPPID", true}, {"VPGID", true},
+             {"VSID", true}, {"PIDNS", true}, {"FOR_CHILDREN", true}, {"FLAGS", false}});
+    for (const auto& e : d.tasks)
+        t.add({num(e.rpid), num(e.depth), vpids_text(e.vpids), num(e.vtgid), num(e.vppid), num(e.vpgid), num(e.vsid),
+               num(e.pidns), e.pid_for_children ? num(e.pid_for_children) : "-",
+               or_dash(pidns::client::dump_flags_text(e.flags))});
+    t.print(out, a.legend);
+    if (a.legend) fmt::print("\n{} tasks dumped{}.\n", d.tasks.size(), d.sequence ? fmt::format(" at event {}", d.sequence) : "");
     return kOk;
 }
 

@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
     auto* sc_list = app.add_subcommand("list", "List the namespaces you may see, one per line");
     sc_list->add_option("-t,--type", list.types, "Only namespaces of TYPE (pid user mnt net uts ipc cgroup time); may be repeated")
         ->type_name("TYPE");
-    sc_list->add_option("-o,--output", list.columns, "Columns to print, comma-separated: ID,INODE,TYPE,LEVEL,PARENT,OWNER,NPROCS,INIT,USER,CONTAINER,COMMAND,UNIT,SLICE,CGROUP,NETNS")
+    sc_list->add_option("-o,--output", list.columns, "Columns to print, comma-separated: ID,INODE,TYPE,LEVEL,PARENT,OWNER,NPROCS,INIT,USER,CONTAINER,COMMAND,UNIT,SLICE,CGROUP,MACHINE,NETNS")
         ->type_name("COLUMNS");
 
     TranslateArgs tr;
@@ -93,7 +93,12 @@ int main(int argc, char** argv) {
 
     auto* sc_monitor = app.add_subcommand("monitor", "Print namespaces as they are created and destroyed, until Ctrl-C");
     auto* sc_stats = app.add_subcommand("stats", "Show pidnsd's statistics (GetStatistics)");
-    for (auto* sc : {sc_list, sc_tr, sc_status, sc_tree, sc_ps, sc_monitor, sc_stats}) sc->fallthrough();
+    DumpArgs dump;
+    auto* sc_dump = app.add_subcommand("dump", "Dump every task of a pid namespace subtree with its pid at every level (checkpoint/restore)");
+    sc_dump->add_option("NS", dump.ns, "The pid namespace (default: yours; with --check: the file's)")->type_name("NS");
+    sc_dump->add_option("--check", dump.check, "Compare a dump saved with --json=short dump with the live tree; exit 1 with the differences")
+        ->type_name("FILE");
+    for (auto* sc : {sc_list, sc_tr, sc_status, sc_tree, sc_ps, sc_monitor, sc_stats, sc_dump}) sc->fallthrough();
 
     try {
         app.parse(argc, argv);
@@ -117,6 +122,10 @@ int main(int argc, char** argv) {
         if (sc_ps->parsed()) return cmd_ps(c, out, ps_ns, !no_legend);
         if (sc_monitor->parsed()) return cmd_monitor(c, out);
         if (sc_stats->parsed()) return cmd_stats(c, out, !no_legend);
+        if (sc_dump->parsed()) {
+            dump.legend = !no_legend;
+            return cmd_dump(c, out, dump);
+        }
         return kUsage;
     } catch (const pidns::client::Error& e) {
         std::string msg = e.message().empty() ? e.name() : e.message();

@@ -1,5 +1,5 @@
 // pidnsctl's NS arguments: an id, an inode, TYPE:[INODE], a namespace file's path, @PID,
-// container:ID|NAME or unit:NAME.
+// container:ID|NAME, unit:NAME or machine:NAME.
 #include "ns_arg.h"
 
 #include <fcntl.h>
@@ -44,13 +44,15 @@ std::uint64_t inode_of_path(const std::string& path) {
     return static_cast<std::uint64_t>(st.st_ino);
 }
 
-// container:ID|NAME and unit:NAME: the outermost namespace of `type` whose representative runs in
-// that container (an id, or a prefix of at least 12 of its hex digits, or its name) or systemd unit.
+// container:ID|NAME, unit:NAME and machine:NAME: the outermost namespace of `type` whose
+// representative runs in that container (an id, or a prefix of at least 12 of its hex digits, or
+// its name), systemd unit or systemd-machined machine.
 std::uint64_t resolve_by_name(pidns::client::Client& c, std::string_view kind, const std::string& name,
                               const std::string& type) {
     if (name.empty()) throw CtlError(kUsage, "\"" + std::string(kind) + ":\" needs a name");
     auto matches = [&](const pidns::client::Labels& l) {
         if (kind == "unit") return l.unit == name;
+        if (kind == "machine") return l.machine == name;
         if (l.container_engine.empty()) return false;
         if (l.container_name == name || l.container_id == name) return true;
         return name.size() >= 12 && l.container_id.starts_with(name);
@@ -62,7 +64,7 @@ std::uint64_t resolve_by_name(pidns::client::Client& c, std::string_view kind, c
             best = &d;
     if (!best)
         throw CtlError(kNotFound, "no " + type + " namespace you may see belongs to " + std::string(kind) + " \"" + name +
-                                      "\"; pidnsctl list -o ID,TYPE,CONTAINER,UNIT,COMMAND shows what each belongs to");
+                                      "\"; pidnsctl list -o ID,TYPE,CONTAINER,UNIT,MACHINE,COMMAND shows what each belongs to");
     return best->ns.id;
 }
 
@@ -87,7 +89,7 @@ std::uint64_t resolve_ns(pidns::client::Client& c, const std::string& arg, const
         return it->second;
     }
     if (arg[0] == '/' || arg[0] == '.') return inode_of_path(arg);
-    for (std::string_view kind : {"container", "unit"})
+    for (std::string_view kind : {"container", "unit", "machine"})
         if (arg.size() > kind.size() && arg.compare(0, kind.size(), kind) == 0 && arg[kind.size()] == ':')
             return resolve_by_name(c, kind, arg.substr(kind.size() + 1), type);
     // TYPE:[INODE], as readlink /proc/PID/ns/TYPE prints it.
@@ -98,7 +100,7 @@ std::uint64_t resolve_ns(pidns::client::Client& c, const std::string& arg, const
         return v;
     throw CtlError(kUsage, "invalid namespace \"" + arg +
                                "\": expected an id, an inode, TYPE:[INODE], a path such as /proc/PID/ns/pid, @PID, "
-                               "container:ID|NAME or unit:NAME");
+                               "container:ID|NAME, unit:NAME or machine:NAME");
 }
 
 }  // namespace pidnsctl

@@ -1,5 +1,5 @@
 // pidnsctl's NS arguments: an id, an inode, TYPE:[INODE], a namespace file's path, @PID,
-// container:ID|NAME or unit:NAME.
+// container:ID|NAME, unit:NAME or machine:NAME.
 #pragma once
 
 #include <cstdint>
@@ -24,8 +24,8 @@ private:
 };
 
 // The namespace reference pidnsd takes (0: the caller's own), for `arg` naming a namespace of
-// `type` (used by @PID: PID's namespace of that type, as pidnsd sees it; and by container:ID|NAME
-// and unit:NAME: the outermost namespace of that type whose representative runs there). "" gives 0. Paths
+// `type` (used by @PID: PID's namespace of that type, as pidnsd sees it; and by container:ID|NAME,
+// unit:NAME and machine:NAME: the outermost namespace of that type whose representative runs there). "" gives 0. Paths
 // are opened as the user running pidnsctl. Throws CtlError (usage, not found, access denied) or
 // pidns::client::Error.
 std::uint64_t resolve_ns(pidns::client::Client& c, const std::string& arg, const std::string& type);

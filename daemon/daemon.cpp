@@ -26,6 +26,7 @@
 #include "manager.h"
 #include "model.h"
 #include "kernel_version.h"
+#include "machines.h"
 #include "ns_link.h"
 #include "polkit.h"
 #include "proc_connector.h"
@@ -117,6 +118,7 @@ Daemon::~Daemon() {
     if (rescan_thread_.joinable()) rescan_thread_.join();  // it reads through the model
     fanout_.reset();
     manager_.reset();
+    machines_.reset();
     polkit_.reset();
     clients_.reset();
     conn_.reset();
@@ -174,6 +176,7 @@ pidns::Result<std::unique_ptr<Daemon>> Daemon::start(const Options& opts) {
     d->reconcile_mount_watches();
     if (auto s = d->connect_bus(); !s) return s.error();
     d->manager_->set_statistics([raw = d.get()](bool everything) { return raw->statistics(everything); });
+    d->manager_->set_event_sequence([raw = d.get()] { return raw->updater_->stats().events; });
     d->next_verify_ = Clock::now() + opts.verify_interval;
     if (d->connector_ && opts.verify_interval.count() > 0)
         spdlog::info("verify pass every {} ms; {} mountinfo watch(es)", opts.verify_interval.count(),
@@ -241,6 +244,8 @@ pidns::Status Daemon::connect_bus() {
                 m->send_signal(to, member, id, type);
             });
         manager_->set_fanout(fanout_.get());
+        machines_ = std::make_unique<Machines>(*conn_);
+        manager_->set_machines(machines_.get());
     } catch (const sdbus::Error& e) {
         return make_error(Errc::io, "cannot set up /org/pidns on the " + where + " (" + e.getMessage() + ")");
     }
@@ -442,6 +447,7 @@ std::map<std::string, sdbus::Variant> Daemon::statistics(bool everything) const 
     m["SignalBacklog"] = u64(fanout_->backlog());
     m["PolkitCached"] = u64(polkit_->cached());
     m["PolkitPending"] = u64(polkit_->pending());
+    m["MachinedUnits"] = u64(machines_->size());
     m["UnsafePathsSkipped"] = u64(model_->unsafe_paths_skipped());
     m["FdScansTruncated"] = u64(model_->fd_scans_truncated());
     m["ProcListings"] = u64(model_->proc_listings());
@@ -486,6 +492,7 @@ int Daemon::run() {
             spdlog::critical("lost the bus connection ({}): exiting", e.getMessage());
             return kExitFailure;
         }
+        machines_->tick();  // asks machined again after its signals (asynchronously)
         // Calls: round-robin between uids and connections, one slice each.
         turn.begin("calls");
         clients_->send_due_refusals();

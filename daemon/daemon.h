@@ -25,6 +25,7 @@ class Updater;
 namespace pidnsd {
 
 class Clients;
+class Machines;
 class Manager;
 class Polkit;
 class SignalFanout;
@@ -80,6 +81,7 @@ private:
     std::unique_ptr<sdbus::IConnection> conn_;
     std::unique_ptr<Clients> clients_;
     std::unique_ptr<Polkit> polkit_;
+    std::unique_ptr<Machines> machines_;
     std::unique_ptr<Manager> manager_;
     std::unique_ptr<SignalFanout> fanout_;
     pidns::Fd epoll_;

@@ -12,6 +12,8 @@ const char* dbus_error_name(pidns::Errc code) noexcept {
     case Errc::ambiguous: return kErrorAmbiguousNamespace;
     case Errc::invalid_argument: return kErrorInvalidArgs;
     case Errc::access_denied: return kErrorAccessDenied;
+    case Errc::too_large: return kErrorLimitsExceeded;
+    case Errc::unstable:
     case Errc::parse:
     case Errc::io:
     case Errc::unsupported: return kErrorFailed;
@@ -34,7 +36,7 @@ const char* api_pointer(pidns::Errc code) noexcept {
 
 sdbus::Error to_dbus_error(const pidns::Error& e) {
     const char* name = dbus_error_name(e.code);
-    if (name == kErrorFailed) return sdbus::Error(name, e.describe() + "; see pidnsd's log (journalctl -u pidnsd)");
+    if (name == kErrorFailed && e.code != pidns::Errc::unstable) return sdbus::Error(name, e.describe() + "; see pidnsd's log (journalctl -u pidnsd)");
     return sdbus::Error(name, e.message + api_pointer(e.code));
 }
 

@@ -10,7 +10,9 @@
 
 #include "clients.h"
 #include "errors.h"
+#include "machines.h"
 #include "model.h"
+#include "pid_dump.h"
 #include "polkit.h"
 #include "signals.h"
 #include "view.h"
@@ -95,8 +97,8 @@ bool all_members_within(pidns::CallerView& v, pidns::Model& model, const pidns::
 
 // DescribeNamespace's keys for one built entry: GetNamespace's, then its representative's labels
 // (read now; left out when it exited since), its names and holders.
-Description describe_entry(pidns::CallerView& v, pidns::UserNames& users, pidns::Model& model,
-                           const pidns::NamespaceEntry& e) {
+Description describe_entry(pidns::CallerView& v, pidns::UserNames& users, const Machines* machines,
+                           pidns::Model& model, const pidns::NamespaceEntry& e) {
     Description d;
     d["Id"] = sdbus::Variant(e.id);
     d["Inode"] = sdbus::Variant(e.inode);
@@ -112,6 +114,11 @@ Description describe_entry(pidns::CallerView& v, pidns::UserNames& users, pidns:
         if (labels->container && !all_members_within(v, model, e, pidns::cgroup_prefix(labels->cgroup, labels->container->depth)))
             labels->container.reset();  // it spans more than that container: no container holds it all
         put_labels(d, *labels);
+        // machined's machine of the representative's unit, when every member runs in that unit.
+        if (const auto* name = machines ? machines->name_of_unit(labels->unit) : nullptr)
+            if (const auto unit_cgroup = pidns::cgroup_upto(labels->cgroup, labels->unit);
+                !unit_cgroup.empty() && all_members_within(v, model, e, unit_cgroup))
+                d["Machine"] = sdbus::Variant(*name);
         if (const auto* p = model.index().find_process(e.rep_tgid)) put_user(d, v, users, p->uid[1]);
     }
     if (e.type == pidns::NsType::net)
@@ -456,6 +463,84 @@ private:
     std::vector<uint32_t> out_;
 };
 
+// DumpPidTree: the subtree read from /proc in slices (lib/pid_dump.h), then whether the caller
+// may inspect every task of it; the answer with the event sequence it was read at.
+class DumpTree {
+public:
+    using Answer = std::pair<uint64_t, std::vector<Manager::DumpTuple>>;
+    DumpTree(pidns::Model& model, uint64_t ref, std::function<std::uint64_t()> sequence)
+        : model_(model), ref_(ref), sequence_(std::move(sequence)) {}
+
+    std::optional<Answer> run(pidns::CallerView& v, Client& c, Clock::time_point deadline) {
+        if (!dump_) dump_.emplace(model_, unwrap(v.resolve_pidns(ref_)));
+        if (!read_) {
+            if (!unwrap(dump_->step(deadline))) return std::nullopt;
+            read_ = true;
+        }
+        const auto denied = dump_->count_uninspectable(v, deadline);
+        if (!denied) return std::nullopt;
+        if (*denied > 0)
+            throw sdbus::Error(kErrorAccessDenied,
+                               "you may not inspect " + std::to_string(*denied) + " of the " +
+                                   std::to_string(dump_->tasks().size()) + " tasks in pid namespace " +
+                                   std::to_string(ref_) +
+                                   " (the kernel's ptrace read check: same uid and gid, or CAP_SYS_PTRACE over "
+                                   "them), and a dump is never partial; dump as their user, dump a namespace "
+                                   "further down, or ask an administrator for org.pidns.inspect");
+        const auto* own = model_.index().find_namespace(c.caller->pidns);
+        const std::size_t caller_level = own ? own->meta.level : 0;
+        Answer a;
+        a.first = v.sees_everything() && sequence_ ? sequence_() : 0;
+        const auto entries = dump_->entries(caller_level);
+        a.second.reserve(entries.size());
+        for (const auto& e : entries)
+            a.second.emplace_back(e.rpid, e.depth, e.vpids, e.vtgid, e.vppid, e.vpgid, e.vsid, e.pidns,
+                                  e.pid_for_children, e.flags);
+        return a;
+    }
+    void restart() {
+        dump_.reset();
+        read_ = false;
+    }
+
+private:
+    pidns::Model& model_;
+    uint64_t ref_;
+    std::function<std::uint64_t()> sequence_;
+    std::optional<pidns::PidTreeDump> dump_;
+    bool read_ = false;
+};
+
+class DumpWork final : public Work<std::vector<Manager::DumpTuple>> {
+public:
+    explicit DumpWork(DumpTree tree) : tree_(std::move(tree)) {}
+    std::optional<std::tuple<std::vector<Manager::DumpTuple>>> run(pidns::CallerView& v, Client& c,
+                                                                   Clock::time_point deadline) override {
+        auto a = tree_.run(v, c, deadline);
+        if (!a) return std::nullopt;
+        return std::make_tuple(std::move(a->second));
+    }
+    void restart() override { tree_.restart(); }
+
+private:
+    DumpTree tree_;
+};
+
+class DumpSequenceWork final : public Work<uint64_t, std::vector<Manager::DumpTuple>> {
+public:
+    explicit DumpSequenceWork(DumpTree tree) : tree_(std::move(tree)) {}
+    std::optional<std::tuple<uint64_t, std::vector<Manager::DumpTuple>>> run(pidns::CallerView& v, Client& c,
+                                                                             Clock::time_point deadline) override {
+        auto a = tree_.run(v, c, deadline);
+        if (!a) return std::nullopt;
+        return std::make_tuple(a->first, std::move(a->second));
+    }
+    void restart() override { tree_.restart(); }
+
+private:
+    DumpTree tree_;
+};
+
 }  // namespace
 
 Manager::Manager(sdbus::IConnection& conn, pidns::Model& model, Clients& clients, Polkit& polkit,
@@ -568,7 +653,7 @@ void Manager::ListProcesses(sdbus::Result<std::vector<uint32_t>>&& result, uint6
 }
 
 Manager::Description Manager::describe(pidns::CallerView& v, const pidns::NamespaceEntry& e) {
-    return describe_entry(v, users_, model_, e);
+    return describe_entry(v, users_, machines_, model_, e);
 }
 
 void Manager::DescribeNamespace(sdbus::Result<Description>&& result, uint64_t ns) {
@@ -602,9 +687,26 @@ void Manager::DescribeProcess(sdbus::Result<Description>&& result, uint32_t pid)
         d["Threads"] = sdbus::Variant(to_u32(p.threads));
         put_user(d, v, users_, p.host_uid);
         put_labels(d, p.labels);
+        if (const auto* name = machines_ ? machines_->name_of_unit(p.labels.unit) : nullptr)
+            d["Machine"] = sdbus::Variant(*name);
         return std::make_tuple(std::move(d));
     });
     queue(make_call("DescribeProcess", std::move(result), std::move(work), CallEnv{model_, clients_, polkit_}, {}, true));
+}
+
+void Manager::DumpPidTree(sdbus::Result<std::vector<DumpTuple>>&& result, uint64_t ns) {
+    queue(make_call("DumpPidTree", std::move(result),
+                    std::unique_ptr<Work<std::vector<DumpTuple>>>(
+                        std::make_unique<DumpWork>(DumpTree(model_, ns, event_sequence_))),
+                    CallEnv{model_, clients_, polkit_}, {{"namespace", std::to_string(ns)}}));
+}
+
+void Manager::DumpPidTreeWithSequence(sdbus::Result<uint64_t, std::vector<DumpTuple>>&& result, uint64_t ns) {
+    // The same operation to polkit rules (details method=DumpPidTree), and in the log.
+    queue(make_call("DumpPidTree", std::move(result),
+                    std::unique_ptr<Work<uint64_t, std::vector<DumpTuple>>>(
+                        std::make_unique<DumpSequenceWork>(DumpTree(model_, ns, event_sequence_))),
+                    CallEnv{model_, clients_, polkit_}, {{"namespace", std::to_string(ns)}}));
 }
 
 void Manager::GetStatistics(sdbus::Result<std::map<std::string, sdbus::Variant>>&& result) {

@@ -24,6 +24,7 @@ namespace pidnsd {
 
 class Call;
 class Clients;
+class Machines;
 class Polkit;
 class SignalFanout;
 
@@ -41,12 +42,19 @@ public:
     // Sends one signal to one subscriber (the fan-out decides who gets what).
     void send_signal(const std::string& destination, const char* member, std::uint64_t id, pidns::NsType type);
     void set_fanout(SignalFanout* fanout) { fanout_ = fanout; }
+    // systemd-machined's names (the Machine key); none when not set.
+    void set_machines(const Machines* machines) { machines_ = machines; }
     void set_event_source(std::string source) { event_source_ = std::move(source); }
     // What GetStatistics returns, for callers who may inspect everything and for the others
     // (counters about other users' activity are left out); the daemon owns the counters.
     using Statistics = std::map<std::string, sdbus::Variant>;
     void set_statistics(std::function<Statistics(bool everything)> provider) { statistics_ = std::move(provider); }
 
+    // What DumpPidTreeWithSequence reports: the process events applied to the index so far.
+    void set_event_sequence(std::function<std::uint64_t()> sequence) { event_sequence_ = std::move(sequence); }
+
+    using DumpTuple = sdbus::Struct<uint32_t, uint32_t, std::vector<uint32_t>, uint32_t, uint32_t, uint32_t, uint32_t,
+                                    uint64_t, uint64_t, uint32_t>;
     using NamespaceTuple = sdbus::Struct<uint64_t, uint64_t, std::string, uint64_t, uint64_t, uint32_t, uint32_t,
                                          uint32_t, uint32_t>;
     using Description = std::map<std::string, sdbus::Variant>;
@@ -67,6 +75,8 @@ private:
     void DescribeNamespace(sdbus::Result<Description>&& result, uint64_t ns) override;
     void DescribeNamespaces(sdbus::Result<std::vector<Description>>&& result, std::string type) override;
     void DescribeProcess(sdbus::Result<Description>&& result, uint32_t pid) override;
+    void DumpPidTree(sdbus::Result<std::vector<DumpTuple>>&& result, uint64_t ns) override;
+    void DumpPidTreeWithSequence(sdbus::Result<uint64_t, std::vector<DumpTuple>>&& result, uint64_t ns) override;
     void GetStatistics(sdbus::Result<std::map<std::string, sdbus::Variant>>&& result) override;
     void Subscribe(sdbus::Result<>&& result) override;
     void Unsubscribe(sdbus::Result<>&& result) override;
@@ -91,8 +101,10 @@ private:
     Clients& clients_;
     Polkit& polkit_;
     SignalFanout* fanout_ = nullptr;
+    const Machines* machines_ = nullptr;
     std::string event_source_;
     std::function<Statistics(bool)> statistics_;
+    std::function<std::uint64_t()> event_sequence_;
     pidns::UserNames users_;  // uid -> name for User keys (/etc/passwd only)
     // sdbus-c++ 1.2 gives property getters no message. A match callback, which sd-bus runs
     // before dispatching the same message to the object, records who is asking.

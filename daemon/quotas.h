@@ -58,6 +58,11 @@ inline constexpr auto kPolkitCacheFor = std::chrono::seconds(5);
 inline constexpr std::size_t kPolkitCache = 4096;
 inline constexpr std::size_t kPolkitPending = 256;  // CheckAuthorization calls in flight
 
+// systemd-machined's machines (Machine keys): at most this many are known, each asked once per
+// refresh; a refresh waits at most kMachinedTimeout for each answer.
+inline constexpr std::size_t kMachines = 4096;
+inline constexpr auto kMachinedTimeout = std::chrono::seconds(5);
+
 // Loop turn shares.
 inline constexpr auto kBusBudget = std::chrono::microseconds(10000);       // dispatching messages (cheap: parse, queue)
 inline constexpr auto kCallBudget = std::chrono::microseconds(500);        // answering calls, round-robin

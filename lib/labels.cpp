@@ -75,6 +75,20 @@ std::string cgroup_prefix(std::string_view path, std::size_t depth) {
     return std::string(path);
 }
 
+std::string cgroup_upto(std::string_view path, std::string_view component) {
+    if (component.empty()) return {};
+    std::size_t i = 0;
+    while (i < path.size()) {
+        while (i < path.size() && path[i] == '/') ++i;
+        if (i >= path.size()) break;
+        const auto j = path.find('/', i);
+        const auto end = j == std::string_view::npos ? path.size() : j;
+        if (path.substr(i, end - i) == component) return std::string(path.substr(0, end));
+        i = end;
+    }
+    return {};
+}
+
 namespace {
 
 // A regular file of at most 16 MiB (an admin's passwd file, not a path a user controls).

@@ -35,6 +35,10 @@ bool cgroup_within(std::string_view path, std::string_view container_path);
 // The cgroup path up to and including the container's own component (`depth` components).
 std::string cgroup_prefix(std::string_view path, std::size_t depth);
 
+// The cgroup path up to and including the first component named `component` (a systemd unit's
+// own cgroup), "" when no component is named so.
+std::string cgroup_upto(std::string_view path, std::string_view component);
+
 // /etc/passwd: uid -> name (the first line wins, as getpwuid does). Malformed lines are skipped;
 // at most 65536 entries.
 std::unordered_map<std::uint32_t, std::string> parse_passwd(std::string_view text);

@@ -16,6 +16,8 @@ std::string_view errc_name(Errc e) noexcept {
     case Errc::parse: return "parse";
     case Errc::io: return "io";
     case Errc::unsupported: return "unsupported";
+    case Errc::too_large: return "too-large";
+    case Errc::unstable: return "unstable";
     }
     return "unknown";
 }

@@ -21,6 +21,8 @@ enum class Errc : std::uint8_t {
     parse,              // malformed /proc or netlink content
     io,                 // a system call failed for another reason
     unsupported,        // the running kernel lacks the feature
+    too_large,          // the request would take more work or memory than one request may
+    unstable,           // what was read kept changing while it was read; try again, or hold it still
 };
 
 std::string_view errc_name(Errc e) noexcept;

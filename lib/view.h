@@ -147,6 +147,9 @@ public:
     // Whether the caller may inspect this process; an allowed answer is confirmed on fresh
     // credentials (once per process and view).
     [[nodiscard]] bool may_inspect(const Process& p);
+    // The same for a thread group that exited and is not reaped (not in the index): decided on
+    // `p` as made from its status just read (a zombie has no mm: dumpability does not apply).
+    [[nodiscard]] bool may_inspect_exited(const Process& p) { return access(p) == Access::allowed; }
     // Whether the caller can see namespace `id` (what NamespaceAdded may tell it).
     [[nodiscard]] bool can_see(NsId id) { return visible(id); }
     std::uint32_t process_count();

@@ -53,6 +53,7 @@ Labels labels_of(const Description& d) {
     l.container_id = value_or<std::string>(d, "ContainerId", "");
     l.container_name = value_or<std::string>(d, "ContainerName", "");
     l.pod_uid = value_or<std::string>(d, "PodUid", "");
+    l.machine = value_or<std::string>(d, "Machine", "");
     return l;
 }
 
@@ -206,6 +207,37 @@ ProcessDescription Client::describe_process(std::uint32_t pid) {
     p.threads = value_or<std::vector<std::uint32_t>>(d, "Threads", {});
     p.labels = labels_of(d);
     return p;
+}
+
+DumpEntry to_dump_entry(const WireDumpEntry& w) {
+    return DumpEntry{std::get<0>(w), std::get<1>(w), std::get<2>(w), std::get<3>(w), std::get<4>(w),
+                     std::get<5>(w), std::get<6>(w), std::get<7>(w), std::get<8>(w), std::get<9>(w)};
+}
+
+std::string dump_flags_text(std::uint32_t flags) {
+    std::string s;
+    for (auto [bit, name] : {std::pair{kDumpThread, "thread"}, std::pair{kDumpZombie, "zombie"},
+                             std::pair{kDumpEnteredFromOutside, "entered-from-outside"},
+                             std::pair{kDumpUnsharedPid, "unshared-pid"}})
+        if (flags & bit) s += (s.empty() ? "" : ",") + std::string(name);
+    return s;
+}
+
+std::vector<DumpEntry> Client::dump_pid_tree(std::uint64_t ns) {
+    auto wire = call([&] { return DumpPidTree(ns); });
+    std::vector<DumpEntry> out;
+    out.reserve(wire.size());
+    for (const auto& w : wire) out.push_back(to_dump_entry(w));
+    return out;
+}
+
+PidTreeDump Client::dump_pid_tree_with_sequence(std::uint64_t ns) {
+    auto [sequence, wire] = call([&] { return DumpPidTreeWithSequence(ns); });
+    PidTreeDump out;
+    out.sequence = sequence;
+    out.tasks.reserve(wire.size());
+    for (const auto& w : wire) out.tasks.push_back(to_dump_entry(w));
+    return out;
 }
 
 Statistics Client::statistics() {

@@ -52,6 +52,7 @@ struct Labels {
     std::string user;
     std::string cgroup, unit, slice;
     std::string container_engine, container_id, container_name, pod_uid;
+    std::string machine;  // systemd-machined's name
     bool operator==(const Labels&) const = default;
 };
 
@@ -76,6 +77,27 @@ struct ProcessDescription {
     ProcessInfo process;
     std::vector<std::uint32_t> threads;
     Labels labels;
+};
+
+// One DumpPidTree entry (see the XML for each field): a task of the dumped pid namespace subtree.
+struct DumpEntry {
+    std::uint32_t rpid = 0;                  // in the caller's pid namespace
+    std::uint32_t depth = 0;                 // levels below the dumped namespace
+    std::vector<std::uint32_t> vpids;        // in the dumped namespace first, its own last (set_tid reversed)
+    std::uint32_t vtgid = 0, vppid = 0, vpgid = 0, vsid = 0;  // in the dumped namespace, 0: outside
+    std::uint64_t pidns = 0, pid_for_children = 0;
+    std::uint32_t flags = 0;                 // DumpFlag bits
+    bool operator==(const DumpEntry&) const = default;
+};
+// DumpEntry::flags.
+enum DumpFlag : std::uint32_t { kDumpThread = 1, kDumpZombie = 2, kDumpEnteredFromOutside = 4, kDumpUnsharedPid = 8 };
+// "thread,zombie" for flags 3; "" for 0.
+std::string dump_flags_text(std::uint32_t flags);
+// DumpPidTreeWithSequence: the dump and the index's event sequence it was read at (0 when the
+// caller may not be told it).
+struct PidTreeDump {
+    std::uint64_t sequence = 0;
+    std::vector<DumpEntry> tasks;
 };
 
 // GetStatistics: key -> value (s, t, b; other D-Bus basic types are kept as they come).
@@ -122,6 +144,10 @@ private:
 using WireNamespace = sdbus::Struct<std::uint64_t, std::uint64_t, std::string, std::uint64_t, std::uint64_t,
                                     std::uint32_t, std::uint32_t, std::uint32_t, std::uint32_t>;
 NamespaceInfo to_namespace_info(const WireNamespace& w);
+using WireDumpEntry = sdbus::Struct<std::uint32_t, std::uint32_t, std::vector<std::uint32_t>, std::uint32_t,
+                                    std::uint32_t, std::uint32_t, std::uint32_t, std::uint64_t, std::uint64_t,
+                                    std::uint32_t>;
+DumpEntry to_dump_entry(const WireDumpEntry& w);
 
 struct ConnectOptions {
     std::string address;                // a D-Bus address; "" = the system bus
@@ -160,6 +186,8 @@ public:
     NamespaceDescription describe_namespace(std::uint64_t ns);
     std::vector<NamespaceDescription> describe_namespaces(const std::string& type = "");
     ProcessDescription describe_process(std::uint32_t pid);
+    std::vector<DumpEntry> dump_pid_tree(std::uint64_t ns);
+    PidTreeDump dump_pid_tree_with_sequence(std::uint64_t ns);
     Statistics statistics();
     void subscribe();
     void unsubscribe();

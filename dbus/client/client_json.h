@@ -11,6 +11,8 @@ namespace pidns::client {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NamespaceInfo, id, inode, type, parent, owner, level, init_pid, nprocs, owner_uid)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ProcessInfo, pid, nspid, nstgid, nspgid, nssid, namespaces)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Holder, kind, path)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(DumpEntry, rpid, depth, vpids, vtgid, vppid, vpgid, vsid, pidns, pid_for_children,
+                                   flags)
 
 // Labels: only the fields pidnsd gave (as the bus leaves keys out).
 inline void to_json(nlohmann::json& j, const Labels& l) {
@@ -28,6 +30,7 @@ inline void to_json(nlohmann::json& j, const Labels& l) {
     put("container_id", l.container_id);
     put("container_name", l.container_name);
     put("pod_uid", l.pod_uid);
+    put("machine", l.machine);
 }
 
 // A namespace description: the NamespaceInfo fields, then its labels, names and holders, flat.

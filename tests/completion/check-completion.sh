@@ -43,6 +43,8 @@ expect "translate tree" pidnsctl --no-pager tr
 expect "net" pidnsctl list -t ne
 expect "--batch" pidnsctl translate --ba
 expect "--all-types" pidnsctl tree --al
+expect "--check" pidnsctl dump --ch
+expect "/proc/self/ns/pid /proc/self/ns/pid_for_children" pidnsctl dump /proc/self/ns/pi
 expect "ID,INIT ID,INODE" pidnsctl list -o ID,IN
 expect "--no-legend --no-pager" pidnsctl --no-
 expect "/proc/self/ns/pid /proc/self/ns/pid_for_children" pidnsctl ps /proc/self/ns/pi

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <iostream>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "bus_fixture.h"
@@ -232,4 +233,90 @@ TEST_CASE("polkit: rules can name the target and the method through the details 
     // Listings name no single target (details: method and namespace): not granted by this rule.
     auto procs = busctl_call(A, "ListProcesses", "t", {"0"}, kAsNobody).at(0).get<std::vector<std::uint32_t>>();
     CHECK(std::find(procs.begin(), procs.end(), static_cast<std::uint32_t>(daemons)) == procs.end());
+}
+
+TEST_CASE("polkit: a DumpPidTree refused by the kernel's rule is granted by a rule naming its namespace, whole") {
+    REQUIRE(fs::exists(kPolkitd));
+    // Two containers of root's, each with one task of nobody's: nobody may see both, dump neither
+    // by the kernel's rule; the polkit rule names the first (by the reference passed: its inode).
+    std::vector<pid_t> wrappers, inits;
+    struct Reap {  // the inits first, so that unshare reaps them: no zombie left behind
+        std::vector<pid_t>*ps, *inits;
+        ~Reap() {
+            for (auto i : *inits) kill(i, SIGKILL);
+            for (auto p : *ps) {
+                bool reaped = false;
+                for (int k = 0; k < 200 && !reaped; ++k) {
+                    reaped = waitpid(p, nullptr, WNOHANG) == p;
+                    if (!reaped) std::this_thread::sleep_for(5ms);
+                }
+                if (reaped) continue;
+                kill(p, SIGKILL);
+                waitpid(p, nullptr, 0);
+            }
+        }
+    } reap{&wrappers, &inits};
+    for (int i = 0; i < 2; ++i) {
+        pid_t w = fork();
+        REQUIRE(w >= 0);
+        if (w == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            execlp("unshare", "unshare", "-p", "-f", "--kill-child", "sh", "-c",
+                   "setpriv --reuid=65534 --regid=65534 --clear-groups sleep 1000 & exec sleep 1000",
+                   static_cast<char*>(nullptr));
+            _exit(127);
+        }
+        wrappers.push_back(w);
+    }
+    std::vector<std::string> inode;
+    for (auto w : wrappers) {
+        pid_t init = 0;
+        for (int i = 0; i < 500 && init == 0; ++i) {
+            std::istringstream ss(read_file("/proc/" + std::to_string(w) + "/task/" + std::to_string(w) + "/children"));
+            ss >> init;
+            if (init == 0) std::this_thread::sleep_for(10ms);
+        }
+        REQUIRE(init > 0);
+        inits.push_back(init);
+        auto st = run({"stat", "-L", "-c", "%i", "/proc/" + std::to_string(init) + "/ns/pid"}).out;
+        st.pop_back();
+        inode.push_back(st);
+    }
+    InstalledFile action(kActionFile, read_file(std::string(PIDNS_SOURCE_DIR) + "/dbus/org.pidns.policy"));
+    InstalledFile rules(kRulesFile,
+                        "polkit.addRule(function(action, subject) {\n"
+                        "    if (action.id == \"org.pidns.inspect\" && subject.user == \"nobody\" &&\n"
+                        "        action.lookup(\"method\") == \"DumpPidTree\" && action.lookup(\"namespace\") == \"" +
+                            inode[0] +
+                            "\")\n"
+                            "        return polkit.Result.YES;\n"
+                            "});\n");
+    PrivateBus bus;
+    Polkitd polkitd(bus);
+    Daemon d(bus);
+    const std::string A = bus.address();
+    // Both tasks of each container running (the nobody one exec'd), as root sees it.
+    Client c(A);
+    for (const auto& ino : inode)
+        for (int i = 0; i < 500; ++i) {
+            try {
+                const auto dump = c.dump_pid_tree(std::stoull(ino));
+                std::size_t nobody_sleeps = 0;
+                for (const auto& e : dump)
+                    if (read_file("/proc/" + std::to_string(e.rpid) + "/status").find("Uid:\t65534") != std::string::npos)
+                        ++nobody_sleeps;
+                if (dump.size() == 2 && nobody_sleeps == 1) break;
+            } catch (const pidns::client::Error&) {
+            }
+            std::this_thread::sleep_for(10ms);
+        }
+    auto granted = run(concat(kAsNobody, {PIDNSCTL_BIN, "--address=" + A, "--json=short", "dump", inode[0]}));
+    INFO(granted.err);
+    REQUIRE(granted.status == 0);
+    CHECK(nlohmann::json::parse(granted.out).at("tasks").size() == 2);  // whole, root's init too
+    auto refused = run(concat(kAsNobody, {PIDNSCTL_BIN, "--address=" + A, "dump", inode[1]}));
+    CHECK(refused.status == 5);
+    CHECK(refused.err.find("may not inspect 1 of the 2 tasks") != std::string::npos);
+    // pidnsctl calls DumpPidTreeWithSequence: rules name it DumpPidTree too; the raw method as well.
+    CHECK(dbus_send(A, "DumpPidTree", {"uint64:" + inode[0]}, kAsNobody).ok);
 }

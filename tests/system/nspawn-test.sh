@@ -4,7 +4,8 @@
 # inside it that a bus call starts pidnsd by D-Bus activation and gets a correct answer, that the
 # unit reached READY, is in polling mode (no proc connector in a container), keeps answering
 # through watchdog periods, holds only the listed capabilities with no_new_privs and seccomp, and
-# that systemctl stop/start/status behave. Purges the package again if it installed it.
+# that systemd-machined's machine names reach DescribeProcess and pidnsctl, and that
+# systemctl stop/start/status behave. Purges the package again if it installed it.
 # Usage (root): tests/system/nspawn-test.sh path/to/pidnsd_VERSION_ARCH.deb
 set -eu
 DEB=$1
@@ -101,7 +102,53 @@ sleep 5
 inside journalctl -u pidnsd --no-pager | grep -qi 'watchdog timeout' && fail "the watchdog fired"
 echo "watchdog: no timeout over 5 s with WatchdogSec=2s"
 
-# 5. systemctl stop / start / status.
+# 5. Machine names: a machine registered with the container's own systemd-machined names the
+# processes and namespaces of its unit (pidnsd learns of it from machined's MachineNew signal and
+# forgets it on MachineRemoved); pidnsctl finds its namespace by machine:NAME.
+inside systemd-run --quiet --unit=machine-holder unshare -p -f sleep 300
+holder=0
+for _ in $(seq 50); do
+  holder=$(inside systemctl show -p MainPID --value machine-holder || echo 0)
+  [ "${holder:-0}" -gt 0 ] && break
+  sleep 0.1
+done
+inner=""
+for _ in $(seq 50); do
+  inner=$(inside pgrep -P "$holder" -x sleep || true)
+  [ -n "$inner" ] && break
+  sleep 0.1
+done
+[ -n "$inner" ] || fail "the machine's process did not start"
+inside busctl call org.freedesktop.machine1 /org/freedesktop/machine1 org.freedesktop.machine1.Manager \
+  RegisterMachine sayssus web1 0 pidnsd-test container "$holder" / || fail "machined refused RegisterMachine"
+machine_key() {
+  inside busctl --json=short call org.pidns /org/pidns org.pidns.Manager1 DescribeProcess u "$1" |
+    grep -o '"Machine":{"type":"s","data":"[^"]*"}' || true
+}
+key=""
+for _ in $(seq 50); do
+  key=$(machine_key "$inner")
+  [ -n "$key" ] && break
+  sleep 0.1
+done
+[ "$key" = '"Machine":{"type":"s","data":"web1"}' ] || fail "DescribeProcess of the machine's process: '$key', not Machine web1"
+[ -z "$(machine_key 1)" ] || fail "the container's init, outside the machine's unit, has a Machine key"
+tr=$(inside pidnsctl translate 1 --from machine:web1) || fail "pidnsctl did not find machine:web1"
+[ "$tr" = "$inner" ] || fail "pid 1 of machine:web1's pid namespace is $tr, not $inner"
+inside pidnsctl list -t pid -o ID,MACHINE,COMMAND
+echo "machined: DescribeProcess $inner has $key; pidnsctl translate 1 --from machine:web1 -> $tr"
+inside busctl call org.freedesktop.machine1 /org/freedesktop/machine1 org.freedesktop.machine1.Manager \
+  UnregisterMachine s web1 || fail "machined refused UnregisterMachine"
+for _ in $(seq 50); do
+  key=$(machine_key "$inner")
+  [ -z "$key" ] && break
+  sleep 0.1
+done
+[ -z "$key" ] || fail "Machine is still $key after UnregisterMachine"
+inside systemctl stop machine-holder
+echo "machined: the key is gone after UnregisterMachine"
+
+# 6. systemctl stop / start / status.
 inside systemctl stop pidnsd
 [ "$(inside systemctl is-active pidnsd || true)" = inactive ] || fail "stop did not stop it"
 inside systemctl start pidnsd

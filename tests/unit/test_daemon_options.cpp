@@ -87,8 +87,11 @@ TEST_CASE("errors: every library error class has its D-Bus name") {
     CHECK(std::string(dbus_error_name(Errc::ambiguous)) == "org.pidns.Error.AmbiguousNamespace");
     CHECK(std::string(dbus_error_name(Errc::invalid_argument)) == "org.freedesktop.DBus.Error.InvalidArgs");
     CHECK(std::string(dbus_error_name(Errc::access_denied)) == "org.freedesktop.DBus.Error.AccessDenied");
-    for (auto e : {Errc::parse, Errc::io, Errc::unsupported})
+    for (auto e : {Errc::parse, Errc::io, Errc::unsupported, Errc::unstable})
         CHECK(std::string(dbus_error_name(e)) == "org.freedesktop.DBus.Error.Failed");
+    CHECK(std::string(dbus_error_name(Errc::too_large)) == "org.freedesktop.DBus.Error.LimitsExceeded");
+    // A tree that kept changing is no internal failure: its message does not send anyone to the log.
+    CHECK(to_dbus_error(pidns::make_error(Errc::unstable, "freeze it")).getMessage() == "freeze it");
     auto err = to_dbus_error(pidns::make_error(Errc::ambiguous, "pass the id"));
     CHECK(err.getName() == "org.pidns.Error.AmbiguousNamespace");
     CHECK(err.getMessage() == "pass the id (namespace ids: ListNamespaces)");  // the daemon names the method

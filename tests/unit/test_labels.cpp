@@ -63,3 +63,13 @@ TEST_CASE("cgroup_prefix and cgroup_within: a container's cgroup and what lies b
     CHECK_FALSE(cgroup_within("/system.slice", "/lxc.payload.c1"));
     CHECK(cgroup_within("/anything", "/"));
 }
+
+TEST_CASE("cgroup_upto: a unit's own cgroup within a path") {
+    CHECK(cgroup_upto("/machine.slice/systemd-nspawn@web.service/payload/init.scope", "systemd-nspawn@web.service") ==
+          "/machine.slice/systemd-nspawn@web.service");
+    CHECK(cgroup_upto("/system.slice/holder.service", "holder.service") == "/system.slice/holder.service");
+    CHECK(cgroup_upto("//system.slice//holder.service/", "holder.service") == "//system.slice//holder.service");
+    CHECK(cgroup_upto("/system.slice/holder.service2", "holder.service").empty());  // a component, not a prefix
+    CHECK(cgroup_upto("/system.slice/x.service", "").empty());
+    CHECK(cgroup_upto("", "x.service").empty());
+}

@@ -39,8 +39,9 @@ TEST_CASE("only pid and user namespaces are hierarchical") {
 TEST_CASE("error codes have distinct names") {
     std::set<std::string> names;
     for (auto e : {Errc::not_found, Errc::no_such_namespace, Errc::not_pid_namespace, Errc::ambiguous,
-                   Errc::invalid_argument, Errc::access_denied, Errc::parse, Errc::io, Errc::unsupported})
+                   Errc::invalid_argument, Errc::access_denied, Errc::parse, Errc::io, Errc::unsupported,
+                   Errc::too_large, Errc::unstable})
         names.emplace(errc_name(e));
-    CHECK(names.size() == 9);
+    CHECK(names.size() == 11);
     CHECK(make_error(Errc::io, "x", 2).describe() == "io: x (No such file or directory)");
 }
