@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <system_error>
+#include <thread>
 #include <cerrno>
 #include <string>
 
@@ -21,6 +23,11 @@ namespace pidns {
 namespace {
 
 bool past(std::chrono::steady_clock::time_point deadline) { return std::chrono::steady_clock::now() >= deadline; }
+
+// Prefetch: at least this many of the index's processes left to read, this many per chunk (a
+// chunk is read whole between two deadline checks: about 0.5 ms here, a call slice).
+constexpr std::size_t kPrefetchMin = 32;
+constexpr std::size_t kPrefetchChunk = 128;
 
 // The inode an nsfs link below `dirfd` points to; 0 when it cannot be read (gone, a zombie's
 // pid_for_children, a namespace without its init yet).
@@ -275,6 +282,37 @@ NsId PidTreeDump::read_pidns(std::int32_t tgid, const DumpTask& leader) {
     return pidns;
 }
 
+void PidTreeDump::prefetch(std::size_t end) {
+    const int proc = model_.proc_fd();
+    std::vector<Prefetched> got(end - pos_);
+    // Only /proc reads on the second thread: no model, no index, no allocation shared.
+    auto read = [&](std::size_t from, std::size_t to) noexcept {
+        try {
+            for (std::size_t i = from; i < to; ++i) {
+                const std::string base = std::to_string(queue_[i]);
+                auto text = read_small(proc, (base + "/status").c_str());
+                if (!text) continue;
+                got[i - pos_].status = std::move(*text);
+                got[i - pos_].pid_for_children = link_inode(proc, (base + "/ns/pid_for_children").c_str());
+            }
+        } catch (...) {
+            // Out of memory: read_group reads what is missing itself.
+        }
+    };
+    const std::size_t mid = pos_ + (end - pos_) / 2;
+    std::optional<std::thread> helper;
+    try {
+        helper.emplace(read, mid, end);
+    } catch (const std::system_error&) {
+        read(mid, end);  // no thread to be had: this one reads both halves
+    }
+    read(pos_, mid);
+    if (helper) helper->join();
+    for (std::size_t i = pos_; i < end; ++i)
+        if (got[i - pos_].status) prefetched_.insert_or_assign(queue_[i], std::move(got[i - pos_]));
+    prefetched_to_ = end;
+}
+
 Result<bool> PidTreeDump::read_group(std::int32_t tgid, bool indexed) {
     if (!seen_.insert(tgid).second) return by_tid_.contains(tgid);
     // Paths below the /proc fd, not below an fd of /proc/TGID: two syscalls fewer per process,
@@ -282,7 +320,17 @@ Result<bool> PidTreeDump::read_group(std::int32_t tgid, bool indexed) {
     // these reads (microseconds apart) would have to go round the whole pid space meanwhile.
     const int proc = model_.proc_fd();
     const std::string base = std::to_string(tgid);
-    auto text = read_small(proc, (base + "/status").c_str());
+    // The leader's status and pid_for_children as prefetch read them (once: a group read again
+    // in a later round is read afresh), else read now.
+    std::optional<std::uint64_t> leader_pfc;
+    Result<std::string> text = make_error(Errc::not_found, "");
+    if (auto it = prefetched_.find(tgid); it != prefetched_.end()) {
+        text = std::move(*it->second.status);
+        leader_pfc = it->second.pid_for_children;
+        prefetched_.erase(it);
+    } else {
+        text = read_small(proc, (base + "/status").c_str());
+    }
     if (!text) return false;  // gone
     auto leader = parse_dump_status(*text);
     if (!leader) return leader.error();
@@ -320,7 +368,9 @@ Result<bool> PidTreeDump::read_group(std::int32_t tgid, bool indexed) {
         }
         t.pidns = pidns;
         const std::string pfc = rel + "/ns/pid_for_children";
-        t.pid_for_children = t.zombie() ? 0 : resolve(pfc, link_inode(proc, pfc.c_str()));
+        const std::uint64_t pfc_inode =
+            tid == tgid && leader_pfc ? *leader_pfc : (t.zombie() ? 0 : link_inode(proc, pfc.c_str()));
+        t.pid_for_children = t.zombie() ? 0 : resolve(pfc, pfc_inode);
         group.push_back(std::move(t));
     }
     if (group.empty()) return false;  // every task exited meanwhile
@@ -421,6 +471,9 @@ Result<bool> PidTreeDump::step(std::chrono::steady_clock::time_point deadline) {
     }
     if (phase_ == Phase::read) {
         while (pos_ < queue_.size()) {
+            // The index's processes in chunks read on two threads; the few others one by one.
+            if (pos_ >= prefetched_to_ && indexed_ - std::min(pos_, indexed_) >= kPrefetchMin)
+                prefetch(std::min(indexed_, pos_ + kPrefetchChunk));
             const bool indexed = pos_ < indexed_;
             const auto tgid = queue_[pos_++];
             if (!indexed && elsewhere(tgid)) continue;
@@ -428,6 +481,7 @@ Result<bool> PidTreeDump::step(std::chrono::steady_clock::time_point deadline) {
             if (pos_ < queue_.size() && (pos_ & 7) == 0 && past(deadline)) return false;
         }
         queue_.clear();
+        prefetched_.clear();  // a group read again in a check round is read afresh
         phase_ = Phase::check;
     }
     while (phase_ == Phase::check) {

@@ -132,6 +132,9 @@ private:
     void drop_group(std::int32_t tgid);
     // Whether a process /proc lists but the index lacks is known to be outside the subtree.
     [[nodiscard]] bool elsewhere(std::int32_t pid) const;
+    // Reads the status and ns/pid_for_children of queue_[pos_, end) on two threads (the kernel's
+    // /proc reads are nearly all of a dump's time), for read_group to take instead of reading.
+    void prefetch(std::size_t end);
 
     Model& model_;
     NsId root_;
@@ -141,6 +144,13 @@ private:
     std::size_t indexed_ = 0;          // the first ones come from the index's namespaces
     std::unordered_set<std::uint64_t> subtree_inodes_;  // nsfs inodes of the subtree's pid namespaces
     std::size_t pos_ = 0;
+    // What prefetch read for a thread group's leader, taken (and erased) by its first read_group.
+    struct Prefetched {
+        std::optional<std::string> status;  // none: gone, or not read
+        std::uint64_t pid_for_children = 0; // the link's inode, 0 if unreadable
+    };
+    std::unordered_map<std::int32_t, Prefetched> prefetched_;
+    std::size_t prefetched_to_ = 0;  // queue_ positions below this were prefetched
     std::unordered_set<std::int32_t> seen_;           // thread groups read (or found outside/gone)
     std::unordered_set<std::int32_t> outside_;        // thread groups read and found outside the subtree
     std::vector<DumpTask> tasks_;
