@@ -25,7 +25,7 @@ namespace {
 bool past(std::chrono::steady_clock::time_point deadline) { return std::chrono::steady_clock::now() >= deadline; }
 
 // Prefetch: at least this many of the index's processes left to read, this many per chunk (a
-// chunk is read whole between two deadline checks: about 0.5 ms here, a call slice).
+// chunk is read whole between two deadline checks: about 1 ms here, two call slices).
 constexpr std::size_t kPrefetchMin = 32;
 constexpr std::size_t kPrefetchChunk = 128;
 
