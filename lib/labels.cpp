@@ -62,31 +62,34 @@ bool cgroup_within(std::string_view path, std::string_view container_path) {
     return path.size() == container_path.size() || path[container_path.size()] == '/' || container_path == "/";
 }
 
-std::string cgroup_prefix(std::string_view path, std::size_t depth) {
-    std::size_t seen = 0, i = 0;
-    while (i < path.size()) {
-        while (i < path.size() && path[i] == '/') ++i;
-        if (i >= path.size()) break;
-        const auto j = path.find('/', i);
-        const auto end = j == std::string_view::npos ? path.size() : j;
-        if (++seen == depth) return std::string(path.substr(0, end));
-        i = end;
-    }
-    return std::string(path);
-}
-
-std::string cgroup_upto(std::string_view path, std::string_view component) {
-    if (component.empty()) return {};
+namespace {
+// The length of `path` up to the end of its first component (between slashes) for which
+// `pick(component)` holds; npos when none does.
+template <class Pick>
+std::size_t prefix_through(std::string_view path, Pick&& pick) {
     std::size_t i = 0;
     while (i < path.size()) {
         while (i < path.size() && path[i] == '/') ++i;
         if (i >= path.size()) break;
         const auto j = path.find('/', i);
         const auto end = j == std::string_view::npos ? path.size() : j;
-        if (path.substr(i, end - i) == component) return std::string(path.substr(0, end));
+        if (pick(path.substr(i, end - i))) return end;
         i = end;
     }
-    return {};
+    return std::string_view::npos;
+}
+}  // namespace
+
+std::string cgroup_prefix(std::string_view path, std::size_t depth) {
+    std::size_t seen = 0;
+    const auto end = prefix_through(path, [&](std::string_view) { return ++seen == depth; });
+    return std::string(path.substr(0, end));  // npos: the whole path
+}
+
+std::string cgroup_upto(std::string_view path, std::string_view component) {
+    if (component.empty()) return {};
+    const auto end = prefix_through(path, [&](std::string_view c) { return c == component; });
+    return end == std::string_view::npos ? std::string() : std::string(path.substr(0, end));
 }
 
 namespace {
