@@ -30,6 +30,15 @@ StatValue stat_value(const sdbus::Variant& v) {
 
 using Description = std::map<std::string, sdbus::Variant>;
 
+// Each element of an answer's array as the library's type.
+template <class Wire, class F>
+auto convert_all(const std::vector<Wire>& wire, F&& convert) {
+    std::vector<decltype(convert(wire.front()))> out;
+    out.reserve(wire.size());
+    for (const auto& w : wire) out.push_back(convert(w));
+    return out;
+}
+
 template <class T>
 T value_or(const Description& d, const char* key, T dflt) {
     auto it = d.find(key);
@@ -162,11 +171,7 @@ std::vector<std::uint32_t> Client::translate_pids(const std::vector<std::uint32_
 }
 
 std::vector<NamespaceInfo> Client::list_namespaces(const std::string& type) {
-    auto wire = call([&] { return ListNamespaces(type); });
-    std::vector<NamespaceInfo> out;
-    out.reserve(wire.size());
-    for (const auto& w : wire) out.push_back(to_namespace_info(w));
-    return out;
+    return convert_all(call([&] { return ListNamespaces(type); }), to_namespace_info);
 }
 
 NamespaceInfo Client::get_namespace(std::uint64_t ns) {
@@ -188,11 +193,7 @@ NamespaceDescription Client::describe_namespace(std::uint64_t ns) {
 }
 
 std::vector<NamespaceDescription> Client::describe_namespaces(const std::string& type) {
-    auto wire = call([&] { return DescribeNamespaces(type); });
-    std::vector<NamespaceDescription> out;
-    out.reserve(wire.size());
-    for (const auto& d : wire) out.push_back(namespace_description(d));
-    return out;
+    return convert_all(call([&] { return DescribeNamespaces(type); }), namespace_description);
 }
 
 ProcessDescription Client::describe_process(std::uint32_t pid) {
@@ -224,19 +225,14 @@ std::string dump_flags_text(std::uint32_t flags) {
 }
 
 std::vector<DumpEntry> Client::dump_pid_tree(std::uint64_t ns) {
-    auto wire = call([&] { return DumpPidTree(ns); });
-    std::vector<DumpEntry> out;
-    out.reserve(wire.size());
-    for (const auto& w : wire) out.push_back(to_dump_entry(w));
-    return out;
+    return convert_all(call([&] { return DumpPidTree(ns); }), to_dump_entry);
 }
 
 PidTreeDump Client::dump_pid_tree_with_sequence(std::uint64_t ns) {
     auto [sequence, wire] = call([&] { return DumpPidTreeWithSequence(ns); });
     PidTreeDump out;
     out.sequence = sequence;
-    out.tasks.reserve(wire.size());
-    for (const auto& w : wire) out.tasks.push_back(to_dump_entry(w));
+    out.tasks = convert_all(wire, to_dump_entry);
     return out;
 }
 
