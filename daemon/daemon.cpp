@@ -43,6 +43,8 @@ using pidns::make_error;
 constexpr std::chrono::microseconds kEventBudget{1000};   // netlink work per loop turn
 constexpr std::chrono::microseconds kVerifyBudget{2000};  // verify-pass work per loop turn
 constexpr std::size_t kMaxBatchEvents = 16384;
+// How long a fork with nothing after it waits for its child's next event (its exit, mostly).
+constexpr std::chrono::milliseconds kForkGrace{1};
 
 enum : std::uint64_t { kTagBus = 1, kTagNetlink = 2, kTagSignal = 3, kTagRescanDone = 4, kTagMount = 5 };
 
@@ -320,6 +322,7 @@ bool Daemon::events_current() const {
     // Not while a rescan's snapshot is being read (events wait for replay), nor with events (or
     // an overflow, POLLERR) waiting in the socket.
     if (!connector_ || updater_->rescanning()) return false;
+    if (!held_.empty()) return false;
     pollfd p{connector_->fd(), POLLIN, 0};
     return ::poll(&p, 1, 0) == 0;
 }
@@ -329,9 +332,12 @@ bool Daemon::drain_events(std::chrono::microseconds budget) {
     bool lost = false;
     bool more = true;
     // One batch for everything read in this turn: a child that forks and exits within it is
-    // never read (most of a fork storm), a process with many events is read once.
+    // never read (most of a fork storm), a process with many events is read once. The forks
+    // held back by the last turn come first: they happened before anything read now.
     batch_.clear();
-    while (more && Clock::now() < until && batch_.size() < kMaxBatchEvents) {
+    batch_.swap(held_);
+    const std::size_t carried = batch_.size();
+    while (more && Clock::now() < until && batch_.size() < kMaxBatchEvents + carried) {
         auto r = connector_->read_some(64);
         if (!r) {
             spdlog::error("proc connector read failed: {}", r.error().describe());
@@ -341,6 +347,9 @@ bool Daemon::drain_events(std::chrono::microseconds budget) {
         lost = lost || r->lost;
         more = !r->would_block;
     }
+    // Forks read now with nothing after them wait for the next batch (at most kForkGrace), once.
+    held_ = pidns::take_last_forks(batch_, carried);
+    if (!held_.empty()) held_at_ = Clock::now();
     updater_->apply(batch_);
     if (lost) {
         updater_->count_loss();
@@ -524,6 +533,7 @@ int Daemon::run() {
         if (watchdog_period_.count() > 0) until(next_watchdog);
         if (signals_pending) until(now + std::chrono::milliseconds(10));  // paced: tokens refill
         if (auto due = clients_->next_refusal()) until(*due);
+        if (!held_.empty()) until(held_at_ + kForkGrace);
         if (events_pending || bus_pending || calls_pending || test_slow_pending_ || model_->has_stale()) timeout_ms = 0;
 
         epoll_event out[8];
@@ -547,6 +557,7 @@ int Daemon::run() {
             default: break;
             }
         }
+        if (!held_.empty() && Clock::now() >= held_at_ + kForkGrace) netlink_ready = true;  // apply them
         if (connector_ && netlink_ready) {
             turn.begin("process events");
             events_pending = drain_events(kEventBudget);

@@ -97,6 +97,10 @@ private:
     const char* rescan_again_ = nullptr;  // asked for while one was running
 
     std::vector<pidns::ProcEvent> batch_;  // events of one loop turn
+    // Forks with no later event in their turn's batch, applied with the next batch or after
+    // kForkGrace (pidns::take_last_forks): a child that exits meanwhile is never read.
+    std::vector<pidns::ProcEvent> held_;
+    std::chrono::steady_clock::time_point held_at_{};
 
     // Verify pass.
     std::vector<std::int32_t> verify_queue_;

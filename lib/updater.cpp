@@ -13,6 +13,29 @@ namespace {
 constexpr std::size_t kMaxReplay = 1u << 20;
 }  // namespace
 
+std::vector<ProcEvent> take_last_forks(std::vector<ProcEvent>& batch, std::size_t from) {
+    std::vector<ProcEvent> taken;
+    if (from >= batch.size()) return taken;
+    // Backwards: a fork is taken when no later event names its task (exec, exit, or a fork of
+    // the same pid, reused after an exit).
+    std::unordered_set<std::int32_t> named_later;
+    std::vector<char> take(batch.size(), 0);
+    for (std::size_t i = batch.size(); i-- > from;) {
+        const auto& ev = batch[i];
+        if (ev.kind == ProcEventKind::fork && !named_later.contains(ev.pid)) take[i] = 1;
+        named_later.insert(ev.pid);
+    }
+    std::size_t keep = from;
+    for (std::size_t i = from; i < batch.size(); ++i) {
+        if (take[i])
+            taken.push_back(batch[i]);
+        else
+            batch[keep++] = batch[i];
+    }
+    batch.resize(keep);
+    return taken;
+}
+
 void Updater::apply(std::span<const ProcEvent> events) {
     if (events.empty()) return;
     model_.note_events();

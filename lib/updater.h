@@ -14,6 +14,12 @@
 
 namespace pidns {
 
+// Takes out of `batch`, from index `from` on, the fork events whose task has no later event in
+// the batch, and returns them in order (the rest keep theirs). A caller that applies them with
+// its next batch (a moment later) reads nothing for a child that exits meanwhile: most children
+// of a fork storm, or of a shell script, live for microseconds. Applying them later is safe: an
+// event only says which task to read (or remove), and a read sees the present.
+std::vector<ProcEvent> take_last_forks(std::vector<ProcEvent>& batch, std::size_t from);
 
 struct UpdaterStats {
     std::uint64_t events = 0;          // fork/exec/exit events received
