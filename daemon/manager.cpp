@@ -327,11 +327,15 @@ class Entries final {
 public:
     // One step over `ids`; true when every entry is built (or skipped as invisible or gone).
     bool run(pidns::CallerView& v, Clock::time_point deadline) {
+        // For a caller who sees everything an entry is O(1) (the index's per-namespace summary):
+        // the clock is read every 16 entries, not after each.
+        const bool cheap = v.sees_everything();
+        auto due = [&] { return (!cheap || (pos_ & 15) == 0) && past(deadline); };
         while (pos_ < ids_.size()) {
             if (!in_entry_) {
                 if (!v.can_see(ids_[pos_])) {
                     ++pos_;
-                    if (past(deadline)) return false;
+                    if (due()) return false;
                     continue;
                 }
                 build_ = pidns::CallerView::EntryBuild{};
@@ -344,7 +348,7 @@ public:
             if (r == pidns::CallerView::Built::done) entries_.push_back(e);
             in_entry_ = false;
             ++pos_;
-            if (pos_ < ids_.size() && past(deadline)) return false;
+            if (pos_ < ids_.size() && due()) return false;
         }
         return true;
     }
@@ -370,7 +374,8 @@ template <class T>
 class ListWork final : public Work<std::vector<T>> {
 public:
     using Make = std::function<T(pidns::CallerView&, const pidns::NamespaceEntry&)>;
-    ListWork(std::string type, Make make) : type_(std::move(type)), make_(std::move(make)) {}
+    // `cheap`: `make` reads nothing (the clock is then read every 16 answers, not after each).
+    ListWork(std::string type, Make make, bool cheap) : type_(std::move(type)), make_(std::move(make)), cheap_(cheap) {}
     std::optional<std::tuple<std::vector<T>>> run(pidns::CallerView& v, Client& c, Clock::time_point deadline) override {
         if (!started_) {
             const auto only = unwrap(pidns::parse_type_filter(type_));
@@ -391,7 +396,7 @@ public:
             out_.push_back(make_(v, list[pos_]));
             SignalFanout::told(c, list[pos_].id);
             ++pos_;
-            if (pos_ < list.size() && past(deadline)) return std::nullopt;
+            if (pos_ < list.size() && (!cheap_ || (pos_ & 15) == 0) && past(deadline)) return std::nullopt;
         }
         return std::make_tuple(std::move(out_));
     }
@@ -400,6 +405,7 @@ public:
 private:
     std::string type_;
     Make make_;
+    bool cheap_;
     bool started_ = false, sorted_ = false;
     Entries entries_;
     std::vector<T> out_;
@@ -619,7 +625,8 @@ void Manager::ListNamespaces(sdbus::Result<std::vector<NamespaceTuple>>&& result
     Polkit::Details details{{"type", type}};
     queue(make_call("ListNamespaces", std::move(result),
                     std::unique_ptr<Work<std::vector<NamespaceTuple>>>(std::make_unique<ListWork<NamespaceTuple>>(
-                        std::move(type), [](pidns::CallerView&, const pidns::NamespaceEntry& e) { return to_tuple(e); })),
+                        std::move(type), [](pidns::CallerView&, const pidns::NamespaceEntry& e) { return to_tuple(e); },
+                        true)),
                     CallEnv{model_, clients_, polkit_}, std::move(details)));
 }
 
@@ -668,7 +675,7 @@ void Manager::DescribeNamespaces(sdbus::Result<std::vector<Description>>&& resul
     queue(make_call("DescribeNamespaces", std::move(result),
                     std::unique_ptr<Work<std::vector<Description>>>(std::make_unique<ListWork<Description>>(
                         std::move(type),
-                        [this](pidns::CallerView& v, const pidns::NamespaceEntry& e) { return describe(v, e); })),
+                        [this](pidns::CallerView& v, const pidns::NamespaceEntry& e) { return describe(v, e); }, false)),
                     CallEnv{model_, clients_, polkit_}, std::move(details)));
 }
 
