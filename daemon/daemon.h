@@ -106,6 +106,7 @@ private:
     std::vector<std::int32_t> verify_queue_;
     std::size_t verify_pos_ = 0;
     std::chrono::steady_clock::time_point next_verify_{};
+    std::chrono::steady_clock::time_point verify_resume_{};  // a pass's next slice, paced
     std::uint64_t verify_passes_ = 0;
 
     // mountinfo watches: mount namespace -> open /proc/PID/mountinfo (POLLPRI on change).

@@ -82,10 +82,12 @@ TEST_CASE("unshare() without fork or exec: found by the verify pass within its i
         const auto took = time_until([&] { return listed_id(c, "net", inode) != 0; }, 3000ms);
         std::cout << "unshare(CLONE_NEWNET) found after " << took.count() << " ms (verify interval 1000 ms); rescans "
                   << stat_of(c, "Rescans") << ", losses " << stat_of(c, "EventsLost") << "\n";
-        // The pass starts at most 1 s after the previous one ended and takes a few ms here.
+        // The pass starts at most 1 s after the previous one ended and takes a few ms of work here
+        // (spread over ten times that: a pass works a tenth of the time).
         CHECK(took < 1500ms);
         CHECK(stat_of(c, "VerifyMismatches") > mismatches);
-        CHECK(stat_of(c, "VerifyPasses") > passes);
+        // The pass that found it may still be going through the other processes.
+        CHECK(time_until([&] { return stat_of(c, "VerifyPasses") > passes; }, 1000ms) < 1000ms);
         CHECK(ns_of(c, a, "net") == std::to_string(listed_id(c, "net", inode)));
     }
     SECTION("verify pass off: not found by waiting, found by GetProcess (verify-on-read)") {
