@@ -7,14 +7,7 @@
 
 #include <utility>
 
-namespace sdbus::pidnsd_detail {
-// Message's protected members, reached through a derived class's pointer to member (no cast of
-// the object): sdbus-c++ 1.2 has no accessor for them.
-struct MessageAccess : Message {
-    static void* raw(const Message& m) { return m.*(&MessageAccess::msg_); }
-    static void fail(Message& m) { m.*(&MessageAccess::ok_) = false; }
-};
-}  // namespace sdbus::pidnsd_detail
+#include "message_access.h"
 
 namespace pidnsd {
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "dbus_names.h"
+#include "fast_arrays.h"  // before the proxy: whole-array au
 #include "org.pidns.Manager1.proxy.h"
 
 namespace pidns::client {

@@ -4,14 +4,16 @@
 // loop before the handler even runs (so before a quota can refuse it), and as much again for the
 // reply. sd-bus reads and writes such arrays in one copy (sd_bus_message_read_array /
 // sd_bus_message_append_array). These overloads are found by argument-dependent lookup from the
-// generated adaptor (include this header before it) and win over sdbus-c++'s templates.
+// generated adaptor and proxy (include this header before them) and win over sdbus-c++'s
+// templates: pidnsd's side, and libpidns-client's (a client that sends 65,536 pids and reads as
+// many back spent ~4 ms of its own on them).
 #pragma once
 
 #include <sdbus-c++/Error.h>
 #include <sdbus-c++/Message.h>
 #include <systemd/sd-bus.h>
 
-#include "raw_message.h"
+#include "message_access.h"
 
 #include <cstdint>
 #include <cstring>
