@@ -5,8 +5,8 @@
 // reply. sd-bus reads and writes such arrays in one copy (sd_bus_message_read_array /
 // sd_bus_message_append_array). These overloads are found by argument-dependent lookup from the
 // generated adaptor and proxy (include this header before them) and win over sdbus-c++'s
-// templates: pidnsd's side, and libpidns-client's (a client that sends 65,536 pids and reads as
-// many back spent ~4 ms of its own on them).
+// templates: pidnsd's side, and libpidns-client's (sending 65,536 pids and reading as many back
+// element by element cost the client 2 to 7 ms of its own in bench_scale's runs).
 #pragma once
 
 #include <sdbus-c++/Error.h>

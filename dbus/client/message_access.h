@@ -1,5 +1,5 @@
 // The sd_bus_message behind an sdbus-c++ 1.2 Message: what pidnsd and libpidns-client need to read
-// and write whole arrays through sd-bus (fast_arrays.h) and to build replies themselves.
+// and write whole arrays through sd-bus (fast_arrays.h), and pidnsd to build replies itself.
 #pragma once
 
 #include <sdbus-c++/Message.h>
