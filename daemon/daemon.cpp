@@ -43,8 +43,9 @@ using pidns::make_error;
 constexpr std::chrono::microseconds kEventBudget{1000};   // netlink work per loop turn
 constexpr std::chrono::microseconds kVerifyBudget{2000};  // verify-pass work per loop turn
 // A pass runs at most a tenth of the time: after a slice of T, the next starts 9T later. A pass
-// reads ten links per process (~40 us): unpaced, 100,000 processes kept pidnsd on 45-80% of a
-// core (4 s of reading every 5 s); paced, ~10% (and a pass takes ~40 s there, 0.4 s at 1,000).
+// reads ten links of every process (30-80 us each, more on bigger hosts): unpaced, 100,000
+// processes kept pidnsd at 45% of a core with nothing happening; paced, 5-9% (and a pass takes
+// ten times its reading time: over a minute there, ~0.3 s per 1,000 on a host of 10,000).
 constexpr int kVerifyDutyDivisor = 10;
 constexpr std::size_t kMaxBatchEvents = 16384;
 // How long a fork with nothing after it waits for its child's next event (its exit, mostly).
