@@ -119,8 +119,8 @@ bool CallerView::in_scope(const Namespace& ns) const {
 }
 
 bool CallerView::visible(const Namespace& ns) {
-    // Every process is inspectable: a namespace with members is visible when in scope (as below),
-    // without a look at a member, so without the cache either.
+    // Every process is inspectable: a namespace with members is visible when in scope, without a
+    // look at a member, so without the cache either.
     if (at_root_ && all_creds_ && !ns.members.empty()) return in_scope(ns);
     auto [it, fresh] = visible_cache_.try_emplace(ns.meta.id, false);
     if (!fresh) return it->second;
@@ -135,8 +135,6 @@ bool CallerView::visible(const Namespace& ns) {
                              has_capability_in(index_, caller_.userns, caller_.cap_eff, caller_.uid[1], owner,
                                                kCapSysPtrace));
             if (at_root_ && !v) denied_any_ = true;
-        } else if (at_root_ && all_creds_) {
-            v = true;
         } else {
             for (auto tgid : ns.members) {
                 const auto* p = index_.find_process(tgid);
