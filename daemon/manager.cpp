@@ -30,6 +30,11 @@ Manager::NamespaceTuple to_tuple(const pidns::NamespaceEntry& e) {
 }
 
 bool past(Clock::time_point deadline) { return Clock::now() >= deadline; }
+// The deadline as looked at after step `pos` of a loop: after every step, or, when each step is
+// cheap (O(1), no read), after every 16th.
+bool past_after(std::size_t pos, bool cheap, Clock::time_point deadline) {
+    return (!cheap || (pos & 15) == 0) && past(deadline);
+}
 
 using Description = Manager::Description;
 
@@ -327,15 +332,13 @@ class Entries final {
 public:
     // One step over `ids`; true when every entry is built (or skipped as invisible or gone).
     bool run(pidns::CallerView& v, Clock::time_point deadline) {
-        // For a caller who sees everything an entry is O(1) (the index's per-namespace summary):
-        // the clock is read every 16 entries, not after each.
+        // For a caller who sees everything an entry is O(1) (the index's per-namespace summary).
         const bool cheap = v.sees_everything();
-        auto due = [&] { return (!cheap || (pos_ & 15) == 0) && past(deadline); };
         while (pos_ < ids_.size()) {
             if (!in_entry_) {
                 if (!v.can_see(ids_[pos_])) {
                     ++pos_;
-                    if (due()) return false;
+                    if (past_after(pos_, cheap, deadline)) return false;
                     continue;
                 }
                 build_ = pidns::CallerView::EntryBuild{};
@@ -348,7 +351,7 @@ public:
             if (r == pidns::CallerView::Built::done) entries_.push_back(e);
             in_entry_ = false;
             ++pos_;
-            if (pos_ < ids_.size() && due()) return false;
+            if (pos_ < ids_.size() && past_after(pos_, cheap, deadline)) return false;
         }
         return true;
     }
@@ -396,7 +399,7 @@ public:
             out_.push_back(make_(v, list[pos_]));
             SignalFanout::told(c, list[pos_].id);
             ++pos_;
-            if (pos_ < list.size() && (!cheap_ || (pos_ & 15) == 0) && past(deadline)) return std::nullopt;
+            if (pos_ < list.size() && past_after(pos_, cheap_, deadline)) return std::nullopt;
         }
         return std::make_tuple(std::move(out_));
     }
