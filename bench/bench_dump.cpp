@@ -1,17 +1,20 @@
 // bench_dump: DumpPidTree of 1,000 and 10,000 tasks over 5 nested pid namespaces, next to reading
 // every task's /proc status directly (the floor of any dump read fresh from the kernel).
 //
-//   sudo ./build/bench/bench_dump [--reps N]
+//   sudo ./build/bench/bench_dump [--reps N] [--tasks N]...
 //
-// For each size it builds a tree below the bench: 5 pid namespaces nested in each other, in each
-// an init and sleepers (size/5 tasks per level), starts a private dbus-daemon and pidnsd on it
-// (bench_bus.h), waits until pidnsd lists the top namespace, then times, N times each, alternating:
-//   - dump:  DumpPidTree(top namespace) over the bus, the whole answer received and decoded;
+// For each size (1,000 and 10,000 tasks, or those given with --tasks) it builds a tree below the
+// bench: 5 pid namespaces nested in each other, in each an init and sleepers (size/5 tasks per
+// level), starts a private dbus-daemon and pidnsd on it (bench_bus.h), waits until pidnsd lists
+// the top namespace, then times, N times each, alternating:
+//   - dump:  DumpPidTree(top namespace) over the bus, the whole answer received and decoded, with
+//     the CPU time it took in pidnsd (all its threads), in dbus-daemon and in this process;
 //   - floor: open + read + close of /proc/TID/status for every task the dump listed, in this process
 //     (one read each, as pidnsd reads status: procfs makes it whole); and the same plus a readlink
 //     of each task's ns/pid_for_children, which no status line gives;
 //   - library: the same dump by pidns::PidTreeDump in this process, on a Model scanned just
-//     before (no bus, no event loop): what the bus and pidnsd's slicing add is the difference.
+//     before (no bus, no event loop), and its CPU time: what the bus and pidnsd's slicing add is
+//     the difference.
 // It checks that each dump lists every task of the tree, prints the medians and their ratio
 // (target: dump within 1.5x the floor), and exits non-zero when a dump was incomplete.
 #include <fcntl.h>
@@ -136,6 +139,7 @@ struct Row {
     int tasks = 0;
     std::size_t dumped = 0;
     double dump_ms = 0, floor_ms = 0, lib_ms = 0, links_ms = 0;
+    double pidnsd_ms = 0, bus_ms = 0, client_ms = 0, lib_cpu_ms = 0;  // CPU per dump: pidnsd (all threads), dbus-daemon, this process
     bool complete = true;
 };
 
@@ -143,10 +147,19 @@ struct Row {
 
 int main(int argc, char** argv) {
     int reps = 7;
+    std::vector<int> sizes;
     for (int i = 1; i < argc; ++i) {
-        if (std::strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
-        else {
-            std::fprintf(stderr, "usage: %s [--reps N]\n", argv[0]);
+        if (std::strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
+            reps = std::max(1, std::atoi(argv[++i]));
+        } else if (std::strcmp(argv[i], "--tasks") == 0 && i + 1 < argc) {
+            const int n = std::atoi(argv[++i]);
+            if (n < kLevels || n > 50000) {
+                std::fprintf(stderr, "--tasks: %d..50000 tasks\n", kLevels);
+                return 2;
+            }
+            sizes.push_back(n);
+        } else {
+            std::fprintf(stderr, "usage: %s [--reps N] [--tasks N]...\n", argv[0]);
             return 2;
         }
     }
@@ -156,7 +169,8 @@ int main(int argc, char** argv) {
     }
     install_signal_handlers();
     std::vector<Row> rows;
-    for (const int tasks : {1000, 10000}) {
+    if (sizes.empty()) sizes = {1000, 10000};
+    for (const int tasks : sizes) {
         const pid_t top = build_tree(tasks);
         PrivateBus bus;
         bus.start("bench_dump");
@@ -181,11 +195,15 @@ int main(int argc, char** argv) {
         auto first = bus.c->dump_pid_tree(ns);  // warm-up (and the task list for the floor)
         std::vector<std::uint32_t> tids;
         for (const auto& e : first) tids.push_back(e.rpid);
-        std::vector<double> dump_ms, floor_ms, links_ms;
+        std::vector<double> dump_ms, floor_ms, links_ms, pidnsd_ms, bus_ms, client_ms;
         for (int k = 0; k < reps; ++k) {
+            const double p0 = cpu_us(g_pidnsd), b0 = cpu_us(g_dbus), c0 = cpu_us(0);
             auto t0 = Clock::now();
             const auto d = bus.c->dump_pid_tree(ns);
             auto t1 = Clock::now();
+            pidnsd_ms.push_back((cpu_us(g_pidnsd) - p0) / 1000.0);
+            bus_ms.push_back((cpu_us(g_dbus) - b0) / 1000.0);
+            client_ms.push_back((cpu_us(0) - c0) / 1000.0);
             (void)read_statuses(tids);
             auto t2 = Clock::now();
             (void)read_statuses_and_links(tids);
@@ -199,18 +217,22 @@ int main(int argc, char** argv) {
         r.dump_ms = median(dump_ms);
         r.floor_ms = median(floor_ms);
         r.links_ms = median(links_ms);
+        r.pidnsd_ms = median(pidnsd_ms);
+        r.bus_ms = median(bus_ms);
+        r.client_ms = median(client_ms);
         {
             auto model = pidns::Model::create();
             if (!model) {
                 std::printf("cannot open /proc in-process\n");
                 return 1;
             }
-            std::vector<double> lib_ms;
+            std::vector<double> lib_ms, lib_cpu_ms;
             for (int k = 0; k < reps; ++k) {
                 // A fresh scan first (not timed), as current as pidnsd's index kept by events.
                 if (!(*model)->rescan()) break;
                 const auto id = (*model)->index().find_by_inode((*model)->features().nsfs_dev, inode);
                 if (!id) break;
+                const double c0 = cpu_us(0);
                 auto t0 = Clock::now();
                 pidns::PidTreeDump dump(**model, *id);
                 for (;;) {
@@ -219,9 +241,11 @@ int main(int argc, char** argv) {
                 }
                 const auto entries = dump.entries(0);
                 lib_ms.push_back(us_since(t0, Clock::now()) / 1000.0);
+                lib_cpu_ms.push_back((cpu_us(0) - c0) / 1000.0);
                 r.complete = r.complete && entries.size() == r.dumped;
             }
             r.lib_ms = lib_ms.empty() ? 0 : median(lib_ms);
+            r.lib_cpu_ms = lib_cpu_ms.empty() ? 0 : median(lib_cpu_ms);
         }
         rows.push_back(r);
         bus.cleanup();
@@ -229,24 +253,28 @@ int main(int argc, char** argv) {
         ::waitpid(top, nullptr, 0);
     }
     std::printf("pidns bench_dump: %d nested pid namespaces, medians of %d runs (%s)\n\n", kLevels, reps, now_text().c_str());
-    std::printf("%-44s %12s %12s\n", "", "1k tasks", "10k tasks");
-    std::printf("%-44s %12zu %12zu\n", "tasks dumped", rows[0].dumped, rows[1].dumped);
-    std::printf("%-44s %12.1f %12.1f\n", "DumpPidTree over the bus (ms)", rows[0].dump_ms, rows[1].dump_ms);
-    std::printf("%-44s %12.1f %12.1f\n", "floor: read every /proc/TID/status (ms)", rows[0].floor_ms, rows[1].floor_ms);
-    std::printf("%-44s %12.1f %12.1f\n", "floor + readlink ns/pid_for_children (ms)", rows[0].links_ms, rows[1].links_ms);
-    std::printf("%-44s %12.1f %12.1f\n", "library: PidTreeDump in-process, no bus (ms)", rows[0].lib_ms, rows[1].lib_ms);
+    auto line = [&](const char* what, auto value, const char* fmt) {
+        std::printf("%-44s", what);
+        for (const auto& r : rows) std::printf(fmt, value(r));
+        std::printf("\n");
+    };
+    std::printf("%-44s", "");
+    for (const auto& r : rows) std::printf(" %9d tasks", r.tasks);
+    std::printf("\n");
+    line("tasks dumped", [](const Row& r) { return r.dumped; }, " %15zu");
+    line("DumpPidTree over the bus (ms)", [](const Row& r) { return r.dump_ms; }, " %15.1f");
+    line("floor: read every /proc/TID/status (ms)", [](const Row& r) { return r.floor_ms; }, " %15.1f");
+    line("floor + readlink ns/pid_for_children (ms)", [](const Row& r) { return r.links_ms; }, " %15.1f");
+    line("  CPU per dump in pidnsd, all threads (ms)", [](const Row& r) { return r.pidnsd_ms; }, " %15.1f");
+    line("  CPU per dump in dbus-daemon (ms)", [](const Row& r) { return r.bus_ms; }, " %15.1f");
+    line("  CPU per dump in the client (ms)", [](const Row& r) { return r.client_ms; }, " %15.1f");
+    line("library: PidTreeDump in-process, no bus (ms)", [](const Row& r) { return r.lib_ms; }, " %15.1f");
+    line("  CPU per library dump, all threads (ms)", [](const Row& r) { return r.lib_cpu_ms; }, " %15.1f");
     bool ok = true;
-    std::string verdict;
-    for (const auto& r : rows) {
-        const double ratio = r.dump_ms / r.floor_ms;
-        verdict += std::string(verdict.empty() ? "" : " ") + met(ratio <= 1.5);
-        ok = ok && r.complete;
-    }
-    std::printf("%-44s %12.2f %12.2f\n", "ratio dump/floor (target <= 1.5)", rows[0].dump_ms / rows[0].floor_ms,
-                rows[1].dump_ms / rows[1].floor_ms);
-    std::printf("%-44s %s\n", "target", verdict.c_str());
-    std::printf("%-44s %12.2f %12.2f\n", "ratio dump/(floor + pid_for_children)", rows[0].dump_ms / rows[0].links_ms,
-                rows[1].dump_ms / rows[1].links_ms);
+    for (const auto& r : rows) ok = ok && r.complete;
+    line("ratio dump/floor (target <= 1.5)", [](const Row& r) { return r.dump_ms / r.floor_ms; }, " %15.2f");
+    line("target", [](const Row& r) { return met(r.dump_ms / r.floor_ms <= 1.5); }, " %15s");
+    line("ratio dump/(floor + pid_for_children)", [](const Row& r) { return r.dump_ms / r.links_ms; }, " %15.2f");
     std::printf("load: %s\n", loadavg().c_str());
     if (!ok) std::printf("A DUMP WAS INCOMPLETE: it must list every task of the tree\n");
     return ok ? 0 : 1;
