@@ -481,7 +481,7 @@ public:
         : model_(model), ref_(ref), sequence_(std::move(sequence)) {}
 
     std::optional<Answer> run(pidns::CallerView& v, Client& c, Clock::time_point deadline) {
-        if (!dump_) dump_.emplace(model_, unwrap(v.resolve_pidns(ref_)));
+        if (!dump_) dump_ = std::make_unique<pidns::PidTreeDump>(model_, unwrap(v.resolve_pidns(ref_)));
         if (!read_) {
             if (!unwrap(dump_->step(deadline))) return std::nullopt;
             read_ = true;
@@ -516,7 +516,7 @@ private:
     pidns::Model& model_;
     uint64_t ref_;
     std::function<std::uint64_t()> sequence_;
-    std::optional<pidns::PidTreeDump> dump_;
+    std::unique_ptr<pidns::PidTreeDump> dump_;  // not movable (its read-ahead runs on another thread)
     bool read_ = false;
 };
 

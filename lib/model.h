@@ -15,6 +15,7 @@
 #include "kernel_version.h"
 #include "nsfs.h"
 #include "proc_reader.h"
+#include "read_ahead.h"
 #include "result.h"
 #include "safe_open.h"
 
@@ -151,6 +152,9 @@ public:
     [[nodiscard]] int proc_fd() const noexcept { return proc_.get(); }
     // Namespaces added/removed by incremental operations since the last call.
     std::vector<NsChange> take_changes() { return index_.take_changes(); }
+    // The second thread that reads /proc ahead of the model's thread (DumpPidTree's ReadAhead):
+    // started at its first use, asleep when nothing is read ahead.
+    [[nodiscard]] HelperThread& helper_thread() noexcept { return helper_thread_; }
 
 private:
     Model(const DiscoveryOptions& opts, Fd proc);
@@ -202,6 +206,7 @@ private:
     std::uint64_t unsafe_paths_skipped_ = 0;
     std::unordered_map<std::int32_t, std::uint64_t> unindexable_;  // pid -> start time (read_unindexed)
     std::uint64_t fd_scans_truncated_ = 0;
+    HelperThread helper_thread_;
 };
 
 }  // namespace pidns

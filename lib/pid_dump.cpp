@@ -7,8 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <system_error>
-#include <thread>
 #include <cerrno>
 #include <string>
 
@@ -24,10 +22,9 @@ namespace {
 
 bool past(std::chrono::steady_clock::time_point deadline) { return std::chrono::steady_clock::now() >= deadline; }
 
-// Prefetch: at least this many of the index's processes left to read, this many per chunk (a
-// chunk is read whole between two deadline checks: about 1 ms here, two call slices).
-constexpr std::size_t kPrefetchMin = 32;
-constexpr std::size_t kPrefetchChunk = 128;
+// Read ahead on the helper thread when the index holds at least this many of the subtree's
+// processes (fewer are read sooner than the helper wakes).
+constexpr std::size_t kReadAheadMin = 32;
 
 // The inode an nsfs link below `dirfd` points to; 0 when it cannot be read (gone, a zombie's
 // pid_for_children, a namespace without its init yet).
@@ -282,57 +279,46 @@ NsId PidTreeDump::read_pidns(std::int32_t tgid, const DumpTask& leader) {
     return pidns;
 }
 
-void PidTreeDump::prefetch(std::size_t end) {
-    const int proc = model_.proc_fd();
-    std::vector<Prefetched> got(end - pos_);
-    // Only /proc reads on the second thread: no model, no index, no allocation shared.
-    auto read = [&](std::size_t from, std::size_t to) noexcept {
+void PidTreeDump::start_read_ahead() {
+    if (indexed_ < kReadAheadMin) return;
+    pre_.resize(indexed_);
+    // Only /proc reads and the pure status parser on the helper thread, on a copy of the pids and
+    // into pre_, which neither moves nor is read by this thread before take() says it is done.
+    std::vector<std::int32_t> pids(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(indexed_));
+    auto read = [proc = model_.proc_fd(), pids = std::move(pids), out = pre_.data()](std::size_t k) {
         try {
-            for (std::size_t i = from; i < to; ++i) {
-                const std::string base = std::to_string(queue_[i]);
-                auto text = read_small(proc, (base + "/status").c_str());
-                if (!text) continue;
-                got[i - pos_].status = std::move(*text);
-                got[i - pos_].pid_for_children = link_inode(proc, (base + "/ns/pid_for_children").c_str());
-            }
+            const std::string base = std::to_string(pids[k]);
+            auto text = read_small(proc, (base + "/status").c_str());
+            if (!text) return;
+            out[k].leader = parse_dump_status(*text);
+            out[k].pid_for_children = link_inode(proc, (base + "/ns/pid_for_children").c_str());
         } catch (...) {
-            // Out of memory: read_group reads what is missing itself.
+            out[k].leader.reset();  // out of memory: read_group reads it itself
         }
     };
-    const std::size_t mid = pos_ + (end - pos_) / 2;
-    std::optional<std::thread> helper;
-    try {
-        helper.emplace(read, mid, end);
-    } catch (const std::system_error&) {
-        read(mid, end);  // no thread to be had: this one reads both halves
-    }
-    read(pos_, mid);
-    if (helper) helper->join();
-    for (std::size_t i = pos_; i < end; ++i)
-        if (got[i - pos_].status) prefetched_.insert_or_assign(queue_[i], std::move(got[i - pos_]));
-    prefetched_to_ = end;
+    ahead_.emplace(model_.helper_thread(), indexed_, std::move(read));
 }
 
-Result<bool> PidTreeDump::read_group(std::int32_t tgid, bool indexed) {
+Result<bool> PidTreeDump::read_group(std::int32_t tgid, bool indexed, Prefetched* pre) {
     if (!seen_.insert(tgid).second) return by_tid_.contains(tgid);
     // Paths below the /proc fd, not below an fd of /proc/TGID: two syscalls fewer per process,
     // the difference between this dump and reading each status. A pid reused between two of
     // these reads (microseconds apart) would have to go round the whole pid space meanwhile.
     const int proc = model_.proc_fd();
     const std::string base = std::to_string(tgid);
-    // The leader's status and pid_for_children as prefetch read them (once: a group read again
-    // in a later round is read afresh), else read now.
+    // The leader's status and pid_for_children as read ahead (a group read again in a later
+    // round is read afresh), else read now.
     std::optional<std::uint64_t> leader_pfc;
-    Result<std::string> text = make_error(Errc::not_found, "");
-    if (auto it = prefetched_.find(tgid); it != prefetched_.end()) {
-        text = std::move(*it->second.status);
-        leader_pfc = it->second.pid_for_children;
-        prefetched_.erase(it);
+    Result<DumpTask> leader = make_error(Errc::not_found, "");
+    if (pre != nullptr && pre->leader) {
+        leader = std::move(*pre->leader);
+        leader_pfc = pre->pid_for_children;
+        pre->leader.reset();
     } else {
-        text = read_small(proc, (base + "/status").c_str());
+        auto text = read_small(proc, (base + "/status").c_str());
+        if (!text) return false;  // gone
+        leader = parse_dump_status(*text);
     }
-    if (!text) return false;  // gone
-    auto leader = parse_dump_status(*text);
     if (!leader) return leader.error();
     if (leader->tgid != tgid) return false;  // a thread id, not a group's
     if (leader->nspid.size() <= root_level_) {
@@ -463,6 +449,7 @@ Result<bool> PidTreeDump::step(std::chrono::steady_clock::time_point deadline) {
                 subtree_inodes_.insert(ns.meta.inode);
             }
         indexed_ = queue_.size();
+        start_read_ahead();  // the index's processes, while the rest is listed and read here
         auto listed = list_proc_pids(model_.proc_fd());
         if (!listed) return listed.error();
         for (const auto pid : *listed)
@@ -471,17 +458,21 @@ Result<bool> PidTreeDump::step(std::chrono::steady_clock::time_point deadline) {
     }
     if (phase_ == Phase::read) {
         while (pos_ < queue_.size()) {
-            // The index's processes in chunks read on two threads; the few others one by one.
-            if (pos_ >= prefetched_to_ && indexed_ - std::min(pos_, indexed_) >= kPrefetchMin)
-                prefetch(std::min(indexed_, pos_ + kPrefetchChunk));
+            // The index's processes, read here or ahead on the helper thread; then the others.
             const bool indexed = pos_ < indexed_;
+            Prefetched* pre = nullptr;
+            if (indexed && ahead_) {
+                ahead_->take(pos_);
+                pre = &pre_[pos_];
+            }
             const auto tgid = queue_[pos_++];
             if (!indexed && elsewhere(tgid)) continue;
-            if (auto r = read_group(tgid, indexed); !r) return r.error();
+            if (auto r = read_group(tgid, indexed, pre); !r) return r.error();
             if (pos_ < queue_.size() && (pos_ & 7) == 0 && past(deadline)) return false;
         }
+        ahead_.reset();
+        pre_.clear();
         queue_.clear();
-        prefetched_.clear();  // a group read again in a check round is read afresh
         phase_ = Phase::check;
     }
     while (phase_ == Phase::check) {

@@ -13,6 +13,7 @@
 
 #include "index.h"
 #include "nsfs.h"
+#include "read_ahead.h"
 #include "result.h"
 
 namespace pidns {
@@ -113,10 +114,16 @@ public:
 
 private:
     enum class Phase : std::uint8_t { start, read, check, done };
+    // What the read-ahead read for a thread group's leader, taken by its first read_group.
+    struct Prefetched {
+        std::optional<Result<DumpTask>> leader;  // its status, parsed; none: gone, or not read
+        std::uint64_t pid_for_children = 0;      // the link's inode, 0 if unreadable
+    };
     // Reads thread group `tgid` (all its tasks) when its pid namespace is the root or below;
     // false when it is gone or outside. `indexed`: the index holds it in the subtree, so its pid
-    // namespace may be settled later (resolve_pending) instead of read now.
-    Result<bool> read_group(std::int32_t tgid, bool indexed = false);
+    // namespace may be settled later (resolve_pending) instead of read now. `pre`: its leader as
+    // read ahead (used once), if it was.
+    Result<bool> read_group(std::int32_t tgid, bool indexed = false, Prefetched* pre = nullptr);
     // The pid namespace of the groups read without it: a child with as many levels as its parent
     // is in its parent's namespace (a child's namespace is its parent's or below it), the others
     // read from their ns/pid link now. Groups found outside the subtree, or gone, are dropped.
@@ -132,9 +139,11 @@ private:
     void drop_group(std::int32_t tgid);
     // Whether a process /proc lists but the index lacks is known to be outside the subtree.
     [[nodiscard]] bool elsewhere(std::int32_t pid) const;
-    // Reads the status and ns/pid_for_children of queue_[pos_, end) on two threads (the kernel's
-    // /proc reads are nearly all of a dump's time), for read_group to take instead of reading.
-    void prefetch(std::size_t end);
+    // Starts reading the status (parsed) and ns/pid_for_children of the index's processes,
+    // queue_[0, indexed_), on the model's helper thread, from the last one down, while this
+    // thread reads from the first one up, in slices (the kernel's /proc reads are nearly all of
+    // a dump's time).
+    void start_read_ahead();
 
     Model& model_;
     NsId root_;
@@ -144,13 +153,8 @@ private:
     std::size_t indexed_ = 0;          // the first ones come from the index's namespaces
     std::unordered_set<std::uint64_t> subtree_inodes_;  // nsfs inodes of the subtree's pid namespaces
     std::size_t pos_ = 0;
-    // What prefetch read for a thread group's leader, taken (and erased) by its first read_group.
-    struct Prefetched {
-        std::optional<std::string> status;  // none: gone, or not read
-        std::uint64_t pid_for_children = 0; // the link's inode, 0 if unreadable
-    };
-    std::unordered_map<std::int32_t, Prefetched> prefetched_;
-    std::size_t prefetched_to_ = 0;  // queue_ positions below this were prefetched
+    std::vector<Prefetched> pre_;     // queue_[0, indexed_) as read ahead; sized once
+    std::optional<ReadAhead> ahead_;  // after pre_: stopped before pre_ goes
     std::unordered_set<std::int32_t> seen_;           // thread groups read (or found outside/gone)
     std::unordered_set<std::int32_t> outside_;        // thread groups read and found outside the subtree
     std::vector<DumpTask> tasks_;
