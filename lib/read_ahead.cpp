@@ -1,6 +1,8 @@
 // HelperThread and ReadAhead: /proc reads run ahead of the owner on a second thread.
 #include "read_ahead.h"
 
+#include <pthread.h>
+
 #include <system_error>
 
 namespace pidns {
@@ -43,6 +45,7 @@ void HelperThread::detach(ReadAhead* job) noexcept {
 }
 
 void HelperThread::main() noexcept {
+    (void)::pthread_setname_np(::pthread_self(), kThreadName);  // for ps -L, top -H, /proc/PID/task/TID/comm
     std::uint64_t served = 0;  // the generation of the last job run: each is run once
     std::unique_lock lock(mutex_);
     for (;;) {

@@ -26,6 +26,8 @@ class ReadAhead;
 // A thread that stays runnable for the whole read is moved to the idle CPU by the kernel.
 class HelperThread {
 public:
+    static constexpr const char* kThreadName = "pidns-readahead";  // its comm (15 characters at most)
+
     HelperThread() = default;
     HelperThread(const HelperThread&) = delete;
     HelperThread& operator=(const HelperThread&) = delete;

@@ -3,8 +3,9 @@
 # host, boots a container from the host's /usr (systemd-nspawn --volatile=yes --boot), and checks
 # inside it that a bus call starts pidnsd by D-Bus activation and gets a correct answer, that the
 # unit reached READY, is in polling mode (no proc connector in a container), keeps answering
-# through watchdog periods, holds only the listed capabilities with no_new_privs and seccomp, and
-# that systemd-machined's machine names reach DescribeProcess and pidnsctl, and that
+# through watchdog periods, holds only the listed capabilities with no_new_privs and seccomp,
+# dumps a pid namespace of 64 tasks (DumpPidTree, with its helper thread) under that hardening,
+# and that systemd-machined's machine names reach DescribeProcess and pidnsctl, and that
 # systemctl stop/start/status behave. Purges the package again if it installed it.
 # Usage (root): tests/system/nspawn-test.sh path/to/pidnsd_VERSION_ARCH.deb
 set -eu
@@ -94,6 +95,29 @@ allowed=$(( (1 << 19) | (1 << 2) | (1 << 12) ))   # CAP_SYS_PTRACE, CAP_DAC_READ
 inside grep -q '^NoNewPrivs:[[:space:]]*1' /proc/"$main"/status || fail "no_new_privs is not set"
 inside grep -q '^Seccomp:[[:space:]]*2' /proc/"$main"/status || fail "no seccomp filter"
 echo "hardening: CapEff $capeff, NoNewPrivs 1, Seccomp 2"
+
+# 3b. DumpPidTree under that hardening: 64 tasks in a pid namespace of their own, once polling
+# has indexed them (so the dump also reads them ahead on pidnsd's helper thread, which must be
+# let through seccomp and the unit's limits): every task once, its init first, pidnsd not restarted.
+inside systemd-run --quiet --unit=pidns-holder unshare --pid --fork --mount-proc \
+  sh -c 'for i in $(seq 63); do sleep 300 & done; wait'
+init=""
+for _ in $(seq 50); do
+  holder=$(inside systemctl show -p MainPID --value pidns-holder)
+  init=$(inside pgrep -P "$holder" -x sh || true)
+  [ -n "$init" ] && [ "$(inside pidnsctl list -t pid -o INIT,NPROCS | awk -v p="$init" '$1 == p {print $2}')" = 64 ] && break
+  init=""
+  sleep 0.2
+done
+[ -n "$init" ] || fail "the 64 tasks of the new pid namespace were not indexed"
+tasks=$(inside pidnsctl --json=short dump @"$init" | grep -o '"rpid":[0-9]*' | cut -d: -f2)
+[ "$(echo "$tasks" | wc -l)" = 64 ] || fail "DumpPidTree listed $(echo "$tasks" | wc -l) tasks, not 64"
+[ "$(echo "$tasks" | sort -u | wc -l)" = 64 ] || fail "DumpPidTree listed a task twice"
+[ "$(echo "$tasks" | head -1)" = "$init" ] || fail "DumpPidTree did not list the namespace's init first"
+inside sh -c "cat /proc/$main/task/*/comm" | grep -qx pidns-readahead || fail "pidnsd has no helper thread (pidns-readahead) after a dump of 64 tasks"
+[ "$(inside systemctl show -p MainPID --value pidnsd)" = "$main" ] || fail "pidnsd was restarted by the dump"
+inside systemctl stop pidns-holder
+echo "dump: 64 tasks, init first, under the hardened unit, with pidnsd's pidns-readahead thread"
 
 # 4. The watchdog (2 s here) does not fire: still the same process, no restarts, after 5 s.
 sleep 5

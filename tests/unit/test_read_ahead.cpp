@@ -3,7 +3,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <memory>
+#include <string>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -78,6 +81,15 @@ TEST_CASE("read-ahead: the helper reads on while the owner does not ask", "[read
     for (std::size_t i = 0; i < n; ++i) ahead.take(i);
     REQUIRE(c.each_once());
     for (std::size_t i = 0; i < n; ++i) REQUIRE(by[i] != std::this_thread::get_id());
+    // Named, so that ps -L and top -H tell it from the loop.
+    bool named = false;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::ifstream comm(e.path() / "comm");
+        std::string name;
+        std::getline(comm, name);
+        named = named || name == HelperThread::kThreadName;
+    }
+    REQUIRE(named);
 }
 
 TEST_CASE("read-ahead: the owner alone when the helper serves another", "[read_ahead]") {
