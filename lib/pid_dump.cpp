@@ -280,11 +280,14 @@ NsId PidTreeDump::read_pidns(std::int32_t tgid, const DumpTask& leader) {
 }
 
 void PidTreeDump::start_read_ahead() {
-    if (indexed_ < kReadAheadMin) return;
-    pre_.resize(indexed_);
+    // Not for a few processes, nor while the helper serves another dump (pre_ would only cost
+    // memory); at most as many as a dump may hold (beyond, the dump fails anyway).
+    if (indexed_ < kReadAheadMin || !model_.helper_thread().available()) return;
+    const std::size_t n = std::min(indexed_, kMaxDumpTasks);
+    pre_.resize(n);
     // Only /proc reads and the pure status parser on the helper thread, on a copy of the pids and
     // into pre_, which neither moves nor is read by this thread before take() says it is done.
-    std::vector<std::int32_t> pids(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(indexed_));
+    std::vector<std::int32_t> pids(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
     auto read = [proc = model_.proc_fd(), pids = std::move(pids), out = pre_.data()](std::size_t k) {
         try {
             const std::string base = std::to_string(pids[k]);
@@ -296,7 +299,11 @@ void PidTreeDump::start_read_ahead() {
             out[k].leader.reset();  // out of memory: read_group reads it itself
         }
     };
-    ahead_.emplace(model_.helper_thread(), indexed_, std::move(read));
+    ahead_.emplace(model_.helper_thread(), n, std::move(read));
+    if (!ahead_->helped()) {  // no thread could be made: read as without it
+        ahead_.reset();
+        pre_ = {};
+    }
 }
 
 Result<bool> PidTreeDump::read_group(std::int32_t tgid, bool indexed, Prefetched* pre) {
@@ -461,7 +468,7 @@ Result<bool> PidTreeDump::step(std::chrono::steady_clock::time_point deadline) {
             // The index's processes, read here or ahead on the helper thread; then the others.
             const bool indexed = pos_ < indexed_;
             Prefetched* pre = nullptr;
-            if (indexed && ahead_) {
+            if (indexed && ahead_ && pos_ < pre_.size()) {
                 ahead_->take(pos_);
                 pre = &pre_[pos_];
             }
@@ -471,7 +478,7 @@ Result<bool> PidTreeDump::step(std::chrono::steady_clock::time_point deadline) {
             if (pos_ < queue_.size() && (pos_ & 7) == 0 && past(deadline)) return false;
         }
         ahead_.reset();
-        pre_.clear();
+        pre_ = {};
         queue_.clear();
         phase_ = Phase::check;
     }

@@ -140,7 +140,8 @@ private:
     // Whether a process /proc lists but the index lacks is known to be outside the subtree.
     [[nodiscard]] bool elsewhere(std::int32_t pid) const;
     // Starts reading the status (parsed) and ns/pid_for_children of the index's processes,
-    // queue_[0, indexed_), on the model's helper thread, from the last one down, while this
+    // queue_[0, indexed_) (at most kMaxDumpTasks), on the model's helper thread when it is free,
+    // from the last one down, while this
     // thread reads from the first one up, in slices (the kernel's /proc reads are nearly all of
     // a dump's time).
     void start_read_ahead();
@@ -153,7 +154,7 @@ private:
     std::size_t indexed_ = 0;          // the first ones come from the index's namespaces
     std::unordered_set<std::uint64_t> subtree_inodes_;  // nsfs inodes of the subtree's pid namespaces
     std::size_t pos_ = 0;
-    std::vector<Prefetched> pre_;     // queue_[0, indexed_) as read ahead; sized once
+    std::vector<Prefetched> pre_;     // queue_[0, pre_.size()) as read ahead; sized once
     std::optional<ReadAhead> ahead_;  // after pre_: stopped before pre_ goes
     std::unordered_set<std::int32_t> seen_;           // thread groups read (or found outside/gone)
     std::unordered_set<std::int32_t> outside_;        // thread groups read and found outside the subtree

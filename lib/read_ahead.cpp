@@ -37,6 +37,12 @@ bool HelperThread::attach(ReadAhead* job) noexcept {
     return true;
 }
 
+bool HelperThread::available() noexcept {
+    if (tried_ && !thread_) return false;
+    const std::lock_guard lock(mutex_);
+    return job_ == nullptr;
+}
+
 void HelperThread::detach(ReadAhead* job) noexcept {
     std::unique_lock lock(mutex_);
     if (job_ != job) return;

@@ -33,6 +33,10 @@ public:
     HelperThread& operator=(const HelperThread&) = delete;
     ~HelperThread();
 
+    // Whether a ReadAhead opened now would be served: no other is open, and the thread exists or
+    // has not been asked for yet. Only the owner's thread opens ReadAheads, so this holds until it
+    // opens one.
+    [[nodiscard]] bool available() noexcept;
     // Items this thread has run, over all ReadAheads (tests, statistics).
     [[nodiscard]] std::uint64_t items() const noexcept { return items_.load(std::memory_order_relaxed); }
 

@@ -355,6 +355,44 @@ TEST_CASE("dump: 1,000 tasks over 5 levels with process groups, sessions and thr
     check_restores(c, dump);
 }
 
+TEST_CASE("dump: dumps made at the same time, one read ahead on pidnsd's helper thread and the others without it, are all exact") {
+    PrivateBus bus;
+    Daemon d(bus);
+    Client c(bus.address());
+    const Plan plan = plan_five_levels();
+    RestoredTree original(plan.entries());
+    const auto root = listed_pidns(c, original.init_pid());
+    const auto alone = c.dump_pid_tree(root);
+    check_matches_plan(alone, plan.entries());
+    // Four connections at once, three times: their slices interleave, and the helper thread
+    // serves one dump at a time, so the others read every process on the loop alone.
+    for (int round = 0; round < 3; ++round) {
+        std::vector<std::vector<DumpEntry>> dumps(4);
+        std::vector<std::string> errors(4);
+        std::vector<std::thread> callers;
+        for (std::size_t k = 0; k < dumps.size(); ++k)
+            callers.emplace_back([&, k] {
+                try {
+                    Client own(bus.address());
+                    dumps[k] = own.dump_pid_tree(root);
+                } catch (const std::exception& e) {
+                    errors[k] = e.what();
+                }
+            });
+        for (auto& t : callers) t.join();
+        for (std::size_t k = 0; k < dumps.size(); ++k) {
+            INFO("round " << round << ", caller " << k);
+            REQUIRE(errors[k].empty());
+            if (kernel_ids_expected())
+                CHECK(dumps[k] == alone);
+            else
+                check_same_tree(dumps[k], alone);
+            check_matches_plan(dumps[k], plan.entries());
+        }
+    }
+    check_against_kernel(c, alone);
+}
+
 TEST_CASE("dump: zombies, including a nested namespace's init, are dumped with their namespace and restored") {
     PrivateBus bus;
     Daemon d(bus);

@@ -98,6 +98,7 @@ TEST_CASE("read-ahead: the owner alone when the helper serves another", "[read_a
     std::atomic<bool> release{false};
     Counts first(n), second(n);
     // The first job holds the helper in its last item until released.
+    REQUIRE(helper.available());  // not made yet, but it can be
     std::optional<ReadAhead> a;
     a.emplace(helper, n, [&](std::size_t i) {
         first.ran[i].fetch_add(1);
@@ -105,6 +106,7 @@ TEST_CASE("read-ahead: the owner alone when the helper serves another", "[read_a
             while (!release.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
     });
     REQUIRE(a->helped());
+    REQUIRE_FALSE(helper.available());
     std::vector<std::thread::id> by(n);
     {
         ReadAhead b(helper, n, [&](std::size_t i) {
@@ -120,6 +122,7 @@ TEST_CASE("read-ahead: the owner alone when the helper serves another", "[read_a
     for (std::size_t i = 0; i < n; ++i) a->take(i);
     a.reset();
     REQUIRE(first.each_once());
+    REQUIRE(helper.available());
     // Free again: the next job is helped (a new job may sit at the old one's address).
     Counts third(n);
     const auto before = helper.items();
