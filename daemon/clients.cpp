@@ -158,6 +158,16 @@ sdbus::Error Clients::limit_error(Client* c, const std::string& sender, const st
                                                      "connections (pidnsd's limits: man pidnsd, SECURITY)");
 }
 
+std::string Clients::dump_quota(const UidUsage& u, std::uint32_t uid, const Call& call) const {
+    if (call.dumps() == 0) return {};
+    if (u.dumps >= limits::kDumpsPerUid)
+        return std::to_string(u.dumps) + " DumpPidTree calls of uid " + std::to_string(uid) +
+               " are being answered (at most " + std::to_string(limits::kDumpsPerUid) + " over all its connections)";
+    if (dumps_ >= limits::kDumps)
+        return "pidnsd is answering " + std::to_string(dumps_) + " DumpPidTree calls, its maximum";
+    return {};
+}
+
 std::optional<sdbus::Error> Clients::submit(const std::string& sender, std::unique_ptr<Call> call) {
     if (sender.empty()) return sdbus::Error(kErrorAccessDenied, "the message has no sender; call through the bus");
     Client* c = nullptr;
@@ -187,6 +197,8 @@ std::optional<sdbus::Error> Clients::submit(const std::string& sender, std::uniq
         else if (u.pids + pids > limits::kQueuedPidsPerUid)
             over = "the TranslatePids calls of uid " + std::to_string(c->uid) + " being answered hold " +
                    std::to_string(u.pids) + " pids (at most " + std::to_string(limits::kQueuedPidsPerUid) + ")";
+        else
+            over = dump_quota(u, c->uid, *call);
     } else if (c->queue.size() >= limits::kCallsPerUnidentifiedClient) {
         over = "this connection sent " + std::to_string(c->queue.size()) +
                " calls before the bus told pidnsd who it is (at most " +
@@ -202,7 +214,9 @@ std::optional<sdbus::Error> Clients::submit(const std::string& sender, std::uniq
         auto& u = usage(c->uid);
         ++u.calls;
         u.pids += pids;
+        u.dumps += call->dumps();
         ++calls_;
+        dumps_ += call->dumps();
     } else {
         ++unidentified_calls_;
     }
@@ -338,6 +352,8 @@ void Clients::admit_identified(Client& c) {
         else if (u.pids + call->pids() > limits::kQueuedPidsPerUid)
             over = "the TranslatePids calls of uid " + std::to_string(c.uid) + " hold " + std::to_string(u.pids) +
                    " pids (at most " + std::to_string(limits::kQueuedPidsPerUid) + ")";
+        else
+            over = dump_quota(u, c.uid, *call);
         if (!over.empty()) {
             pids_ -= call->pids();
             c.pids -= call->pids();
@@ -347,6 +363,8 @@ void Clients::admit_identified(Client& c) {
         ++u.calls;
         ++calls_;
         u.pids += call->pids();
+        u.dumps += call->dumps();
+        dumps_ += call->dumps();
         keep.push_back(std::move(call));
     }
     c.queue = std::move(keep);
@@ -452,6 +470,8 @@ void Clients::release(Client& c, const Call& call) {
         auto& u = usage(c.uid);
         --u.calls;
         u.pids -= call.pids();
+        u.dumps -= call.dumps();
+        dumps_ -= call.dumps();
         --calls_;
     } else {
         --unidentified_calls_;

@@ -32,7 +32,9 @@ struct Client;
 // One method call being answered: a resumable computation that replies when it is done.
 class Call {
 public:
-    explicit Call(const char* method, std::size_t pids = 0) : method_(method), pids_(pids) {}
+    // `pids`: what a TranslatePids holds; `dump`: a DumpPidTree (each holds its tasks as it reads).
+    explicit Call(const char* method, std::size_t pids = 0, bool dump = false)
+        : method_(method), pids_(pids), dump_(dump) {}
     virtual ~Call() = default;
     Call(const Call&) = delete;
     Call& operator=(const Call&) = delete;
@@ -51,12 +53,14 @@ public:
 
     [[nodiscard]] const char* method() const noexcept { return method_; }
     [[nodiscard]] std::size_t pids() const noexcept { return pids_; }
+    [[nodiscard]] std::size_t dumps() const noexcept { return dump_ ? 1 : 0; }
     std::uint64_t id = 0;        // set by the registry
     bool checked = false;        // the caller's credentials were re-read for this call
 
 private:
     const char* method_;
     std::size_t pids_;
+    bool dump_;
 };
 
 // A token bucket: `burst` at once, then `rate` per second.
@@ -113,7 +117,7 @@ struct Client {
 
 // Per-uid totals over that uid's connections.
 struct UidUsage {
-    std::size_t clients = 0, calls = 0, pids = 0, subscribers = 0;
+    std::size_t clients = 0, calls = 0, pids = 0, dumps = 0, subscribers = 0;
     Bucket properties{0, 0};
 };
 
@@ -205,6 +209,8 @@ private:
     void fail_all(Client& c, const sdbus::Error& e);
     void schedule(Client& c);
     // Accounts a call that finished or failed.
+    // The DumpPidTree quotas (limits::kDumpsPerUid, kDumps) for `call`: why it is over, or empty.
+    [[nodiscard]] std::string dump_quota(const UidUsage& u, std::uint32_t uid, const Call& call) const;
     void release(Client& c, const Call& call);
     void evict_idle();
     UidUsage& usage(std::uint32_t uid);
@@ -232,7 +238,7 @@ private:
         DeferredError reply;
     };
     std::deque<Deferred> deferred_;  // in order of due time (one fixed delay)
-    std::size_t calls_ = 0, pids_ = 0, unidentified_calls_ = 0, subscribers_ = 0;
+    std::size_t calls_ = 0, pids_ = 0, dumps_ = 0, unidentified_calls_ = 0, subscribers_ = 0;
     std::uint64_t next_call_id_ = 1;
     std::uint64_t limited_ = 0, identify_failures_ = 0;
     std::size_t limit_logs_ = 0;

@@ -170,8 +170,8 @@ template <class... R>
 class MethodCall final : public Call {
 public:
     MethodCall(const char* method, sdbus::Result<R...>&& result, std::unique_ptr<Work<R...>> work, CallEnv env,
-               Polkit::Details details, bool names_target, std::size_t pids = 0)
-        : Call(method, pids),
+               Polkit::Details details, bool names_target, std::size_t pids = 0, bool dump = false)
+        : Call(method, pids, dump),
           result_(std::move(result)),
           work_(std::move(work)),
           env_(env),
@@ -588,9 +588,9 @@ namespace {
 template <class... R>
 std::unique_ptr<Call> make_call(const char* method, sdbus::Result<R...>&& result, std::unique_ptr<Work<R...>> work,
                                 CallEnv env, Polkit::Details details = {}, bool names_target = false,
-                                std::size_t pids = 0) {
+                                std::size_t pids = 0, bool dump = false) {
     return std::make_unique<MethodCall<R...>>(method, std::move(result), std::move(work), env, std::move(details),
-                                              names_target, pids);
+                                              names_target, pids, dump);
 }
 
 template <class... R>
@@ -708,7 +708,7 @@ void Manager::DumpPidTree(sdbus::Result<std::vector<DumpTuple>>&& result, uint64
     queue(make_call("DumpPidTree", std::move(result),
                     std::unique_ptr<Work<std::vector<DumpTuple>>>(
                         std::make_unique<DumpWork>(DumpTree(model_, ns, event_sequence_))),
-                    CallEnv{model_, clients_, polkit_}, {{"namespace", std::to_string(ns)}}));
+                    CallEnv{model_, clients_, polkit_}, {{"namespace", std::to_string(ns)}}, false, 0, true));
 }
 
 void Manager::DumpPidTreeWithSequence(sdbus::Result<uint64_t, std::vector<DumpTuple>>&& result, uint64_t ns) {
@@ -716,7 +716,7 @@ void Manager::DumpPidTreeWithSequence(sdbus::Result<uint64_t, std::vector<DumpTu
     queue(make_call("DumpPidTree", std::move(result),
                     std::unique_ptr<Work<uint64_t, std::vector<DumpTuple>>>(
                         std::make_unique<DumpSequenceWork>(DumpTree(model_, ns, event_sequence_))),
-                    CallEnv{model_, clients_, polkit_}, {{"namespace", std::to_string(ns)}}));
+                    CallEnv{model_, clients_, polkit_}, {{"namespace", std::to_string(ns)}}, false, 0, true));
 }
 
 void Manager::GetStatistics(sdbus::Result<std::map<std::string, sdbus::Variant>>&& result) {

@@ -10,6 +10,10 @@ namespace pidnsd::limits {
 inline constexpr std::size_t kCallsPerClient = 16;      // per bus connection
 inline constexpr std::size_t kCallsPerUid = 64;         // all connections of one uid together
 inline constexpr std::size_t kCalls = 1024;             // everyone together
+// DumpPidTree calls waiting or being answered: each holds the tasks it has read until answered
+// (pidnsd's peak RSS grew 6.9 MB for a dump of 10,000 tasks: ~45 MB at the 65536 a dump may hold).
+inline constexpr std::size_t kDumpsPerUid = 2;
+inline constexpr std::size_t kDumps = 8;
 // Pids held in TranslatePids calls that are waiting or being answered.
 inline constexpr std::size_t kQueuedPidsPerUid = 4 * 65536;
 inline constexpr std::size_t kQueuedPids = 16 * 65536;  // 4 MiB of requests, 4 MiB of answers

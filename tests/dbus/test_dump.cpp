@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -364,19 +365,23 @@ TEST_CASE("dump: dumps made at the same time, one read ahead on pidnsd's helper 
     const auto root = listed_pidns(c, original.init_pid());
     const auto alone = c.dump_pid_tree(root);
     check_matches_plan(alone, plan.entries());
-    // Four connections at once, three times: their slices interleave, and the helper thread
-    // serves one dump at a time, so the others read every process on the loop alone.
-    for (int round = 0; round < 3; ++round) {
-        std::vector<std::vector<DumpEntry>> dumps(4);
-        std::vector<std::string> errors(4);
+    // Two connections (a uid's quota of dumps) at once, five times: their slices interleave, and
+    // the helper thread serves one dump at a time, so the other reads every process on the loop.
+    for (int round = 0; round < 5; ++round) {
+        std::vector<std::vector<DumpEntry>> dumps(2);
+        std::vector<std::string> errors(2);
         std::vector<std::thread> callers;
+        std::atomic<int> connected{0};
         for (std::size_t k = 0; k < dumps.size(); ++k)
             callers.emplace_back([&, k] {
                 try {
                     Client own(bus.address());
+                    ++connected;
+                    while (connected.load() < 2) std::this_thread::yield();  // both call at once
                     dumps[k] = own.dump_pid_tree(root);
                 } catch (const std::exception& e) {
                     errors[k] = e.what();
+                    ++connected;
                 }
             });
         for (auto& t : callers) t.join();
@@ -391,6 +396,27 @@ TEST_CASE("dump: dumps made at the same time, one read ahead on pidnsd's helper 
         }
     }
     check_against_kernel(c, alone);
+}
+
+TEST_CASE("dump: a uid has at most 2 DumpPidTree calls being answered, on one connection or several") {
+    PrivateBus bus;
+    Daemon d(bus);
+    Client c(bus.address());
+    const Plan plan = plan_five_levels();
+    RestoredTree original(plan.entries());
+    const auto root = std::to_string(listed_pidns(c, original.init_pid()));
+    // Three at once from one uid: two are answered, the third is refused (5 s later), whether the
+    // three come on three connections or pipelined on one.
+    for (const auto& [conns, per] : {std::pair{"3", "1"}, std::pair{"1", "3"}}) {
+        INFO(conns << " connections, " << per << " calls each");
+        const auto r = run({PIDNS_FLOOD_BIN, bus.address(), "dumps", conns, per, root}, 60s);
+        REQUIRE(r.status == 0);
+        CHECK(r.out.rfind("replies 3 ok 2 errors 1 limits 1 ", 0) == 0);
+    }
+    CHECK(d.log().find("DumpPidTree calls of uid 0 are being answered (at most 2") != std::string::npos);
+    // Nothing held afterwards: two at once are both answered.
+    const auto r = run({PIDNS_FLOOD_BIN, bus.address(), "dumps", "2", "1", root}, 60s);
+    CHECK(r.out.rfind("replies 2 ok 2 errors 0 limits 0", 0) == 0);
 }
 
 TEST_CASE("dump: zombies, including a nested namespace's init, are dumped with their namespace and restored") {

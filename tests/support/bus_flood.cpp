@@ -9,6 +9,8 @@
 //                                                  calling GetProcess(PID) once and leaving
 //   pidns-flood ADDRESS latency N GAP_MS pidns|bus N round trips, GAP_MS apart, of TranslatePid(own pid)
 //                                                  or of the bus's own GetId; prints p50, p99, max
+//   pidns-flood ADDRESS dumps CONNS PER NS         CONNS connections each send PER DumpPidTree(NS)
+//                                                  calls, all sent before any reply is read
 // Prints one summary line: "replies R ok O errors E limits L" followed by "NAME=COUNT" per error
 // name (the last, for churn, of the errors seen). Exit 0 unless the bus could not be used at all.
 #include <systemd/sd-bus.h>
@@ -193,6 +195,44 @@ int latency(const char* address, int n, int gap_ms, bool bus_only) {
     return 0;
 }
 
+// `conns` connections, each sending `per` DumpPidTree(ns) at once; then every reply is read.
+int dumps(const char* address, int conns, int per, std::uint64_t ns) {
+    Tally t;
+    std::vector<sd_bus*> buses;
+    for (int i = 0; i < conns; ++i) {
+        sd_bus* bus = open_bus(address);
+        if (!bus) {
+            std::fprintf(stderr, "pidns-flood: cannot connect to %s\n", address);
+            return 1;
+        }
+        buses.push_back(bus);
+    }
+    for (sd_bus* bus : buses)
+        for (int k = 0; k < per; ++k)
+            if (sd_bus_call_method_async(bus, nullptr, kDest, kPath, kIface, "DumpPidTree", on_reply, &t, "t", ns) < 0) {
+                std::fprintf(stderr, "pidns-flood: cannot send DumpPidTree\n");
+                return 1;
+            }
+    const auto want = static_cast<std::uint64_t>(conns) * static_cast<std::uint64_t>(per);
+    const auto until = Clock::now() + std::chrono::seconds(60);
+    while (Clock::now() < until) {
+        {
+            std::lock_guard lk(t.mu);
+            if (t.replies >= want) break;
+        }
+        bool any = false;
+        for (sd_bus* bus : buses) {
+            const int r = sd_bus_process(bus, nullptr);
+            if (r < 0) return 1;
+            any = any || r > 0;
+        }
+        if (!any) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    t.print();
+    for (sd_bus* bus : buses) sd_bus_flush_close_unref(bus);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -201,10 +241,12 @@ int main(int argc, char** argv) {
     if (argc >= 5 && std::strcmp(argv[2], "noread") == 0) return noread(argv[1], std::atoi(argv[3]), std::atof(argv[4]));
     if (argc >= 6 && std::strcmp(argv[2], "churn") == 0)
         return churn(argv[1], std::atoi(argv[3]), std::atoi(argv[4]), static_cast<std::uint32_t>(std::atoi(argv[5])));
+    if (argc >= 6 && std::strcmp(argv[2], "dumps") == 0)
+        return dumps(argv[1], std::atoi(argv[3]), std::atoi(argv[4]), std::strtoull(argv[5], nullptr, 10));
     if (argc >= 6 && std::strcmp(argv[2], "latency") == 0)
         return latency(argv[1], std::atoi(argv[3]), std::atoi(argv[4]), std::strcmp(argv[5], "bus") == 0);
     std::fprintf(stderr,
                  "usage: pidns-flood ADDRESS batches|calls SECONDS INFLIGHT | ADDRESS noread N SECONDS | "
-                 "ADDRESS churn N THREADS PID\n");
+                 "ADDRESS churn N THREADS PID | ADDRESS latency N GAP_MS pidns|bus | ADDRESS dumps CONNS PER NS\n");
     return 2;
 }
