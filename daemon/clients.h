@@ -208,9 +208,9 @@ private:
     void pin(Client& c, const std::map<std::string, sdbus::Variant>& creds);
     void fail_all(Client& c, const sdbus::Error& e);
     void schedule(Client& c);
-    // Accounts a call that finished or failed.
     // The DumpPidTree quotas (limits::kDumpsPerUid, kDumps) for `call`: why it is over, or empty.
     [[nodiscard]] std::string dump_quota(const UidUsage& u, std::uint32_t uid, const Call& call) const;
+    // Accounts a call that finished or failed.
     void release(Client& c, const Call& call);
     void evict_idle();
     UidUsage& usage(std::uint32_t uid);

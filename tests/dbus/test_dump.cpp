@@ -356,7 +356,7 @@ TEST_CASE("dump: 1,000 tasks over 5 levels with process groups, sessions and thr
     check_restores(c, dump);
 }
 
-TEST_CASE("dump: dumps made at the same time, one read ahead on pidnsd's helper thread and the others without it, are all exact") {
+TEST_CASE("dump: two dumps at once, one read ahead on pidnsd's helper thread and one without it, are both exact") {
     PrivateBus bus;
     Daemon d(bus);
     Client c(bus.address());
@@ -405,8 +405,8 @@ TEST_CASE("dump: a uid has at most 2 DumpPidTree calls being answered, on one co
     const Plan plan = plan_five_levels();
     RestoredTree original(plan.entries());
     const auto root = std::to_string(listed_pidns(c, original.init_pid()));
-    // Three at once from one uid: two are answered, the third is refused (5 s later), whether the
-    // three come on three connections or pipelined on one.
+    // Three at once from one uid: two are answered, the third is refused with LimitsExceeded,
+    // whether the three come on three connections or pipelined on one.
     for (const auto& [conns, per] : {std::pair{"3", "1"}, std::pair{"1", "3"}}) {
         INFO(conns << " connections, " << per << " calls each");
         const auto r = run({PIDNS_FLOOD_BIN, bus.address(), "dumps", conns, per, root}, 60s);
