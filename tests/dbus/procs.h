@@ -65,9 +65,14 @@ private:
     pid_t pid_ = -1;
 };
 
+// How long a process started by a test may take to exec or fork. Generous: `unshare -n` waits
+// for the kernel's net namespace cleanup, which the namespace storms of earlier tests can leave
+// seconds behind (a CI run saw `unshare -n -u sleep` not exec within 5 s, under ASan).
+inline constexpr int kStartPolls = 3000;  // of 10 ms
+
 // Waits until `pid` runs `comm` (its exec is done, so its credentials are final).
 inline void wait_comm(pid_t pid, const std::string& comm) {
-    for (int i = 0; i < 500; ++i) {
+    for (int i = 0; i < kStartPolls; ++i) {
         if (read_file("/proc/" + std::to_string(pid) + "/comm") == comm + "\n") return;
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
@@ -77,7 +82,7 @@ inline void wait_comm(pid_t pid, const std::string& comm) {
 // The child that `unshare -f` forked (the process inside the new namespaces).
 inline pid_t child_of(pid_t pid) {
     const std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children";
-    for (int i = 0; i < 500; ++i) {
+    for (int i = 0; i < kStartPolls; ++i) {
         std::istringstream ss(read_file(path));
         pid_t c = 0;
         if (ss >> c) return c;
