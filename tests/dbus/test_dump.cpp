@@ -315,6 +315,17 @@ Plan plan_five_levels() {
     return p;
 }
 
+// A private bus and pidnsd, a client, and plan_five_levels() built for real, once pidnsd lists
+// its top pid namespace (`root`).
+struct FiveLevelTree {
+    PrivateBus bus;
+    Daemon d{bus};
+    Client c{bus.address()};
+    const Plan plan = plan_five_levels();
+    RestoredTree original{plan.entries()};
+    const std::uint64_t root = listed_pidns(c, original.init_pid());
+};
+
 }  // namespace
 
 TEST_CASE("dump: seed 003's 32-level nesting dumps every pid at every level and restores with the same pids") {
@@ -342,29 +353,19 @@ TEST_CASE("dump: seed 003's 32-level nesting dumps every pid at every level and 
 }
 
 TEST_CASE("dump: 1,000 tasks over 5 levels with process groups, sessions and threads restore exactly") {
-    PrivateBus bus;
-    Daemon d(bus);
-    Client c(bus.address());
-    const Plan plan = plan_five_levels();
-    REQUIRE(plan.entries().size() >= 1000);
-    RestoredTree original(plan.entries());
-    const auto root = listed_pidns(c, original.init_pid());
-    const auto dump = c.dump_pid_tree(root);
-    check_matches_plan(dump, plan.entries());
+    FiveLevelTree t;
+    REQUIRE(t.plan.entries().size() >= 1000);
+    const auto dump = t.c.dump_pid_tree(t.root);
+    check_matches_plan(dump, t.plan.entries());
     check_consistent(dump);
-    check_against_kernel(c, dump);
-    check_restores(c, dump);
+    check_against_kernel(t.c, dump);
+    check_restores(t.c, dump);
 }
 
 TEST_CASE("dump: two dumps at once, one read ahead on pidnsd's helper thread and one without it, are both exact") {
-    PrivateBus bus;
-    Daemon d(bus);
-    Client c(bus.address());
-    const Plan plan = plan_five_levels();
-    RestoredTree original(plan.entries());
-    const auto root = listed_pidns(c, original.init_pid());
-    const auto alone = c.dump_pid_tree(root);
-    check_matches_plan(alone, plan.entries());
+    FiveLevelTree t;
+    const auto alone = t.c.dump_pid_tree(t.root);
+    check_matches_plan(alone, t.plan.entries());
     // Two connections (a uid's quota of dumps) at once, five times: their slices interleave, and
     // the helper thread serves one dump at a time, so the other reads every process on the loop.
     for (int round = 0; round < 5; ++round) {
@@ -375,10 +376,10 @@ TEST_CASE("dump: two dumps at once, one read ahead on pidnsd's helper thread and
         for (std::size_t k = 0; k < dumps.size(); ++k)
             callers.emplace_back([&, k] {
                 try {
-                    Client own(bus.address());
+                    Client own(t.bus.address());
                     ++connected;
                     while (connected.load() < 2) std::this_thread::yield();  // both call at once
-                    dumps[k] = own.dump_pid_tree(root);
+                    dumps[k] = own.dump_pid_tree(t.root);
                 } catch (const std::exception& e) {
                     errors[k] = e.what();
                     ++connected;
@@ -392,30 +393,26 @@ TEST_CASE("dump: two dumps at once, one read ahead on pidnsd's helper thread and
                 CHECK(dumps[k] == alone);
             else
                 check_same_tree(dumps[k], alone);
-            check_matches_plan(dumps[k], plan.entries());
+            check_matches_plan(dumps[k], t.plan.entries());
         }
     }
-    check_against_kernel(c, alone);
+    check_against_kernel(t.c, alone);
 }
 
 TEST_CASE("dump: a uid has at most 2 DumpPidTree calls being answered, on one connection or several") {
-    PrivateBus bus;
-    Daemon d(bus);
-    Client c(bus.address());
-    const Plan plan = plan_five_levels();
-    RestoredTree original(plan.entries());
-    const auto root = std::to_string(listed_pidns(c, original.init_pid()));
+    FiveLevelTree t;
+    const auto root = std::to_string(t.root);
     // Three at once from one uid: two are answered, the third is refused with LimitsExceeded,
     // whether the three come on three connections or pipelined on one.
     for (const auto& [conns, per] : {std::pair{"3", "1"}, std::pair{"1", "3"}}) {
         INFO(conns << " connections, " << per << " calls each");
-        const auto r = run({PIDNS_FLOOD_BIN, bus.address(), "dumps", conns, per, root}, 60s);
+        const auto r = run({PIDNS_FLOOD_BIN, t.bus.address(), "dumps", conns, per, root}, 60s);
         REQUIRE(r.status == 0);
         CHECK(r.out.rfind("replies 3 ok 2 errors 1 limits 1 ", 0) == 0);
     }
-    CHECK(d.log().find("DumpPidTree calls of uid 0 are being answered (at most 2") != std::string::npos);
+    CHECK(t.d.log().find("DumpPidTree calls of uid 0 are being answered (at most 2") != std::string::npos);
     // Nothing held afterwards: two at once are both answered.
-    const auto r = run({PIDNS_FLOOD_BIN, bus.address(), "dumps", "2", "1", root}, 60s);
+    const auto r = run({PIDNS_FLOOD_BIN, t.bus.address(), "dumps", "2", "1", root}, 60s);
     CHECK(r.out.rfind("replies 2 ok 2 errors 0 limits 0", 0) == 0);
 }
 
