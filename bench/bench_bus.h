@@ -107,6 +107,10 @@ inline void die_with_parent(pid_t parent, int sig) {
 // fork + exec, with stdout/stderr to `out_fd` (if >= 0) and PR_SET_PDEATHSIG SIGTERM.
 inline pid_t start_program(const std::vector<std::string>& args, int out_fd, int keep_fd = -1) {
     const pid_t parent = ::getpid();
+    // Made before fork(): the child of a multi-threaded process must not allocate before it execs.
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
     pid_t pid = ::fork();
     if (pid < 0) {
         std::perror("fork");
@@ -121,9 +125,6 @@ inline pid_t start_program(const std::vector<std::string>& args, int out_fd, int
             ::dup2(out_fd, 2);
         }
         if (keep_fd >= 0) ::fcntl(keep_fd, F_SETFD, 0);
-        std::vector<char*> argv;
-        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-        argv.push_back(nullptr);
         ::execvp(argv[0], argv.data());
         std::fprintf(stderr, "exec %s: %s\n", argv[0], std::strerror(errno));
         ::_exit(127);

@@ -18,6 +18,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 #include "kernel_version.h"
@@ -50,15 +51,7 @@ int wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
 // fork+exec with stdout/stderr redirected to files (or inherited), env additions.
 pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path, const std::string& err_path,
             const std::vector<std::string>& env_add = {}) {
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    std::vector<std::string> env_store;
-    for (char** e = environ; *e; ++e) env_store.emplace_back(*e);
-    for (const auto& e : env_add) env_store.push_back(e);
-    std::vector<char*> envp;
-    for (auto& e : env_store) envp.push_back(e.data());
-    envp.push_back(nullptr);
+    const ExecArgs exec_args(argv, env_add);
     pid_t pid = fork();
     if (pid < 0) throw std::runtime_error("fork failed");
     if (pid == 0) {
@@ -76,8 +69,7 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path, c
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, nullptr);
-        execvpe(args[0], args.data(), envp.data());
-        _exit(127);
+        exec_args.exec();
     }
     return pid;
 }
@@ -148,6 +140,29 @@ std::string read_file(const std::string& path) {
     std::stringstream ss;
     ss << f.rdbuf();
     return ss.str();
+}
+
+ExecArgs::ExecArgs(std::vector<std::string> argv, const std::vector<std::string>& env_add) : argv_(std::move(argv)) {
+    if (argv_.empty()) throw std::invalid_argument("ExecArgs: empty command line");
+    for (char** e = environ; *e; ++e) {
+        const std::string_view var(*e);
+        const auto eq = var.find('=');
+        const auto name = var.substr(0, eq == std::string_view::npos ? var.size() : eq + 1);
+        bool replaced = false;
+        for (const auto& a : env_add) replaced |= a.compare(0, name.size(), name) == 0;
+        if (!replaced) env_.emplace_back(var);
+    }
+    env_.insert(env_.end(), env_add.begin(), env_add.end());
+    // The strings are final: the pointers into them stay valid.
+    for (auto& a : argv_) argv_ptrs_.push_back(a.data());
+    argv_ptrs_.push_back(nullptr);
+    for (auto& e : env_) env_ptrs_.push_back(e.data());
+    env_ptrs_.push_back(nullptr);
+}
+
+void ExecArgs::exec() const noexcept {
+    execvpe(argv_ptrs_[0], argv_ptrs_.data(), env_ptrs_.data());
+    _exit(127);
 }
 
 std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {

@@ -29,6 +29,23 @@ std::string read_file(const std::string& path);
 // `a` followed by `b`: prefixes such as setpriv/unshare in front of a command.
 std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b);
 
+// A command line (and environment) as the arrays exec wants, made before fork(): until it execs,
+// the child of a multi-threaded test may make async-signal-safe calls only (no malloc: another
+// thread may have held an allocator lock when fork() copied it, and the child would wait forever).
+class ExecArgs {
+public:
+    // `env_add` ("NAME=value") replaces or extends this process's environment.
+    explicit ExecArgs(std::vector<std::string> argv, const std::vector<std::string>& env_add = {});
+    ExecArgs(const ExecArgs&) = delete;
+    ExecArgs& operator=(const ExecArgs&) = delete;
+    // In the child: execvpe(), else _exit(127). Async-signal-safe.
+    [[noreturn]] void exec() const noexcept;
+
+private:
+    std::vector<std::string> argv_, env_;
+    std::vector<char*> argv_ptrs_, env_ptrs_;
+};
+
 // The kernel's own answer: opens /proc/TARGET/ns/pid as the caller that `prefix` makes (dd opens
 // it and reads nothing; sh would not do: dash resets its euid to its real uid). Exit status 0:
 // allowed; else stderr says "Permission denied" or "No such file".

@@ -25,15 +25,12 @@ using Argv = std::vector<std::string>;
 class Proc {
 public:
     explicit Proc(const Argv& argv) {
+        const ExecArgs args(argv);
         pid_ = fork();
         REQUIRE(pid_ >= 0);
         if (pid_ == 0) {
             prctl(PR_SET_PDEATHSIG, SIGKILL);
-            std::vector<char*> a;
-            for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-            a.push_back(nullptr);
-            execvp(a[0], a.data());
-            _exit(127);
+            args.exec();
         }
     }
     // nobody, then not dumpable (prctl), then waits.
@@ -67,16 +64,42 @@ private:
 
 // How long a process started by a test may take to exec or fork. Generous: `unshare -n` waits
 // for the kernel's net namespace cleanup, which the namespace storms of earlier tests can leave
-// seconds behind (a CI run saw `unshare -n -u sleep` not exec within 5 s, under ASan).
+// seconds behind.
 inline constexpr int kStartPolls = 3000;  // of 10 ms
 
-// Waits until `pid` runs `comm` (its exec is done, so its credentials are final).
+// What the kernel says `pid` is doing, for a test that waited on it in vain: its state, where it
+// sleeps and its kernel stack (root only), or how it ended if it is a zombie (not reaped).
+inline std::string whereabouts(pid_t pid) {
+    const std::string dir = "/proc/" + std::to_string(pid);
+    std::ostringstream out;
+    const std::string stat = read_file(dir + "/stat");
+    const auto paren = stat.rfind(')');
+    const char state = paren != std::string::npos && paren + 2 < stat.size() ? stat[paren + 2] : '?';
+    std::string comm = read_file(dir + "/comm");
+    if (!comm.empty() && comm.back() == '\n') comm.pop_back();
+    out << "process " << pid << " (comm " << comm << ") is in state " << state;
+    if (state == 'Z') {
+        siginfo_t si{};
+        if (waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid)
+            out << (si.si_code == CLD_EXITED ? ", exited with status " : ", killed by signal ") << si.si_status;
+    } else {
+        out << ", waiting in " << read_file(dir + "/wchan") << "\nkernel stack:\n" << read_file(dir + "/stack");
+    }
+    return out.str();
+}
+
+// Waits until `pid` runs `comm` (its exec is done, so its credentials are final). Fails at once if
+// it ended first.
 inline void wait_comm(pid_t pid, const std::string& comm) {
+    const std::string dir = "/proc/" + std::to_string(pid);
     for (int i = 0; i < kStartPolls; ++i) {
-        if (read_file("/proc/" + std::to_string(pid) + "/comm") == comm + "\n") return;
+        if (read_file(dir + "/comm") == comm + "\n") return;
+        const std::string stat = read_file(dir + "/stat");
+        if (const auto paren = stat.rfind(')'); paren != std::string::npos && stat.compare(paren, 3, ") Z") == 0)
+            FAIL("process " << pid << " ended before it became " << comm << ": " << whereabouts(pid));
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    FAIL("process " << pid << " never became " << comm);
+    FAIL("process " << pid << " never became " << comm << " in " << kStartPolls / 100 << " s: " << whereabouts(pid));
 }
 
 // The child that `unshare -f` forked (the process inside the new namespaces).
@@ -88,7 +111,7 @@ inline pid_t child_of(pid_t pid) {
         if (ss >> c) return c;
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    FAIL("process " << pid << " made no child");
+    FAIL("process " << pid << " made no child in " << kStartPolls / 100 << " s: " << whereabouts(pid));
     return 0;
 }
 

@@ -29,15 +29,10 @@ namespace {
 pid_t start_bomber(int n, bool nested) {
     std::vector<std::string> argv{PIDNS_FORKBOMB_BIN, std::to_string(n)};
     if (nested) argv.emplace_back("--nested");
+    const ExecArgs args(argv);
     pid_t b = fork();
     REQUIRE(b >= 0);
-    if (b == 0) {
-        std::vector<char*> args;
-        for (auto& a : argv) args.push_back(a.data());
-        args.push_back(nullptr);
-        execv(args[0], args.data());
-        _exit(127);
-    }
+    if (b == 0) args.exec();
     return b;
 }
 

@@ -69,13 +69,6 @@ std::string status_of(pid_t pid, const std::string& key) {
     return "";
 }
 
-std::vector<char*> c_argv(const Argv& argv) {
-    std::vector<char*> a;
-    for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-    a.push_back(nullptr);
-    return a;
-}
-
 // The test process adopts orphans (the handoff's child once its parent exits) while it lives.
 class Subreaper {
 public:
@@ -98,7 +91,7 @@ class Handoff {
 public:
     Handoff(const Argv& prefix, const Argv& args) {
         const Argv argv = concat(concat(prefix, {PIDNS_HANDOFF_BIN}), args);
-        const auto a = c_argv(argv);
+        const ExecArgs exec_args(argv);
         const std::string err = dir_.path() + "/stderr";
         int in[2], out[2];
         REQUIRE(pipe2(in, O_CLOEXEC) == 0);
@@ -112,8 +105,7 @@ public:
             dup2(in[0], 0);
             dup2(out[1], 1);
             dup2(err_fd, 2);
-            execvp(a[0], a.data());
-            _exit(127);
+            exec_args.exec();
         }
         close(in[0]);
         close(out[1]);
@@ -201,7 +193,7 @@ private:
 class Recycler {
 public:
     Recycler(pid_t pid, const Argv& argv) {
-        const auto a = c_argv(argv);
+        const ExecArgs exec_args(argv);
         pid_t want = pid;
         clone_args args{};
         args.exit_signal = SIGCHLD;
@@ -213,8 +205,7 @@ public:
             const int devnull = open("/dev/null", O_RDWR);
             dup2(devnull, 0);
             dup2(devnull, 1);
-            execvp(a[0], a.data());
-            _exit(127);
+            exec_args.exec();
         }
         if (pid_ < 0) FAIL("clone3 with set_tid " << pid << " failed: " << std::strerror(errno));
         REQUIRE(pid_ == pid);
@@ -247,13 +238,12 @@ std::string verdict(const std::string& call_line) {
 class Sleeper {
 public:
     explicit Sleeper(const Argv& prefix) {
-        const auto a = c_argv(concat(prefix, {"sleep", "600"}));
+        const ExecArgs exec_args(concat(prefix, {"sleep", "600"}));
         pid_ = fork();
         REQUIRE(pid_ >= 0);
         if (pid_ == 0) {
             prctl(PR_SET_PDEATHSIG, SIGKILL);
-            execvp(a[0], a.data());
-            _exit(127);
+            exec_args.exec();
         }
         for (int i = 0; i < 500 && read_file("/proc/" + std::to_string(pid_) + "/comm") != "sleep\n"; ++i)
             std::this_thread::sleep_for(10ms);

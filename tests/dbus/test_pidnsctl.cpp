@@ -85,6 +85,7 @@ pid_t unused_pid() {
 class LineReader {
 public:
     explicit LineReader(const Argv& argv) {
+        const ExecArgs args(argv);
         int fds[2];
         REQUIRE(pipe2(fds, O_CLOEXEC) == 0);
         pid_ = fork();
@@ -92,11 +93,7 @@ public:
         if (pid_ == 0) {
             prctl(PR_SET_PDEATHSIG, SIGKILL);
             dup2(fds[1], 1);
-            std::vector<char*> a;
-            for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-            a.push_back(nullptr);
-            execvp(a[0], a.data());
-            _exit(127);
+            args.exec();
         }
         close(fds[1]);
         fd_ = fds[0];

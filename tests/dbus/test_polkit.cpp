@@ -55,13 +55,12 @@ private:
 class Polkitd {
 public:
     explicit Polkitd(const PrivateBus& bus) {
+        const ExecArgs args({kPolkitd, "--no-debug"}, {"DBUS_SYSTEM_BUS_ADDRESS=" + bus.address()});
         pid_ = fork();
         REQUIRE(pid_ >= 0);
         if (pid_ == 0) {
             prctl(PR_SET_PDEATHSIG, SIGKILL);
-            setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address().c_str(), 1);
-            execl(kPolkitd, kPolkitd, "--no-debug", static_cast<char*>(nullptr));
-            _exit(127);
+            args.exec();
         }
         for (int i = 0; i < 500; ++i) {
             auto r = run({"busctl", "--address=" + bus.address(), "call", "org.freedesktop.DBus", "/org/freedesktop/DBus",

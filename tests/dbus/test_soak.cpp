@@ -68,6 +68,7 @@ class Churn {
 public:
     explicit Churn(double rate) {
         out_path_ = dir_.path() + "/churn.out";
+        const ExecArgs args({PIDNS_CHURN_BIN, std::to_string(static_cast<long>(rate))});
         pid_ = fork();
         if (pid_ < 0) throw std::runtime_error("fork failed");
         if (pid_ == 0) {
@@ -75,10 +76,7 @@ public:
             int fd = open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
             dup2(fd, 1);
             dup2(fd, 2);
-            std::string r = std::to_string(static_cast<long>(rate));
-            char* const argv[] = {const_cast<char*>(PIDNS_CHURN_BIN), r.data(), nullptr};
-            execv(argv[0], argv);
-            _exit(127);
+            args.exec();
         }
     }
     ~Churn() {

@@ -20,14 +20,15 @@ ScriptAgent::ScriptAgent(const std::vector<std::string>& prefix, const std::stri
     std::vector<std::string> argv = prefix;
     for (const char* a : {"sh", "-ec"}) argv.emplace_back(a);
     argv.push_back(script + "\necho ready\nexec sleep 100000\n");
+    // Made before fork(): the child of a multi-threaded process must not allocate before it execs.
+    std::vector<char*> a;
+    for (auto& s : argv) a.push_back(s.data());
+    a.push_back(nullptr);
     pid_ = ::fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
     if (pid_ == 0) {
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         ::dup2(p[1], 1);
-        std::vector<char*> a;
-        for (auto& s : argv) a.push_back(s.data());
-        a.push_back(nullptr);
         ::execvp(a[0], a.data());
         ::_exit(127);
     }
