@@ -326,7 +326,10 @@ Result<bool> PidTreeDump::read_group(std::int32_t tgid, bool indexed, Prefetched
         if (!text) return false;  // gone
         leader = parse_dump_status(*text);
     }
-    if (!leader) return leader.error();
+    if (!leader) {
+        if (leader.error().code == Errc::not_found) return false;  // released while its status was read
+        return leader.error();
+    }
     if (leader->tgid != tgid) return false;  // a thread id, not a group's
     if (leader->nspid.size() <= root_level_) {
         outside_.insert(tgid);
@@ -356,6 +359,7 @@ Result<bool> PidTreeDump::read_group(std::int32_t tgid, bool indexed, Prefetched
             auto ttext = read_small(proc, (rel + "/status").c_str());
             if (!ttext) continue;  // the thread exited meanwhile
             auto parsed = parse_dump_status(*ttext);
+            if (!parsed && parsed.error().code == Errc::not_found) continue;  // released while read
             if (!parsed) return parsed.error();
             t = std::move(*parsed);
         }

@@ -1,6 +1,7 @@
 // Parser for /proc/PID/status.
 #include "proc_status.h"
 
+#include <cerrno>
 #include <limits>
 #include <string>
 
@@ -105,6 +106,12 @@ Result<ProcStatus> parse_proc_status(std::string_view text) {
     const auto n = st.nspid.size();
     if (st.nstgid.size() != n || st.nspgid.size() != n || st.nssid.size() != n)
         return make_error(Errc::parse, "/proc status: NS* chains have different lengths");
+    // A task released (reaped) while the kernel printed its status: Pid comes from the /proc
+    // entry's own pid, Tgid and the NS* chains from the task, 0 once it is detached from its pids.
+    // No live task has tgid 0 in the pid namespace of the /proc it is listed in.
+    if (st.pid > 0 && (st.tgid == 0 || st.nspid.front() == 0))
+        return make_error(Errc::not_found, "process " + std::to_string(st.pid) + " exited while its status was read",
+                          ESRCH);
     if (st.nspid.front() != st.pid || st.nstgid.front() != st.tgid)
         return make_error(Errc::parse, "/proc status: NSpid/NStgid do not start with Pid/Tgid");
     return st;

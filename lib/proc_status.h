@@ -24,7 +24,9 @@ struct ProcStatus {
 };
 
 // Parses the text of /proc/PID/status. Missing or malformed required fields, chains of
-// different lengths or an empty chain give Errc::parse naming the field.
+// different lengths or an empty chain give Errc::parse naming the field. A task the kernel
+// released while printing it (Tgid or the first NSpid 0, as the kernel prints them for a task
+// detached from its pids) gives Errc::not_found, as a task whose status cannot be opened.
 Result<ProcStatus> parse_proc_status(std::string_view text);
 
 }  // namespace pidns

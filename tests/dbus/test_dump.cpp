@@ -14,6 +14,7 @@
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <iostream>
 #include <set>
 #include <sstream>
 #include <string>
@@ -569,6 +570,36 @@ TEST_CASE("dump: a frozen tree dumps identically twice, a churning one consisten
     check_consistent(first);
     check_against_kernel(c, first);
     cg.freeze(false);
+}
+
+TEST_CASE("dump: tasks reaped while they are read end no dump: a status the kernel prints for a released task is an exited task") {
+    PrivateBus bus;
+    Daemon d(bus);
+    Client c(bus.address());
+    // pid 1 of a pid namespace forking children that exit at once and reaping them, as fast as it
+    // can: at any time one is being released, and the kernel prints a released task's status with
+    // Tgid and NSpid 0 (tests/unit/test_parsers.cpp).
+    Proc reaper({"unshare", "-p", "-f", "--kill-child", "sh", "-c", "while :; do : & wait; done"});
+    const pid_t init = child_of(reaper.pid());
+    EndsFirst end_reaper{init};
+    wait_comm(init, "sh");
+    const auto root = listed_pidns(c, init);
+    int dumps = 0, failed = 0, with_child = 0;
+    std::string first_error;
+    for (const auto until = std::chrono::steady_clock::now() + 4s; std::chrono::steady_clock::now() < until; ++dumps) {
+        try {
+            const auto dump = c.dump_pid_tree(root);
+            REQUIRE_FALSE(dump.empty());
+            CHECK(dump.front().vpids == std::vector<std::uint32_t>{1});
+            with_child += dump.size() > 1;
+        } catch (const pidns::client::Error& e) {
+            if (failed++ == 0) first_error = e.name() + ": " + e.what();
+        }
+    }
+    std::cout << dumps << " dumps of a namespace reaping children as fast as it can, " << with_child
+              << " with a child in them, " << failed << " failed" << (failed ? " (first: " + first_error + ")" : "") << "\n";
+    CHECK(failed == 0);
+    CHECK(with_child > 0);  // children were there to be read
 }
 
 TEST_CASE("dump: nobody may not dump root's container, which it cannot even see, nor a mixed one, and a user-ns root dumps its own") {
