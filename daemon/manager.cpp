@@ -101,9 +101,10 @@ bool all_members_within(pidns::CallerView& v, pidns::Model& model, const pidns::
 }
 
 // DescribeNamespace's keys for one built entry: GetNamespace's, then its representative's labels
-// (read now; left out when it exited since), its names and holders.
+// (read now, or read ahead during this call when `labels` is given; left out when it exited
+// since), its names and holders.
 Description describe_entry(pidns::CallerView& v, pidns::UserNames& users, const Machines* machines,
-                           pidns::Model& model, const pidns::NamespaceEntry& e) {
+                           pidns::Model& model, const pidns::NamespaceEntry& e, pidns::Result<pidns::Labels>* labels_read) {
     Description d;
     d["Id"] = sdbus::Variant(e.id);
     d["Inode"] = sdbus::Variant(e.inode);
@@ -114,7 +115,7 @@ Description describe_entry(pidns::CallerView& v, pidns::UserNames& users, const 
     d["InitPid"] = sdbus::Variant(e.init_pid);
     d["Processes"] = sdbus::Variant(e.nprocs);
     d["OwnerUid"] = sdbus::Variant(e.owner_uid);
-    if (auto labels = v.labels_of(e)) {
+    if (auto labels = labels_read ? std::move(*labels_read) : v.labels_of(e)) {
         if (const auto pid = v.listed_pid(e.rep_tgid)) d["RepresentativePid"] = sdbus::Variant(pid);
         if (labels->container && !all_members_within(v, model, e, pidns::cgroup_prefix(labels->cgroup, labels->container->depth)))
             labels->container.reset();  // it spans more than that container: no container holds it all
@@ -376,9 +377,12 @@ private:
 template <class T>
 class ListWork final : public Work<std::vector<T>> {
 public:
-    using Make = std::function<T(pidns::CallerView&, const pidns::NamespaceEntry&)>;
+    // `labels`: the entry's representative's, read ahead (may be moved from); nullptr: not read.
+    using Make = std::function<T(pidns::CallerView&, const pidns::NamespaceEntry&, pidns::Result<pidns::Labels>* labels)>;
     // `cheap`: `make` reads nothing (the clock is then read every 16 answers, not after each).
-    ListWork(std::string type, Make make, bool cheap) : type_(std::move(type)), make_(std::move(make)), cheap_(cheap) {}
+    // `labels_from`: read the representatives' labels ahead on its helper thread (DescribeNamespaces).
+    ListWork(std::string type, Make make, bool cheap, pidns::Model* labels_from = nullptr)
+        : type_(std::move(type)), make_(std::move(make)), cheap_(cheap), labels_from_(labels_from) {}
     std::optional<std::tuple<std::vector<T>>> run(pidns::CallerView& v, Client& c, Clock::time_point deadline) override {
         if (!started_) {
             const auto only = unwrap(pidns::parse_type_filter(type_));
@@ -394,25 +398,65 @@ public:
             pidns::sort_entries(list);
             out_.reserve(list.size());
             sorted_ = true;
+            start_read_ahead(list);
         }
         while (pos_ < list.size()) {
-            out_.push_back(make_(v, list[pos_]));
+            pidns::Result<pidns::Labels>* labels = nullptr;
+            if (ahead_) {
+                ahead_->take(pos_);
+                if (labels_[pos_]) labels = &*labels_[pos_];
+            }
+            out_.push_back(make_(v, list[pos_], labels));
             SignalFanout::told(c, list[pos_].id);
             ++pos_;
             if (pos_ < list.size() && past_after(pos_, cheap_, deadline)) return std::nullopt;
         }
+        ahead_.reset();
+        labels_ = {};
         return std::make_tuple(std::move(out_));
     }
-    void restart() override { started_ = false; }
+    void restart() override {
+        started_ = false;
+        ahead_.reset();
+        labels_ = {};
+    }
 
 private:
+    // Not for a few entries, nor while the helper thread serves another call.
+    static constexpr std::size_t kReadAheadMin = 16;
+    void start_read_ahead(const std::vector<pidns::NamespaceEntry>& list) {
+        if (!labels_from_ || list.size() < kReadAheadMin || !labels_from_->helper_thread().available()) return;
+        labels_.assign(list.size(), std::nullopt);
+        // Only the /proc reads of read_labels on the helper thread, on a copy of the
+        // representatives and into labels_, which neither moves nor is read here before take().
+        std::vector<std::pair<std::int32_t, std::uint64_t>> reps;
+        reps.reserve(list.size());
+        for (const auto& e : list) reps.emplace_back(e.rep_tgid, e.rep_start);
+        auto read = [proc = labels_from_->proc_fd(), reps = std::move(reps), out = labels_.data()](std::size_t k) {
+            if (reps[k].first == 0) return;  // none it may inspect: make_ says so
+            try {
+                out[k] = pidns::read_labels(proc, reps[k].first, reps[k].second);
+            } catch (...) {
+                out[k].reset();  // out of memory: make_ reads them itself
+            }
+        };
+        ahead_.emplace(labels_from_->helper_thread(), list.size(), std::move(read));
+        if (!ahead_->helped()) {  // no thread could be made: read as without it
+            ahead_.reset();
+            labels_ = {};
+        }
+    }
+
     std::string type_;
     Make make_;
     bool cheap_;
+    pidns::Model* labels_from_;
     bool started_ = false, sorted_ = false;
     Entries entries_;
     std::vector<T> out_;
     std::size_t pos_ = 0;
+    std::vector<std::optional<pidns::Result<pidns::Labels>>> labels_;  // list's, as read ahead; sized once
+    std::optional<pidns::ReadAhead> ahead_;                            // after labels_: stopped before it goes
 };
 
 // GetNamespace and DescribeNamespace: one namespace reference, its entry made into the answer.
@@ -628,7 +672,10 @@ void Manager::ListNamespaces(sdbus::Result<std::vector<NamespaceTuple>>&& result
     Polkit::Details details{{"type", type}};
     queue(make_call("ListNamespaces", std::move(result),
                     std::unique_ptr<Work<std::vector<NamespaceTuple>>>(std::make_unique<ListWork<NamespaceTuple>>(
-                        std::move(type), [](pidns::CallerView&, const pidns::NamespaceEntry& e) { return to_tuple(e); },
+                        std::move(type),
+                        [](pidns::CallerView&, const pidns::NamespaceEntry& e, pidns::Result<pidns::Labels>*) {
+                            return to_tuple(e);
+                        },
                         true)),
                     CallEnv{model_, clients_, polkit_}, std::move(details)));
 }
@@ -662,14 +709,15 @@ void Manager::ListProcesses(sdbus::Result<std::vector<uint32_t>>&& result, uint6
                                         CallEnv{model_, clients_, polkit_}, {{"namespace", std::to_string(ns)}}));
 }
 
-Manager::Description Manager::describe(pidns::CallerView& v, const pidns::NamespaceEntry& e) {
-    return describe_entry(v, users_, machines_, model_, e);
+Manager::Description Manager::describe(pidns::CallerView& v, const pidns::NamespaceEntry& e,
+                                       pidns::Result<pidns::Labels>* labels) {
+    return describe_entry(v, users_, machines_, model_, e, labels);
 }
 
 void Manager::DescribeNamespace(sdbus::Result<Description>&& result, uint64_t ns) {
     queue(make_call("DescribeNamespace", std::move(result),
                     std::unique_ptr<Work<Description>>(std::make_unique<OneWork<Description>>(
-                        ns, [this](pidns::CallerView& v, const pidns::NamespaceEntry& e) { return describe(v, e); })),
+                        ns, [this](pidns::CallerView& v, const pidns::NamespaceEntry& e) { return describe(v, e, nullptr); })),
                     CallEnv{model_, clients_, polkit_}, {{"namespace", std::to_string(ns)}}));
 }
 
@@ -678,7 +726,10 @@ void Manager::DescribeNamespaces(sdbus::Result<std::vector<Description>>&& resul
     queue(make_call("DescribeNamespaces", std::move(result),
                     std::unique_ptr<Work<std::vector<Description>>>(std::make_unique<ListWork<Description>>(
                         std::move(type),
-                        [this](pidns::CallerView& v, const pidns::NamespaceEntry& e) { return describe(v, e); }, false)),
+                        [this](pidns::CallerView& v, const pidns::NamespaceEntry& e, pidns::Result<pidns::Labels>* labels) {
+                            return describe(v, e, labels);
+                        },
+                        false, &model_)),
                     CallEnv{model_, clients_, polkit_}, std::move(details)));
 }
 

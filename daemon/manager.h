@@ -88,7 +88,8 @@ private:
     bool KernelNamespaceIds() override;
 
     // DescribeNamespace's answer for one built entry.
-    Description describe(pidns::CallerView& v, const pidns::NamespaceEntry& e);
+    // `labels`: the representative's, read ahead (moved from); nullptr: read now.
+    Description describe(pidns::CallerView& v, const pidns::NamespaceEntry& e, pidns::Result<pidns::Labels>* labels);
     // The unique name of the sender of the message being handled.
     std::string sender() const;
     // Hands a call to the scheduler; a refusal is answered here (for a quota, later).

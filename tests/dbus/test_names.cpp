@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -311,6 +312,96 @@ TEST_CASE("names: unprivileged callers get labels only of what they may inspect"
         const auto rep = e.at("RepresentativePid").at("data").get<pid_t>();
         INFO("representative " << rep);
         CHECK_FALSE(kernel_refuses(kAsNobody, rep));
+    }
+}
+
+// The threads of process `pid` named `comm`.
+std::size_t threads_named(pid_t pid, const std::string& comm) {
+    std::size_t n = 0;
+    std::error_code ec;
+    for (const auto& t : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec))
+        n += read_file((t.path() / "comm").string()) == comm + "\n";
+    return n;
+}
+
+TEST_CASE("names: DescribeNamespaces of many namespaces reads their labels ahead, each as the kernel has it, for root and nobody") {
+    const fs::path root = systemd_hierarchy();
+    REQUIRE(!root.empty());
+    PrivateBus bus;
+    Daemon d(bus);
+    Client c(bus.address());
+    const std::string top = "pidnsd-test-" + std::to_string(getpid()) + "-many.slice";
+    // 8 processes of root and 10 of nobody, each with a net namespace of its own (nobody's in a
+    // user namespace of its own too), each in an LXC container's cgroup named after it.
+    struct Member {
+        std::string name;
+        bool nobody;
+        std::unique_ptr<TestCgroup> cg;
+        std::unique_ptr<Proc> p;
+        std::uint64_t net = 0;
+    };
+    std::vector<Member> members;
+    for (int i = 0; i < 18; ++i) {
+        Member m;
+        m.nobody = i >= 8;
+        m.name = (m.nobody ? "n" : "r") + std::to_string(i);
+        m.cg = std::make_unique<TestCgroup>(root, top + "/lxc.payload." + m.name);
+        m.p = std::make_unique<Proc>(m.nobody ? concat(kAsNobody, {"unshare", "-U", "-r", "-n", "sleep", "1000"})
+                                              : Argv{"unshare", "-n", "sleep", "1000"});
+        members.push_back(std::move(m));
+    }
+    for (auto& m : members) {
+        wait_comm(m.p->pid(), "sleep");
+        m.cg->move(m.p->pid());
+        m.net = expected_ns_id(m.p->pid(), "net");
+    }
+    // The helper thread is made at the first read ahead: none has been yet.
+    REQUIRE(threads_named(d.pid(), "pidns-readahead") == 0);
+
+    std::map<std::uint64_t, Description> by_id;
+    for (auto& e : c.DescribeNamespaces("net")) by_id[num<std::uint64_t>(e, "Id")] = std::move(e);
+    REQUIRE(by_id.size() >= 18);
+    for (const auto& m : members) {
+        INFO("process " << m.p->pid() << " in lxc.payload." << m.name);
+        REQUIRE(by_id.count(m.net) == 1);
+        const auto& e = by_id.at(m.net);
+        CHECK(num<std::uint32_t>(e, "Processes") == 1);
+        CHECK(num<std::uint32_t>(e, "RepresentativePid") == static_cast<std::uint32_t>(m.p->pid()));
+        CHECK(str(e, "Command") == "sleep");
+        CHECK(str(e, "CGroup") == "/" + top + "/lxc.payload." + m.name);
+        CHECK(str(e, "ContainerEngine") == "lxc");
+        CHECK(str(e, "ContainerId") == m.name);
+        CHECK(str(e, "User") == (m.nobody ? "nobody" : "root"));
+    }
+    // They were read on the helper thread (as well as on the loop's).
+    CHECK(threads_named(d.pid(), "pidns-readahead") == 1);
+
+    // nobody: its own 10 namespaces labelled, root's absent, every label of a process the kernel
+    // lets nobody inspect, and the same namespaces as ListNamespaces.
+    const auto descriptions = busctl_call(bus.address(), "DescribeNamespaces", "s", {""}, kAsNobody).at(0);
+    const auto listing = busctl_call(bus.address(), "ListNamespaces", "s", {""}, kAsNobody).at(0);
+    std::set<std::uint64_t> described, listed;
+    for (const auto& e : listing) listed.insert(e.at(0).get<std::uint64_t>());
+    REQUIRE(descriptions.size() >= 20);  // 10 user and 10 net namespaces: enough to be read ahead
+    for (const auto& e : descriptions) {
+        const auto id = e.at("Id").at("data").get<std::uint64_t>();
+        described.insert(id);
+        if (e.contains("RepresentativePid")) {
+            const auto rep = e.at("RepresentativePid").at("data").get<pid_t>();
+            INFO("namespace " << id << ", representative " << rep);
+            CHECK_FALSE(kernel_refuses(kAsNobody, rep));
+        }
+    }
+    CHECK(described == listed);
+    for (const auto& m : members) {
+        INFO("process " << m.p->pid() << " in lxc.payload." << m.name);
+        CHECK(described.count(m.net) == (m.nobody ? 1u : 0u));
+        if (!m.nobody) continue;
+        for (const auto& e : descriptions)
+            if (e.at("Id").at("data").get<std::uint64_t>() == m.net) {
+                CHECK(e.at("ContainerId").at("data") == m.name);
+                CHECK(e.at("RepresentativePid").at("data").get<pid_t>() == m.p->pid());
+            }
     }
 }
 
