@@ -62,9 +62,9 @@ private:
     pid_t pid_ = -1;
 };
 
-// How long a process started by a test may take to exec or fork. Generous: `unshare -n` waits
-// for the kernel's net namespace cleanup, which the namespace storms of earlier tests can leave
-// seconds behind.
+// How long a process started by a test may take to exec or fork: a wait for a precondition, not
+// a timing, so generous (a CI machine busy with earlier tests, under ASan). A child stuck before
+// its exec fails with where the kernel has it (whereabouts).
 inline constexpr int kStartPolls = 3000;  // of 10 ms
 
 // What the kernel says `pid` is doing, for a test that waited on it in vain: its state, where it

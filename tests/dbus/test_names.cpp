@@ -315,6 +315,8 @@ TEST_CASE("names: unprivileged callers get labels only of what they may inspect"
     }
 }
 
+namespace {
+
 // The threads of process `pid` named `comm`.
 std::size_t threads_named(pid_t pid, const std::string& comm) {
     std::size_t n = 0;
@@ -323,6 +325,8 @@ std::size_t threads_named(pid_t pid, const std::string& comm) {
         n += read_file((t.path() / "comm").string()) == comm + "\n";
     return n;
 }
+
+}  // namespace
 
 TEST_CASE("names: DescribeNamespaces of many namespaces reads their labels ahead, each as the kernel has it, for root and nobody") {
     const fs::path root = systemd_hierarchy();
