@@ -158,7 +158,14 @@ sdbus::Error Clients::limit_error(Client* c, const std::string& sender, const st
                                                      "connections (pidnsd's limits: man pidnsd, SECURITY)");
 }
 
-std::string Clients::dump_quota(const UidUsage& u, std::uint32_t uid, const Call& call) const {
+std::string Clients::uid_quota(const UidUsage& u, std::uint32_t uid, const Call& call) const {
+    if (u.calls >= limits::kCallsPerUid)
+        return std::to_string(u.calls) + " calls of uid " + std::to_string(uid) + " are being answered (at most " +
+               std::to_string(limits::kCallsPerUid) + " over all its connections)";
+    if (calls_ >= limits::kCalls) return "pidnsd is answering " + std::to_string(calls_) + " calls, its maximum";
+    if (u.pids + call.pids() > limits::kQueuedPidsPerUid)
+        return "the TranslatePids calls of uid " + std::to_string(uid) + " being answered hold " + std::to_string(u.pids) +
+               " pids (at most " + std::to_string(limits::kQueuedPidsPerUid) + ")";
     if (call.dumps() == 0) return {};
     if (u.dumps >= limits::kDumpsPerUid)
         return std::to_string(u.dumps) + " DumpPidTree calls of uid " + std::to_string(uid) +
@@ -189,16 +196,8 @@ std::optional<sdbus::Error> Clients::submit(const std::string& sender, std::uniq
         if (c->in_flight() >= limits::kCallsPerClient)
             over = std::to_string(c->in_flight()) + " calls of this connection are being answered (at most " +
                    std::to_string(limits::kCallsPerClient) + ")";
-        else if (u.calls >= limits::kCallsPerUid)
-            over = std::to_string(u.calls) + " calls of uid " + std::to_string(c->uid) + " are being answered (at most " +
-                   std::to_string(limits::kCallsPerUid) + " over all its connections)";
-        else if (calls_ >= limits::kCalls)
-            over = "pidnsd is answering " + std::to_string(calls_) + " calls, its maximum";
-        else if (u.pids + pids > limits::kQueuedPidsPerUid)
-            over = "the TranslatePids calls of uid " + std::to_string(c->uid) + " being answered hold " +
-                   std::to_string(u.pids) + " pids (at most " + std::to_string(limits::kQueuedPidsPerUid) + ")";
         else
-            over = dump_quota(u, c->uid, *call);
+            over = uid_quota(u, c->uid, *call);
     } else if (c->queue.size() >= limits::kCallsPerUnidentifiedClient) {
         over = "this connection sent " + std::to_string(c->queue.size()) +
                " calls before the bus told pidnsd who it is (at most " +
@@ -211,12 +210,7 @@ std::optional<sdbus::Error> Clients::submit(const std::string& sender, std::uniq
     pids_ += pids;
     c->pids += pids;
     if (known) {
-        auto& u = usage(c->uid);
-        ++u.calls;
-        u.pids += pids;
-        u.dumps += call->dumps();
-        ++calls_;
-        dumps_ += call->dumps();
+        charge(usage(c->uid), *call);
     } else {
         ++unidentified_calls_;
     }
@@ -343,28 +337,14 @@ void Clients::admit_identified(Client& c) {
     auto& u = usage(c.uid);
     std::deque<std::unique_ptr<Call>> keep;
     for (auto& call : c.queue) {
-        std::string over;
-        if (u.calls >= limits::kCallsPerUid)
-            over = std::to_string(u.calls) + " calls of uid " + std::to_string(c.uid) + " are being answered (at most " +
-                   std::to_string(limits::kCallsPerUid) + " over all its connections)";
-        else if (calls_ >= limits::kCalls)
-            over = "pidnsd is answering " + std::to_string(calls_) + " calls, its maximum";
-        else if (u.pids + call->pids() > limits::kQueuedPidsPerUid)
-            over = "the TranslatePids calls of uid " + std::to_string(c.uid) + " hold " + std::to_string(u.pids) +
-                   " pids (at most " + std::to_string(limits::kQueuedPidsPerUid) + ")";
-        else
-            over = dump_quota(u, c.uid, *call);
+        const std::string over = uid_quota(u, c.uid, *call);
         if (!over.empty()) {
             pids_ -= call->pids();
             c.pids -= call->pids();
             call->fail(limit_error(&c, c.name, over));
             continue;
         }
-        ++u.calls;
-        ++calls_;
-        u.pids += call->pids();
-        u.dumps += call->dumps();
-        dumps_ += call->dumps();
+        charge(u, *call);
         keep.push_back(std::move(call));
     }
     c.queue = std::move(keep);
@@ -461,6 +441,14 @@ void Clients::fail_all(Client& c, const sdbus::Error& e) {
         release(c, *call);
         call->fail(e);
     }
+}
+
+void Clients::charge(UidUsage& u, const Call& call) {
+    ++u.calls;
+    ++calls_;
+    u.pids += call.pids();
+    u.dumps += call.dumps();
+    dumps_ += call.dumps();
 }
 
 void Clients::release(Client& c, const Call& call) {

@@ -208,8 +208,11 @@ private:
     void pin(Client& c, const std::map<std::string, sdbus::Variant>& creds);
     void fail_all(Client& c, const sdbus::Error& e);
     void schedule(Client& c);
-    // The DumpPidTree quotas (limits::kDumpsPerUid, kDumps) for `call`: why it is over, or empty.
-    [[nodiscard]] std::string dump_quota(const UidUsage& u, std::uint32_t uid, const Call& call) const;
+    // The quotas of a known uid and the totals over everyone (calls, TranslatePids pids, DumpPidTree
+    // calls) for `call` of `uid`: why it is over, or empty.
+    [[nodiscard]] std::string uid_quota(const UidUsage& u, std::uint32_t uid, const Call& call) const;
+    // Accounts an admitted call of a known uid (release undoes it).
+    void charge(UidUsage& u, const Call& call);
     // Accounts a call that finished or failed.
     void release(Client& c, const Call& call);
     void evict_idle();
