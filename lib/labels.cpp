@@ -15,7 +15,7 @@
 
 namespace pidns {
 
-Result<Labels> read_labels(int proc_fd, std::int32_t pid, std::uint64_t start_time) {
+Result<Labels> read_labels(int proc_fd, std::int32_t pid, std::uint64_t start_time, int cgroup_root_fd) {
     const std::string dir_name = std::to_string(pid);
     const int dir = ::openat(proc_fd, dir_name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     auto gone = [&] {
@@ -36,6 +36,8 @@ Result<Labels> read_labels(int proc_fd, std::int32_t pid, std::uint64_t start_ti
                 l.unit = placement.unit;
                 l.slice = placement.slice;
                 l.container = container_of(l.cgroup);
+                l.unit_owner = cgroup_label_owner(cgroup_root_fd, l.cgroup, placement.depth);
+                if (l.container) l.container_owner = cgroup_label_owner(cgroup_root_fd, l.cgroup, l.container->depth);
             }
         }
     }
