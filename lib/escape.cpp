@@ -37,6 +37,35 @@ bool is_unsafe_char(char32_t cp) noexcept {
 
 namespace {
 
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// A byte the rule writes as \xNN when it escapes (a control's, or any byte of a multi-byte one).
+bool escapable_byte(int b) { return b < 0x20 || b >= 0x7f; }
+
+// "xNN" naming an escapable byte at the start of `s` (what follows the backslash of an escape):
+// that byte, else -1.
+int escaped_byte(std::string_view s) {
+    if (s.size() < 3 || s[0] != 'x') return -1;
+    const int hi = hex_value(s[1]), lo = hex_value(s[2]);
+    if (hi < 0 || lo < 0) return -1;
+    const int b = hi * 16 + lo;
+    return escapable_byte(b) ? b : -1;
+}
+
+// Whether a backslash followed by `rest` (raw bytes) must be doubled: kept single, the escaped text
+// of `rest` after it would read as an escape.
+bool backslash_needs_doubling(std::string_view rest) {
+    if (rest.empty()) return false;
+    const auto c = decode_utf8(rest, 0);
+    if (!c.valid || is_unsafe_char(c.cp) || c.cp == '\\') return true;  // its text starts with a backslash
+    return escaped_byte(rest) >= 0 || rest.starts_with(kCutMarker.substr(1));
+}
+
 void append_hex(std::string& out, unsigned char b) {
     static constexpr char kHex[] = "0123456789abcdef";
     out += "\\x";
@@ -54,7 +83,7 @@ std::string escape(std::string_view raw, bool double_backslash, std::size_t max_
     for (std::size_t i = 0; i < raw.size();) {
         const auto c = decode_utf8(raw, i);
         unit.clear();
-        if (c.valid && c.cp == '\\' && double_backslash) {
+        if (c.valid && c.cp == '\\' && double_backslash && backslash_needs_doubling(raw.substr(i + 1))) {
             unit = "\\\\";
         } else if (c.valid && !is_unsafe_char(c.cp)) {
             unit.assign(raw.substr(i, c.len));
@@ -68,16 +97,10 @@ std::string escape(std::string_view raw, bool double_backslash, std::size_t max_
             return out;
         }
         out += unit;
-        if (out.size() + kCutMarker.size() <= max_bytes) fit = out.size();
+        // The marker may not follow a single backslash (it would read as "\\" and "…").
+        if (out.size() + kCutMarker.size() <= max_bytes && unit != "\\") fit = out.size();
     }
     return out;
-}
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
 }
 
 }  // namespace
@@ -92,27 +115,24 @@ std::string TextBudget::escape(std::string_view raw) {
     return out;
 }
 
-std::optional<UnescapedText> unescape_text(std::string_view text) {
+UnescapedText unescape_text(std::string_view text) {
     UnescapedText u;
     u.bytes.reserve(text.size());
     for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] != '\\') {
-            u.bytes += text[i];
-            continue;
-        }
         const auto rest = text.substr(i);
-        if (rest == kCutMarker) {
+        if (rest[0] != '\\') {
+            u.bytes += rest[0];
+        } else if (rest == kCutMarker) {
             u.cut = true;
-            return u;
-        }
-        if (rest.size() >= 2 && rest[1] == '\\') {
+            break;
+        } else if (rest.size() >= 2 && rest[1] == '\\') {
             u.bytes += '\\';
             i += 1;
-        } else if (rest.size() >= 4 && rest[1] == 'x' && hex_value(rest[2]) >= 0 && hex_value(rest[3]) >= 0) {
-            u.bytes += static_cast<char>(hex_value(rest[2]) * 16 + hex_value(rest[3]));
+        } else if (const int b = escaped_byte(rest.substr(1)); b >= 0) {
+            u.bytes += static_cast<char>(b);
             i += 3;
         } else {
-            return std::nullopt;
+            u.bytes += '\\';
         }
     }
     return u;

@@ -3,14 +3,12 @@
 #pragma once
 
 #include <cstddef>
-#include <optional>
 #include <string>
 #include <string_view>
 
 namespace pidns {
 
 // The rule (dbus/org.pidns.Manager1.xml, pidnsctl(1) and the README say the same):
-// - a backslash is written "\\";
 // - each byte of invalid UTF-8 (a stray continuation byte, a truncated or overlong sequence, a
 //   surrogate, a code point above U+10FFFF, bytes 0xF8-0xFF) is written "\xNN", two lower-case
 //   hex digits;
@@ -19,6 +17,10 @@ namespace pidns {
 //   controls U+0080-U+009F (CSI, OSC...), the line and paragraph separators U+2028 and U+2029,
 //   and the bidirectional formatting characters U+061C, U+200E, U+200F, U+202A-U+202E and
 //   U+2066-U+2069 (is_unsafe_char);
+// - a backslash is written "\\" where it would otherwise be read as the start of one of these
+//   escapes (it is followed by a backslash, by an escaped byte, by "x" and two hex digits of a
+//   byte this rule escapes, 00-1f or 7f-ff, or by U+2026), and kept as it is elsewhere: systemd's
+//   own escapes in unit names ("my\x2dbox") read as they are;
 // - every other character is kept as it is.
 // The result is valid UTF-8 without any of those characters, and unescape_text gives the bytes
 // back. A value longer than `max_bytes` once escaped is cut at a character or escape boundary and
@@ -34,9 +36,10 @@ struct UnescapedText {
     std::string bytes;
     bool cut = false;  // it ended in kCutMarker: `bytes` is a prefix of the original
 };
-// The bytes escape_text was given: "\\" and "\xNN" (either case) decoded, everything else kept;
-// kCutMarker only at the very end. nullopt for any other backslash sequence.
-std::optional<UnescapedText> unescape_text(std::string_view text);
+// The bytes escape_text was given: "\\" decoded to a backslash and "\xNN" (either case) to its
+// byte when that byte is one the rule escapes (00-1f, 7f-ff); any other backslash is itself;
+// kCutMarker counts only at the very end.
+UnescapedText unescape_text(std::string_view text);
 
 // For a terminal, text that may or may not have been escaped already: invalid UTF-8 and the
 // characters of the rule escaped as above, backslashes left as they are, no length limit. On

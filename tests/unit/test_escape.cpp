@@ -33,10 +33,19 @@ const std::vector<std::string> kCorpus = {
 
 }  // namespace
 
-TEST_CASE("escape_text: printable UTF-8 kept, backslash doubled, every other byte of the rule as \\xNN") {
+TEST_CASE("escape_text: printable UTF-8 kept, every other byte of the rule as \\xNN, a backslash doubled where it would read as one") {
     CHECK(escape_text("sleep") == "sleep");
     CHECK(escape_text("caf\xc3\xa9 \xf0\x9f\x90\xa7"s) == "caf\xc3\xa9 \xf0\x9f\x90\xa7"s);
-    CHECK(escape_text("a\\b") == "a\\\\b");
+    // systemd's escapes of printable characters read as they are; a backslash that would start an
+    // escape of ours is doubled.
+    CHECK(escape_text("a\\b") == "a\\b");
+    CHECK(escape_text("my\\x2dbox") == "my\\x2dbox");
+    CHECK(escape_text("a\\x00b") == "a\\\\x00b");
+    CHECK(escape_text("a\\xFFb") == "a\\\\xFFb");
+    CHECK(escape_text("a\\\\") == "a\\\\\\");          // two backslashes: the first doubled
+    CHECK(escape_text("a\\\xff"s) == "a\\\\\\xff");     // before an escaped byte
+    CHECK(escape_text("a\\\n") == "a\\\\\\x0a");
+    CHECK(escape_text("end\\") == "end\\");
     CHECK(escape_text("x\xff\xfe"s) == "x\\xff\\xfe");
     CHECK(escape_text("a\0b"s) == "a\\x00b");
     CHECK(escape_text("a\tb\nc") == "a\\x09b\\x0ac");
@@ -61,7 +70,7 @@ TEST_CASE("escape_text: the hostile corpus and every byte pair give printable UT
         const auto e = escape_text(raw, 0);
         if (!is_printable_text(e) || e.find_first_of("\n\t\r\x1b"s + '\0') != std::string::npos) FAIL_CHECK(e);
         const auto u = unescape_text(e);
-        if (!u || u->bytes != raw || u->cut) FAIL_CHECK("round trip of " << e);
+        if (u.bytes != raw || u.cut) FAIL_CHECK("round trip of " << e);
         // printable_text changes nothing that is escaped already.
         if (printable_text(e) != e) FAIL_CHECK("printable_text changed " << e);
     }
@@ -81,17 +90,15 @@ TEST_CASE("escape_text: a value longer than the limit is cut at a boundary and e
     CHECK(e.size() <= kMaxTextBytes);
     CHECK(e.ends_with(kCutMarker));
     const auto u = unescape_text(e);
-    REQUIRE(u);
-    CHECK(u->cut);
-    CHECK(long_path.starts_with(u->bytes));
-    CHECK(u->bytes.size() == kMaxTextBytes - kCutMarker.size());
+    CHECK(u.cut);
+    CHECK(long_path.starts_with(u.bytes));
+    CHECK(u.bytes.size() == kMaxTextBytes - kCutMarker.size());
     // Never in the middle of an escape or a character.
     const std::string bad(3000, '\xff');  // 4 bytes each once escaped
     const auto b = escape_text(bad);
     CHECK(b.size() <= kMaxTextBytes);
     CHECK(is_printable_text(b));
-    REQUIRE(unescape_text(b));
-    CHECK(unescape_text(b)->bytes == std::string(1023, '\xff'));
+    CHECK(unescape_text(b).bytes == std::string(1023, '\xff'));
     const std::string euro = [] {
         std::string s;
         for (int i = 0; i < 2000; ++i) s += "\xe2\x82\xac";
@@ -107,13 +114,22 @@ TEST_CASE("escape_text: a value longer than the limit is cut at a boundary and e
     // Exactly at the limit: not cut.
     CHECK(escape_text(std::string(100, 'x'), 100) == std::string(100, 'x'));
     CHECK(escape_text(std::string(101, 'x'), 100).ends_with(kCutMarker));
+    // Never right after a single backslash (it would read as a doubled one).
+    const auto s = escape_text(std::string(95, 'x') + "\\" + std::string(10, 'y'), 100);
+    CHECK(s == std::string(95, 'x') + std::string(kCutMarker));
+    CHECK(unescape_text(s).cut);
 }
 
-TEST_CASE("unescape_text: only \\\\, \\xNN and a final marker are escapes") {
-    CHECK(unescape_text("a\\x41\\\\")->bytes == "aA\\");
-    CHECK(unescape_text("\\xFF")->bytes == "\xff"s);
-    for (const char* bad : {"\\", "\\x", "\\x4", "\\xg0", "\\n", "a\\", "\\\xe2\x80\xa6x"})
-        CHECK_FALSE(unescape_text(bad));
+TEST_CASE("unescape_text: only \\\\, \\xNN of a byte the rule escapes and a final marker are escapes") {
+    CHECK(unescape_text("a\\x1b\\\\").bytes == "a\x1b\\");
+    CHECK(unescape_text("\\xFF").bytes == "\xff"s);
+    CHECK(unescape_text("\\x41").bytes == "\\x41");  // 'A' is never escaped: this is text
+    for (const char* text : {"\\", "\\x", "\\x4", "\\xg0", "\\n", "a\\", "\\\xe2\x80\xa6x"}) {
+        const auto u = unescape_text(text);
+        CHECK(u.bytes == text);
+        CHECK_FALSE(u.cut);
+    }
+    CHECK(unescape_text("ab\\\xe2\x80\xa6").cut);
 }
 
 TEST_CASE("TextBudget: every value stays, cut shorter once a reply's text is spent") {
