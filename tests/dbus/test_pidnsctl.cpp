@@ -178,7 +178,8 @@ const std::set<std::string> kNamespaceFields = {"id",    "inode",    "type",   "
 // The keys a namespace description adds in JSON (dbus/client/client_json.h).
 const std::set<std::string> kDescriptionFields = {"representative_pid", "command", "uid", "user", "cgroup", "unit",
                                                   "slice", "container_engine", "container_id", "container_name",
-                                                  "pod_uid", "netns_names", "holders"};
+                                                  "pod_uid", "netns_names", "holders", "holders_omitted",
+                                                  "machine", "unit_owner_uid", "container_owner_uid"};
 
 std::set<std::string> keys(const json& o) {
     std::set<std::string> k;
