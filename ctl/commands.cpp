@@ -259,13 +259,18 @@ int cmd_status(Client& c, Output& out, const std::string& pid_arg) {
     if (labels.uid != pidns::client::kNoUid)
         line("User", labels.user.empty() ? num(labels.uid) : fmt::format("{} ({})", labels.user, labels.uid));
     line("CGroup", labels.cgroup);
-    line("Unit", labels.unit);
+    // Who could have named the cgroup a label comes from, when not only root (pidnsctl(1), LABELS).
+    auto named_by = [](std::uint32_t owner) {
+        return owner == pidns::client::kNoUid ? std::string() : " [named by " + user_name(owner) + "]";
+    };
+    line("Unit", labels.unit.empty() ? "" : labels.unit + named_by(labels.unit_owner_uid));
     line("Slice", labels.slice);
     if (!labels.container_engine.empty())
         line("Container", labels.container_engine + " " + labels.container_id +
                               (labels.container_name.empty() || labels.container_name == labels.container_id
                                    ? ""
-                                   : " (" + labels.container_name + ")"));
+                                   : " (" + labels.container_name + ")") +
+                              named_by(labels.container_owner_uid));
     line("Pod", labels.pod_uid);
     line("Machine", labels.machine);
     if (described.threads.size() > 1) line("Threads", chain_text(described.threads));

@@ -635,6 +635,10 @@ TEST_CASE("hostile text: container: resolves to root's claim over nobody's, name
     const auto real_ns = c.DescribeNamespace(expected_ns_id(roots->pid(), "pid"));
     CHECK(u32(real_ns, "ContainerOwnerUid") == 0xffffffffu);
     CHECK(u32(c.DescribeNamespace(expected_ns_id(nobodys->pid(), "pid")), "ContainerOwnerUid") == kNobody);
+    // And as pidnsctl status shows it.
+    CHECK(ctl(bus, {"status", std::to_string(nobodys->pid())}).out.find("docker " + kHex + " [named by nobody]") !=
+          std::string::npos);
+    CHECK(ctl(bus, {"status", std::to_string(roots->pid())}).out.find("[named by") == std::string::npos);
 
     // Without root's, nobody's is the one, and pidnsctl says whose it is.
     roots.reset();
