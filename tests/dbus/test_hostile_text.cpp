@@ -214,19 +214,22 @@ private:
     pid_t starter_ = -1, pid_ = -1;
 };
 
-// Until pidnsd has indexed the namespaces the process unshared (without an exec, so without an
-// event: GetProcess re-reads a process whose links changed).
-void wait_indexed(Client& c, const Hostile& h) {
-    const auto net = expected_ns_id(h.pid(), "net");
+// Until pidnsd has indexed the net namespace process `pid` unshared (without an exec, so without
+// an event: GetProcess re-reads a process whose links changed), by its nsfs inode.
+void wait_indexed(Client& c, pid_t pid) {
+    struct stat st {};
+    REQUIRE(::stat(("/proc/" + std::to_string(pid) + "/ns/net").c_str(), &st) == 0);
     for (int i = 0; i < 1000; ++i) {
         try {
-            if (c.get_process(static_cast<std::uint32_t>(h.pid())).namespaces.at("net") == net) return;
+            const auto id = c.get_process(static_cast<std::uint32_t>(pid)).namespaces.at("net");
+            if (c.get_namespace(id).inode == st.st_ino) return;
         } catch (const pidns::client::Error&) {
         }
         std::this_thread::sleep_for(10ms);
     }
-    FAIL("pidnsd did not index the net namespace of process " << h.pid());
+    FAIL("pidnsd did not index the net namespace of process " << pid);
 }
+void wait_indexed(Client& c, const Hostile& h) { wait_indexed(c, h.pid()); }
 
 CmdResult ctl(const PrivateBus& bus, const Argv& args, const Argv& prefix = {}) {
     Argv argv = prefix;
@@ -697,6 +700,7 @@ TEST_CASE("stalled argv: root's pidnsctl ps and status of a namespace whose proc
         }
     } teardown{fuse, target, go[1]};
     wait_comm(target, "argv-stalled");
+    wait_indexed(c, target);
     REQUIRE(fuse.wait_read(10s));
     REQUIRE(write(go[1], "g", 1) == 1);
     // The stall is real: a plain read of its cmdline (as ps does) does not come back.
