@@ -6,11 +6,11 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 
 #include "cgroup.h"
 #include "id_map.h"
-#include "nsfs.h"
 #include "proc_reader.h"
 
 namespace pidns {
@@ -56,32 +56,46 @@ int systemd_hierarchy_fd() {
     return fd;
 }
 
-std::optional<std::uint32_t> cgroup_label_owner(int root_fd, std::string_view path, std::size_t depth) {
-    if (depth == 0) return std::nullopt;
-    if (root_fd < 0) return kOverflowId;
+std::vector<std::optional<std::uint32_t>> cgroup_label_owners(int root_fd, std::string_view path, std::size_t depth) {
+    std::vector<std::optional<std::uint32_t>> out;
+    if (depth == 0) return out;
+    out.reserve(depth);
+    // Once a directory could be written by someone else, every name below it is theirs too.
+    auto fill = [&](std::optional<std::uint32_t> who) {
+        while (out.size() < depth) out.push_back(who);
+        return out;
+    };
+    if (root_fd < 0) return fill(kOverflowId);
     struct stat st {};
-    if (::fstat(root_fd, &st) != 0 || !S_ISDIR(st.st_mode)) return kOverflowId;
+    if (::fstat(root_fd, &st) != 0 || !S_ISDIR(st.st_mode)) return fill(kOverflowId);
     const dev_t dev = st.st_dev;
-    Fd held;            // the directory being looked at (none: root_fd)
-    int dir = root_fd;
-    std::size_t seen = 0;  // components opened so far
+    std::string prefix;  // components 1..i, relative to root_fd
     std::size_t i = 0;
     for (;;) {
-        if (auto w = writer_of(st)) return w;
-        // The next component, unless `dir` is the label's parent.
+        // `st` is the directory the next name is made in: it decides that name's owner.
+        if (auto w = writer_of(st)) return fill(w);
+        out.push_back(std::nullopt);
+        if (out.size() == depth) return out;
         while (i < path.size() && path[i] == '/') ++i;
-        if (i >= path.size() || seen + 1 >= depth) return std::nullopt;
-        const auto j = path.find('/', i);
-        const std::string name(path.substr(i, (j == std::string_view::npos ? path.size() : j) - i));
-        i += name.size();
-        if (name == "." || name == "..") return kOverflowId;  // never in a path the kernel prints
-        const int next = ::openat(dir, name.c_str(), O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
-        if (next < 0) return kOverflowId;
-        held = Fd(next);
-        dir = next;
-        ++seen;
-        if (::fstat(dir, &st) != 0 || st.st_dev != dev) return kOverflowId;
+        if (i >= path.size()) return fill(std::nullopt);  // shorter than `depth`: nothing more to judge
+        const auto j = std::min(path.find('/', i), path.size());
+        const auto name = path.substr(i, j - i);
+        i = j;
+        if (name == "." || name == "..") return fill(kOverflowId);  // never in a path the kernel prints
+        if (!prefix.empty()) prefix += '/';
+        prefix += name;
+        // The directory itself, not followed if it were a link (cgroupfs has none: no one can make
+        // one there), checked to be a directory on the hierarchy's filesystem before anything
+        // below it is looked up through it.
+        if (::fstatat(root_fd, prefix.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode) ||
+            st.st_dev != dev)
+            return fill(kOverflowId);
     }
+}
+
+std::optional<std::uint32_t> cgroup_label_owner(int root_fd, std::string_view path, std::size_t depth) {
+    const auto owners = cgroup_label_owners(root_fd, path, depth);
+    return owners.empty() ? std::nullopt : owners.back();
 }
 
 }  // namespace pidns

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 namespace pidns {
 
@@ -24,9 +25,15 @@ int systemd_hierarchy_fd();
 //     delegated subtree, such as a user@UID.service), or kOverflowId (65534) when the first such
 //     directory lets its group or others write, or when the walk could not be made (no
 //     hierarchy, a directory gone since the path was read, a mount in the way).
-// Each component is opened with openat(O_PATH | O_NOFOLLOW | O_DIRECTORY) below the last and must
-// stay on the hierarchy's filesystem (st_dev); nothing is followed, nothing is read. The cgroup
-// filesystem is the kernel's: no lookup in it waits on a user.
+// Each directory is looked at with fstatat(AT_SYMLINK_NOFOLLOW) below `root_fd`, from the top down,
+// and must be a directory on the hierarchy's filesystem (st_dev) before anything below it is
+// looked up through it: nothing is followed (cgroupfs has no symbolic links, and none can be
+// made), nothing is opened or read. The cgroup filesystem is the kernel's: no lookup in it waits
+// on a user; a path is at most PATH_MAX bytes.
 std::optional<std::uint32_t> cgroup_label_owner(int root_fd, std::string_view path, std::size_t depth);
+
+// The same for every depth from 1 to `depth` in one walk (element d-1 for depth d): what
+// read_labels asks for a unit and a container on one path.
+std::vector<std::optional<std::uint32_t>> cgroup_label_owners(int root_fd, std::string_view path, std::size_t depth);
 
 }  // namespace pidns

@@ -76,6 +76,12 @@ void append_hex(std::string& out, unsigned char b) {
 // The rule over `raw`: backslashes doubled or kept, cut at `max_bytes` (0: no limit).
 std::string escape(std::string_view raw, bool double_backslash, std::size_t max_bytes) {
     if (max_bytes != 0 && max_bytes < kCutMarker.size()) max_bytes = kCutMarker.size();
+    // Most names are printable ASCII with no backslash: they stay as they are.
+    const bool plain = std::all_of(raw.begin(), raw.end(), [](char ch) {
+        const auto c = static_cast<unsigned char>(ch);
+        return c >= 0x20 && c < 0x7f && c != '\\';
+    });
+    if (plain && (max_bytes == 0 || raw.size() <= max_bytes)) return std::string(raw);
     std::string out;
     out.reserve(raw.size());
     std::string unit;

@@ -214,20 +214,21 @@ private:
     pid_t starter_ = -1, pid_ = -1;
 };
 
-// Until pidnsd has indexed the net namespace process `pid` unshared (without an exec, so without
-// an event: GetProcess re-reads a process whose links changed), by its nsfs inode.
-void wait_indexed(Client& c, pid_t pid) {
+// Until pidnsd has indexed the namespace of `type` of process `pid` (one it unshared without an
+// exec reaches the index without an event: GetProcess re-reads a process whose links changed),
+// by its nsfs inode.
+void wait_indexed(Client& c, pid_t pid, const std::string& type = "net") {
     struct stat st {};
-    REQUIRE(::stat(("/proc/" + std::to_string(pid) + "/ns/net").c_str(), &st) == 0);
+    REQUIRE(::stat(("/proc/" + std::to_string(pid) + "/ns/" + type).c_str(), &st) == 0);
     for (int i = 0; i < 1000; ++i) {
         try {
-            const auto id = c.get_process(static_cast<std::uint32_t>(pid)).namespaces.at("net");
+            const auto id = c.get_process(static_cast<std::uint32_t>(pid)).namespaces.at(type);
             if (c.get_namespace(id).inode == st.st_ino) return;
         } catch (const pidns::client::Error&) {
         }
         std::this_thread::sleep_for(10ms);
     }
-    FAIL("pidnsd did not index the net namespace of process " << pid);
+    FAIL("pidnsd did not index the " << type << " namespace of process " << pid);
 }
 void wait_indexed(Client& c, const Hostile& h) { wait_indexed(c, h.pid()); }
 
@@ -627,6 +628,8 @@ TEST_CASE("hostile text: container: resolves to root's claim over nobody's, name
     real.fork = true;
     auto roots = std::make_unique<Hostile>(real, &cg, false);
     cg.move(roots->pid(), scope);
+    wait_indexed(c, nobodys->pid(), "pid");
+    wait_indexed(c, roots->pid(), "pid");
     const std::string ref = "container:" + kHex.substr(0, 12);
     auto translate = [&](const Argv& prefix = {}) { return ctl(bus, {"translate", "1", "--from", ref}, prefix); };
 
@@ -658,6 +661,7 @@ TEST_CASE("hostile text: container: resolves to root's claim over nobody's, name
     fake.cgroup = "user-deleg.slice/other.slice/" + scope;
     fake.comm = "fake-init2";
     Hostile second(fake, &cg);
+    wait_indexed(c, second.pid(), "pid");
     r = translate();
     CHECK(r.status == 3);
     CHECK(r.out.empty());
