@@ -68,7 +68,8 @@ std::string command_text(const std::string& cmdline, const std::string& comm) {
     return comm.empty() ? std::string() : "[" + comm + "]";
 }
 
-std::string ns_name(const NamespaceInfo& n) { return n.type + ":[" + num(n.inode) + "]"; }
+// TYPE:[INODE], the type as pidnsd named it (printable: trees and status print it as it is).
+std::string ns_name(const NamespaceInfo& n) { return pidns::printable_text(n.type) + ":[" + num(n.inode) + "]"; }
 
 // "docker:7a1d3c2b9a8e" (an id shortened as the engines' own CLIs print it) or "lxc:web1".
 std::string container_text(const pidns::client::Labels& l) {
