@@ -170,7 +170,7 @@ struct Plant {
     std::vector<std::string> argv;    // its argv, argv[0] included; empty: the binary's
     std::string cgroup;               // below the Delegated top, made by the process ("": none)
     std::string unshare = "user,net";
-    std::string bind;                 // nsfs mount point names in /tmp of its own mount namespace
+    std::vector<std::string> bind;    // nsfs mount point names in /tmp of its own mount namespace
     bool fork = false;                // pid 1 of a pid namespace of its own does the rest
 };
 
@@ -184,7 +184,11 @@ public:
             env.push_back("PIDNS_HOSTILE_ARGV=" + list);
         }
         if (!p.cgroup.empty()) env.push_back("PIDNS_HOSTILE_MKDIR=" + hex(cg->dir(p.cgroup)));
-        if (!p.bind.empty()) env.push_back("PIDNS_HOSTILE_BIND=" + hex(p.bind));
+        if (!p.bind.empty()) {
+            std::string list;
+            for (const auto& b : p.bind) list += (list.empty() ? "" : ",") + hex(b);
+            env.push_back("PIDNS_HOSTILE_BIND=" + list);
+        }
         if (p.fork) env.push_back("PIDNS_HOSTILE_FORK=1");
         const ExecArgs args(as_nobody ? concat(kAsNobody, {PIDNS_HOSTILE_BIN}) : Argv{PIDNS_HOSTILE_BIN}, env);
         starter_ = fork();
@@ -410,9 +414,10 @@ TEST_CASE("hostile text: nsfs bind mounts of the host's net namespace at hostile
         Plant p;
         p.comm = "mounter";
         p.unshare = "user,mnt";
-        p.bind = n;
+        p.bind = {n};
         procs.push_back(std::make_unique<Hostile>(p, nullptr));
     }
+
     const auto host_net = expected_ns_id(getpid(), "net");
     auto holders_seen = [&](const Description& dn) {
         std::set<std::string> paths;
@@ -433,6 +438,7 @@ TEST_CASE("hostile text: nsfs bind mounts of the host's net namespace at hostile
     }
     CHECK(std::includes(got.begin(), got.end(), want.begin(), want.end()));
     CHECK_NOTHROW(c.DescribeNamespaces("net"));
+
     // nobody sees the same paths: the mount namespaces are its own processes'.
     const auto dn = busctl_call(bus.address(), "DescribeNamespace", "t", {std::to_string(host_net)}, kAsNobody).at(0);
     std::set<std::string> nobody_got;
@@ -451,6 +457,28 @@ TEST_CASE("hostile text: nsfs bind mounts of the host's net namespace at hostile
             CHECK(std::includes(paths.begin(), paths.end(), want.begin(), want.end()));
         }
     CHECK(row);
+
+    // One more that bind-mounts it 80 times: Holders lists 64 mount points, HoldersOmitted the rest.
+    Plant many;
+    many.comm = "mounter";
+    many.unshare = "user,mnt";
+    for (int i = 0; i < 80; ++i) many.bind.push_back("many" + std::to_string(i));
+    Hostile lots(many, nullptr);
+    d.signal(SIGHUP);
+    Description crowded;
+    std::uint32_t omitted = 0;
+    const std::uint32_t at_least = 80 + static_cast<std::uint32_t>(names.size()) - 64;
+    for (int i = 0; i < 1000 && omitted < at_least; ++i) {
+        std::this_thread::sleep_for(10ms);
+        crowded = c.DescribeNamespace(host_net);
+        omitted = u32(crowded, "HoldersOmitted") == 0xffffffffu ? 0 : u32(crowded, "HoldersOmitted");
+    }
+    std::size_t listed = 0;
+    for (const auto& h : crowded.at("Holders").get<std::vector<sdbus::Struct<std::string, std::string>>>())
+        listed += std::get<0>(h) == "mount" && !std::get<1>(h).empty();
+    CHECK(listed == 64);
+    CHECK(omitted >= at_least);
+    CHECK(ctl_json(bus, {"list", "-t", "net"}).size() > 0);  // holders_omitted in JSON, parsed
 }
 
 TEST_CASE("hostile text: pidnsctl list, tree, ps, status and monitor print no control byte and no invalid UTF-8, one row per process, valid JSON") {

@@ -7,9 +7,9 @@
 //                                   test moves the process in as root: cgroup v2 lets no user move
 //                                   a process out of a cgroup it may not write)
 //   PIDNS_HOSTILE_UNSHARE=user,net,uts,mnt,pid  unshare those (user first: maps its uid to 0)
-//   PIDNS_HOSTILE_BIND=HEX          with mnt: a private tmpfs on /tmp, a file /tmp/<HEX> (a name,
-//                                   no '/'), and the net namespace it is in bind-mounted on it
-//                                   (the host's, unless it unshared net)
+//   PIDNS_HOSTILE_BIND=HEX,HEX,...  with mnt: a private tmpfs on /tmp, files /tmp/<HEX> (names, no
+//                                   '/'), and the net namespace it is in bind-mounted on each (the
+//                                   host's, unless it unshared net)
 //   PIDNS_HOSTILE_FORK=1            with pid: fork, and the child (pid 1 there) does the rest
 //   PIDNS_HOSTILE_STALL=HEX         a file of tests/support/fuse_stall.h's file system: open it
 //                                   twice, read the first on a thread of its own (the server never
@@ -32,6 +32,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -88,14 +89,26 @@ void unshare_all(const std::string& what) {
     }
 }
 
-void bind_netns(const std::string& name) {
+std::vector<std::string> unhex_list(const std::string& list) {
+    std::vector<std::string> out;
+    for (std::size_t at = 0; at <= list.size();) {
+        const auto comma = std::min(list.find(',', at), list.size());
+        out.push_back(unhex(list.substr(at, comma - at)));
+        at = comma + 1;
+    }
+    return out;
+}
+
+void bind_netns(const std::vector<std::string>& names) {
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) die("make / private");
     if (::mount("pidns-hostile", "/tmp", "tmpfs", 0, "size=64k") != 0) die("mount tmpfs on /tmp");
-    const std::string file = "/tmp/" + name;
-    const int fd = ::open(file.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-    if (fd < 0) die("create the mount point");
-    ::close(fd);
-    if (::mount("/proc/self/ns/net", file.c_str(), nullptr, MS_BIND, nullptr) != 0) die("bind-mount the net namespace");
+    for (const auto& name : names) {
+        const std::string file = "/tmp/" + name;
+        const int fd = ::open(file.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+        if (fd < 0) die("create the mount point");
+        ::close(fd);
+        if (::mount("/proc/self/ns/net", file.c_str(), nullptr, MS_BIND, nullptr) != 0) die("bind-mount the net namespace");
+    }
 }
 
 }  // namespace
@@ -103,12 +116,7 @@ void bind_netns(const std::string& name) {
 int main(int, char** argv) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (const auto list = env("PIDNS_HOSTILE_ARGV"); !list.empty()) {
-        std::vector<std::string> args;
-        for (std::size_t at = 0; at <= list.size();) {
-            const auto comma = std::min(list.find(',', at), list.size());
-            args.push_back(unhex(list.substr(at, comma - at)));
-            at = comma + 1;
-        }
+        auto args = unhex_list(list);
         std::vector<char*> ptrs;
         for (auto& a : args) ptrs.push_back(a.data());
         ptrs.push_back(nullptr);
@@ -119,7 +127,7 @@ int main(int, char** argv) {
     (void)argv;
     if (const auto cg = env("PIDNS_HOSTILE_MKDIR"); !cg.empty()) make_cgroup(unhex(cg));
     if (const auto what = env("PIDNS_HOSTILE_UNSHARE"); !what.empty()) unshare_all(what);
-    if (const auto name = env("PIDNS_HOSTILE_BIND"); !name.empty()) bind_netns(unhex(name));
+    if (const auto names = env("PIDNS_HOSTILE_BIND"); !names.empty()) bind_netns(unhex_list(names));
     if (env("PIDNS_HOSTILE_FORK") == "1") {
         const pid_t child = ::fork();
         if (child < 0) die("fork");
