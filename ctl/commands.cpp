@@ -20,6 +20,8 @@
 #include <sstream>
 
 #include "client_json.h"
+#include "cmdline.h"
+#include "escape.h"
 #include "ns_arg.h"
 
 namespace pidnsctl {
@@ -39,13 +41,14 @@ const std::vector<std::string> kTypes = {"pid", "user", "mnt", "net", "uts", "ip
 
 std::string num(std::uint64_t v) { return std::to_string(v); }
 
+// A user's name from NSS, escaped as pidnsd's strings are (a directory service's entry is text too).
 std::string user_name(std::uint32_t uid) {
     static std::map<std::uint32_t, std::string> cache;
     if (auto it = cache.find(uid); it != cache.end()) return it->second;
     std::string name = std::to_string(uid);
     std::vector<char> buf(16384);
     passwd pw{}, *res = nullptr;
-    if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &res) == 0 && res) name = res->pw_name;
+    if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &res) == 0 && res) name = pidns::escape_text(res->pw_name);
     return cache[uid] = name;
 }
 
@@ -58,20 +61,15 @@ std::string chain_text(const std::vector<std::uint32_t>& v, char sep = ' ') {
     return s;
 }
 
-// The command line of a process as /proc shows it to us ("" if we cannot read it).
-std::string command_of(std::uint32_t pid) {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
-    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    while (!s.empty() && s.back() == '\0') s.pop_back();
-    std::replace(s.begin(), s.end(), '\0', ' ');
-    if (!s.empty()) return s;
-    std::ifstream c("/proc/" + std::to_string(pid) + "/comm");
-    std::string comm;
-    if (std::getline(c, comm) && !comm.empty()) return "[" + comm + "]";
-    return "";
+// What COMMAND shows: the command line where it could be read (cmdline.h), else pidnsd's comm in
+// brackets, as ps shows a process without one. Both escaped already.
+std::string command_text(const std::string& cmdline, const std::string& comm) {
+    if (!cmdline.empty()) return cmdline;
+    return comm.empty() ? std::string() : "[" + comm + "]";
 }
 
-std::string ns_name(const NamespaceInfo& n) { return n.type + ":[" + num(n.inode) + "]"; }
+// TYPE:[INODE], the type as pidnsd named it (printable: trees and status print it as it is).
+std::string ns_name(const NamespaceInfo& n) { return pidns::printable_text(n.type) + ":[" + num(n.inode) + "]"; }
 
 // "docker:7a1d3c2b9a8e" (an id shortened as the engines' own CLIs print it) or "lxc:web1".
 std::string container_text(const pidns::client::Labels& l) {
@@ -243,8 +241,7 @@ int cmd_status(Client& c, Output& out, const std::string& pid_arg) {
             nss[type] = std::nullopt;
         }
     }
-    std::string cmd = command_of(pid);  // the whole command line where we may read it
-    if (cmd.empty() && !labels.command.empty()) cmd = "[" + labels.command + "]";
+    const std::string cmd = command_text(read_cmdlines({pid}).front(), labels.command);
     out.page();
     if (out.json() != JsonMode::off) {
         json j = described;
@@ -255,21 +252,26 @@ int cmd_status(Client& c, Output& out, const std::string& pid_arg) {
         out.print_json(j);
         return kOk;
     }
-    fmt::print("{}\n", out.bold(fmt::format("{} ({})", pid, cmd.empty() ? "?" : cmd)));
+    fmt::print("{}\n", out.bold(fmt::format("{} ({})", pid, cmd.empty() ? "?" : pidns::printable_text(cmd))));
     // What it is known by: its user, cgroup, unit and container, and its threads.
     auto line = [](const char* key, const std::string& v) {
-        if (!v.empty()) fmt::print("{:>10}: {}\n", key, v);
+        if (!v.empty()) fmt::print("{:>10}: {}\n", key, pidns::printable_text(v));
     };
     if (labels.uid != pidns::client::kNoUid)
         line("User", labels.user.empty() ? num(labels.uid) : fmt::format("{} ({})", labels.user, labels.uid));
     line("CGroup", labels.cgroup);
-    line("Unit", labels.unit);
+    // Who could have named the cgroup a label comes from, when not only root (pidnsctl(1), LABELS).
+    auto named_by = [](std::uint32_t owner) {
+        return owner == pidns::client::kNoUid ? std::string() : " [named by " + user_name(owner) + "]";
+    };
+    line("Unit", labels.unit.empty() ? "" : labels.unit + named_by(labels.unit_owner_uid));
     line("Slice", labels.slice);
     if (!labels.container_engine.empty())
         line("Container", labels.container_engine + " " + labels.container_id +
                               (labels.container_name.empty() || labels.container_name == labels.container_id
                                    ? ""
-                                   : " (" + labels.container_name + ")"));
+                                   : " (" + labels.container_name + ")") +
+                              named_by(labels.container_owner_uid));
     line("Pod", labels.pod_uid);
     line("Machine", labels.machine);
     if (described.threads.size() > 1) line("Threads", chain_text(described.threads));
@@ -445,13 +447,15 @@ int cmd_ps(Client& c, Output& out, const std::string& ns_arg, bool legend) {
     for (auto pid : pids) {
         try {
             auto d = c.describe_process(pid);
-            std::string cmd = command_of(pid);
-            if (cmd.empty() && !d.labels.command.empty()) cmd = "[" + d.labels.command + "]";
-            rows.push_back({pid, std::move(d.process.nspid), std::move(cmd), std::move(d.labels)});
+            rows.push_back({pid, std::move(d.process.nspid), {}, std::move(d.labels)});
         } catch (const pidns::client::Error& e) {
             if (e.kind() != ErrorKind::no_such_process) throw;  // it exited since it was listed
         }
     }
+    std::vector<std::uint32_t> listed;
+    for (const auto& r : rows) listed.push_back(r.pid);
+    const auto cmdlines = read_cmdlines(listed);
+    for (std::size_t i = 0; i < rows.size(); ++i) rows[i].command = command_text(cmdlines[i], rows[i].labels.command);
     out.page();
     if (out.json() != JsonMode::off) {
         json j = json::array();
@@ -488,11 +492,11 @@ int cmd_monitor(Client& c, Output& out) {
             json j = e;
             j["timestamp"] = ts;
             j["realtime_usec"] = usec;
-            std::fputs((j.dump() + "\n").c_str(), stdout);
+            std::fputs((j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n").c_str(), stdout);
         } else if (e.kind == NamespaceEvent::Kind::resync) {
             fmt::print("{} resync (changes were dropped; list again)\n", ts);
         } else {
-            fmt::print("{} {:<7} {:<6} {}\n", ts, to_string(e.kind), e.type, e.id);
+            fmt::print("{} {:<7} {:<6} {}\n", ts, to_string(e.kind), pidns::printable_text(e.type), e.id);
         }
         std::fflush(stdout);
     };

@@ -8,6 +8,7 @@
 
 #include "client.h"
 #include "commands.h"
+#include "escape.h"
 #include "ns_arg.h"
 #include "output.h"
 
@@ -25,6 +26,7 @@ int exit_code_of(pidns::client::ErrorKind k) {
     case ErrorKind::no_such_namespace:
     case ErrorKind::no_such_process: return kNotFound;
     case ErrorKind::access_denied: return kAccessDenied;
+    case ErrorKind::ambiguous_namespace: return kAmbiguous;
     case ErrorKind::invalid_args:
     case ErrorKind::not_pid_namespace: return kUsage;
     default: return kFailure;
@@ -33,8 +35,16 @@ int exit_code_of(pidns::client::ErrorKind k) {
 
 void print_error(const std::string& message, const std::string& dbus_name, bool verbose) {
     const bool color = Output::stderr_color();
-    std::string s = message;
-    if (verbose && !dbus_name.empty()) s += " (" + dbus_name + ")";
+    // Messages may quote names a user chose (pidnsd's are escaped already): no line of them may
+    // drive the terminal. Line breaks of pidnsctl's own (candidate lists) stay.
+    std::string s;
+    for (std::size_t at = 0; at <= message.size();) {
+        const auto nl = std::min(message.find('\n', at), message.size());
+        if (at > 0) s += '\n';
+        s += pidns::printable_text(std::string_view(message).substr(at, nl - at));
+        at = nl + 1;
+    }
+    if (verbose && !dbus_name.empty()) s += " (" + pidns::printable_text(dbus_name) + ")";
     std::cerr << (color ? "\x1b[31;1m" : "") << "pidnsctl: " << s << (color ? "\x1b[0m" : "") << "\n";
 }
 
@@ -46,7 +56,7 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.fallthrough();  // the global options may follow the subcommand too
     app.set_version_flag("--version", PIDNSCTL_VERSION);
-    app.footer("Exit status: 0 ok, 1 failure, 2 usage, 4 no such process or namespace, 5 access denied.\n"
+    app.footer("Exit status: 0 ok, 1 failure, 2 usage, 3 ambiguous name, 4 no such process or namespace, 5 access denied.\n"
                "NS: an id, an inode, TYPE:[INODE], a path (/proc/PID/ns/pid, /run/netns/NAME) or @PID.\n"
                "See pidnsctl(1).");
 

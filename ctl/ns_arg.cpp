@@ -7,9 +7,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <iostream>
+#include <optional>
+#include <vector>
+
+#include "escape.h"
 
 namespace pidnsctl {
 namespace {
@@ -44,28 +50,72 @@ std::uint64_t inode_of_path(const std::string& path) {
     return static_cast<std::uint64_t>(st.st_ino);
 }
 
-// container:ID|NAME, unit:NAME and machine:NAME: the outermost namespace of `type` whose
-// representative runs in that container (an id, or a prefix of at least 12 of its hex digits, or
-// its name), systemd unit or systemd-machined machine.
+// What a namespace's labels claim for a name of `kind`, and who could have made that claim: the
+// container (engine and whole id) or the unit or machine, with ContainerOwnerUid or UnitOwnerUid
+// (kNoUid: only root could have named the cgroup).
+struct Claim {
+    std::string what;
+    std::uint32_t owner = pidns::client::kNoUid;
+    bool operator==(const Claim&) const = default;
+};
+
+std::optional<Claim> claim_of(const pidns::client::Labels& l, std::string_view kind, const std::string& name) {
+    if (kind == "unit") return l.unit == name ? std::optional<Claim>({"unit " + l.unit, l.unit_owner_uid}) : std::nullopt;
+    if (kind == "machine")
+        return l.machine == name ? std::optional<Claim>({"machine " + l.machine, l.unit_owner_uid}) : std::nullopt;
+    if (l.container_engine.empty()) return std::nullopt;
+    if (l.container_name == name || l.container_id == name || (name.size() >= 12 && l.container_id.starts_with(name)))
+        return Claim{l.container_engine + " " + l.container_id, l.container_owner_uid};
+    return std::nullopt;
+}
+
+std::string owner_text(std::uint32_t owner) {
+    return owner == pidns::client::kNoUid ? "named by root" : "named in a cgroup uid " + std::to_string(owner) + " may write";
+}
+
+// container:ID|NAME, unit:NAME and machine:NAME (names compared as pidnsd sends them, escaped).
+// The namespaces of `type` whose representative runs in that container (its whole id, a prefix of
+// at least 12 of its hex digits, or its name), systemd unit or systemd-machined machine. A claim
+// only root could have made (no owner: only root creates cgroups outside delegated subtrees, so
+// that cgroup was made by an engine or systemd running as root) outranks any user's claim on the
+// same name, so that no user can take over or block root's names by making cgroups named like
+// them. Of what remains, one claim must be left, and of its namespaces the outermost (the lowest
+// level) one; anything else is ambiguous (kAmbiguous, the candidates listed), never a silent pick.
 std::uint64_t resolve_by_name(pidns::client::Client& c, std::string_view kind, const std::string& name,
                               const std::string& type) {
     if (name.empty()) throw CtlError(kUsage, "\"" + std::string(kind) + ":\" needs a name");
-    auto matches = [&](const pidns::client::Labels& l) {
-        if (kind == "unit") return l.unit == name;
-        if (kind == "machine") return l.machine == name;
-        if (l.container_engine.empty()) return false;
-        if (l.container_name == name || l.container_id == name) return true;
-        return name.size() >= 12 && l.container_id.starts_with(name);
+    struct Match {
+        const pidns::client::NamespaceDescription* d;
+        Claim claim;
     };
-    const pidns::client::NamespaceDescription* best = nullptr;
-    auto all = c.describe_namespaces(type);
+    const auto all = c.describe_namespaces(type);
+    std::vector<Match> matches;
     for (const auto& d : all)
-        if (matches(d.labels) && (!best || d.ns.level < best->ns.level || (d.ns.level == best->ns.level && d.ns.id < best->ns.id)))
-            best = &d;
-    if (!best)
+        if (auto cl = claim_of(d.labels, kind, name)) matches.push_back({&d, std::move(*cl)});
+    if (matches.empty())
         throw CtlError(kNotFound, "no " + type + " namespace you may see belongs to " + std::string(kind) + " \"" + name +
                                       "\"; pidnsctl list -o ID,TYPE,CONTAINER,UNIT,MACHINE,COMMAND shows what each belongs to");
-    return best->ns.id;
+    if (std::any_of(matches.begin(), matches.end(), [](const Match& m) { return m.claim.owner == pidns::client::kNoUid; }))
+        std::erase_if(matches, [](const Match& m) { return m.claim.owner != pidns::client::kNoUid; });
+    // Of each claim, its outermost namespaces.
+    std::erase_if(matches, [&](const Match& m) {
+        return std::any_of(matches.begin(), matches.end(),
+                           [&](const Match& o) { return o.claim == m.claim && o.d->ns.level < m.d->ns.level; });
+    });
+    if (matches.size() > 1) {
+        std::string msg = std::string(kind) + ":" + name + " is ambiguous: " + std::to_string(matches.size()) + " " +
+                          type + " namespaces match; name one by its id:";
+        for (const auto& m : matches)
+            msg += "\n  " + std::to_string(m.d->ns.id) + " " + m.d->ns.type + ":[" + std::to_string(m.d->ns.inode) +
+                   "] level " + std::to_string(m.d->ns.level) + ", " + m.claim.what + " (" + owner_text(m.claim.owner) +
+                   "), command " + (m.d->labels.command.empty() ? "?" : m.d->labels.command);
+        throw CtlError(kAmbiguous, msg);
+    }
+    const auto& m = matches.front();
+    if (m.claim.owner != pidns::client::kNoUid && m.claim.owner != ::getuid())
+        std::cerr << "pidnsctl: note: " << pidns::printable_text(std::string(kind) + ":" + name) << " is "
+                  << pidns::printable_text(m.claim.what) << ", " << owner_text(m.claim.owner) << "\n";
+    return m.d->ns.id;
 }
 
 }  // namespace

@@ -11,7 +11,7 @@
 namespace pidnsctl {
 
 // Exit codes (documented in pidnsctl(1)).
-enum Exit : int { kOk = 0, kFailure = 1, kUsage = 2, kNotFound = 4, kAccessDenied = 5 };
+enum Exit : int { kOk = 0, kFailure = 1, kUsage = 2, kAmbiguous = 3, kNotFound = 4, kAccessDenied = 5 };
 
 // A failure of pidnsctl's own (not a D-Bus error), with its exit code.
 class CtlError : public std::runtime_error {
@@ -25,9 +25,10 @@ private:
 
 // The namespace reference pidnsd takes (0: the caller's own), for `arg` naming a namespace of
 // `type` (used by @PID: PID's namespace of that type, as pidnsd sees it; and by container:ID|NAME,
-// unit:NAME and machine:NAME: the outermost namespace of that type whose representative runs there). "" gives 0. Paths
-// are opened as the user running pidnsctl. Throws CtlError (usage, not found, access denied) or
-// pidns::client::Error.
+// unit:NAME and machine:NAME: the outermost namespace of that type whose representative runs
+// there, see resolve_by_name in ns_arg.cpp and pidnsctl(1)). "" gives 0. Paths are opened as the
+// user running pidnsctl. Throws CtlError (usage, not found, access denied, ambiguous: the
+// candidates listed) or pidns::client::Error.
 std::uint64_t resolve_ns(pidns::client::Client& c, const std::string& arg, const std::string& type);
 
 // A pid argument (1 .. 2^31-1), or CtlError(kUsage).

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <fmt/core.h>
 
+#include "escape.h"
+
 namespace pidnsctl {
 namespace {
 
@@ -88,16 +90,26 @@ void Output::page() {
 }
 
 void Output::print_json(const nlohmann::json& j) const {
-    const std::string s = json_ == JsonMode::pretty ? j.dump(2) : j.dump();
+    // Strings are escaped text already (pidnsd's, and pidnsctl's own through escape_text); should
+    // one not be valid UTF-8 all the same, it is printed with U+FFFD rather than lost with the rest.
+    constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
+    const std::string s = json_ == JsonMode::pretty ? j.dump(2, ' ', false, kReplace) : j.dump(-1, ' ', false, kReplace);
     std::fputs(s.c_str(), stdout);
     std::fputc('\n', stdout);
 }
 
 void Table::print(const Output& out, bool header) const {
+    // Every cell as the terminal may show it: no control character, no invalid UTF-8, one line.
+    std::vector<std::vector<std::string>> rows;
+    rows.reserve(rows_.size());
+    for (const auto& r : rows_) {
+        auto& cells = rows.emplace_back();
+        for (const auto& cell : r) cells.push_back(pidns::printable_text(cell));
+    }
     std::vector<std::size_t> w(columns_.size(), 0);
     for (std::size_t i = 0; i < columns_.size(); ++i) {
         if (header) w[i] = width(columns_[i].header);
-        for (const auto& r : rows_) w[i] = std::max(w[i], width(r.at(i)));
+        for (const auto& r : rows) w[i] = std::max(w[i], width(r.at(i)));
     }
     auto line = [&](const std::vector<std::string>& cells, bool is_header) {
         std::string s;
@@ -117,7 +129,7 @@ void Table::print(const Output& out, bool header) const {
         for (const auto& c : columns_) h.push_back(c.header);
         line(h, true);
     }
-    for (const auto& r : rows_) line(r, false);
+    for (const auto& r : rows) line(r, false);
 }
 
 }  // namespace pidnsctl

@@ -40,7 +40,8 @@ private:
 };
 
 // Columns of text, aligned: numbers to the right, the rest to the left; the last column is not
-// padded. The header is printed bold on a terminal.
+// padded. The header is printed bold on a terminal. Cells are printed through printable_text
+// (lib/escape.h): a row is one line whatever its cells hold.
 class Table {
 public:
     struct Column {

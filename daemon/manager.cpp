@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "clients.h"
+#include "escape.h"
 #include "errors.h"
 #include "machines.h"
 #include "model.h"
@@ -38,30 +39,42 @@ bool past_after(std::size_t pos, bool cheap, Clock::time_point deadline) {
 
 using Description = Manager::Description;
 
-void put_labels(Description& d, const pidns::Labels& l) {
-    auto put = [&](const char* key, const std::string& v) {
-        if (!v.empty()) d[key] = sdbus::Variant(v);
-    };
-    put("Command", l.command);
-    put("CGroup", l.cgroup);
-    put("Unit", l.unit);
-    put("Slice", l.slice);
+// Text some user may have written (a comm, a cgroup or unit name, a mount path, a passwd entry,
+// machined's names): the one place it is put on the bus, escaped as the XML says (lib/escape.h)
+// within the reply's budget. Left out when empty.
+void put_text(Description& d, const char* key, std::string_view raw, pidns::TextBudget& budget) {
+    if (!raw.empty()) d[key] = sdbus::Variant(budget.escape(raw));
+}
+
+void put_labels(Description& d, pidns::CallerView& v, const pidns::Labels& l, pidns::TextBudget& budget) {
+    put_text(d, "Command", l.command, budget);
+    put_text(d, "CGroup", l.cgroup, budget);
+    put_text(d, "Unit", l.unit, budget);
+    put_text(d, "Slice", l.slice, budget);
+    // Who could have named them, in the caller's user namespace: absent when only root could.
+    if (l.unit_owner) d["UnitOwnerUid"] = sdbus::Variant(v.caller_uid(*l.unit_owner));
     if (l.container) {
-        put("ContainerEngine", std::string(pidns::container_engine_name(l.container->engine)));
-        put("ContainerId", l.container->id);
-        put("ContainerName", l.container->name);
-        put("PodUid", l.container->pod_uid);
+        d["ContainerEngine"] = sdbus::Variant(std::string(pidns::container_engine_name(l.container->engine)));
+        put_text(d, "ContainerId", l.container->id, budget);
+        put_text(d, "ContainerName", l.container->name, budget);
+        put_text(d, "PodUid", l.container->pod_uid, budget);
+        if (l.container_owner) d["ContainerOwnerUid"] = sdbus::Variant(v.caller_uid(*l.container_owner));
     }
 }
 
 // The uid keys: Uid in the caller's user namespace, User (its name in /etc/passwd) only for a
 // caller in pidnsd's user namespace, where host names mean something.
-void put_user(Description& d, pidns::CallerView& v, pidns::UserNames& users, std::uint32_t host_uid) {
+void put_user(Description& d, pidns::CallerView& v, pidns::UserNames& users, std::uint32_t host_uid,
+              pidns::TextBudget& budget) {
     const auto uid = v.caller_uid(host_uid);
     d["Uid"] = sdbus::Variant(uid);
     if (v.in_root_userns())
-        if (auto name = users.name_of(host_uid)) d["User"] = sdbus::Variant(*name);
+        if (auto name = users.name_of(host_uid)) put_text(d, "User", *name, budget);
 }
+
+// Holders lists at most this many bind mounts (with their paths) per namespace; HoldersOmitted
+// counts the others: a user may bind-mount one namespace as often as its mount limit allows.
+constexpr std::size_t kMaxMountHolders = 64;
 
 std::vector<uint32_t> to_u32(const std::vector<std::uint32_t>& v) { return {v.begin(), v.end()}; }
 
@@ -104,7 +117,8 @@ bool all_members_within(pidns::CallerView& v, pidns::Model& model, const pidns::
 // (read now, or read ahead during this call when `labels` is given; left out when it exited
 // since), its names and holders.
 Description describe_entry(pidns::CallerView& v, pidns::UserNames& users, const Machines* machines,
-                           pidns::Model& model, const pidns::NamespaceEntry& e, pidns::Result<pidns::Labels>* labels_read) {
+                           pidns::Model& model, const pidns::NamespaceEntry& e, pidns::Result<pidns::Labels>* labels_read,
+                           pidns::TextBudget& budget) {
     Description d;
     d["Id"] = sdbus::Variant(e.id);
     d["Inode"] = sdbus::Variant(e.inode);
@@ -119,19 +133,31 @@ Description describe_entry(pidns::CallerView& v, pidns::UserNames& users, const 
         if (const auto pid = v.listed_pid(e.rep_tgid)) d["RepresentativePid"] = sdbus::Variant(pid);
         if (labels->container && !all_members_within(v, model, e, pidns::cgroup_prefix(labels->cgroup, labels->container->depth)))
             labels->container.reset();  // it spans more than that container: no container holds it all
-        put_labels(d, *labels);
+        put_labels(d, v, *labels, budget);
         // machined's machine of the representative's unit, when every member runs in that unit.
         if (const auto* name = machines ? machines->name_of_unit(labels->unit) : nullptr)
             if (const auto unit_cgroup = pidns::cgroup_upto(labels->cgroup, labels->unit);
                 !unit_cgroup.empty() && all_members_within(v, model, e, unit_cgroup))
-                d["Machine"] = sdbus::Variant(*name);
-        if (const auto* p = model.index().find_process(e.rep_tgid)) put_user(d, v, users, p->uid[1]);
+                put_text(d, "Machine", *name, budget);
+        if (const auto* p = model.index().find_process(e.rep_tgid)) put_user(d, v, users, p->uid[1], budget);
     }
     if (e.type == pidns::NsType::net)
-        if (auto names = v.netns_names(e.id); !names.empty()) d["NetnsNames"] = sdbus::Variant(names);
+        if (auto names = v.netns_names(e.id); !names.empty()) {
+            for (auto& name : names) name = budget.escape(name);
+            d["NetnsNames"] = sdbus::Variant(names);
+        }
     std::vector<sdbus::Struct<std::string, std::string>> holders;
-    for (auto& [kind, path] : v.holders_of(e.id)) holders.emplace_back(std::move(kind), std::move(path));
+    std::size_t mounts = 0;
+    std::uint32_t omitted = 0;
+    for (auto& [kind, path] : v.holders_of(e.id)) {
+        if (!path.empty() && ++mounts > kMaxMountHolders) {
+            ++omitted;
+            continue;
+        }
+        holders.emplace_back(std::move(kind), budget.escape(path));
+    }
     d["Holders"] = sdbus::Variant(holders);
+    if (omitted != 0) d["HoldersOmitted"] = sdbus::Variant(omitted);
     return d;
 }
 
@@ -710,25 +736,28 @@ void Manager::ListProcesses(sdbus::Result<std::vector<uint32_t>>&& result, uint6
 }
 
 Manager::Description Manager::describe(pidns::CallerView& v, const pidns::NamespaceEntry& e,
-                                       pidns::Result<pidns::Labels>* labels) {
-    return describe_entry(v, users_, machines_, model_, e, labels);
+                                       pidns::Result<pidns::Labels>* labels, pidns::TextBudget& budget) {
+    return describe_entry(v, users_, machines_, model_, e, labels, budget);
 }
 
 void Manager::DescribeNamespace(sdbus::Result<Description>&& result, uint64_t ns) {
     queue(make_call("DescribeNamespace", std::move(result),
                     std::unique_ptr<Work<Description>>(std::make_unique<OneWork<Description>>(
-                        ns, [this](pidns::CallerView& v, const pidns::NamespaceEntry& e) { return describe(v, e, nullptr); })),
+                        ns, [this](pidns::CallerView& v, const pidns::NamespaceEntry& e) {
+                            pidns::TextBudget budget;
+                            return describe(v, e, nullptr, budget);
+                        })),
                     CallEnv{model_, clients_, polkit_}, {{"namespace", std::to_string(ns)}}));
 }
 
 void Manager::DescribeNamespaces(sdbus::Result<std::vector<Description>>&& result, std::string type) {
     Polkit::Details details{{"type", type}};
+    auto budget = std::make_shared<pidns::TextBudget>();  // the whole reply's
     queue(make_call("DescribeNamespaces", std::move(result),
                     std::unique_ptr<Work<std::vector<Description>>>(std::make_unique<ListWork<Description>>(
                         std::move(type),
-                        [this](pidns::CallerView& v, const pidns::NamespaceEntry& e, pidns::Result<pidns::Labels>* labels) {
-                            return describe(v, e, labels);
-                        },
+                        [this, budget](pidns::CallerView& v, const pidns::NamespaceEntry& e,
+                                       pidns::Result<pidns::Labels>* labels) { return describe(v, e, labels, *budget); },
                         false, &model_)),
                     CallEnv{model_, clients_, polkit_}, std::move(details)));
 }
@@ -746,10 +775,11 @@ void Manager::DescribeProcess(sdbus::Result<Description>&& result, uint32_t pid)
         for (auto t : pidns::kAllNsTypes) ns.emplace(pidns::ns_type_name(t), p.entry.ns[pidns::ns_type_index(t)]);
         d["Namespaces"] = sdbus::Variant(ns);
         d["Threads"] = sdbus::Variant(to_u32(p.threads));
-        put_user(d, v, users_, p.host_uid);
-        put_labels(d, p.labels);
+        pidns::TextBudget budget;
+        put_user(d, v, users_, p.host_uid, budget);
+        put_labels(d, v, p.labels, budget);
         if (const auto* name = machines_ ? machines_->name_of_unit(p.labels.unit) : nullptr)
-            d["Machine"] = sdbus::Variant(*name);
+            put_text(d, "Machine", *name, budget);
         return std::make_tuple(std::move(d));
     });
     queue(make_call("DescribeProcess", std::move(result), std::move(work), CallEnv{model_, clients_, polkit_}, {}, true));

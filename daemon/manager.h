@@ -16,6 +16,7 @@
 
 namespace pidns {
 class Model;
+class TextBudget;
 class CallerView;
 struct NamespaceEntry;
 }
@@ -89,7 +90,9 @@ private:
 
     // DescribeNamespace's answer for one built entry.
     // `labels`: the representative's, read ahead (moved from); nullptr: read now.
-    Description describe(pidns::CallerView& v, const pidns::NamespaceEntry& e, pidns::Result<pidns::Labels>* labels);
+    // `budget`: the reply's text budget (lib/escape.h), shared by the entries of one reply.
+    Description describe(pidns::CallerView& v, const pidns::NamespaceEntry& e, pidns::Result<pidns::Labels>* labels,
+                         pidns::TextBudget& budget);
     // The unique name of the sender of the message being handled.
     std::string sender() const;
     // Hands a call to the scheduler; a refusal is answered here (for a quota, later).

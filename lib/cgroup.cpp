@@ -3,6 +3,7 @@
 
 #include <array>
 
+#include "escape.h"
 #include "parse_util.h"
 
 namespace pidns {
@@ -10,7 +11,9 @@ namespace pidns {
 namespace {
 
 constexpr std::size_t kMaxLines = 64;
-constexpr std::size_t kMaxLine = 4096;
+// "ID:CONTROLLERS:" and a path of up to PATH_MAX - 1 bytes: the kernel fails the whole read of
+// /proc/PID/cgroup (ENAMETOOLONG) rather than print a longer one.
+constexpr std::size_t kMaxLine = 4096 + 512;
 
 Error bad(std::size_t line, const std::string& why) {
     return make_error(Errc::parse, "/proc/PID/cgroup line " + std::to_string(line) + ": " + why);
@@ -188,13 +191,19 @@ std::optional<std::string> systemd_cgroup_path(const std::vector<CgroupLine>& li
 SystemdPlacement systemd_placement(std::string_view path) {
     SystemdPlacement p;
     p.slice = "-.slice";
+    std::size_t depth = 0;
     for (auto c : components(path)) {
+        ++depth;
         const auto suffix = unit_suffix(c);
         if (suffix == ".slice") {
             p.slice = std::string(c);
+            p.depth = depth;
             continue;
         }
-        if (!suffix.empty()) p.unit = std::string(c);
+        if (!suffix.empty()) {
+            p.unit = std::string(c);
+            p.depth = depth;
+        }
         break;  // the first component below the slices: a unit, or nothing systemd made
     }
     return p;
@@ -219,21 +228,40 @@ std::optional<ContainerLabel> container_of(std::string_view path) {
 }
 
 std::string unescape_unit_name(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
     auto hex = [](char c) -> int {
         if (c >= '0' && c <= '9') return c - '0';
         if (c >= 'a' && c <= 'f') return c - 'a' + 10;
         if (c >= 'A' && c <= 'F') return c - 'A' + 10;
         return -1;
     };
+    // The name with every escape decoded, each byte with the text it was read from.
+    std::string decoded;
+    std::vector<std::string_view> source;
+    decoded.reserve(s.size());
+    source.reserve(s.size());
     for (std::size_t i = 0; i < s.size(); ++i) {
         if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] == 'x' && hex(s[i + 2]) >= 0 && hex(s[i + 3]) >= 0) {
-            out.push_back(static_cast<char>(hex(s[i + 2]) * 16 + hex(s[i + 3])));
+            decoded.push_back(static_cast<char>(hex(s[i + 2]) * 16 + hex(s[i + 3])));
+            source.push_back(s.substr(i, 4));
             i += 3;
         } else {
-            out.push_back(s[i]);
+            decoded.push_back(s[i]);
+            source.push_back(s.substr(i, 1));
         }
+    }
+    // A decoded character stays only when it is valid UTF-8 and printable (escape.h): "\x00",
+    // "\xff" or "\x1b" are kept as written, so unescaping never makes a NUL, a control or invalid
+    // UTF-8 that the name did not hold as such.
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < decoded.size();) {
+        const auto c = decode_utf8(decoded, i);
+        const bool keep = c.valid && !is_unsafe_char(c.cp);
+        for (std::size_t k = i; k < i + c.len; ++k) {
+            if (keep) out += decoded[k];
+            else out += source[k];
+        }
+        i += c.len;
     }
     return out;
 }

@@ -32,8 +32,9 @@ std::optional<std::string> systemd_cgroup_path(const std::vector<CgroupLine>& li
 // .mount, .swap, .device, .target... any ".<suffix>" other than .slice); the slice is the last
 // .slice component above it ("-.slice" when there is none). Names are returned as in the path.
 struct SystemdPlacement {
-    std::string unit;   // "" when the path names no unit (e.g. "/" or a slice only)
-    std::string slice;  // "-.slice" for a unit directly below the root
+    std::string unit;        // "" when the path names no unit (e.g. "/" or a slice only)
+    std::string slice;       // "-.slice" for a unit directly below the root
+    std::size_t depth = 0;   // path components up to and including the unit (else the last slice); 0: neither
 };
 SystemdPlacement systemd_placement(std::string_view path);
 
@@ -52,8 +53,11 @@ struct ContainerLabel {
 // cgroup.cpp are recognised; a component that merely looks like one (wrong length, not hex) is not.
 std::optional<ContainerLabel> container_of(std::string_view path);
 
-// "\x2d" and friends in a systemd unit name component back to the bytes they stand for
-// (systemd-nspawn@my\x2dbox.service names the machine "my-box"); an invalid escape is kept as is.
+// "\x2d" and friends in a systemd unit name component back to the characters they stand for
+// (systemd-nspawn@my\x2dbox.service names the machine "my-box"). An escape is decoded only into a
+// valid, printable UTF-8 character (escape.h's rule): one that would give a NUL, a control
+// character or invalid UTF-8 ("\x00", "\x1b", a lone "\xff") is kept as written, as is an
+// invalid escape. So the result holds a NUL, a control or invalid UTF-8 only where `s` itself does.
 std::string unescape_unit_name(std::string_view s);
 
 }  // namespace pidns

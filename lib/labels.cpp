@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
 
@@ -15,7 +16,7 @@
 
 namespace pidns {
 
-Result<Labels> read_labels(int proc_fd, std::int32_t pid, std::uint64_t start_time) {
+Result<Labels> read_labels(int proc_fd, std::int32_t pid, std::uint64_t start_time, int cgroup_root_fd) {
     const std::string dir_name = std::to_string(pid);
     const int dir = ::openat(proc_fd, dir_name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     auto gone = [&] {
@@ -36,6 +37,11 @@ Result<Labels> read_labels(int proc_fd, std::int32_t pid, std::uint64_t start_ti
                 l.unit = placement.unit;
                 l.slice = placement.slice;
                 l.container = container_of(l.cgroup);
+                // One walk for both: the container lies at or below the unit, or above it.
+                const auto owners = cgroup_label_owners(cgroup_root_fd, l.cgroup,
+                                                        std::max(placement.depth, l.container ? l.container->depth : 0));
+                if (placement.depth > 0) l.unit_owner = owners[placement.depth - 1];
+                if (l.container) l.container_owner = owners[l.container->depth - 1];
             }
         }
     }

@@ -9,22 +9,31 @@
 #include <unordered_map>
 
 #include "cgroup.h"
+#include "cgroup_owner.h"
 #include "result.h"
 
 namespace pidns {
 
+// Raw bytes as the kernel gives them (any byte but NUL, invalid UTF-8 included): escape them
+// (escape.h) wherever they leave pidnsd.
 struct Labels {
     std::string command;  // comm (/proc/PID/comm), at most 15 bytes
     std::string cgroup;   // the systemd cgroup path (cgroup.h systemd_cgroup_path), "" if unknown
     std::string unit, slice;
     std::optional<ContainerLabel> container;
+    // Who could have chosen the names unit/slice and container were read from (cgroup_owner.h,
+    // a host uid): nullopt when only root could.
+    std::optional<std::uint32_t> unit_owner, container_owner;
 };
 
-// Reads /proc/PID/comm and /proc/PID/cgroup through `proc_fd`. Never /proc/PID/cmdline or
-// environ: reading those takes the target's mmap lock, which its owner can hold (a userfaultfd
-// or FUSE-backed page), and pidnsd never waits on a user. Errc::not_found if the process is gone,
-// or its start time (stat field 22) is no longer `start_time` (the pid names another process).
-Result<Labels> read_labels(int proc_fd, std::int32_t pid, std::uint64_t start_time);
+// Reads /proc/PID/comm and /proc/PID/cgroup through `proc_fd`, and the owners of the cgroup
+// directories above its unit and container below `cgroup_root_fd` (the systemd hierarchy; -1:
+// unknown owners, kOverflowId). Never /proc/PID/cmdline or environ: reading those takes the
+// target's mmap lock, which its owner can hold (a FUSE-backed page), and pidnsd never waits on a
+// user. Errc::not_found if the process is gone, or its start time (stat field 22) is no longer
+// `start_time` (the pid names another process).
+Result<Labels> read_labels(int proc_fd, std::int32_t pid, std::uint64_t start_time,
+                           int cgroup_root_fd = systemd_hierarchy_fd());
 
 // The systemd cgroup path of a process (/proc/PID/cgroup, as Labels::cgroup), "" if unreadable.
 std::string read_cgroup_path(int proc_fd, std::int32_t pid);

@@ -22,6 +22,9 @@ bool HelperThread::attach(ReadAhead* job) noexcept {
         tried_ = true;
         try {
             thread_.emplace([this] { main(); });
+            // Named by its maker, so that it has its name before it first runs (a loaded host may
+            // run the owner through a whole job first; tests/dbus/test_names.cpp looks for it).
+            (void)::pthread_setname_np(thread_->native_handle(), kThreadName);
         } catch (const std::system_error&) {
             // No thread to be had (RLIMIT_NPROC, TasksMax): every ReadAhead runs on its owner.
         }
@@ -51,7 +54,6 @@ void HelperThread::detach(ReadAhead* job) noexcept {
 }
 
 void HelperThread::main() noexcept {
-    (void)::pthread_setname_np(::pthread_self(), kThreadName);  // for ps -L, top -H, /proc/PID/task/TID/comm
     std::uint64_t served = 0;  // the generation of the last job run: each is run once
     std::unique_lock lock(mutex_);
     for (;;) {

@@ -26,7 +26,7 @@ class ReadAhead;
 // A thread that stays runnable for the whole read is moved to the idle CPU by the kernel.
 class HelperThread {
 public:
-    static constexpr const char* kThreadName = "pidns-readahead";  // its comm (15 characters at most)
+    static constexpr const char* kThreadName = "pidns-readahead";  // its comm (15 characters at most), for ps -L, top -H
 
     HelperThread() = default;
     HelperThread(const HelperThread&) = delete;

@@ -63,6 +63,8 @@ Labels labels_of(const Description& d) {
     l.container_name = value_or<std::string>(d, "ContainerName", "");
     l.pod_uid = value_or<std::string>(d, "PodUid", "");
     l.machine = value_or<std::string>(d, "Machine", "");
+    l.unit_owner_uid = value_or<std::uint32_t>(d, "UnitOwnerUid", kNoUid);
+    l.container_owner_uid = value_or<std::uint32_t>(d, "ContainerOwnerUid", kNoUid);
     return l;
 }
 
@@ -82,6 +84,7 @@ NamespaceDescription namespace_description(const Description& d) {
     n.netns_names = value_or<std::vector<std::string>>(d, "NetnsNames", {});
     for (const auto& h : value_or<std::vector<sdbus::Struct<std::string, std::string>>>(d, "Holders", {}))
         n.holders.push_back(Holder{std::get<0>(h), std::get<1>(h)});
+    n.holders_omitted = value_or<std::uint32_t>(d, "HoldersOmitted", 0);
     return n;
 }
 

@@ -45,7 +45,8 @@ struct ProcessInfo {
 };
 
 // What a process or namespace is known by (DescribeProcess, DescribeNamespace; see the XML for
-// each key). Empty where pidnsd gave nothing; uid is kNoUid then.
+// each key). Empty where pidnsd gave nothing; a uid is kNoUid then. The strings are as pidnsd
+// sends them: escaped (the XML's rule, lib/escape.h), never raw bytes of a user's.
 inline constexpr std::uint32_t kNoUid = 0xffffffffu;
 struct Labels {
     std::string command;  // comm
@@ -54,6 +55,9 @@ struct Labels {
     std::string cgroup, unit, slice;
     std::string container_engine, container_id, container_name, pod_uid;
     std::string machine;  // systemd-machined's name
+    // Who could have named the cgroups unit/slice/machine and the container keys come from
+    // (UnitOwnerUid, ContainerOwnerUid): kNoUid when only root could.
+    std::uint32_t unit_owner_uid = kNoUid, container_owner_uid = kNoUid;
     bool operator==(const Labels&) const = default;
 };
 
@@ -71,6 +75,7 @@ struct NamespaceDescription {
     Labels labels;
     std::vector<std::string> netns_names;
     std::vector<Holder> holders;
+    std::uint32_t holders_omitted = 0;  // bind mounts beyond those listed in holders
 };
 
 // DescribeProcess: GetProcess's answer, its threads (the caller's view, the leader first) and labels.

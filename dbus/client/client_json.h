@@ -31,6 +31,8 @@ inline void to_json(nlohmann::json& j, const Labels& l) {
     put("container_name", l.container_name);
     put("pod_uid", l.pod_uid);
     put("machine", l.machine);
+    if (l.unit_owner_uid != kNoUid) j["unit_owner_uid"] = l.unit_owner_uid;
+    if (l.container_owner_uid != kNoUid) j["container_owner_uid"] = l.container_owner_uid;
 }
 
 // A namespace description: the NamespaceInfo fields, then its labels, names and holders, flat.
@@ -41,6 +43,7 @@ inline void to_json(nlohmann::json& j, const NamespaceDescription& n) {
     for (const auto& [k, v] : labels.items()) j[k] = v;
     if (!n.netns_names.empty()) j["netns_names"] = n.netns_names;
     j["holders"] = n.holders;
+    if (n.holders_omitted != 0) j["holders_omitted"] = n.holders_omitted;
 }
 
 inline void to_json(nlohmann::json& j, const ProcessDescription& p) {

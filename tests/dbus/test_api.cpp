@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "bus_fixture.h"
+#include "support/lsns_oracle.h"
 #include "support/task_state.h"
 #include "support/nstree.h"
 
@@ -244,9 +245,7 @@ TEST_CASE("ListNamespaces, GetNamespace and ListProcesses agree with the kernel 
     }
 
     // lsns as an outside oracle: each namespace it lists is listed with the same inode, type and lowest pid.
-    auto r = run({"lsns", "--json", "--output", "NS,TYPE,PID"});
-    REQUIRE(r.status == 0);
-    auto lsns = nlohmann::json::parse(r.out).at("namespaces");
+    auto lsns = pidns::testing::lsns_listing().at("namespaces");
     all = c.ListNamespaces("");
     std::map<std::uint64_t, Entry> by_inode;
     for (const auto& e : all) by_inode.emplace(std::get<1>(e), e);
