@@ -53,8 +53,15 @@ struct Labels {
     std::string user;
     std::string cgroup, unit, slice;
     std::string container_engine, container_id, container_name, pod_uid;
+    std::string pod_id, pod_name, pod_namespace;  // podman's pod, or the Kubernetes pod (CRI sandbox)
     std::string machine;  // systemd-machined's name
     bool operator==(const Labels&) const = default;
+};
+
+// A container other than the namespace's own with members in it (ContainerSharers).
+struct ContainerRef {
+    std::string engine, id, name;
+    bool operator==(const ContainerRef&) const = default;
 };
 
 // What keeps a namespace alive: kind (process, task, fd, ancestor, mount) and, for an nsfs bind
@@ -71,6 +78,7 @@ struct NamespaceDescription {
     Labels labels;
     std::vector<std::string> netns_names;
     std::vector<Holder> holders;
+    std::vector<ContainerRef> sharers;  // containers that joined it, besides its own
 };
 
 // DescribeProcess: GetProcess's answer, its threads (the caller's view, the leader first) and labels.

@@ -11,6 +11,7 @@ namespace pidns::client {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NamespaceInfo, id, inode, type, parent, owner, level, init_pid, nprocs, owner_uid)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ProcessInfo, pid, nspid, nstgid, nspgid, nssid, namespaces)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Holder, kind, path)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ContainerRef, engine, id, name)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(DumpEntry, rpid, depth, vpids, vtgid, vppid, vpgid, vsid, pidns, pid_for_children,
                                    flags)
 
@@ -30,6 +31,9 @@ inline void to_json(nlohmann::json& j, const Labels& l) {
     put("container_id", l.container_id);
     put("container_name", l.container_name);
     put("pod_uid", l.pod_uid);
+    put("pod_id", l.pod_id);
+    put("pod_name", l.pod_name);
+    put("pod_namespace", l.pod_namespace);
     put("machine", l.machine);
 }
 
@@ -41,6 +45,7 @@ inline void to_json(nlohmann::json& j, const NamespaceDescription& n) {
     for (const auto& [k, v] : labels.items()) j[k] = v;
     if (!n.netns_names.empty()) j["netns_names"] = n.netns_names;
     j["holders"] = n.holders;
+    if (!n.sharers.empty()) j["container_sharers"] = n.sharers;
 }
 
 inline void to_json(nlohmann::json& j, const ProcessDescription& p) {
