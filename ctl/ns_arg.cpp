@@ -46,22 +46,36 @@ std::uint64_t inode_of_path(const std::string& path) {
 
 // container:ID|NAME, unit:NAME and machine:NAME: the outermost namespace of `type` whose
 // representative runs in that container (an id, or a prefix of at least 12 of its hex digits, or
-// its name), systemd unit or systemd-machined machine.
+// its name), systemd unit or systemd-machined machine. A container that has none of its own (it
+// joined another's: --pid container:X, a pod, --pid=host) finds the one it joined (ContainerSharers).
 std::uint64_t resolve_by_name(pidns::client::Client& c, std::string_view kind, const std::string& name,
                               const std::string& type) {
     if (name.empty()) throw CtlError(kUsage, "\"" + std::string(kind) + ":\" needs a name");
-    auto matches = [&](const pidns::client::Labels& l) {
+    auto container_is = [&](const std::string& id, const std::string& cname) {
+        return cname == name || id == name || (name.size() >= 12 && id.starts_with(name));
+    };
+    auto matches = [&](const pidns::client::NamespaceDescription& d) {
+        const auto& l = d.labels;
         if (kind == "unit") return l.unit == name;
         if (kind == "machine") return l.machine == name;
-        if (l.container_engine.empty()) return false;
-        if (l.container_name == name || l.container_id == name) return true;
-        return name.size() >= 12 && l.container_id.starts_with(name);
+        return !l.container_engine.empty() && container_is(l.container_id, l.container_name);
+    };
+    auto shared_with = [&](const pidns::client::NamespaceDescription& d) {
+        if (kind != "container") return false;
+        for (const auto& s : d.sharers)
+            if (container_is(s.id, s.name)) return true;
+        return false;
     };
     const pidns::client::NamespaceDescription* best = nullptr;
+    auto consider = [&](const pidns::client::NamespaceDescription& d) {
+        if (!best || d.ns.level < best->ns.level || (d.ns.level == best->ns.level && d.ns.id < best->ns.id)) best = &d;
+    };
     auto all = c.describe_namespaces(type);
     for (const auto& d : all)
-        if (matches(d.labels) && (!best || d.ns.level < best->ns.level || (d.ns.level == best->ns.level && d.ns.id < best->ns.id)))
-            best = &d;
+        if (matches(d)) consider(d);
+    if (!best)
+        for (const auto& d : all)
+            if (shared_with(d)) consider(d);
     if (!best)
         throw CtlError(kNotFound, "no " + type + " namespace you may see belongs to " + std::string(kind) + " \"" + name +
                                       "\"; pidnsctl list -o ID,TYPE,CONTAINER,UNIT,MACHINE,COMMAND shows what each belongs to");
