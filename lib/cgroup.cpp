@@ -250,7 +250,7 @@ std::vector<ContainerCandidate> container_candidates(std::string_view path) {
     const auto parts = components(path);
     std::vector<ContainerCandidate> out;
     if (parts.size() == 2 && unit_suffix(parts[0]).empty() && containerd_identifier(parts[0]) &&
-        containerd_identifier(parts[1]))
+        containerd_identifier(parts[1]) && all_containers(path).empty())
         out.push_back({std::string(parts[0]), std::string(parts[1]), {}, 2});
     std::string pod;
     for (std::size_t i = 0; i < parts.size(); ++i) {

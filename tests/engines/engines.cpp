@@ -70,8 +70,19 @@ std::string must(const Argv& argv) {
     return r.out;
 }
 
+Argv as_rootless(const Argv& argv) {
+    const auto user = var("ROOTLESS_USER"), home = var("ROOTLESS_HOME");
+    Argv out = {"setpriv", "--reuid=" + user, "--regid=" + user, "--init-groups", "env", "-i",
+                "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + home, "XDG_RUNTIME_DIR=" + home + "/run",
+                "CONTAINERS_CONF=" + home + "/containers.conf", "CONTAINERS_STORAGE_CONF=" + home + "/storage.conf",
+                "CONTAINERS_REGISTRIES_CONF=" + var("CONTAINERS_REGISTRIES_CONF")};
+    out.insert(out.end(), argv.begin(), argv.end());
+    return out;
+}
+
 nlohmann::json inspect(const std::string& engine, const std::string& name) {
-    auto j = nlohmann::json::parse(must({engine, "inspect", name}));
+    auto j = nlohmann::json::parse(must(engine == "podman-rootless" ? as_rootless({"podman", "inspect", name})
+                                                                    : Argv{engine, "inspect", name}));
     if (!j.is_array() || j.empty()) throw std::runtime_error(engine + " inspect " + name + ": no object");
     return j.front();
 }
@@ -89,6 +100,9 @@ pid_t to_pid(const std::string& s, const std::string& what) {
 
 pid_t docker_pid(const std::string& name) { return inspect("docker", name)["State"]["Pid"].get<pid_t>(); }
 pid_t podman_pid(const std::string& name) { return inspect("podman", name)["State"]["Pid"].get<pid_t>(); }
+pid_t podman_rootless_pid(const std::string& name) {
+    return inspect("podman-rootless", name)["State"]["Pid"].get<pid_t>();
+}
 
 pid_t ctr_pid(const std::string& ns, const std::string& id) {
     std::istringstream in(must({"ctr", "-n", ns, "tasks", "ls"}));
@@ -176,6 +190,15 @@ Container Container::podman(const std::string& name, const Argv& args) {
     return c;
 }
 
+Container Container::podman_rootless(const std::string& name) {
+    (void)attempt(as_rootless({"podman", "rm", "-f", "-t", "0", name}));
+    Container c("podman-rootless", "", name);
+    c.id = must(as_rootless({"podman", "run", "-d", "--name", name, image(), "sleep", "1000"}));
+    while (!c.id.empty() && c.id.back() == '\n') c.id.pop_back();
+    c.pid_ = podman_rootless_pid(name);
+    return c;
+}
+
 Container Container::ctr(const std::string& ns, const std::string& id, const Argv& args) {
     (void)attempt({"ctr", "-n", ns, "tasks", "kill", "-s", "KILL", id});
     (void)attempt({"ctr", "-n", ns, "tasks", "rm", "-f", id});
@@ -223,6 +246,8 @@ void Container::remove() {
         must({"docker", "rm", "-f", name_});
     } else if (engine_ == "podman") {
         must({"podman", "rm", "-f", "-t", "0", name_});
+    } else if (engine_ == "podman-rootless") {
+        must(as_rootless({"podman", "rm", "-f", "-t", "0", name_}));
     } else if (engine_ == "containerd") {
         (void)attempt({"ctr", "-n", ns_, "tasks", "kill", "-s", "KILL", name_});
         for (int i = 0; i < 100; ++i) {

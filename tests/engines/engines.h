@@ -32,6 +32,9 @@ std::vector<std::string> daemon_args();
 std::string must(const Argv& argv);
 dbustest::CmdResult attempt(const Argv& argv);
 
+// The command line that runs argv as engines.sh's rootless podman user, in its environment.
+Argv as_rootless(const Argv& argv);
+
 // `docker inspect` / `podman inspect` of one container: the first object of the array.
 nlohmann::json inspect(const std::string& engine, const std::string& name);
 
@@ -39,6 +42,7 @@ nlohmann::json inspect(const std::string& engine, const std::string& name);
 // lxc-info -p).
 pid_t docker_pid(const std::string& name);
 pid_t podman_pid(const std::string& name);
+pid_t podman_rootless_pid(const std::string& name);
 pid_t ctr_pid(const std::string& ns, const std::string& id);
 pid_t lxc_pid(const std::string& name);
 
@@ -54,6 +58,8 @@ public:
     static Container docker(const std::string& name, const Argv& args = {});
     // podman run -d --name NAME ARGS IMAGE sleep 1000 (no network: containers.conf netns="none")
     static Container podman(const std::string& name, const Argv& args = {});
+    // podman run -d --name NAME IMAGE sleep 1000 as the unprivileged user of engines.sh
+    static Container podman_rootless(const std::string& name);
     // ctr -n NS run -d ARGS IMAGE ID sleep 1000
     static Container ctr(const std::string& ns, const std::string& id, const Argv& args = {});
     // An LXC container NAME on the busybox root filesystem, no network, init `sleep 1000`.

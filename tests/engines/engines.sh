@@ -32,13 +32,22 @@ export CONTAINERS_CONF="$D/podman/containers.conf" CONTAINERS_STORAGE_CONF="$D/p
 export CONTAINERS_REGISTRIES_CONF="$D/podman/registries.conf"
 LXC_PATH="$D/lxc"
 
+# Rootless podman: a user of its own (made by `up` when absent, removed by `down`), its storage,
+# runtime directory and configuration under DIR.
+RL_USER=pidns-rootless
+as_rootless() {
+  $T 60 setpriv --reuid="$RL_USER" --regid="$RL_USER" --init-groups env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+    HOME="$D/rootless" XDG_RUNTIME_DIR="$D/rootless/run" CONTAINERS_CONF="$D/rootless/containers.conf" \
+    CONTAINERS_STORAGE_CONF="$D/rootless/storage.conf" CONTAINERS_REGISTRIES_CONF="$CONTAINERS_REGISTRIES_CONF" "$@"
+}
+
 # The pids of processes whose command line names DIR: the daemons, shims and conmons started from
 # it (never anything else: DIR is this run's own directory).
 own_pids() {
   for p in /proc/[0-9]*; do
     pid=${p#/proc/}
     [ "$pid" = $$ ] && continue
-    tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$D/" && echo "$pid"
+    { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "$D/" && echo "$pid"
   done
 }
 
@@ -71,6 +80,17 @@ down() {
   fi
   if [ -d "$LXC_PATH" ]; then
     for c in $(lxc-ls -P "$LXC_PATH" 2>/dev/null); do $T 20 lxc-stop -P "$LXC_PATH" -n "$c" -k >/dev/null 2>&1; done
+  fi
+  if [ -f "$D/rootless/containers.conf" ] && id "$RL_USER" >/dev/null 2>&1; then
+    as_rootless podman rm -af -t 0 >/dev/null 2>&1
+    # Its pause process (it holds the user namespace), and whatever else runs as that user, ours alone.
+    rl_uid=$(id -u "$RL_USER")
+    for p in /proc/[0-9]*; do
+      [ "$(stat -c %u "$p" 2>/dev/null)" = "$rl_uid" ] && stop_pid "${p#/proc/}"
+    done
+  fi
+  if [ -f "$D/rootless-user-made" ]; then
+    userdel "$RL_USER" >/dev/null 2>&1 || say "could not remove the user $RL_USER"
   fi
   if [ -S "$CONTAINERD_ADDRESS" ]; then
     for ns in $($T 10 ctr namespaces ls -q 2>/dev/null); do
@@ -281,6 +301,49 @@ else
   ok podman
 fi
 
+# -- rootless podman, as an unprivileged user -------------------------------------------------
+if grep -q '^ENGINE_podman=ok' "$STATUS"; then
+  if ! id "$RL_USER" >/dev/null 2>&1; then
+    # A regular user (useradd gives it subordinate ids for its user namespace), no login.
+    if useradd -M -d "$D/rootless" -s /usr/sbin/nologin "$RL_USER" >"$D/rootless.log" 2>&1; then
+      : >"$D/rootless-user-made"
+    fi
+  fi
+  mkdir -p "$D/rootless/run"
+  cat >"$D/rootless/containers.conf" <<EOF
+[containers]
+netns = "none"
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+EOF
+  cat >"$D/rootless/storage.conf" <<EOF
+[storage]
+driver = "vfs"
+runroot = "$D/rootless/run/storage"
+graphroot = "$D/rootless/storage"
+EOF
+  if ! id "$RL_USER" >/dev/null 2>&1; then
+    skip podman_rootless "cannot make the user $RL_USER: $(tail_of "$D/rootless.log")"
+  elif ! grep -q "^$RL_USER:" /etc/subuid; then
+    skip podman_rootless "$RL_USER has no subordinate uids in /etc/subuid (podman needs them for its user namespace)"
+  else
+    chown -R "$RL_USER:" "$D/rootless"
+    chmod 0700 "$D/rootless" "$D/rootless/run"
+    if ! as_rootless podman import "$D/rootfs.tar" "$IMAGE" >"$D/rootless-import.log" 2>&1; then
+      skip podman_rootless "podman import as $RL_USER failed: $(tail_of "$D/rootless-import.log")"
+    elif ! as_rootless podman run -d --name pidns-smoke "$IMAGE" sleep 60 >"$D/rootless-smoke.log" 2>&1 ||
+      ! as_rootless podman rm -f -t 0 pidns-smoke >>"$D/rootless-smoke.log" 2>&1; then
+      skip podman_rootless "podman run as $RL_USER failed: $(tail_of "$D/rootless-smoke.log")"
+    else
+      ok podman_rootless
+    fi
+  fi
+else
+  skip podman_rootless "podman does not run here (see podman)"
+fi
+
 # -- LXC: containers under a private lxcpath, on the busybox root filesystem --------------------
 mkdir -p "$LXC_PATH"
 if ! command -v lxc-start >/dev/null; then
@@ -317,6 +380,8 @@ fi
   echo "CONTAINERS_REGISTRIES_CONF=$CONTAINERS_REGISTRIES_CONF"
   echo "PODMAN_ROOT=$P/storage"
   echo "LXC_PATH=$LXC_PATH"
+  echo "ROOTLESS_USER=$RL_USER"
+  echo "ROOTLESS_HOME=$D/rootless"
   cat "$STATUS"
 } >"$D/engines.env"
 rm -f "$STATUS"

@@ -227,7 +227,7 @@ bool lists_sharer(const NamespaceDescription& n, const std::string& engine, cons
 
 TEST_CASE("every engine is up, or skipped with the reason, and at most one is skipped") {
     std::size_t skips = 0;
-    for (const char* e : {"docker", "podman", "containerd", "lxc"}) {
+    for (const char* e : {"docker", "podman", "containerd", "lxc", "podman_rootless"}) {
         const auto why = skipped(e);
         if (why.empty()) continue;
         ++skips;
@@ -371,6 +371,43 @@ TEST_CASE("podman: a pod's infra container and members carry the pod id, and the
     INFO(r.err);
     CHECK(r.status == 0);
     CHECK(r.out == std::to_string(infra_pid) + "\n");
+}
+
+TEST_CASE("podman rootless: an unprivileged user's container, described to root and to that user as the kernel allows") {
+    PIDNS_REQUIRE_ENGINE("podman_rootless");
+    auto r = Container::podman_rootless("pidns-r1");
+    Pidnsd p;
+    const auto j = inspect("podman-rootless", r.name());
+    wait_comm(r.pid(), basename_of(j["Path"]));
+    const auto uid = static_cast<std::uint32_t>(std::stoul(must({"id", "-u", var("ROOTLESS_USER")})));
+    const auto d = p.client.describe_process(static_cast<std::uint32_t>(r.pid()));
+    CHECK(d.labels.command == basename_of(j["Path"]));
+    CHECK(d.labels.cgroup == cgroup_of(r.pid()));
+    // podman made no cgroup of its own (cgroup v1 name=systemd, no systemd): its container runs in
+    // its user's cgroup, so nothing names it; where podman makes libpod-<id>.scope below the user's
+    // session, the pattern does, and the name stays out (the user's own state is not read).
+    if (d.labels.cgroup.find("libpod-" + r.id) == std::string::npos) {
+        CHECK(d.labels.container_engine.empty());
+    } else {
+        CHECK(d.labels.container_engine == "podman");
+        CHECK(d.labels.container_name.empty());
+    }
+    // Its user namespace: the user's (podman's), one level below the host's.
+    const auto userns = p.client.describe_namespace(expected_ns_id(r.pid(), "user"));
+    CHECK(userns.ns.owner_uid == uid);
+    CHECK(userns.ns.level == 1);
+    // The user itself sees its container's pid 1 through pidnsctl, nobody does not (as the kernel says).
+    const Argv as_user = {"setpriv", "--reuid=" + var("ROOTLESS_USER"), "--regid=" + var("ROOTLESS_USER"), "--init-groups"};
+    const Argv as_nobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
+    REQUIRE(open_ns_pid_as(as_user, r.pid()).status == 0);
+    REQUIRE(open_ns_pid_as(as_nobody, r.pid()).status != 0);
+    const Argv status = {PIDNSCTL_BIN, "--address=" + p.bus.address(), "--json=short", "status", std::to_string(r.pid())};
+    const auto mine = run(concat(as_user, status));
+    INFO(mine.err);
+    REQUIRE(mine.status == 0);
+    CHECK(json::parse(mine.out).at("nspid").back() == 1);
+    CHECK(run(concat(as_nobody, status)).status == 5);
+    check_gone(p, r, "pidns-r1");
 }
 
 TEST_CASE("containerd: a ctr container (/default/NAME) and a CRI-shaped one below kubepods with Kubernetes annotations") {
