@@ -271,7 +271,12 @@ int cmd_status(Client& c, Output& out, const std::string& pid_arg) {
                               (labels.container_name.empty() || labels.container_name == labels.container_id
                                    ? ""
                                    : " (" + labels.container_name + ")"));
-    line("Pod", labels.pod_uid);
+    // The Kubernetes pod (namespace/name, uid), or podman's pod id.
+    std::string pod = labels.pod_namespace.empty() || labels.pod_name.empty() ? labels.pod_name
+                                                                              : labels.pod_namespace + "/" + labels.pod_name;
+    for (const auto* id : {&labels.pod_uid, &labels.pod_id})
+        if (!id->empty()) pod += pod.empty() ? *id : " (" + *id + ")";
+    line("Pod", pod);
     line("Machine", labels.machine);
     if (described.threads.size() > 1) line("Threads", chain_text(described.threads));
     fmt::print("\n");
