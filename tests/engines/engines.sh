@@ -125,6 +125,28 @@ down() {
   fi
   rm -rf "$D"
   [ ! -e "$D" ] || { say "could not remove $D"; return 1; }
+  [ "$(cat "$LOCK/owner" 2>/dev/null)" = "$D" ] && rm -rf "$LOCK"
+  return 0
+}
+
+# One set of engines per host at a time: they share host names (ctr's /default/NAME cgroups, the
+# rootless user, podman's lock memory). `up` waits (10 minutes at most) while another run's
+# directory holds the lock, and takes over a lock whose directory is gone.
+LOCK=/run/pidns-engines.lock
+lock() {
+  n=0
+  while ! mkdir "$LOCK" 2>/dev/null; do
+    owner=$(cat "$LOCK/owner" 2>/dev/null)
+    if [ -n "$owner" ] && [ ! -d "$owner" ]; then
+      rm -rf "$LOCK"
+      continue
+    fi
+    [ $n -eq 0 ] && say "waiting for the engines of $owner to go (tests/engines/engines.sh down $owner)"
+    n=$((n + 1))
+    [ $n -le 600 ] || { say "$owner still holds $LOCK after 10 minutes"; return 1; }
+    sleep 1
+  done
+  echo "$D" >"$LOCK/owner"
 }
 
 if [ "$CMD" = down ]; then
@@ -135,6 +157,7 @@ fi
 # ------------------------------------------------------------------------------------------ up
 STARTED=$(date +%s.%N)
 down  # what an interrupted run left
+lock || exit 1
 mkdir -p "$D" && chmod 0755 "$D"
 : >"$D/leftovers"
 for f in $HOST_LEFTOVERS; do [ -e "$f" ] || echo "$f" >>"$D/leftovers"; done
