@@ -131,6 +131,7 @@ std::vector<Sharer> sharers_of(pidns::CallerView& v, pidns::Model& model, pidns:
         const auto c = engines ? engines->label(path) : pidns::container_of(path);
         if (!c) return true;
         seen.push_back(pidns::cgroup_prefix(path, c->depth));
+        // UNTRUSTED TEXT: as put_labels' (an lxc or nspawn id and name are cgroup names, raw as CGroup).
         out.emplace_back(std::string(pidns::container_engine_name(c->engine)), c->id, c->name);
         return out.size() < kMaxSharers;
     });
