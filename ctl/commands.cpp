@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <deque>
 #include <fmt/core.h>
 #include <fstream>
 #include <functional>
@@ -272,7 +273,12 @@ int cmd_status(Client& c, Output& out, const std::string& pid_arg) {
                                    ? ""
                                    : " (" + labels.container_name + ")") +
                               named_by(labels.container_owner_uid));
-    line("Pod", labels.pod_uid);
+    // The Kubernetes pod (namespace/name, uid), or podman's pod id.
+    std::string pod = labels.pod_namespace.empty() || labels.pod_name.empty() ? labels.pod_name
+                                                                              : labels.pod_namespace + "/" + labels.pod_name;
+    for (const auto* id : {&labels.pod_uid, &labels.pod_id})
+        if (!id->empty()) pod += pod.empty() ? *id : " (" + *id + ")";
+    line("Pod", pod);
     line("Machine", labels.machine);
     if (described.threads.size() > 1) line("Threads", chain_text(described.threads));
     fmt::print("\n");
@@ -485,25 +491,67 @@ int cmd_monitor(Client& c, Output& out) {
     ::sigprocmask(SIG_BLOCK, &set, nullptr);
     const int sfd = ::signalfd(-1, &set, SFD_CLOEXEC);
     if (sfd < 0) throw CtlError(kFailure, "signalfd failed");
-    g_event_sink = [&out](const NamespaceEvent& e) {
+    // Each namespace's labels as list shows them, from the snapshot and each NamespaceAdded, so a
+    // removal says what went. Events are handled after the signal dispatch that queued them.
+    std::map<std::uint64_t, pidns::client::Labels> known;
+    std::deque<NamespaceEvent> events;
+    g_event_sink = [&events](const NamespaceEvent& e) { events.push_back(e); };
+    // The snapshot also tells pidnsd which namespaces this subscriber knows of: it signals the
+    // removal of those too (pidnsd signals removals only of namespaces a subscriber was told of).
+    auto snapshot = [&] {
+        known.clear();
+        for (auto& d : c.describe_namespaces("")) known[d.ns.id] = std::move(d.labels);
+    };
+    auto print = [&out](const NamespaceEvent& e, const pidns::client::Labels& l) {
         std::uint64_t usec = 0;
         const std::string ts = now_text(usec);
         if (out.json() != JsonMode::off) {
             json j = e;
             j["timestamp"] = ts;
             j["realtime_usec"] = usec;
+            const json labels = l;
+            for (const auto& [k, v] : labels.items()) j[k] = v;
             std::fputs((j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n").c_str(), stdout);
         } else if (e.kind == NamespaceEvent::Kind::resync) {
-            fmt::print("{} resync (changes were dropped; list again)\n", ts);
+            fmt::print("{} resync (changes were dropped; listed again)\n", ts);
         } else {
-            fmt::print("{} {:<7} {:<6} {}\n", ts, to_string(e.kind), pidns::printable_text(e.type), e.id);
+            // As list's CONTAINER, UNIT and COMMAND columns; the command last (a comm may hold spaces).
+            fmt::print("{} {:<7} {:<6} {} {} {} {}\n", ts, to_string(e.kind), pidns::printable_text(e.type), e.id,
+                       pidns::printable_text(or_dash(container_text(l))), pidns::printable_text(or_dash(l.unit)),
+                       pidns::printable_text(or_dash(l.command)));
         }
         std::fflush(stdout);
     };
+    auto handle = [&](const NamespaceEvent& e) {
+        pidns::client::Labels l;
+        if (e.kind == NamespaceEvent::Kind::added) {
+            try {
+                l = c.describe_namespace(e.id).labels;
+                known[e.id] = l;
+            } catch (const pidns::client::Error& err) {
+                // Gone already, or refused (a quota): the event without its labels.
+                if (err.kind() == ErrorKind::unavailable) throw;
+            }
+        } else if (e.kind == NamespaceEvent::Kind::removed) {
+            if (auto it = known.find(e.id); it != known.end()) {
+                l = std::move(it->second);
+                known.erase(it);
+            }
+        } else {
+            snapshot();
+        }
+        print(e, l);
+    };
     c.subscribe();
+    snapshot();
     if (::isatty(2)) std::cerr << "Monitoring pidnsd's namespaces; press Ctrl-C to stop.\n";
     for (;;) {
         while (c.process_pending()) {
+        }
+        while (!events.empty()) {
+            const auto e = events.front();
+            events.pop_front();
+            handle(e);
         }
         const auto pd = c.connection().getEventLoopPollData();
         int timeout = -1;

@@ -59,12 +59,17 @@ struct Claim {
     bool operator==(const Claim&) const = default;
 };
 
+// A container's id, a prefix of at least 12 of its digits, or its name.
+bool container_is(const std::string& id, const std::string& cname, const std::string& name) {
+    return cname == name || id == name || (name.size() >= 12 && id.starts_with(name));
+}
+
 std::optional<Claim> claim_of(const pidns::client::Labels& l, std::string_view kind, const std::string& name) {
     if (kind == "unit") return l.unit == name ? std::optional<Claim>({"unit " + l.unit, l.unit_owner_uid}) : std::nullopt;
     if (kind == "machine")
         return l.machine == name ? std::optional<Claim>({"machine " + l.machine, l.unit_owner_uid}) : std::nullopt;
     if (l.container_engine.empty()) return std::nullopt;
-    if (l.container_name == name || l.container_id == name || (name.size() >= 12 && l.container_id.starts_with(name)))
+    if (container_is(l.container_id, l.container_name, name))
         return Claim{l.container_engine + " " + l.container_id, l.container_owner_uid};
     return std::nullopt;
 }
@@ -75,7 +80,8 @@ std::string owner_text(std::uint32_t owner) {
 
 // container:ID|NAME, unit:NAME and machine:NAME (names compared as pidnsd sends them, escaped).
 // The namespaces of `type` whose representative runs in that container (its whole id, a prefix of
-// at least 12 of its hex digits, or its name), systemd unit or systemd-machined machine. A claim
+// at least 12 of its hex digits, or its name), systemd unit or systemd-machined machine; for a
+// container that has none of its own, the ones it joined (ContainerSharers). A claim
 // only root could have made (no owner: only root creates cgroups outside delegated subtrees, so
 // that cgroup was made by an engine or systemd running as root) outranks any user's claim on the
 // same name, so that no user can take over or block root's names by making cgroups named like
@@ -92,6 +98,13 @@ std::uint64_t resolve_by_name(pidns::client::Client& c, std::string_view kind, c
     std::vector<Match> matches;
     for (const auto& d : all)
         if (auto cl = claim_of(d.labels, kind, name)) matches.push_back({&d, std::move(*cl)});
+    // A container with no namespace of this type of its own joined another's (--pid container:X,
+    // a pod, --pid=host): that one, as its ContainerSharers say, with the same ranking of claims.
+    if (matches.empty() && kind == "container")
+        for (const auto& d : all)
+            for (const auto& s : d.sharers)
+                if (container_is(s.id, s.name, name))
+                    matches.push_back({&d, Claim{s.engine + " " + s.id + " (joined)", s.owner_uid}});
     if (matches.empty())
         throw CtlError(kNotFound, "no " + type + " namespace you may see belongs to " + std::string(kind) + " \"" + name +
                                       "\"; pidnsctl list -o ID,TYPE,CONTAINER,UNIT,MACHINE,COMMAND shows what each belongs to");

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "clients.h"
+#include "engine_state.h"
 #include "errors.h"
 #include "quotas.h"
 #include "manager.h"
@@ -253,6 +254,9 @@ pidns::Status Daemon::connect_bus() {
         manager_->set_fanout(fanout_.get());
         machines_ = std::make_unique<Machines>(*conn_);
         manager_->set_machines(machines_.get());
+        auto roots = pidns::engine_roots(opts_.container_state);  // checked by parse_options
+        engines_ = std::make_unique<pidns::EngineState>(roots ? std::move(*roots) : pidns::EngineRoots{});
+        manager_->set_engines(engines_.get());
     } catch (const sdbus::Error& e) {
         return make_error(Errc::io, "cannot set up /org/pidns on the " + where + " (" + e.getMessage() + ")");
     }

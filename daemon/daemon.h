@@ -18,6 +18,7 @@
 #include "result.h"
 
 namespace pidns {
+class EngineState;
 class ProcConnector;
 class Updater;
 }
@@ -82,6 +83,7 @@ private:
     std::unique_ptr<Clients> clients_;
     std::unique_ptr<Polkit> polkit_;
     std::unique_ptr<Machines> machines_;
+    std::unique_ptr<pidns::EngineState> engines_;  // container names from the engines' state
     std::unique_ptr<Manager> manager_;
     std::unique_ptr<SignalFanout> fanout_;
     pidns::Fd epoll_;

@@ -15,6 +15,7 @@
 #include "org.pidns.Manager1.adaptor.h"
 
 namespace pidns {
+class EngineState;
 class Model;
 class TextBudget;
 class CallerView;
@@ -45,6 +46,8 @@ public:
     void set_fanout(SignalFanout* fanout) { fanout_ = fanout; }
     // systemd-machined's names (the Machine key); none when not set.
     void set_machines(const Machines* machines) { machines_ = machines; }
+    // The engines' state that names containers (lib/engine_state.h); the cgroup patterns alone when not set.
+    void set_engines(pidns::EngineState* engines) { engines_ = engines; }
     void set_event_source(std::string source) { event_source_ = std::move(source); }
     // What GetStatistics returns, for callers who may inspect everything and for the others
     // (counters about other users' activity are left out); the daemon owns the counters.
@@ -106,6 +109,7 @@ private:
     Polkit& polkit_;
     SignalFanout* fanout_ = nullptr;
     const Machines* machines_ = nullptr;
+    pidns::EngineState* engines_ = nullptr;
     std::string event_source_;
     std::function<Statistics(bool)> statistics_;
     std::function<std::uint64_t()> event_sequence_;

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "engine_state.h"
+
 namespace pidnsd {
 namespace {
 
@@ -147,6 +149,11 @@ pidns::Result<Options> parse_options(std::span<const char* const> args) {
             auto k = pidns::parse_kernel_version(*v);
             if (!k) return bad("--assume-kernel: " + k.error().message);
             o.assume_kernel = *k;
+        } else if (a == "--container-state") {
+            auto v = take(a);
+            if (!v) return v.error();
+            o.container_state.emplace_back(*v);
+            if (auto r = pidns::engine_roots(o.container_state); !r) return bad(r.error().message);
         } else {
             return bad("unknown argument '" + std::string(args[i]) + "'");
         }
@@ -169,6 +176,10 @@ std::string usage() {
            "                                kernel doubles it; 0: the kernel's default)\n"
            "  --assume-kernel=VERSION       use only the kernel interfaces Linux VERSION has (e.g. 5.14,\n"
            "                                6.1, 6.6, 6.11), as on such a kernel (default: all probed)\n"
+           "  --container-state=ENGINE:DIR  where ENGINE (docker, podman, containerd, cri-o) keeps the\n"
+           "                                state pidnsd names its containers from; may be repeated\n"
+           "                                (default: docker:/var/lib/docker, podman:/var/lib/containers/storage,\n"
+           "                                containerd:/run/containerd, cri-o:/run/containers/storage)\n"
            "  --version                     print the version and exit\n"
            "  -h, --help                    print this help and exit\n\n"
            "Signals: SIGTERM/SIGINT exit 0, SIGHUP rescans /proc.\n"

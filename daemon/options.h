@@ -6,6 +6,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "kernel_version.h"
 #include "result.h"
@@ -24,6 +25,7 @@ struct Options {
     std::chrono::milliseconds verify_interval{5000};    // verify pass period; 0: off
     std::size_t netlink_buffer = 8u << 20;               // proc connector SO_RCVBUFFORCE request; 0: kernel default
     std::optional<pidns::KernelVersion> assume_kernel;  // --assume-kernel: as on that kernel
+    std::vector<std::string> container_state;            // --container-state=ENGINE:DIR, in order
     bool help = false;
     bool version = false;
 };

@@ -1,5 +1,6 @@
 // libFuzzer target: parse_proc_cgroup (/proc/PID/cgroup), and over each path it accepts
-// systemd_placement, container_of and unescape_unit_name.
+// systemd_placement, container_of, container_candidates (never a path component a walk could
+// misread: no '/', no "." or "..") and unescape_unit_name.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -28,6 +29,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             FUZZ_CHECK(c->depth >= 1);
             FUZZ_CHECK(pidns::container_engine_name(c->engine) != "unknown");
             FUZZ_CHECK(c->pod_uid.empty() || c->pod_uid.size() == 36);
+        }
+        for (const auto& c : pidns::container_candidates(l.path)) {
+            FUZZ_CHECK(!c.id.empty() && c.id.size() <= 76);
+            FUZZ_CHECK(c.depth >= 1);
+            FUZZ_CHECK(c.id.find('/') == std::string::npos && c.ns.find('/') == std::string::npos);
+            FUZZ_CHECK(c.id != "." && c.id != ".." && c.ns != "." && c.ns != "..");
+            FUZZ_CHECK(l.path.find(c.id) != std::string::npos);
         }
         const auto u = pidns::unescape_unit_name(l.path);
         FUZZ_CHECK(u.size() <= l.path.size());

@@ -98,17 +98,21 @@ std::string pod_uid_of(std::string_view c) {
 // `prev` is the component above (or "" at the root).
 std::optional<ContainerLabel> match(std::string_view prev, std::string_view c) {
     auto label = [](ContainerEngine e, std::string_view id, std::string_view name = {}) {
-        return ContainerLabel{e, std::string(id), std::string(name), {}, 0};
+        ContainerLabel l;
+        l.engine = e;
+        l.id = std::string(id);
+        l.name = std::string(name);
+        return l;
     };
     // docker, systemd cgroup driver: system.slice/docker-<id>.scope
     if (auto id = hex_between(c, "docker-", ".scope"); !id.empty()) return label(ContainerEngine::docker, id);
     // docker, cgroupfs driver: /docker/<id>
     if (prev == "docker" && is_hex64(c)) return label(ContainerEngine::docker, c);
     // podman (libpod): machine.slice/libpod-<id>.scope (also rootless, below user@UID.service);
-    // cgroupfs: /libpod_parent/libpod-<id>. Not libpod-conmon-<id>: that is its monitor.
+    // cgroupfs: /libpod_parent/libpod-<id>, /libpod_parent/<pod id>/libpod-<id> in a pod,
+    // <--cgroup-parent>/libpod-<id>. Not libpod-conmon-<id>: that is its monitor.
     if (auto id = hex_between(c, "libpod-", ".scope"); !id.empty()) return label(ContainerEngine::podman, id);
-    if (prev == "libpod_parent")
-        if (auto id = hex_between(c, "libpod-", ""); !id.empty()) return label(ContainerEngine::podman, id);
+    if (auto id = hex_between(c, "libpod-", ""); !id.empty()) return label(ContainerEngine::podman, id);
     // containerd (CRI, systemd driver): ...pod<uid>.slice/cri-containerd-<id>.scope
     if (auto id = hex_between(c, "cri-containerd-", ".scope"); !id.empty())
         return label(ContainerEngine::containerd, id);
@@ -126,25 +130,49 @@ std::optional<ContainerLabel> match(std::string_view prev, std::string_view c) {
     // instance: "my-box" is "my\x2dbox").
     if (c.starts_with("systemd-nspawn@") && ends_with(c, ".service") && c.size() > 15 + 8) {
         const auto name = unescape_unit_name(c.substr(15, c.size() - 15 - 8));
-        return ContainerLabel{ContainerEngine::nspawn, name, name, {}, 0};
+        return label(ContainerEngine::nspawn, name, name);
     }
     return std::nullopt;
+}
+
+// podman's pod from a cgroup component: "<pod id>" below "libpod_parent" (cgroupfs driver) or
+// "machine-libpod_pod_<pod id>.slice" (systemd driver; "user-libpod_pod_..." rootless). "" if none.
+std::string_view podman_pod_of(std::string_view prev, std::string_view c) {
+    if (prev == "libpod_parent" && is_hex64(c)) return c;
+    if (const auto at = c.find("libpod_pod_"); at != std::string_view::npos)
+        return hex_between(c.substr(at), "libpod_pod_", ".slice");
+    return {};
 }
 
 std::vector<ContainerLabel> all_containers(std::string_view path) {
     const auto parts = components(path);
     std::vector<ContainerLabel> out;
     std::string pod;
+    std::string_view podman_pod;
     for (std::size_t i = 0; i < parts.size(); ++i) {
         if (auto uid = pod_uid_of(parts[i]); !uid.empty()) pod = uid;
         const std::string_view prev = i > 0 ? parts[i - 1] : std::string_view{};
+        if (auto p = podman_pod_of(prev, parts[i]); !p.empty()) podman_pod = p;
         if (auto m = match(prev, parts[i])) {
             m->pod_uid = pod;
+            if (m->engine == ContainerEngine::podman) m->pod_id = std::string(podman_pod);
             m->depth = i + 1;
             out.push_back(std::move(*m));
         }
     }
     return out;
+}
+
+// containerd's identifiers (namespaces and container ids, its identifiers package): letters and
+// digits, in runs joined by one '.', '_' or '-', at most 76 bytes.
+bool containerd_identifier(std::string_view s) {
+    if (s.empty() || s.size() > 76) return false;
+    auto alnum = [](char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'); };
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (alnum(s[i])) continue;
+        if ((s[i] != '.' && s[i] != '_' && s[i] != '-') || i == 0 || i + 1 == s.size() || !alnum(s[i - 1])) return false;
+    }
+    return true;
 }
 
 }  // namespace
@@ -225,6 +253,23 @@ std::optional<ContainerLabel> container_of(std::string_view path) {
     auto all = all_containers(path);
     if (all.empty()) return std::nullopt;
     return std::move(all.front());
+}
+
+std::vector<ContainerCandidate> container_candidates(std::string_view path) {
+    const auto parts = components(path);
+    std::vector<ContainerCandidate> out;
+    if (parts.size() == 2 && unit_suffix(parts[0]).empty() && containerd_identifier(parts[0]) &&
+        containerd_identifier(parts[1]) && all_containers(path).empty())
+        out.push_back({std::string(parts[0]), std::string(parts[1]), {}, 2});
+    std::string pod;
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+        if (auto uid = pod_uid_of(parts[i]); !uid.empty()) pod = uid;
+        const std::string_view prev = i > 0 ? parts[i - 1] : std::string_view{};
+        // A bare id that a pattern claims already (docker/<id>, libpod_parent/<pod id>) is none.
+        if (!is_hex64(parts[i]) || prev == "docker" || prev == "libpod_parent") continue;
+        out.push_back({"", std::string(parts[i]), pod, i + 1});
+    }
+    return out;
 }
 
 std::string unescape_unit_name(std::string_view s) {

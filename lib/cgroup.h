@@ -44,14 +44,28 @@ std::string_view container_engine_name(ContainerEngine e) noexcept;
 struct ContainerLabel {
     ContainerEngine engine{};
     std::string id;        // the engine's id: 64 hex digits, or the name where the engine names its cgroup by name
-    std::string name;      // where the cgroup names it (lxc, nspawn); else ""
+    std::string name;      // where the cgroup names it (lxc, nspawn), or the engine's state (engine_state.h); else ""
     std::string pod_uid;   // Kubernetes pod UID (dashes restored), "" outside a pod
+    std::string pod_id;    // podman's pod (its cgroup), or the CRI sandbox id (engine_state.h); else ""
+    std::string pod_name, pod_namespace;  // the Kubernetes pod's, from the engine's state (engine_state.h)
     std::size_t depth = 0; // path components up to and including the container's own: smaller is outer
 };
 
 // The outermost container a cgroup path names, or nullopt. Only the patterns of the table in
 // cgroup.cpp are recognised; a component that merely looks like one (wrong length, not hex) is not.
 std::optional<ContainerLabel> container_of(std::string_view path);
+
+// A cgroup component that is a container's only if an engine's own state knows that container
+// (engine_state.h looks it up): 64 hex digits that no pattern claims (docker's cgroupfs driver
+// below --cgroup-parent, kubelet's cgroupfs driver for containerd and docker: .../pod<uid>/<id>),
+// and containerd's "/<namespace>/<id>", what ctr makes (the only two components of the path).
+struct ContainerCandidate {
+    std::string ns;        // containerd's namespace for "/<namespace>/<id>", else ""
+    std::string id;
+    std::string pod_uid;   // as ContainerLabel's
+    std::size_t depth = 0;
+};
+std::vector<ContainerCandidate> container_candidates(std::string_view path);
 
 // "\x2d" and friends in a systemd unit name component back to the characters they stand for
 // (systemd-nspawn@my\x2dbox.service names the machine "my-box"). An escape is decoded only into a

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Installs, from Debian 12's archive, everything pidns needs to build and test.
+# Installs, from Debian 12's archive, everything pidns needs to build and test (the container
+# engines of tests/engines/ too: their packages' services are not started, the tests run their own).
 # Run as root on a fresh Debian 12 machine; safe to run again.
 set -eu
 PKGS="cmake g++ make pkg-config
@@ -8,7 +9,8 @@ PKGS="cmake g++ make pkg-config
   util-linux iproute2 procps
   python3-dbus python3-gi
   dbus-daemon dbus-bin systemd polkitd systemd-container
-  clang clang-14 libclang-rt-14-dev llvm-14"
+  clang clang-14 libclang-rt-14-dev llvm-14
+  docker.io containerd runc podman catatonit uidmap lxc busybox-static"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"
@@ -23,5 +25,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
+# The engines' packages would start their system services (docker.service, containerd, lxc-net
+# with its bridge and dnsmasq): a policy-rc.d that refuses them for this install, if none is there.
+POLICY=/usr/sbin/policy-rc.d
+if [ ! -e "$POLICY" ]; then
+  printf '#!/bin/sh\n# install-build-deps.sh: no service starts during this install\nexit 101\n' >"$POLICY"
+  chmod 755 "$POLICY"
+  trap 'rm -f "$POLICY"' EXIT
+fi
 # shellcheck disable=SC2086
 apt-get install -y -q --no-install-recommends $missing

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The whole test suite: installs build dependencies (apt-get), builds with -Werror, runs every
-# test with CTest (the D-Bus tests again as on Linux 5.14 and 6.1: --assume-kernel), then builds
+# test with CTest (the D-Bus tests again as on Linux 5.14 and 6.1: --assume-kernel; the engine
+# tests against docker, podman, containerd and LXC started privately, tests/engines/), then builds
 # again with ASan+UBSan and runs the suite under the sanitizers, runs every libFuzzer target for 20 s,
 # then builds the Debian package from HEAD, runs lintian on it, and tests it installed under a
 # booted systemd (tests/system/nspawn-test.sh).
@@ -15,6 +16,10 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "tests/run.sh: the kernel tests create pid and user namespaces: run as root" >&2
   exit 1
 fi
+
+# The engine tests' fixture stops its engines itself (CTest runs `engines.sh down` after the last
+# engine test); this covers a run interrupted before that.
+trap 'for b in build/ci build/sanitize; do ./tests/engines/engines.sh down "$b/engines" >/dev/null 2>&1; done' EXIT
 
 echo "== build (-Werror) =="
 cmake -S . -B build/ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPIDNS_WERROR=ON

@@ -62,6 +62,9 @@ Labels labels_of(const Description& d) {
     l.container_id = value_or<std::string>(d, "ContainerId", "");
     l.container_name = value_or<std::string>(d, "ContainerName", "");
     l.pod_uid = value_or<std::string>(d, "PodUid", "");
+    l.pod_id = value_or<std::string>(d, "PodId", "");
+    l.pod_name = value_or<std::string>(d, "PodName", "");
+    l.pod_namespace = value_or<std::string>(d, "PodNamespace", "");
     l.machine = value_or<std::string>(d, "Machine", "");
     l.unit_owner_uid = value_or<std::uint32_t>(d, "UnitOwnerUid", kNoUid);
     l.container_owner_uid = value_or<std::uint32_t>(d, "ContainerOwnerUid", kNoUid);
@@ -85,6 +88,9 @@ NamespaceDescription namespace_description(const Description& d) {
     for (const auto& h : value_or<std::vector<sdbus::Struct<std::string, std::string>>>(d, "Holders", {}))
         n.holders.push_back(Holder{std::get<0>(h), std::get<1>(h)});
     n.holders_omitted = value_or<std::uint32_t>(d, "HoldersOmitted", 0);
+    for (const auto& c :
+         value_or<std::vector<sdbus::Struct<std::string, std::string, std::string, std::uint32_t>>>(d, "ContainerSharers", {}))
+        n.sharers.push_back(ContainerRef{std::get<0>(c), std::get<1>(c), std::get<2>(c), std::get<3>(c)});
     return n;
 }
 

@@ -54,11 +54,19 @@ struct Labels {
     std::string user;
     std::string cgroup, unit, slice;
     std::string container_engine, container_id, container_name, pod_uid;
+    std::string pod_id, pod_name, pod_namespace;  // podman's pod, or the Kubernetes pod (CRI sandbox)
     std::string machine;  // systemd-machined's name
     // Who could have named the cgroups unit/slice/machine and the container keys come from
     // (UnitOwnerUid, ContainerOwnerUid): kNoUid when only root could.
     std::uint32_t unit_owner_uid = kNoUid, container_owner_uid = kNoUid;
     bool operator==(const Labels&) const = default;
+};
+
+// A container other than the namespace's own with members in it (ContainerSharers).
+struct ContainerRef {
+    std::string engine, id, name;
+    std::uint32_t owner_uid = kNoUid;  // who could have named its cgroup (as container_owner_uid)
+    bool operator==(const ContainerRef&) const = default;
 };
 
 // What keeps a namespace alive: kind (process, task, fd, ancestor, mount) and, for an nsfs bind
@@ -76,6 +84,7 @@ struct NamespaceDescription {
     std::vector<std::string> netns_names;
     std::vector<Holder> holders;
     std::uint32_t holders_omitted = 0;  // bind mounts beyond those listed in holders
+    std::vector<ContainerRef> sharers;  // containers that joined it, besides its own
 };
 
 // DescribeProcess: GetProcess's answer, its threads (the caller's view, the leader first) and labels.

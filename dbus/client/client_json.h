@@ -11,6 +11,11 @@ namespace pidns::client {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NamespaceInfo, id, inode, type, parent, owner, level, init_pid, nprocs, owner_uid)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ProcessInfo, pid, nspid, nstgid, nspgid, nssid, namespaces)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Holder, kind, path)
+// owner_uid only when a user could have named its cgroup (as Labels' container_owner_uid).
+inline void to_json(nlohmann::json& j, const ContainerRef& c) {
+    j = nlohmann::json{{"engine", c.engine}, {"id", c.id}, {"name", c.name}};
+    if (c.owner_uid != kNoUid) j["owner_uid"] = c.owner_uid;
+}
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(DumpEntry, rpid, depth, vpids, vtgid, vppid, vpgid, vsid, pidns, pid_for_children,
                                    flags)
 
@@ -30,6 +35,9 @@ inline void to_json(nlohmann::json& j, const Labels& l) {
     put("container_id", l.container_id);
     put("container_name", l.container_name);
     put("pod_uid", l.pod_uid);
+    put("pod_id", l.pod_id);
+    put("pod_name", l.pod_name);
+    put("pod_namespace", l.pod_namespace);
     put("machine", l.machine);
     if (l.unit_owner_uid != kNoUid) j["unit_owner_uid"] = l.unit_owner_uid;
     if (l.container_owner_uid != kNoUid) j["container_owner_uid"] = l.container_owner_uid;
@@ -44,6 +52,7 @@ inline void to_json(nlohmann::json& j, const NamespaceDescription& n) {
     if (!n.netns_names.empty()) j["netns_names"] = n.netns_names;
     j["holders"] = n.holders;
     if (n.holders_omitted != 0) j["holders_omitted"] = n.holders_omitted;
+    if (!n.sharers.empty()) j["container_sharers"] = n.sharers;
 }
 
 inline void to_json(nlohmann::json& j, const ProcessDescription& p) {

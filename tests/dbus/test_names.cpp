@@ -454,7 +454,7 @@ TEST_CASE("names: pidnsctl takes container:ID and unit:NAME where a namespace is
     CHECK(ctl({"translate", host, "--to", "unit:no-such.scope"}).status == 4);
 }
 
-TEST_CASE("names: a namespace whose members sit in different containers is labelled by the outermost that holds them all") {
+TEST_CASE("names: a namespace whose members sit in different containers keeps its maker's and lists the others as sharers") {
     const fs::path root = systemd_hierarchy();
     REQUIRE(!root.empty());
     PrivateBus bus;
@@ -482,11 +482,18 @@ TEST_CASE("names: a namespace whose members sit in different containers is label
     // Each process on its own: its innermost shape is still read from its own cgroup.
     CHECK(str(c.DescribeProcess(static_cast<std::uint32_t>(first.pid())), "ContainerEngine") == "lxc");
     CHECK(str(c.DescribeProcess(static_cast<std::uint32_t>(first.pid())), "Unit") == "<absent>");
-    // One of them in another container: no container holds them both.
+    CHECK(dn.count("ContainerSharers") == 0);  // both within it
+    // One of them in another container: the namespace is still its maker's (the representative,
+    // its oldest member), and the other container is listed as sharing it.
     elsewhere.move(second.pid());
     dn = c.DescribeNamespace(net);
-    CHECK(str(dn, "ContainerEngine") == "<absent>");
-    CHECK(str(dn, "ContainerId") == "<absent>");
-    CHECK(str(dn, "CGroup") != "<absent>");  // the representative's cgroup is still told
+    CHECK(str(dn, "ContainerEngine") == "lxc");
+    CHECK(str(dn, "ContainerId") == "outer");
+    using Sharers = std::vector<sdbus::Struct<std::string, std::string, std::string, std::uint32_t>>;
+    CHECK(num<Sharers>(dn, "ContainerSharers") == Sharers{{"lxc", "other", "other", 0xffffffffu}});  // root's cgroup
     CHECK(str(c.DescribeProcess(static_cast<std::uint32_t>(second.pid())), "ContainerName") == "other");
+    // Out of every container: sharers no more.
+    TestCgroup plain(root, top + "/plain");
+    plain.move(second.pid());
+    CHECK(c.DescribeNamespace(net).count("ContainerSharers") == 0);
 }

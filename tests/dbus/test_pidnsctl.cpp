@@ -548,22 +548,31 @@ TEST_CASE("pidnsctl monitor prints a line within 100 ms of unshare -n and of its
     }
     CHECK(mon.stop(SIGINT) == 0);
 
-    // The text form, stopped by SIGTERM: "TIMESTAMP added net ID".
+    // The text form, stopped by SIGTERM: "TIMESTAMP added net ID CONTAINER UNIT COMMAND".
     LineReader text({PIDNSCTL_BIN, "--address=" + bus.address(), "monitor"});
     for (int i = 0; i < 500 && stat_of(c, "Subscribers") == subscribers0; ++i) std::this_thread::sleep_for(10ms);
     REQUIRE(stat_of(c, "Subscribers") == subscribers0 + 1);
     ProcTree tree;
     const pid_t agent = tree.spawn(0, CLONE_NEWNET);
     const auto id = expected_ns_id(agent, "net");
-    const std::string id_suffix = ' ' + str(id);
-    auto line = text.wait_line([&](const std::string& l) { return l.find(" net ") != std::string::npos && l.ends_with(id_suffix); });
+    auto fields = [](const std::string& l) {
+        std::istringstream w(l);
+        std::vector<std::string> f;
+        for (std::string s; w >> s;) f.push_back(s);
+        return f;
+    };
+    auto line = text.wait_line([&](const std::string& l) {
+        const auto f = fields(l);
+        return f.size() == 7 && f[2] == "net" && f[3] == str(id);
+    });
     REQUIRE(line.has_value());
-    std::istringstream w(line->text);
-    std::string ts, event, type, idtext;
-    w >> ts >> event >> type >> idtext;
-    CHECK(ts.size() == 27);
-    CHECK(event == "added");
-    CHECK(idtext == str(id));
+    const auto f = fields(line->text);
+    CHECK(f[0].size() == 27);
+    CHECK(f[1] == "added");
+    CHECK(f[4] == "-");  // no container
+    std::string comm = read_file("/proc/" + std::to_string(agent) + "/comm");
+    if (!comm.empty()) comm.pop_back();
+    CHECK(f[6] == comm);  // its command, as list shows it
     CHECK(text.stop(SIGTERM) == 0);
 }
 

@@ -125,7 +125,7 @@ TEST_CASE("container_of: look-alikes and monitors are not containers") {
           "/system.slice/docker-" + kId + "X.scope", "/system.slice/docker-" + std::string(64, 'G') + ".scope",
           "/machine.slice/libpod-conmon-" + kId + ".scope", "/kubepods.slice/crio-conmon-" + kId + ".scope",
           "/lxc.monitor.web1", "/lxc.payload.", "/system.slice/" + kId, "/dockerx/" + kId,
-          "/machine.slice/machine-qemu\\x2d1\\x2dvm.scope", "/libpod-" + kId}) {
+          "/machine.slice/machine-qemu\\x2d1\\x2dvm.scope", "/libpod_parent/conmon", "/libpod_parent/" + kId2 + "/conmon"}) {
         INFO(p);
         CHECK_FALSE(container_of(p));
     }
@@ -142,4 +142,93 @@ TEST_CASE("unescape_unit_name") {
     CHECK(unescape_unit_name("bad\\x2") == "bad\\x2");
     CHECK(unescape_unit_name("bad\\xzz") == "bad\\xzz");
     CHECK(unescape_unit_name("") == "");
+}
+
+namespace {
+struct Layout {
+    std::string path;
+    ContainerEngine engine;
+    std::string id, pod_uid, pod_id;
+};
+}  // namespace
+
+// Every layout the engines and kubelet make, under the cgroupfs and the systemd drivers (the same
+// paths in the v1 name=systemd hierarchy and in cgroup v2): README, "Names".
+TEST_CASE("container_of: each engine's and kubelet's layouts under the cgroupfs and systemd drivers") {
+    const std::string uid = "1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9", uid_ = "1f2e3d4c_5b6a_4978_8695_a4b3c2d1e0f9";
+    const std::vector<Layout> layouts = {
+        // docker: systemd driver (also --cgroup-parent=ci.slice, and kubelet with cri-dockerd).
+        {"/system.slice/docker-" + kId + ".scope", ContainerEngine::docker, kId, "", ""},
+        {"/ci.slice/docker-" + kId + ".scope", ContainerEngine::docker, kId, "", ""},
+        {"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + uid_ + ".slice/docker-" + kId + ".scope",
+         ContainerEngine::docker, kId, uid, ""},
+        {"/docker/" + kId, ContainerEngine::docker, kId, "", ""},
+        // podman: systemd driver (rootful, rootless, in a pod), cgroupfs (in a pod, --cgroup-parent).
+        {"/machine.slice/libpod-" + kId + ".scope/container", ContainerEngine::podman, kId, "", ""},
+        {"/machine.slice/machine-libpod_pod_" + kId2 + ".slice/libpod-" + kId + ".scope", ContainerEngine::podman, kId, "", kId2},
+        {"/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" + kId + ".scope", ContainerEngine::podman, kId, "", ""},
+        {"/user.slice/user-1000.slice/user@1000.service/user.slice/user-libpod_pod_" + kId2 + ".slice/libpod-" + kId + ".scope",
+         ContainerEngine::podman, kId, "", kId2},
+        {"/libpod_parent/libpod-" + kId, ContainerEngine::podman, kId, "", ""},
+        {"/libpod_parent/" + kId2 + "/libpod-" + kId, ContainerEngine::podman, kId, "", kId2},
+        {"/ci/libpod-" + kId, ContainerEngine::podman, kId, "", ""},
+        {"/libpod-" + kId, ContainerEngine::podman, kId, "", ""},
+        // containerd's CRI, kubelet's systemd driver, each QoS class.
+        {"/kubepods.slice/kubepods-pod" + uid_ + ".slice/cri-containerd-" + kId + ".scope", ContainerEngine::containerd, kId, uid, ""},
+        {"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + uid_ + ".slice/cri-containerd-" + kId + ".scope",
+         ContainerEngine::containerd, kId, uid, ""},
+        // CRI-O: systemd and cgroupfs drivers.
+        {"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + uid_ + ".slice/crio-" + kId + ".scope",
+         ContainerEngine::crio, kId, uid, ""},
+        {"/kubepods/burstable/pod" + uid + "/crio-" + kId, ContainerEngine::crio, kId, uid, ""},
+        {"/kubepods/pod" + uid + "/crio-" + kId, ContainerEngine::crio, kId, uid, ""},
+        // LXC 4+ and older, nspawn.
+        {"/lxc.payload.web1", ContainerEngine::lxc, "web1", "", ""},
+        {"/lxc/web2", ContainerEngine::lxc, "web2", "", ""},
+        {"/machine.slice/systemd-nspawn@web3.service/payload", ContainerEngine::nspawn, "web3", "", ""},
+    };
+    for (const auto& l : layouts) {
+        INFO(l.path);
+        const auto c = must(l.path);
+        CHECK(c.engine == l.engine);
+        CHECK(c.id == l.id);
+        CHECK(c.pod_uid == l.pod_uid);
+        CHECK(c.pod_id == l.pod_id);
+        // A label comes from a pattern: no candidate is needed below it.
+        for (const auto& cand : container_candidates(l.path)) CHECK(cand.depth != c.depth);
+    }
+}
+
+TEST_CASE("container_candidates: bare ids and containerd's /<namespace>/<id>, for an engine's state to confirm") {
+    const std::string uid = "1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9";
+    // kubelet's cgroupfs driver for containerd (and cri-dockerd): the id below the pod.
+    for (const std::string qos : {"/besteffort", "/burstable", ""}) {
+        const auto path = "/kubepods" + qos + "/pod" + uid + "/" + kId;
+        INFO(path);
+        CHECK_FALSE(container_of(path));
+        const auto c = container_candidates(path);
+        REQUIRE(c.size() == 1);
+        CHECK(c[0].id == kId);
+        CHECK(c[0].ns.empty());
+        CHECK(c[0].pod_uid == uid);
+    }
+    // docker --cgroup-parent /ci: two components, so also containerd's shape.
+    auto c = container_candidates("/ci/" + kId);
+    REQUIRE(c.size() == 2);
+    CHECK((c[0].ns == "ci" && c[0].id == kId && c[0].depth == 2));
+    CHECK((c[1].ns.empty() && c[1].id == kId && c[1].depth == 2));
+    c = container_candidates("/a/b/c/" + kId);
+    REQUIRE(c.size() == 1);
+    CHECK(c[0].depth == 4);
+    // ctr's /<namespace>/<id>.
+    c = container_candidates("/default/web-1.v2");
+    REQUIRE(c.size() == 1);
+    CHECK((c[0].ns == "default" && c[0].id == "web-1.v2"));
+    // Not candidates: what a pattern claims, units, more or fewer components, odd identifiers.
+    for (const std::string& p : std::vector<std::string>{
+             "/docker/" + kId, "/libpod_parent/" + kId2 + "/libpod-" + kId, "/system.slice/ssh.service", "/user.slice/x",
+             "/default", "/a/b/c", "/default/-x", "/default/x..y", "/default/" + std::string(77, 'a'), "/de fault/x", "/"}) {
+        INFO(p);
+        CHECK(container_candidates(p).empty());
+    }
 }

@@ -135,3 +135,17 @@ TEST_CASE("kernel versions: what an assumed kernel takes away from the probed fe
     CHECK(pidns::KernelVersion{5, 15} < pidns::KernelVersion{6, 1});
     CHECK(pidns::KernelVersion{6, 1}.str() == "6.1");
 }
+
+TEST_CASE("options: --container-state=ENGINE:DIR, repeated, in order, and a bad one says why") {
+    CHECK(parse({})->container_state.empty());
+    auto o = parse({"--container-state=docker:/srv/docker", "--container-state", "cri-o:/run/crio"});
+    REQUIRE(o);
+    CHECK(o->container_state == std::vector<std::string>{"docker:/srv/docker", "cri-o:/run/crio"});
+    for (const char* bad : {"--container-state=rkt:/x", "--container-state=docker:srv", "--container-state=docker"}) {
+        INFO(bad);
+        auto r = parse({bad});
+        REQUIRE_FALSE(r);
+        CHECK(r.error().message.find("--container-state") != std::string::npos);
+        CHECK(r.error().message.find("--help") != std::string::npos);
+    }
+}
