@@ -323,16 +323,30 @@ void Index::unlink_process(Process& p, std::vector<NsId>& released) {
     }
 }
 
+Status Index::check_typed(NsId id, NsType type, const char* what) const {
+    if (auto s = check_present(id, what); !s) return s;
+    if (id != 0 && namespaces_.at(id).meta.type != type)
+        return make_error(Errc::invalid_argument, std::string(what) + " " + std::to_string(id) + " is a " +
+                                                      std::string(ns_type_name(namespaces_.at(id).meta.type)) +
+                                                      " namespace, not a " + std::string(ns_type_name(type)) + " one");
+    return Ok{};
+}
+
 Status Index::upsert_process(ProcessData&& d) {
     if (d.tgid <= 0) return make_error(Errc::invalid_argument, "process id must be positive");
     for (auto id : d.ns)
         if (id == 0 || !namespaces_.contains(id))
             return make_error(Errc::no_such_namespace, "process " + std::to_string(d.tgid) + " names an unindexed namespace");
-    for (auto id : {d.pid_for_children, d.time_for_children})
-        if (auto s = check_present(id, "namespace"); !s) return s;
+    // Slot i holds a namespace of type i: then no namespace is named in two slots of one set,
+    // which link_process/unlink_process rely on (a set listed twice in one namespace's member
+    // sets outlived its removal there: the scan_mounts crash of issue 22).
+    for (auto t : kAllNsTypes)
+        if (auto s = check_typed(d.ns[ns_type_index(t)], t, "namespace"); !s) return s;
+    if (auto s = check_typed(d.pid_for_children, NsType::pid, "pid_for_children namespace"); !s) return s;
+    if (auto s = check_typed(d.time_for_children, NsType::time, "time_for_children namespace"); !s) return s;
     for (const auto& th : d.threads)
         for (const auto& [t, id] : th.ns_overrides)
-            if (auto s = check_present(id, "thread namespace"); !s) return s;
+            if (auto s = check_typed(id, t, "thread namespace"); !s) return s;
     for (const auto& [fd, id] : d.ns_fds)
         if (auto s = check_present(id, "fd namespace"); !s) return s;
     const auto n = d.nspid.size();
@@ -418,7 +432,7 @@ Status Index::upsert_thread(std::int32_t tgid, ThreadRecord&& th) {
     if (pit == processes_.end()) return make_error(Errc::not_found, "process " + std::to_string(tgid) + " is not indexed");
     if (th.tid <= 0 || th.tid == tgid) return make_error(Errc::invalid_argument, "thread id must be positive and not the leader's");
     for (const auto& [t, id] : th.ns_overrides)
-        if (auto s = check_present(id, "thread namespace"); !s) return s;
+        if (auto s = check_typed(id, t, "thread namespace"); !s) return s;
     if (th.nspid.size() != pit->second.chains.depth())
         return make_error(Errc::parse, "thread " + std::to_string(th.tid) + ": NSpid depth differs from its leader");
     std::vector<NsId> released;

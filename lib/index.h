@@ -365,7 +365,8 @@ public:
     // Registers a namespace; its parent and owner (when non-zero) must already be present.
     // A namespace nobody references is dropped by the next collect() or reference drop.
     Status add_namespace(const NamespaceMeta& meta);
-    // Adds or replaces a process; every namespace it names must be present.
+    // Adds or replaces a process; every namespace it names must be present, and of the type of
+    // the slot it is named in (Errc::invalid_argument).
     Status upsert_process(ProcessData&& p);
     // Replaces a process's credentials in place (no structural change). False if unknown.
     bool update_credentials(std::int32_t tgid, const std::array<std::uint32_t, 4>& uid,
@@ -443,6 +444,8 @@ private:
     void unref(NsId id, std::uint32_t Namespace::*counter);
     void maybe_drop(NsId id);
     Status check_present(NsId id, const char* what) const;
+    // check_present, and a non-zero id must name a namespace of `type`: Errc::invalid_argument.
+    Status check_typed(NsId id, NsType type, const char* what) const;
 
     struct NsSetHash {
         std::size_t operator()(const std::array<NsId, kNsTypeCount>& k) const noexcept;

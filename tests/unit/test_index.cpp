@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <set>
 
 #include "index.h"
 #include "observer_index.h"
@@ -196,4 +197,41 @@ TEST_CASE("bad process data is rejected without changing the index") {
     CHECK(idx.add_namespace(orphan).error().code == Errc::no_such_namespace);
     NamespaceMeta dup_inode{31, NsType::net, 1001, kDev, 0, 2, 0, 0};
     CHECK(idx.add_namespace(dup_inode).error().code == Errc::invalid_argument);
+}
+
+TEST_CASE("a namespace named in two slots of one process is refused: its member list never keeps a freed set") {
+    // The scan_mounts crash (issue 22): a stale net namespace hit by a uts link (the kernel had
+    // reused its inode) put one id in the net and the uts slot of a process's set. The set was
+    // then listed twice in that namespace's member sets, its removal took out one listing and
+    // freed the set, and the next walk of the namespace's members read freed memory.
+    Index idx = make_index();
+    NamespaceMeta net{20, NsType::net, 1020, kDev, 0, 2, 0, 0};
+    REQUIRE(idx.add_namespace(net).ok());
+    auto keeper = proc(60, 1, {60});
+    keeper.ns[ns_type_index(NsType::net)] = 20;  // keeps namespace 20 in the index
+    REQUIRE(idx.upsert_process(std::move(keeper)).ok());
+    auto twice = proc(61, 1, {61});
+    twice.ns[ns_type_index(NsType::net)] = 20;
+    twice.ns[ns_type_index(NsType::uts)] = 20;  // a net namespace in the uts slot
+    CHECK(idx.upsert_process(std::move(twice)).error().code == Errc::invalid_argument);
+    (void)idx.remove_process(61);
+    idx.collect();
+    // Whatever happened, every set a namespace lists is a live process's (compared as pointers:
+    // reading a freed one is the crash).
+    std::set<const NsSet*> live;
+    for (const auto& [tgid, p] : idx.processes()) live.insert(p.ns.set());
+    for (const auto& [id, ns] : idx.namespaces()) {
+        INFO("namespace " << id);
+        for (const NsSet* set : ns.members.sets()) CHECK(live.count(set) == 1);
+    }
+    // Every slot holds a namespace of its own type: a thread's override, *_for_children too.
+    auto wrong_thread = proc(62, 1, {62});
+    REQUIRE(idx.add_namespace(NamespaceMeta{21, NsType::uts, 1021, kDev, 0, 2, 0, 0}).ok());
+    wrong_thread.threads = {ThreadRecord{63, {63}, {{NsType::net, 21}}}};
+    CHECK(idx.upsert_process(std::move(wrong_thread)).error().code == Errc::invalid_argument);
+    auto wrong_pfc = proc(64, 1, {64});
+    wrong_pfc.pid_for_children = 20;
+    CHECK(idx.upsert_process(std::move(wrong_pfc)).error().code == Errc::invalid_argument);
+    REQUIRE(idx.upsert_process(proc(65, 1, {65})).ok());
+    CHECK(idx.upsert_thread(65, ThreadRecord{66, {66}, {{NsType::uts, 20}}}).error().code == Errc::invalid_argument);
 }
