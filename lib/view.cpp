@@ -99,6 +99,24 @@ bool CallerView::may_inspect(const Process& p) {
     return it->second;
 }
 
+CallerView::Fresh CallerView::inspect_now(const Process& p) {
+    const Access a = access(p);
+    if (a != Access::allowed || all_creds_ || widened_ || !fresh_credentials_)
+        return a == Access::allowed ? Fresh::allowed : Fresh::denied;
+    if (auto it = confirmed_.find(p.tgid); it != confirmed_.end()) return it->second ? Fresh::allowed : Fresh::denied;
+    if (auto r = model_.refresh_credentials(p.tgid); !r) {
+        if (r.error().code == Errc::not_found) return Fresh::gone;
+        if (r.error().code == Errc::io) return Fresh::moved;
+        confirmed_.emplace(p.tgid, false);
+        note_denial(p);
+        return Fresh::denied;
+    }
+    const bool ok = access(p) == Access::allowed;
+    confirmed_.emplace(p.tgid, ok);
+    if (!ok) note_denial(p);
+    return ok ? Fresh::allowed : Fresh::denied;
+}
+
 Access CallerView::decide(const Process& p) {
     if (all_creds_ || widened_) return access(p);
     if (!in_subtree(p)) return Access::invisible;
