@@ -171,6 +171,9 @@ public:
     [[nodiscard]] const KernelFeatures& features() const noexcept { return features_; }
     // The open /proc directory every read goes through.
     [[nodiscard]] int proc_fd() const noexcept { return proc_.get(); }
+    // Drops the namespaces nothing in the index holds: those registered for a lookup of a task the
+    // index does not hold (resolve_fd, resolve_ns_link: DumpPidTree's exited or new tasks).
+    void collect() { index_.collect(); }
     // Namespaces added/removed by incremental operations since the last call.
     std::vector<NsChange> take_changes() { return index_.take_changes(); }
     // The second thread that reads /proc ahead of the model's thread (DumpPidTree's ReadAhead):

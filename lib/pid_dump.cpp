@@ -221,6 +221,11 @@ std::vector<DumpEntry> order_dump(const std::vector<DumpTask>& tasks, std::size_
 
 PidTreeDump::PidTreeDump(Model& model, NsId root) : model_(model), root_(root) {}
 
+PidTreeDump::~PidTreeDump() {
+    ahead_.reset();  // before pre_ and the model go
+    model_.collect();
+}
+
 bool PidTreeDump::in_subtree(NsId pidns) const { return pidns != 0 && model_.index().pidns_is_descendant(pidns, root_); }
 
 NsId PidTreeDump::resolve(const std::string& rel, std::uint64_t inode, std::span<const NsId> held, NsType type) {

@@ -98,6 +98,11 @@ class PidTreeDump {
 public:
     // `root`: a pid namespace in the model's index (resolved and checked by the caller).
     PidTreeDump(Model& model, NsId root);
+    // Drops the namespaces it registered that nothing in the index holds (those of tasks not
+    // indexed: exited, or made since): Model::collect.
+    ~PidTreeDump();
+    PidTreeDump(const PidTreeDump&) = delete;
+    PidTreeDump& operator=(const PidTreeDump&) = delete;
 
     // Reads until done or `deadline`: true when done (then tasks() holds the consistent set).
     // Errc::too_large beyond kMaxDumpTasks, Errc::unstable beyond kMaxDumpRounds,

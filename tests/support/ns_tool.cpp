@@ -23,21 +23,42 @@
 //   pidns-ns-tool reuse TYPE INODE [--userns] [-- CMD ARGS...]
 //       Makes namespaces of TYPE until one has INODE; the winner execs CMD there (or pauses).
 //       Prints "reused PID" or "failed N" (exit 2); ends the winner at EOF on stdin.
+//   pidns-ns-tool traced
+//       A child stopped under ptrace (state "t (tracing stop)"): prints "traced PID", ends it at EOF.
+//
+// Load for the stress test (each runs SECONDS, prints "done N" with the operations it made):
+//   pidns-ns-tool churn-held SECONDS
+//       A namespace (user, uts, ipc, cgroup in turn; in a new user namespace unless root) held by an
+//       fd, the fd's maker ended, this process re-executed (an exec event: pidnsd reads the fd),
+//       then the fd closed without any event and the next one made; about 40 a second.
+//   pidns-ns-tool churn-mounts SECONDS DIR
+//       (In a user and mount namespace of its own, DIR a tmpfs there.) Namespaces bind-mounted on
+//       files in DIR, the oldest unmounted, the makers ended; every 8th in a new mount namespace
+//       of a child that lives on a while; about 40 a second.
+//   pidns-ns-tool zombies SECONDS
+//       (With CAP_SYS_ADMIN in its user namespace.) Processes whose leader exits while one thread
+//       lives on and setns()es back and forth between two mount namespaces, then exits; 5 a second.
 //
 // TYPE: user net uts ipc cgroup mnt. Every child has PR_SET_PDEATHSIG; at EOF or SIGTERM every
 // child is ended.
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <deque>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -243,6 +264,149 @@ int held(int fd, ino_t inode) {
     return 0;
 }
 
+
+double now_s() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+void nap_ms(long ms) {
+    timespec ts{ms / 1000, (ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+int traced() {
+    const pid_t c = fork();
+    if (c < 0) return 1;
+    if (c == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        for (;;) pause();
+    }
+    if (ptrace(PTRACE_SEIZE, c, nullptr, nullptr) != 0 || ptrace(PTRACE_INTERRUPT, c, nullptr, nullptr) != 0) {
+        kill(c, SIGKILL);
+        say("failed 0");
+        return 2;
+    }
+    int status = 0;
+    waitpid(c, &status, __WALL);
+    say("traced " + std::to_string(c));
+    for (std::string line; std::getline(std::cin, line);) {
+    }
+    kill(c, SIGKILL);
+    waitpid(c, nullptr, __WALL);
+    return 0;
+}
+
+const char* const kChurnTypes[] = {"user", "uts", "ipc", "cgroup"};
+
+// One step of churn-held: `fd` (or -1) is the last one held; the process re-executes itself.
+[[noreturn]] void churn_held_step(double until, int fd, long n) {
+    if (fd >= 0) close(fd);  // no event: the namespace dies unseen
+    if (now_s() >= until) {
+        say("done " + std::to_string(n));
+        _exit(0);
+    }
+    nap_ms(25);
+    const std::string type = kChurnTypes[n % 4];
+    Child c = make(type, geteuid() != 0 || type == "user", {});
+    int nfd = c.pid > 0 ? open_ns(c.pid, type) : -1;
+    end(c);
+    const std::string u = std::to_string(until), fds = std::to_string(nfd), ns = std::to_string(n + 1);
+    std::vector<char*> argv = {const_cast<char*>("pidns-ns-tool"), const_cast<char*>("churn-held-step"),
+                               const_cast<char*>(u.c_str()), const_cast<char*>(fds.c_str()), const_cast<char*>(ns.c_str()),
+                               nullptr};
+    execv("/proc/self/exe", argv.data());
+    _exit(1);
+}
+
+int churn_mounts(double seconds, const std::string& dir) {
+    const double until = now_s() + seconds;
+    std::deque<std::string> mounted;
+    std::vector<pid_t> livers;
+    long n = 0;
+    for (; now_s() < until; ++n) {
+        nap_ms(25);
+        const std::string type = kChurnTypes[n % 4];
+        Child c = make(type, type == "user", {});
+        if (c.pid <= 0) continue;
+        const std::string file = dir + "/m" + std::to_string(n);
+        close(open(file.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+        const std::string src = "/proc/" + std::to_string(c.pid) + "/ns/" + type;
+        if (mount(src.c_str(), file.c_str(), nullptr, MS_BIND, nullptr) == 0) mounted.push_back(file);
+        end(c);
+        while (mounted.size() > 6) {
+            umount2(mounted.front().c_str(), MNT_DETACH);
+            unlink(mounted.front().c_str());
+            mounted.pop_front();
+        }
+        if (n % 8 == 0) {
+            // A child in a new mount namespace (with a copy of these mounts) that lives 300 ms.
+            const pid_t k = fork();
+            if (k == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (unshare(CLONE_NEWNS) == 0) umount2((dir + "/m" + std::to_string(n)).c_str(), MNT_DETACH);
+                nap_ms(300);
+                _exit(0);
+            }
+            if (k > 0) livers.push_back(k);
+        }
+        for (auto it = livers.begin(); it != livers.end();)
+            it = waitpid(*it, nullptr, WNOHANG) == *it ? livers.erase(it) : std::next(it);
+    }
+    for (auto k : livers) waitpid(k, nullptr, 0);
+    say("done " + std::to_string(n));
+    return 0;
+}
+
+struct Zombie {
+    int mnt[2];
+    double until;
+};
+
+void* zombie_thread(void* arg) {
+    const auto* z = static_cast<Zombie*>(arg);
+    nap_ms(5);  // the leader exits meanwhile
+    for (int i = 0; now_s() < z->until; ++i) {
+        setns(z->mnt[i % 2], CLONE_NEWNS);  // works once the leader is gone: fs no longer shared
+        nap_ms(2);
+    }
+    syscall(SYS_exit, 0);
+    return nullptr;
+}
+
+int zombies(double seconds) {
+    const double until = now_s() + seconds;
+    std::vector<pid_t> kids;
+    long n = 0;
+    for (; now_s() < until; ++n) {
+        nap_ms(200);
+        Child a = make("mnt", false, {}), b = make("mnt", false, {});
+        if (a.pid > 0 && b.pid > 0) {
+            const pid_t z = fork();
+            if (z == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                static Zombie arg;
+                arg.mnt[0] = open_ns(a.pid, "mnt");
+                arg.mnt[1] = open_ns(b.pid, "mnt");
+                arg.until = std::min(until, now_s() + 0.6);
+                pthread_t t;
+                if (pthread_create(&t, nullptr, zombie_thread, &arg) != 0) _exit(1);
+                syscall(SYS_exit, 0);  // the leader alone: a zombie while its thread lives
+            }
+            if (z > 0) kids.push_back(z);
+        }
+        end(a);
+        end(b);
+        for (auto it = kids.begin(); it != kids.end();)
+            it = waitpid(*it, nullptr, WNOHANG) == *it ? kids.erase(it) : std::next(it);
+    }
+    for (auto k : kids) waitpid(k, nullptr, 0);
+    say("done " + std::to_string(n));
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -274,6 +438,13 @@ int main(int argc, char** argv) {
         end(winner);
         return 0;
     }
-    std::cerr << "usage: pidns-ns-tool hold TYPE [--userns] | reuse TYPE INODE [--userns] [-- CMD...]\n";
+    if (args.size() == 1 && args[0] == "traced") return traced();
+    if (args.size() == 2 && args[0] == "churn-held") churn_held_step(now_s() + std::atof(args[1].c_str()), -1, 0);
+    if (args.size() == 4 && args[0] == "churn-held-step")
+        churn_held_step(std::atof(args[1].c_str()), std::atoi(args[2].c_str()), std::atol(args[3].c_str()));
+    if (args.size() == 3 && args[0] == "churn-mounts") return churn_mounts(std::atof(args[1].c_str()), args[2]);
+    if (args.size() == 2 && args[0] == "zombies") return zombies(std::atof(args[1].c_str()));
+    std::cerr << "usage: pidns-ns-tool hold TYPE [--userns] | reuse TYPE INODE [--userns] [-- CMD...] | traced | "
+                 "churn-held S | churn-mounts S DIR | zombies S\n";
     return 64;
 }
