@@ -179,7 +179,18 @@ Result<NsId> CallerView::resolve(std::uint64_t ref, NsType dflt) {
         if (own == 0) return no_such_namespace(ref);
         return own;
     }
-    return resolve_reference(index_, model_.features().nsfs_dev, ref, [this](NsId id) { return visible(id); });
+    auto visible_id = [this](NsId id) { return visible(id); };
+    auto r = resolve_reference(index_, model_.features().nsfs_dev, ref, visible_id);
+    if (!r || *r == ref) return r;
+    // Named by its inode (pidnsctl reads one from the caller's /proc/PID/ns link): the entry of
+    // that inode may be a dead namespace's whose inode the kernel gave to the one meant. Confirmed
+    // through one of its holders; found gone, it is dropped (Model::open_namespace) and the
+    // reference resolved again, to the namespace the kernel has now if the index holds it.
+    const NsId id = *r;
+    (void)model_.open_namespace(id);
+    if (index_.find_namespace(id)) return r;
+    visible_cache_.clear();
+    return resolve_reference(index_, model_.features().nsfs_dev, ref, visible_id);
 }
 
 Result<NsId> CallerView::resolve_pidns(std::uint64_t ref) {
