@@ -361,14 +361,14 @@ Result<RawCredentials> read_credentials(int proc_fd, std::int32_t pid, bool user
         c.cap_eff = e.status.cap_eff;
         c.dumpable = dumpable_at(e.dir.get(), c.uid[1], c.gid[1]);
         // Read after status: the user namespace these credentials are (at the latest) in.
-        if (user_id) {
-            auto h = ns_handle_at(e.dir.get(), "ns/user");
-            c.user_inode = h && h->type == NsType::user ? h->inode : 0;
-            c.user_id = h && h->type == NsType::user ? h->id : 0;
-        } else {
-            auto l = read_ns_link_at(e.dir.get(), "ns/user");
-            c.user_inode = l ? l->inode : 0;
-        }
+        if (user_id)
+            if (auto h = ns_handle_at(e.dir.get(), "ns/user"); h && h->type == NsType::user) {
+                c.user_inode = h->inode;
+                c.user_id = h->id;
+                return true;
+            }
+        auto l = read_ns_link_at(e.dir.get(), "ns/user");
+        c.user_inode = l ? l->inode : 0;
         return true;
     };
     if (!is_zombie(entry->stat)) {
