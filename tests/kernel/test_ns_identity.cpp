@@ -18,6 +18,8 @@
 #include "access.h"
 #include "model.h"
 #include "nsfs.h"
+#include "pid_dump.h"
+#include "view.h"
 #include "support/nstree.h"
 #include "support/ns_tool.h"
 
@@ -102,6 +104,13 @@ bool kernel_allows(uid_t uid, pid_t pid) {
     REQUIRE(WIFEXITED(status));
     REQUIRE(WEXITSTATUS(status) != 2);
     return WEXITSTATUS(status) == 0;
+}
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<std::string> concat_prefix(std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
 }
 
 Caller host_caller(pid_t pid, const Model& m, std::uint32_t uid) {
@@ -357,4 +366,44 @@ TEST_CASE("identity: the verify pass finds an fd that now reaches another namesp
         return;
     }
     FAIL("the kernel never gave the freed inode to the next namespace in " << kAttempts << " attempts (a busy host?)");
+}
+
+TEST_CASE("identity: a user's churning container dumps for it every time: exited tasks are judged in their own user namespace") {
+    // Its pid 1 starts a shell every 5 ms that forks three children and waits for them: tasks
+    // exit all the time, some read as zombies, most with a parent the index never read (nothing
+    // feeds this model events). Each dump holds only the user's own tasks: none may be refused.
+    const auto opts = kernel_mode();
+    auto m = scanned(opts);
+    t::ToolProc churn(concat_prefix(kAs1001, {"unshare", "-Urpf", "--kill-child", "sh", "-c",
+                                              "echo started; while :; do sh -c 'sleep 0.02 & sleep 0.03 & true & wait' & "
+                                              "sleep 0.005; done"}));
+    REQUIRE(churn.line() == "started");
+    pid_t init = 0;
+    for (int i = 0; i < 500 && init == 0; ++i) {
+        init = t::child_of_pid(churn.pid());
+        if (init == 0) usleep(10000);
+    }
+    REQUIRE(init != 0);
+    REQUIRE(m->add_process(init).ok());
+    const NsId pidns = m->index().find_process(init)->ns_of(NsType::pid);
+    Caller user = host_caller(churn.pid(), *m, 1001);
+    int refused = 0, bigger = 0;
+    for (int i = 0; i < 40; ++i) {
+        PidTreeDump dump(*m, pidns);
+        Result<bool> done = false;
+        while ((done = dump.step(Clock::time_point::max())) && !*done) {
+        }
+        REQUIRE(done.ok());
+        CallerView view(*m, user);
+        std::optional<std::size_t> denied;
+        while (!(denied = dump.count_uninspectable(view, Clock::time_point::max()))) {
+        }
+        INFO("dump " << i << " of " << dump.tasks().size() << " tasks");
+        CHECK(*denied == 0);
+        refused += *denied != 0;
+        bigger += dump.tasks().size() > 1;
+        usleep(2000);
+    }
+    CHECK(refused == 0);
+    CHECK(bigger > 0);
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -100,6 +101,17 @@ private:
     int in_ = -1, out_ = -1;
     std::string buf_;
 };
+
+// The first child /proc lists for `pid` (its main thread's children), 0 if none.
+inline pid_t child_of_pid(pid_t pid) {
+    const std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children";
+    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    char b[64] = {};
+    const ssize_t n = read(fd, b, sizeof b - 1);
+    close(fd);
+    return n > 0 ? static_cast<pid_t>(std::atoi(b)) : 0;
+}
 
 // The number after `word` in a line "word N" (0 if the line is something else).
 inline unsigned long long field(const std::string& line, const std::string& word) {
