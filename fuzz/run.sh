@@ -5,7 +5,7 @@
 #
 #   fuzz/run.sh SECONDS [TARGET...]     TARGET: proc_status proc_stat mountinfo id_map ns_link
 #                                        proc_event options dbus_args caller_view cgroup escape
-#                                        engine_state (default: all)
+#                                        engine_state index (default: all)
 #
 # Environment: PIDNS_FUZZ_BUILD (build directory, default build/fuzz), PIDNS_FUZZ_JOBS (targets
 # run at once, default: the number of CPUs, at most 2), CC/CXX (default clang/clang++),
@@ -23,7 +23,7 @@ case $seconds in '' | *[!0-9]*) usage ;; esac
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 fuzz_dir=$top/fuzz
-all_targets="proc_status proc_stat mountinfo id_map ns_link proc_event options dbus_args caller_view cgroup escape engine_state"
+all_targets="proc_status proc_stat mountinfo id_map ns_link proc_event options dbus_args caller_view cgroup escape engine_state index"
 targets=()
 for t in "${@:-}"; do
     [ -n "$t" ] || continue

@@ -33,11 +33,7 @@ Error wrong_uid(std::int32_t pid, std::uint32_t euid, std::uint32_t bus_uid) {
 
 // The user namespace link of /proc/PID, as an inode (0 when unreadable).
 std::uint64_t userns_inode_of(int proc_fd, std::int32_t pid) {
-    char buf[64];
-    const std::string rel = std::to_string(pid) + "/ns/user";
-    const ssize_t n = ::readlinkat(proc_fd, rel.c_str(), buf, sizeof buf);
-    if (n <= 0) return 0;
-    auto link = parse_ns_link(std::string_view(buf, static_cast<std::size_t>(n)));
+    auto link = read_ns_link_at(proc_fd, (std::to_string(pid) + "/ns/user").c_str());
     return link && link->type == NsType::user ? link->inode : 0;
 }
 
@@ -58,6 +54,9 @@ Result<Caller> identify_caller(Model& model, int pidfd, std::int32_t pid, std::u
                                std::uint64_t started_by) {
     if (pid <= 0) return denied(pid, "the bus gave no process id");
     if (auto s = model.add_process(pid); !s) return denied(pid, s.error().message);
+    // Every decision for this caller rests on its pid and user namespaces: their identity is
+    // confirmed with the kernel, not taken from an inode the index may hold for a dead one.
+    if (auto s = model.confirm_process(pid); !s) return denied(pid, s.error().message);
     const Process* p = model.index().find_process(pid);
     if (!p) return denied(pid, "it is not readable in /proc");
 
@@ -94,6 +93,10 @@ Result<CallerCheck> refresh_caller(Model& model, int pidfd, Caller& caller) {
     if (!creds || exited(pidfd)) return denied(caller.pid, "it exited");
     if (creds->start_time != caller.start_time) return denied(caller.pid, "its pid now names another process");
     if (creds->uid[1] != caller.bus_uid) return wrong_uid(caller.pid, creds->uid[1], caller.bus_uid);
+    // By inode, at every call: identify_caller confirmed the namespace's identity, and a caller
+    // cannot have left it for another with the same inode since unless it had CAP_SYS_ADMIN over
+    // its parent (to leave a user namespace is to enter one it holds CAP_SYS_ADMIN in: one below
+    // it, which keeps it alive, unless it had that capability above it).
     const std::uint64_t userns = userns_inode_of(model.proc_fd(), caller.pid);
     if (userns == 0 || exited(pidfd)) return denied(caller.pid, "it exited");
     if (userns != caller.userns_inode) return CallerCheck::changed_ns;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
+#include <unordered_set>
 
 namespace pidns {
 
@@ -195,16 +196,67 @@ void Index::unref(NsId id, std::uint32_t Namespace::*counter) {
     maybe_drop(id);
 }
 
+bool Index::is_self(NsId id) const noexcept { return std::find(self_.begin(), self_.end(), id) != self_.end(); }
+
 void Index::maybe_drop(NsId id) {
     auto it = namespaces_.find(id);
     if (it == namespaces_.end() || it->second.referenced()) return;
+    if (is_self(id)) return;  // the observer's own stay
+    erase_namespace(it);
+}
+
+void Index::erase_namespace(std::unordered_map<NsId, Namespace>::iterator it) {
     const NamespaceMeta meta = it->second.meta;
-    if (std::find(self_.begin(), self_.end(), meta.id) != self_.end()) return;  // the observer's own stay
     by_inode_.erase(InodeKey{meta.dev, meta.inode});
     namespaces_.erase(it);
     changes_.push_back(NsChange{meta.id, meta.type, false});
     if (meta.parent) unref(meta.parent, &Namespace::child_refs);
     if (meta.owner) unref(meta.owner, &Namespace::child_refs);
+}
+
+bool Index::evict(NsId id, std::vector<std::int32_t>& stale) {
+    if (!namespaces_.contains(id)) return false;
+    // It and every namespace below it by parent or owner: a namespace keeps its parent and owner
+    // alive, so all of them are gone. Never the observer's own (alive: the observer is in them).
+    std::vector<NsId> gone{id};
+    std::unordered_set<NsId> in{id};
+    for (std::size_t i = 0; i < gone.size(); ++i) {
+        if (is_self(gone[i])) return false;
+        if (namespaces_.at(gone[i]).child_refs == 0) continue;
+        for (const auto& [cid, ns] : namespaces_)
+            if ((ns.meta.parent == gone[i] || ns.meta.owner == gone[i]) && in.insert(cid).second) gone.push_back(cid);
+    }
+    // The processes holding any of them: as members, and (a walk of all processes, only when one
+    // is held that way) by a thread, pid/time_for_children or an fd.
+    std::vector<std::int32_t> procs;
+    bool side = false;
+    for (const NsId g : gone) {
+        const Namespace& ns = namespaces_.at(g);
+        procs.insert(procs.end(), ns.members.begin(), ns.members.end());
+        side = side || ns.task_refs != 0 || ns.fd_refs != 0;
+    }
+    if (side)
+        for (const auto& [tgid, p] : processes_) {
+            bool holds = in.contains(p.pid_for_children) || in.contains(p.time_for_children);
+            if (p.threads)
+                for (const auto& th : *p.threads)
+                    for (const auto& [t, oid] : th.ns_overrides) holds = holds || in.contains(oid);
+            if (p.ns_fds)
+                for (const auto& [fd, fid] : *p.ns_fds) holds = holds || in.contains(fid);
+            if (holds) procs.push_back(tgid);
+        }
+    std::sort(procs.begin(), procs.end());
+    procs.erase(std::unique(procs.begin(), procs.end()), procs.end());
+    for (const auto tgid : procs) remove_process(tgid);  // may drop some of `gone` already
+    stale.insert(stale.end(), procs.begin(), procs.end());
+    // Children before parents (they were found after them): each leaves its parent's count.
+    for (auto g = gone.rbegin(); g != gone.rend(); ++g)
+        if (auto it = namespaces_.find(*g); it != namespaces_.end()) erase_namespace(it);
+    return true;
+}
+
+void Index::set_confirmed(NsId id, std::uint32_t stamp) noexcept {
+    if (auto it = namespaces_.find(id); it != namespaces_.end()) it->second.confirmed = stamp;
 }
 
 void Index::collect() {
@@ -323,16 +375,30 @@ void Index::unlink_process(Process& p, std::vector<NsId>& released) {
     }
 }
 
+Status Index::check_typed(NsId id, NsType type, const char* what) const {
+    if (auto s = check_present(id, what); !s) return s;
+    if (id != 0 && namespaces_.at(id).meta.type != type)
+        return make_error(Errc::invalid_argument, std::string(what) + " " + std::to_string(id) + " is a " +
+                                                      std::string(ns_type_name(namespaces_.at(id).meta.type)) +
+                                                      " namespace, not a " + std::string(ns_type_name(type)) + " one");
+    return Ok{};
+}
+
 Status Index::upsert_process(ProcessData&& d) {
     if (d.tgid <= 0) return make_error(Errc::invalid_argument, "process id must be positive");
     for (auto id : d.ns)
         if (id == 0 || !namespaces_.contains(id))
             return make_error(Errc::no_such_namespace, "process " + std::to_string(d.tgid) + " names an unindexed namespace");
-    for (auto id : {d.pid_for_children, d.time_for_children})
-        if (auto s = check_present(id, "namespace"); !s) return s;
+    // Slot i holds a namespace of type i: then no namespace is named in two slots of one set,
+    // which link_process/unlink_process rely on (a set listed twice in one namespace's member
+    // sets outlived its removal there: the scan_mounts crash of issue 22).
+    for (auto t : kAllNsTypes)
+        if (auto s = check_typed(d.ns[ns_type_index(t)], t, "namespace"); !s) return s;
+    if (auto s = check_typed(d.pid_for_children, NsType::pid, "pid_for_children namespace"); !s) return s;
+    if (auto s = check_typed(d.time_for_children, NsType::time, "time_for_children namespace"); !s) return s;
     for (const auto& th : d.threads)
         for (const auto& [t, id] : th.ns_overrides)
-            if (auto s = check_present(id, "thread namespace"); !s) return s;
+            if (auto s = check_typed(id, t, "thread namespace"); !s) return s;
     for (const auto& [fd, id] : d.ns_fds)
         if (auto s = check_present(id, "fd namespace"); !s) return s;
     const auto n = d.nspid.size();
@@ -418,7 +484,7 @@ Status Index::upsert_thread(std::int32_t tgid, ThreadRecord&& th) {
     if (pit == processes_.end()) return make_error(Errc::not_found, "process " + std::to_string(tgid) + " is not indexed");
     if (th.tid <= 0 || th.tid == tgid) return make_error(Errc::invalid_argument, "thread id must be positive and not the leader's");
     for (const auto& [t, id] : th.ns_overrides)
-        if (auto s = check_present(id, "thread namespace"); !s) return s;
+        if (auto s = check_typed(id, t, "thread namespace"); !s) return s;
     if (th.nspid.size() != pit->second.chains.depth())
         return make_error(Errc::parse, "thread " + std::to_string(th.tid) + ": NSpid depth differs from its leader");
     std::vector<NsId> released;

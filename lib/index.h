@@ -127,6 +127,10 @@ struct Namespace {
     std::uint32_t fd_refs = 0;
     std::uint32_t mount_refs = 0;
     std::uint32_t child_refs = 0;       // namespaces naming it as parent or owner
+    // When its owner (the model) last confirmed with the kernel that this entry is still this
+    // namespace (its own clock; 0: never). The kernel reuses an nsfs inode as soon as its
+    // namespace is gone, across types: an inode alone is not an identity.
+    std::uint32_t confirmed = 0;
 
     [[nodiscard]] std::uint8_t holders() const noexcept;
     [[nodiscard]] bool referenced() const noexcept {
@@ -365,7 +369,8 @@ public:
     // Registers a namespace; its parent and owner (when non-zero) must already be present.
     // A namespace nobody references is dropped by the next collect() or reference drop.
     Status add_namespace(const NamespaceMeta& meta);
-    // Adds or replaces a process; every namespace it names must be present.
+    // Adds or replaces a process; every namespace it names must be present, and of the type of
+    // the slot it is named in (Errc::invalid_argument).
     Status upsert_process(ProcessData&& p);
     // Replaces a process's credentials in place (no structural change). False if unknown.
     bool update_credentials(std::int32_t tgid, const std::array<std::uint32_t, 4>& uid,
@@ -382,6 +387,14 @@ public:
     Status set_mount_refs(const std::unordered_map<NsId, std::uint32_t>& refs);
     // Drops namespaces nothing references (cascading to parents/owners).
     void collect();
+    // Removes namespace `id`, found not to be what the index holds under it (the kernel gave its
+    // inode to another namespace, so it is gone), with every namespace below it by parent or
+    // owner (gone too: a namespace keeps its parent and owner alive) and every process holding
+    // any of them (a member, a thread, pid/time_for_children, an fd): their records are stale,
+    // their tgids appended to `stale` for the caller to read again. Their mount holds go with
+    // them. False, and nothing changes, for an unknown id or one of the observer's own (alive).
+    bool evict(NsId id, std::vector<std::int32_t>& stale);
+    void set_confirmed(NsId id, std::uint32_t stamp) noexcept;
 
     [[nodiscard]] const Namespace* find_namespace(NsId id) const;
     [[nodiscard]] std::optional<NsId> find_by_inode(std::uint64_t dev, std::uint64_t inode) const;
@@ -442,7 +455,12 @@ private:
     void ref(NsId id, std::uint32_t Namespace::*counter);
     void unref(NsId id, std::uint32_t Namespace::*counter);
     void maybe_drop(NsId id);
+    [[nodiscard]] bool is_self(NsId id) const noexcept;
+    // Removes the namespace (its inode, its parent's and owner's counts), whatever holds it.
+    void erase_namespace(std::unordered_map<NsId, Namespace>::iterator it);
     Status check_present(NsId id, const char* what) const;
+    // check_present, and a non-zero id must name a namespace of `type`: Errc::invalid_argument.
+    Status check_typed(NsId id, NsType type, const char* what) const;
 
     struct NsSetHash {
         std::size_t operator()(const std::array<NsId, kNsTypeCount>& k) const noexcept;

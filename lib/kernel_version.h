@@ -40,9 +40,10 @@ inline constexpr std::array<KernelInterface, 3> kKernelInterfaces{{
     {"NS_GET_PID_FROM_PIDNS, NS_GET_TGID_FROM_PIDNS, NS_GET_PID_IN_PIDNS", {6, 11},
      "a translation the index misses lists /proc and reads the processes the index lacks (at most "
      "one listing per call)"},
-    {"NS_GET_ID", {6, 18},
+    {"NS_GET_ID, nsfs file handles", {6, 18},
      "namespace ids are assigned by pidnsd from 2^32 up (never equal to an nsfs inode), carried over "
-     "rescans by inode, valid while pidnsd runs"},
+     "a rescan only to a namespace alike in inode, type, parent, owner and owner uid, valid while "
+     "pidnsd runs; an entry is confirmed by opening the namespace and comparing those"},
 }};
 
 // The features of `probed` (what this kernel has, kernel_features()) that a kernel of version `v`

@@ -8,7 +8,9 @@
 #include <array>
 #include <atomic>
 #include <thread>
+#include <unordered_set>
 
+#include "id_map.h"
 #include "mountinfo.h"
 
 namespace pidns {
@@ -16,7 +18,6 @@ namespace {
 constexpr std::array<const char*, kNsTypeCount> kNsNames = {"pid", "user", "mnt", "net", "uts", "ipc", "cgroup", "time"};
 constexpr std::array<const char*, kNsTypeCount> kNsLinks = {"ns/pid", "ns/user",   "ns/mnt", "ns/net",
                                                             "ns/uts", "ns/ipc", "ns/cgroup", "ns/time"};
-constexpr std::uint32_t kOverflowUid = 65534;
 
 // "PID/rest", relative to the /proc fd.
 std::string proc_rel(std::int32_t pid, std::string_view rest) {
@@ -33,7 +34,7 @@ std::string links_base(std::int32_t ns_tid) { return ns_tid ? "task/" + std::to_
 
 Model::Model(const DiscoveryOptions& opts, Fd proc) : opts_(opts), proc_(std::move(proc)), features_(kernel_features()) {
     if (opts_.assume_kernel) features_ = features_of(features_, *opts_.assume_kernel);
-    if (!opts_.kernel_ids) features_.ns_get_id = false;
+    if (!opts_.kernel_ids) features_.ns_get_id = features_.ns_handles = false;
 }
 
 Result<std::unique_ptr<Model>> Model::create(const DiscoveryOptions& opts) {
@@ -44,11 +45,17 @@ Result<std::unique_ptr<Model>> Model::create(const DiscoveryOptions& opts) {
     return m;
 }
 
-NsId Model::assign_id(std::uint64_t dev, std::uint64_t inode) {
-    // Without NS_GET_ID, a namespace keeps its assigned id while it stays in the index.
-    if (auto id = index_.find_by_inode(dev, inode)) return *id;
+NsId Model::assign_id(const NamespaceMeta& meta) {
+    // Without NS_GET_ID, a namespace keeps its assigned id while it stays in the index; a rescan
+    // carries it over only to a namespace alike in everything the kernel shows of it: the inode
+    // alone may be a new namespace's (the kernel reuses it at once, across types).
     if (previous_)
-        if (auto id = previous_->find_by_inode(dev, inode)) return *id;
+        if (auto id = previous_->find_by_inode(meta.dev, meta.inode); id && !index_.find_namespace(*id)) {
+            const NamespaceMeta& was = previous_->find_namespace(*id)->meta;
+            if (was.type == meta.type && was.parent == meta.parent && was.owner == meta.owner &&
+                was.owner_uid == meta.owner_uid && was.level == meta.level)
+                return *id;
+        }
     return next_assigned_++;
 }
 
@@ -63,9 +70,22 @@ std::uint32_t Model::count_levels(int fd) {
 }
 
 Result<NsId> Model::resolve_fd(int fd) {
+    Busy busy(*this);
+    return resolve_fd_at(fd);
+}
+
+Result<NsId> Model::resolve_fd_at(int fd) {
     auto ident = ns_identity(fd);
     if (!ident) return ident.error();
-    if (auto id = index_.find_by_inode(ident->dev, ident->inode)) return *id;
+    if (auto id = lookup(ident->type, ident->inode)) {
+        if (building_) return *id;  // registered from this very rescan
+        switch (same_namespace(*id, fd)) {
+        case Same::yes: confirmed(*id); return *id;
+        case Same::moved:  // cannot be (the inode was read from this fd), but then: a new one
+        case Same::other: evict(*id); break;  // gone: its inode is this namespace's now
+        case Same::unknown: return make_error(Errc::io, "cannot tell namespace inode " + std::to_string(ident->inode) + " apart");
+        }
+    }
 
     NamespaceMeta meta;
     meta.type = ident->type;
@@ -75,45 +95,51 @@ Result<NsId> Model::resolve_fd(int fd) {
         auto id = ns_get_id(fd);
         if (!id) return id.error();
         meta.id = *id;
-    } else {
-        meta.id = assign_id(ident->dev, ident->inode);
+        if (index_.find_namespace(meta.id)) return meta.id;  // ids are never reused: that is it
     }
     if (ns_type_is_hierarchical(meta.type)) {
         if (auto parent = ns_get_parent(fd)) {
-            auto parent_id = opts_.ancestors ? resolve_fd(parent->get()) : Result<NsId>(make_error(Errc::not_found, ""));
-            if (parent_id) {
+            auto parent_id = opts_.ancestors ? resolve_fd_at(parent->get()) : Result<NsId>(make_error(Errc::not_found, ""));
+            if (parent_id && index_.find_namespace(*parent_id)) {
                 meta.parent = *parent_id;
                 meta.level = index_.find_namespace(*parent_id)->meta.level + 1;
             } else {
-                auto pident = ns_identity(parent->get());
-                if (pident)
-                    if (auto known = index_.find_by_inode(pident->dev, pident->inode)) meta.parent = *known;
+                // Not read (ancestors off): named only if the index holds it and it is that one.
+                if (auto pident = ns_identity(parent->get()))
+                    if (auto known = lookup(pident->type, pident->inode); known && same_namespace(*known, parent->get()) == Same::yes)
+                        meta.parent = *known;
                 meta.level = 1 + count_levels(parent->get());
             }
         }
     }
     if (auto userns = ns_get_userns(fd)) {
-        auto oid = opts_.ancestors ? resolve_fd(userns->get()) : Result<NsId>(make_error(Errc::not_found, ""));
-        if (oid) {
+        auto oid = opts_.ancestors ? resolve_fd_at(userns->get()) : Result<NsId>(make_error(Errc::not_found, ""));
+        if (oid && index_.find_namespace(*oid)) {
             meta.owner = *oid;
         } else if (auto oident = ns_identity(userns->get())) {
-            if (auto known = index_.find_by_inode(oident->dev, oident->inode)) meta.owner = *known;
+            if (auto known = lookup(oident->type, oident->inode); known && same_namespace(*known, userns->get()) == Same::yes)
+                meta.owner = *known;
         }
         if (meta.type != NsType::user) {
             auto uid = ns_get_owner_uid(userns->get());
-            meta.owner_uid = uid ? *uid : kOverflowUid;
+            meta.owner_uid = uid ? *uid : kOverflowId;
         }
     } else if (meta.type != NsType::user) {
-        meta.owner_uid = kOverflowUid;
+        meta.owner_uid = kOverflowId;
     }
     if (meta.type == NsType::user) {
         auto uid = ns_get_owner_uid(fd);
-        meta.owner_uid = uid ? *uid : kOverflowUid;
+        meta.owner_uid = uid ? *uid : kOverflowId;
     }
     // Resolving the parent chain may have registered this very namespace (it cannot, for a
     // tree, but a concurrent change of the host could make it look so): check again.
-    if (auto id = index_.find_by_inode(ident->dev, ident->inode)) return *id;
+    if (auto id = lookup(ident->type, ident->inode)) {
+        if (building_ || same_namespace(*id, fd) == Same::yes) return *id;
+        evict(*id);
+    }
+    if (!features_.ns_get_id) meta.id = assign_id(meta);
     if (auto s = index_.add_namespace(meta); !s) return s.error();
+    confirmed(meta.id);
     return meta.id;
 }
 
@@ -134,12 +160,62 @@ Result<NsId> Model::resolve_opened(Result<Fd> fd, NsType expect, std::uint64_t e
     if (!ident) return ident.error();
     if (ident->type != expect || (expect_inode && ident->inode != expect_inode))
         return make_error(Errc::not_found, "a namespace changed while being read");
-    return resolve_fd(fd->get());
+    return resolve_fd_at(fd->get());
 }
 
-Result<NsId> Model::resolve_link(std::int32_t pid, std::string_view rel, NsType type, std::uint64_t inode) {
-    if (auto id = index_.find_by_inode(features_.nsfs_dev, inode)) return *id;
-    return resolve_opened(open_link(proc_rel(pid, rel)), type, inode);
+Result<NsId> Model::resolve_link(std::int32_t pid, std::string_view rel, NsType type, std::uint64_t inode,
+                                 std::span<const NsId> held, LinkKind kind) {
+    const std::string path = proc_rel(pid, rel);
+    if (auto id = lookup(type, inode)) {
+        if (building_ || std::find(held.begin(), held.end(), *id) != held.end()) return *id;
+        switch (same_link(*id, path, kind)) {
+        case Same::yes: confirmed(*id); return *id;
+        case Same::other: evict(*id); break;  // gone: read the namespace there now as a new one
+        case Same::moved:
+        case Same::unknown: return make_error(Errc::not_found, "a namespace changed while being read");
+        }
+    }
+    return resolve_opened(open_link(path), type, inode);
+}
+
+Result<NsId> Model::resolve_ns_link(const std::string& rel, NsType type, std::uint64_t inode) {
+    Busy busy(*this);
+    if (auto id = lookup(type, inode)) {
+        switch (same_link(*id, rel, LinkKind::ns)) {
+        case Same::yes: confirmed(*id); return *id;
+        case Same::other: evict(*id); break;
+        case Same::moved:
+        case Same::unknown: return make_error(Errc::not_found, "a namespace changed while being read");
+        }
+    }
+    return resolve_opened(open_link(rel), type, inode);
+}
+
+Status Model::confirm_process(std::int32_t tgid) {
+    Busy busy(*this);
+    const Process* p = index_.find_process(tgid);
+    if (!p) return make_error(Errc::not_found, "process " + std::to_string(tgid) + " is not indexed");
+    const std::string base = std::to_string(tgid) + "/" + links_base(p->ns_tid);
+    for (auto t : {NsType::pid, NsType::user}) {
+        p = index_.find_process(tgid);
+        if (!p) return make_error(Errc::not_found, "process " + std::to_string(tgid) + " is gone");
+        const NsId id = p->ns_of(t);
+        switch (same_link(id, base + "ns/" + std::string(ns_type_name(t)), LinkKind::ns)) {
+        case Same::yes: confirmed(id); break;
+        case Same::other:  // gone: the process is read again now
+            evict(id);
+            settle();
+            break;
+        case Same::moved:  // it moved since it was read
+            if (auto s = read_and_upsert(tgid); !s) return s;
+            break;
+        case Same::unknown:
+            if (!is_live_task(proc_.get(), p->ns_tid ? p->ns_tid : tgid))
+                return make_error(Errc::not_found, "process " + std::to_string(tgid) + " is gone");
+            break;
+        }
+    }
+    return Ok{};
 }
 
 Status Model::register_self() {
@@ -164,16 +240,27 @@ Result<ProcessData> Model::to_process_data(std::int32_t pid, RawProcess& raw) {
     d.dumpable = raw.dumpable;
     d.ns_tid = raw.ns_tid;
     const std::string base = links_base(raw.ns_tid);
+    // What this process (re-read) or its parent (a fork inherits its namespaces and fds) held
+    // already: found again by inode, those are taken as the same namespaces without asking the
+    // kernel (README "Namespace identity"); the verify pass confirms them in time.
+    std::vector<NsId> held;
+    if (!building_) {
+        if (const Process* old = index_.find_process(raw.status.tgid); old && old->start_time == raw.stat.start_time)
+            add_held(*old, held);
+        if (const Process* parent = index_.find_process(raw.status.ppid);
+            parent && parent->tgid != raw.status.tgid && parent->start_time <= raw.stat.start_time)
+            add_held(*parent, held);
+    }
     for (auto t : kAllNsTypes) {
         const auto i = ns_type_index(t);
         if (raw.ns[i] == 0) return make_error(Errc::io, "namespace links of " + std::to_string(pid) + " are unreadable");
-        auto id = resolve_link(pid, base + kNsLinks[i], t, raw.ns[i]);
+        auto id = resolve_link(pid, base + kNsLinks[i], t, raw.ns[i], held);
         if (!id) return id.error();
         d.ns[i] = *id;
     }
     auto for_children = [&](std::uint64_t inode, const char* link, NsType t) -> NsId {
         if (inode == 0 || inode == raw.ns[ns_type_index(t)]) return 0;
-        auto id = resolve_link(pid, base + link, t, inode);
+        auto id = resolve_link(pid, base + link, t, inode, held);
         return id ? *id : 0;
     };
     d.pid_for_children = for_children(raw.pid_for_children, "ns/pid_for_children", NsType::pid);
@@ -189,13 +276,13 @@ Result<ProcessData> Model::to_process_data(std::int32_t pid, RawProcess& raw) {
         for (auto t : kAllNsTypes) {
             const auto i = ns_type_index(t);
             if (rt.ns[i] == 0 || rt.ns[i] == raw.ns[i]) continue;
-            auto r = resolve_link(pid, "task/" + std::to_string(rt.tid) + "/" + kNsLinks[i], t, rt.ns[i]);
+            auto r = resolve_link(pid, "task/" + std::to_string(rt.tid) + "/" + kNsLinks[i], t, rt.ns[i], held);
             if (r) th.ns_overrides.emplace_back(t, *r);
         }
         d.threads.push_back(std::move(th));
     }
     for (const auto& f : raw.ns_fds) {
-        auto r = resolve_link(pid, base + "fd/" + std::to_string(f.fd), f.ns.type, f.ns.inode);
+        auto r = resolve_link(pid, base + "fd/" + std::to_string(f.fd), f.ns.type, f.ns.inode, held, LinkKind::fd);
         if (r) d.ns_fds.emplace_back(f.fd, *r);
     }
     return d;
@@ -228,18 +315,22 @@ Status Model::read_and_upsert(std::int32_t pid, std::optional<Result<RawProcess>
 Status Model::add_process(std::int32_t tgid) {
     if (tgid <= 0) return make_error(Errc::invalid_argument, "pid must be positive");
     if (!opts_.processes) return Ok{};
+    Busy busy(*this);
     return read_and_upsert(tgid);
 }
 
 Status Model::refresh_credentials(std::int32_t tgid) {
     const Process* p = index_.find_process(tgid);
     if (!p) return make_error(Errc::not_found, "process " + std::to_string(tgid) + " is not indexed");
-    auto c = read_credentials(proc_.get(), tgid);
+    // Its user namespace as the kernel has it now: by id where nsfs handles give it in the same
+    // call as the inode, else by inode (and type: the ns/user link).
+    auto c = read_credentials(proc_.get(), tgid, features_.ns_handles);
     if (!c) return c.error();
     if (c->start_time != p->start_time)
         return make_error(Errc::not_found, "pid " + std::to_string(tgid) + " now names another process");
     const Namespace* userns = index_.find_namespace(p->ns_of(NsType::user));
-    if (c->user_inode != 0 && userns && c->user_inode != userns->meta.inode) {
+    if (c->user_inode != 0 && userns &&
+        (c->user_inode != userns->meta.inode || (c->user_id != 0 && c->user_id != userns->meta.id))) {
         // It moved to another user namespace since it was read (unshare or setns without exec):
         // these credentials belong with namespaces the index does not show it in. Not decided on
         // them; read whole at the next turn (not here: the caller may be walking the index).
@@ -252,6 +343,7 @@ Status Model::refresh_credentials(std::int32_t tgid) {
 }
 
 std::size_t Model::reread_stale() {
+    Busy busy(*this);
     std::vector<std::int32_t> now;
     now.swap(stale_);
     for (auto tgid : now) (void)read_and_upsert(tgid);  // removes it if it ended meanwhile
@@ -259,6 +351,7 @@ std::size_t Model::reread_stale() {
 }
 
 bool Model::remove_task(std::int32_t tid, std::int32_t tgid) {
+    Busy busy(*this);
     const Process* p = index_.find_process(tgid);
     if (tid != tgid) {
         index_.remove_thread(tgid, tid);
@@ -293,6 +386,11 @@ Status Model::scan_mounts() {
         const Process* p = index_.find_process(tgid);
         readers.emplace_back(id, p && p->ns_tid ? p->ns_tid : tgid);
     }
+    // A mount read at the last scan, same mount namespace, id, inode and mount point, holds what
+    // it held then. Any other mount of an indexed inode is confirmed through its path (once per
+    // namespace and scan): its namespace may be a new one that the kernel gave a dead one's inode.
+    std::unordered_map<std::string, NsId> seen;
+    std::unordered_set<NsId> confirmed_now;
     for (const auto& [mntns, pid] : readers) {
         auto dir = ::openat(proc_.get(), std::to_string(pid).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dir < 0) continue;
@@ -303,17 +401,44 @@ Status Model::scan_mounts() {
         if (!entries) continue;
         for (const auto& m : nsfs_mounts(*entries)) {
             nsfs_mntns_[mntns] = pid;
-            // mountinfo names the inode: a namespace known already is not opened again.
-            auto id = index_.find_by_inode(features_.nsfs_dev, m.ns.inode);
+            const std::string key = std::to_string(mntns) + ':' + std::to_string(m.mount_id) + ':' +
+                                    std::to_string(m.ns.inode) + ':' + m.mount_point;
+            std::optional<NsId> id = lookup(m.ns.type, m.ns.inode);
+            std::optional<Fd> fd;
+            if (id && !building_ && !confirmed_now.contains(*id)) {
+                if (auto was = mount_ids_.find(key); was == mount_ids_.end() || was->second != *id) {
+                    auto opened = open_mount(pid, m.mount_point);
+                    if (!opened) continue;  // gone, or refused (counted): not reached through this mount
+                    const Same same = same_namespace(*id, opened->get());
+                    if (same == Same::moved || same == Same::unknown) continue;  // changed since mountinfo
+                    if (same == Same::other) {
+                        evict(*id);
+                        id.reset();
+                        fd = std::move(*opened);
+                    } else {
+                        confirmed(*id);
+                        confirmed_now.insert(*id);
+                    }
+                }
+            }
             if (!id) {
-                auto opened = resolve_opened(open_mount(pid, m.mount_point), m.ns.type, m.ns.inode);
+                auto opened = resolve_opened(fd ? Result<Fd>(std::move(*fd)) : open_mount(pid, m.mount_point), m.ns.type,
+                                             m.ns.inode);
                 if (!opened) continue;  // gone, or refused (counted): not reached through this mount
                 id = *opened;
+                confirmed_now.insert(*id);
             }
             ++refs[*id];
             mounts_[*id].emplace_back(pid, m.mount_point);
+            seen.emplace(key, *id);
         }
     }
+    mount_ids_ = std::move(seen);
+    // What a drop above took with it (a mount namespace, or a namespace counted before).
+    std::erase_if(refs, [&](const auto& kv) { return !index_.find_namespace(kv.first); });
+    std::erase_if(mount_ids_, [&](const auto& kv) { return !index_.find_namespace(kv.second); });
+    std::erase_if(mounts_, [&](const auto& kv) { return !index_.find_namespace(kv.first); });
+    std::erase_if(nsfs_mntns_, [&](const auto& kv) { return !index_.find_namespace(kv.first); });
     return index_.set_mount_refs(refs);
 }
 
@@ -324,6 +449,7 @@ std::vector<std::pair<std::int32_t, std::string>> Model::mounts_of(NsId id) cons
 
 Status Model::refresh_mounts() {
     if (!opts_.bind_mounts) return Ok{};
+    Busy busy(*this);
     return scan_mounts();
 }
 
@@ -359,15 +485,22 @@ Result<RescanReport> Model::rescan() {
 }
 
 Result<RescanReport> Model::rescan_from(ProcSnapshot&& snap) {
+    Busy busy(*this);
     note_events();  // a new index: the next miss lists again
     const auto build_start = std::chrono::steady_clock::now();
     Index old = std::move(index_);
     index_ = Index{};
     previous_ = &old;
+    stale_reads_.clear();  // of the index being replaced
+    // Every namespace of the new index is opened and registered from this one read of /proc:
+    // a link found again by inode in it needs no asking (README "Namespace identity").
+    building_ = true;
     RescanReport report;
     auto restore = [&](Error e) -> Result<RescanReport> {
         index_ = std::move(old);
         previous_ = nullptr;
+        building_ = false;
+        stale_reads_.clear();
         return e;
     };
     if (auto s = register_self(); !s) return restore(s.error());
@@ -379,6 +512,7 @@ Result<RescanReport> Model::rescan_from(ProcSnapshot&& snap) {
     }
     if (opts_.bind_mounts)
         if (auto s = scan_mounts(); !s) return restore(s.error());
+    building_ = false;
     index_.collect();
     previous_ = nullptr;
     (void)index_.take_changes();
@@ -398,19 +532,25 @@ Result<RescanReport> Model::rescan_from(ProcSnapshot&& snap) {
 Status Model::add_thread(std::int32_t tgid, std::int32_t tid) {
     if (tgid <= 0 || tid <= 0) return make_error(Errc::invalid_argument, "pid must be positive");
     if (!opts_.processes) return Ok{};
+    Busy busy(*this);
     const Process* p = index_.find_process(tgid);
-    if (!p || !opts_.tasks) return add_process(tgid);
+    if (!p || !opts_.tasks) return read_and_upsert(tgid);
     auto raw = read_thread(proc_.get(), tgid, tid);
     if (!raw) return raw.error();
     if (raw->nspid.size() != p->chains.depth()) return read_and_upsert(tgid);
     ThreadRecord th;
     th.tid = tid;
     th.nspid = std::move(raw->nspid);
+    // A new thread has its creator's namespaces: its group's (overrides included) are known.
+    std::vector<NsId> held;
+    add_held(*p, held);
     for (auto t : kAllNsTypes) {
         const auto i = ns_type_index(t);
+        p = index_.find_process(tgid);  // a resolution below may have dropped it (a stale namespace)
+        if (!p) return read_and_upsert(tgid);
         const Namespace* leader = index_.find_namespace(p->ns[i]);
         if (raw->ns[i] == 0 || (leader && leader->meta.inode == raw->ns[i])) continue;
-        auto r = resolve_link(tgid, "task/" + std::to_string(tid) + "/" + kNsLinks[i], t, raw->ns[i]);
+        auto r = resolve_link(tgid, "task/" + std::to_string(tid) + "/" + kNsLinks[i], t, raw->ns[i], held);
         if (r) th.ns_overrides.emplace_back(t, *r);
     }
     auto s = index_.upsert_thread(tgid, std::move(th));
@@ -419,6 +559,7 @@ Status Model::add_thread(std::int32_t tgid, std::int32_t tid) {
 }
 
 Result<bool> Model::verify_process(std::int32_t tgid) {
+    Busy busy(*this);
     const Process* p = index_.find_process(tgid);
     if (!p) return make_error(Errc::not_found, "process " + std::to_string(tgid) + " is not indexed");
     std::vector<std::int32_t> tids;
@@ -448,6 +589,18 @@ Result<bool> Model::verify_process(std::int32_t tgid) {
     };
     differs = differs || for_children_differs(links->pid_for_children, p->pid_for_children, NsType::pid) ||
               for_children_differs(links->time_for_children, p->time_for_children, NsType::time);
+    // Its namespace fds: closed (or replaced) without any event.
+    if (p->ns_fds && !differs) {
+        const std::string fd_base = std::to_string(tgid) + "/" + links_base(p->ns_tid) + "fd/";
+        for (const auto& [fd, id] : *p->ns_fds) {
+            const Namespace* ns = index_.find_namespace(id);
+            auto link = read_ns_link_at(proc_.get(), (fd_base + std::to_string(fd)).c_str());
+            if (!ns || !link || link->type != ns->meta.type || link->inode != ns->meta.inode) {
+                differs = true;
+                break;
+            }
+        }
+    }
     // links->threads follows the order of `tids` (threads that exited are left out).
     std::size_t k = 0;
     for (const auto& [tid, ns] : links->threads) {
@@ -462,9 +615,13 @@ Result<bool> Model::verify_process(std::int32_t tgid) {
             if (ns[i] != 0 && ns[i] != inode_of(expect)) differs = true;
         }
     }
-    if (!differs) return false;
+    // Links as the index has them: confirm the identity of what it holds, at most every
+    // confirm_interval per namespace (the inodes match; they may be new namespaces' now).
+    if (!differs && confirm_held(*p)) return false;
     ++verify_mismatches_;
-    if (auto s = read_and_upsert(tgid); !s) return s.error();
+    auto s = read_and_upsert(tgid);
+    std::erase(stale_reads_, tgid);  // read just now
+    if (!s) return s.error();
     return true;
 }
 
@@ -473,16 +630,33 @@ std::vector<std::pair<NsId, std::int32_t>> Model::nsfs_mount_namespaces() const 
 }
 
 Result<Fd> Model::open_namespace(NsId id) {
+    Busy busy(*this);
+    bool gone = false;
+    auto r = open_namespace_at(id, gone);
+    if (gone) {
+        // A holder reached another namespace with its inode: this one is no more.
+        evict(id);
+        return make_error(Errc::no_such_namespace, "namespace " + std::to_string(id) + " is gone");
+    }
+    return r;
+}
+
+Result<Fd> Model::open_namespace_at(NsId id, bool& gone) {
     const Namespace* ns = index_.find_namespace(id);
     if (!ns) return make_error(Errc::no_such_namespace, "namespace " + std::to_string(id) + " is not known");
     const NsType type = ns->meta.type;
-    const auto inode = ns->meta.inode;
     const char* name = kNsNames[ns_type_index(type)];
+    // Its inode and type, and then its identity (same_namespace): a holder that moved is passed
+    // over; one that reaches another namespace with this inode shows this one is gone.
     auto usable = [&](Result<Fd> fd) -> std::optional<Fd> {
-        if (!fd) return std::nullopt;
-        auto ident = ns_identity(fd->get());
-        if (!ident || ident->inode != inode || ident->type != type) return std::nullopt;
-        return std::move(*fd);
+        if (!fd || gone) return std::nullopt;
+        switch (same_namespace(id, fd->get())) {
+        case Same::yes: confirmed(id); return std::move(*fd);
+        case Same::other: gone = true; return std::nullopt;
+        case Same::moved:
+        case Same::unknown: return std::nullopt;
+        }
+        return std::nullopt;
     };
     if (id == self_[ns_type_index(type)])
         if (auto fd = usable(open_link(std::string("self/ns/") + name))) return std::move(*fd);
@@ -494,6 +668,7 @@ Result<Fd> Model::open_namespace(NsId id) {
     for (auto it = ns->members.begin(); it != ns->members.end() && first.size() < 4; ++it) first.push_back(*it);
     for (const auto tgid : first)
         if (auto fd = usable(open_link(proc_rel(tgid, base_of(tgid) + "ns/" + name)))) return std::move(*fd);
+    if (gone) return make_error(Errc::no_such_namespace, "namespace " + std::to_string(id) + " is gone");
     if (auto it = mounts_.find(id); it != mounts_.end())
         for (const auto& [pid, mp] : it->second)
             if (auto fd = usable(open_mount(pid, mp))) return std::move(*fd);
@@ -515,18 +690,23 @@ Result<Fd> Model::open_namespace(NsId id) {
                         if (auto fd = usable(open_link(proc_rel(tgid, "task/" + std::to_string(th.tid) + "/ns/" + name))))
                             return std::move(*fd);
     }
-    // A hidden ancestor: reach it from a child or an owned namespace.
-    for (const auto& [cid, child] : index_.namespaces()) {
-        const bool is_parent = child.meta.parent == id;
-        const bool is_owner = child.meta.owner == id;
-        if (!is_parent && !is_owner) continue;
-        auto cfd = open_namespace(cid);
-        if (!cfd) continue;
+    if (gone) return make_error(Errc::no_such_namespace, "namespace " + std::to_string(id) + " is gone");
+    // A hidden ancestor: reach it from a child or an owned namespace (ids copied: a child found
+    // gone is dropped on the way).
+    std::vector<std::pair<NsId, bool>> children;
+    for (const auto& [cid, child] : index_.namespaces())
+        if (child.meta.parent == id || child.meta.owner == id) children.emplace_back(cid, child.meta.parent == id);
+    for (const auto& [cid, is_parent] : children) {
+        bool child_gone = false;
+        auto cfd = open_namespace_at(cid, child_gone);
+        if (child_gone) evict(cid);
+        if (!cfd || !index_.find_namespace(id)) continue;
         auto up = is_parent ? ns_get_parent(cfd->get()) : ns_get_userns(cfd->get());
         if (!up) continue;
-        auto ident = ns_identity(up->get());
-        if (ident && ident->inode == inode) return std::move(*up);
+        if (auto fd = usable(std::move(up))) return std::move(*fd);
+        if (gone) break;
     }
+    if (gone) return make_error(Errc::no_such_namespace, "namespace " + std::to_string(id) + " is gone");
     return make_error(Errc::no_such_namespace, "namespace " + std::to_string(id) + " has no reachable holder any more");
 }
 
@@ -556,6 +736,7 @@ void Model::read_unindexed() {
 Result<std::int32_t> Model::translate(std::int32_t nr, NsId from, NsId to, TranslateScratch* scratch) {
     auto r = index_.translate(nr, from, to);
     if (r || r.error().code != Errc::not_found) return r;
+    Busy busy(*this);
     // A miss: the task may be newer than our last event. Ask the kernel.
     if (!features_.pid_ioctls) {
         // Without the pid ioctls: read the processes /proc lists that the index lacks, at most

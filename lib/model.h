@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -29,6 +30,9 @@ struct DiscoveryOptions {
     bool bind_mounts = true;  // nsfs entries of /proc/PID/mountinfo, one reader per mount namespace
     bool ancestors = true;    // parents and owners that nothing else holds
     bool kernel_ids = true;   // NS_GET_ID where the kernel has it; false: library-assigned ids, as on older kernels
+    // How long verify_process takes an entry's identity, once confirmed with the kernel, as
+    // settled before it confirms it again through one of the process's links.
+    std::chrono::seconds confirm_interval{10};
     // Use only the kernel interfaces this version has (kernel_version.h), as on such a kernel;
     // unset: whatever the running kernel has (probed).
     std::optional<KernelVersion> assume_kernel;
@@ -139,10 +143,27 @@ public:
     static constexpr std::size_t kMaxInlineFds = 4096;
     [[nodiscard]] std::uint64_t fd_scans_truncated() const noexcept { return fd_scans_truncated_; }
 
-    // An fd for a namespace in the index, opened through whatever holds it, verified by inode.
+    // An fd for a namespace in the index, opened through whatever holds it and checked to be it
+    // (same_namespace). A holder found to reach another namespace with its inode shows the
+    // entry is gone: it is dropped (Errc::no_such_namespace).
     Result<Fd> open_namespace(NsId id);
-    // Registers the namespace behind `fd` (and its parent/owner chain); returns its id.
+    // The namespace behind `fd`: the index's entry for it, checked to be it (same_namespace; an
+    // entry found to be another namespace is dropped), else registered (with its parent/owner
+    // chain). Returns its id.
     Result<NsId> resolve_fd(int fd);
+    // The namespace behind the nsfs link /proc/<rel> ("PID/ns/pid", "PID/task/TID/ns/user") seen
+    // as (type, inode): the index's entry when its identity is confirmed by the kernel (an entry
+    // of another type or found to be another namespace is dropped), else opened and registered.
+    // For callers outside the model's own reads (DumpPidTree). Errc::not_found when it changed.
+    Result<NsId> resolve_ns_link(const std::string& rel, NsType type, std::uint64_t inode);
+    // Checks with the kernel, through the process's own links, that the index's pid and user
+    // namespaces of `tgid` are still what it names (what access decisions about and by it rest
+    // on); an entry found to be another namespace is dropped and the process read again.
+    // Errc::not_found when the process is gone.
+    Status confirm_process(std::int32_t tgid);
+    // Entries the kernel showed to be gone (their inode given to another namespace, or of
+    // another type than an nsfs link now names): dropped with what they held, counted here.
+    [[nodiscard]] std::uint64_t stale_namespaces() const noexcept { return stale_namespaces_; }
 
     [[nodiscard]] const Index& index() const noexcept { return index_; }
     [[nodiscard]] NsId self_ns(NsType t) const noexcept { return self_[ns_type_index(t)]; }
@@ -150,6 +171,9 @@ public:
     [[nodiscard]] const KernelFeatures& features() const noexcept { return features_; }
     // The open /proc directory every read goes through.
     [[nodiscard]] int proc_fd() const noexcept { return proc_.get(); }
+    // Drops the namespaces nothing in the index holds: those registered for a lookup of a task the
+    // index does not hold (resolve_fd, resolve_ns_link: DumpPidTree's exited or new tasks).
+    void collect() { index_.collect(); }
     // Namespaces added/removed by incremental operations since the last call.
     std::vector<NsChange> take_changes() { return index_.take_changes(); }
     // The second thread that reads /proc ahead of the model's thread (DumpPidTree's ReadAhead):
@@ -163,13 +187,56 @@ private:
     Result<Fd> open_link(const std::string& rel);
     // An nsfs fd through a mount point of PID's mount namespace (MountPathOpener).
     Result<Fd> open_mount(std::int32_t pid, const std::string& mount_point);
+    // open_namespace without its drop: `gone` set when a holder reached another namespace with
+    // its inode.
+    Result<Fd> open_namespace_at(NsId id, bool& gone);
+    // resolve_fd within a public call (no settle()).
+    Result<NsId> resolve_fd_at(int fd);
     // Counts a refusal (Errc::access_denied) in unsafe_paths_skipped_.
     Result<Fd> counted(Result<Fd> fd);
     // Checks an opened namespace against the type and inode expected (0: any) and resolves it.
     Result<NsId> resolve_opened(Result<Fd> fd, NsType expect, std::uint64_t expect_inode);
-    // The namespace behind /proc/PID/<rel> (an ns link, task link or fd): from the index when
-    // its inode is known, else opened, checked against `inode` and resolved.
-    Result<NsId> resolve_link(std::int32_t pid, std::string_view rel, NsType type, std::uint64_t inode);
+    // The kind of a link below /proc: an nsfs link always reaches nsfs; an fd may be any file.
+    enum class LinkKind : std::uint8_t { ns, fd };
+    // The namespace behind /proc/PID/<rel> (an ns link, task link or fd) seen as (type, inode):
+    // the index's entry for that inode when it is confirmed to be it, else opened, checked
+    // against `inode` and registered. Confirmed without asking the kernel when rescanning (the
+    // index is being built from this very read) or when `held` names it: namespaces the
+    // process, or its parent, held already in the index (a fork inherits them, a re-read finds
+    // them); otherwise asked (same_link). See README "Namespace identity".
+    Result<NsId> resolve_link(std::int32_t pid, std::string_view rel, NsType type, std::uint64_t inode,
+                              std::span<const NsId> held = {}, LinkKind kind = LinkKind::ns);
+
+    // --- identity (model_identity.cpp) ---
+    enum class Same : std::uint8_t {
+        yes,      // it is that namespace
+        moved,    // another inode or type: what was read changed since (not the entry's fault)
+        other,    // the entry's inode, but another namespace: the entry's namespace is gone
+        unknown,  // the kernel could not be asked (gone, refused)
+    };
+    // Whether the namespace open as `fd` is index entry `id`. With NS_GET_ID: its id. Without:
+    // type, inode, owner uid (a user namespace) and, the same way up to one of the observer's own
+    // namespaces, its parent and owner: a namespace may then be taken for a dead one only if
+    // they are alike in all of these (README "Namespace identity").
+    Same same_namespace(NsId id, int fd, int depth = 0);
+    // The same for the nsfs file behind /proc/<rel>: an ns link by its nsfs file handle where the
+    // kernel has them (one call, nothing opened), anything else opened.
+    Same same_link(NsId id, const std::string& rel, LinkKind kind);
+    // The entry of the namespace seen as (type, inode), not yet confirmed: nullopt on a miss. An
+    // entry of another type is gone (the inode is the other type's now): dropped.
+    std::optional<NsId> lookup(NsType type, std::uint64_t inode);
+    // Drops `id` (Index::evict) and queues the processes it held for a re-read (settle()).
+    void evict(NsId id);
+    void confirmed(NsId id);
+    [[nodiscard]] std::uint32_t stamp() const;  // the confirmation clock: seconds since create(), from 1
+    // The ids process `p` holds (its set, *_for_children, threads' and fds'), for resolve_link.
+    static void add_held(const Process& p, std::vector<NsId>& out);
+    // Confirms the entries `p` holds that were not confirmed for confirm_interval, through its
+    // links; false when one was found gone (dropped; its holders are queued for a re-read).
+    bool confirm_held(const Process& p);
+    // Re-reads the processes evictions left stale (the outermost public call does, at its end).
+    void settle();
+    class Busy;
     // Reads made on the caller's thread (events, verify, calls) look at no more than
     // kMaxInlineFds fds of a process; read_snapshot (a rescan, on its own thread) reads them all.
     [[nodiscard]] ReadOptions read_options(bool inline_read = true) const noexcept {
@@ -183,7 +250,10 @@ private:
     void read_unindexed();
     // stat field 22 of /proc/PID; 0 when it is gone.
     [[nodiscard]] std::uint64_t start_time_of(std::int32_t pid) const;
-    NsId assign_id(std::uint64_t dev, std::uint64_t inode);
+    // Without NS_GET_ID: the id a namespace about to be registered gets, `meta` complete but for
+    // it. A rescan carries an id over from the index it replaces for a namespace alike in inode,
+    // type, parent, owner and owner uid (see same_namespace); else a new one.
+    NsId assign_id(const NamespaceMeta& meta);
     std::uint32_t count_levels(int fd);
 
     DiscoveryOptions opts_;
@@ -207,6 +277,29 @@ private:
     std::unordered_map<std::int32_t, std::uint64_t> unindexable_;  // pid -> start time (read_unindexed)
     std::uint64_t fd_scans_truncated_ = 0;
     HelperThread helper_thread_;
+    std::chrono::steady_clock::time_point born_ = std::chrono::steady_clock::now();
+    bool building_ = false;  // rescan_from is building a fresh index from one read of /proc
+    int busy_ = 0;           // public calls in progress (Busy)
+    std::vector<std::int32_t> stale_reads_;  // processes that held an evicted namespace
+    std::uint64_t stale_namespaces_ = 0;
+    // nsfs bind mounts read at the last scan: "mntns:mount id:inode:mount point" -> namespace.
+    // A mount seen again holds what it held; a new one is confirmed through its path.
+    std::unordered_map<std::string, NsId> mount_ids_;
+};
+
+// A public call of the model in progress: the outermost one re-reads, at its end, the processes
+// its evictions left stale (settle()), so that no caller finds them missing afterwards.
+class Model::Busy {
+public:
+    explicit Busy(Model& m) noexcept : m_(m) { ++m_.busy_; }
+    ~Busy() {
+        if (--m_.busy_ == 0 && !m_.stale_reads_.empty()) m_.settle();
+    }
+    Busy(const Busy&) = delete;
+    Busy& operator=(const Busy&) = delete;
+
+private:
+    Model& m_;
 };
 
 }  // namespace pidns

@@ -56,7 +56,7 @@ std::vector<NsfsMount> nsfs_mounts(const std::vector<MountEntry>& entries) {
         if (e.fstype != "nsfs") continue;
         auto link = parse_ns_link(e.root);
         if (!link) continue;
-        out.push_back(NsfsMount{*link, e.mount_point});
+        out.push_back(NsfsMount{*link, e.mount_point, e.mount_id});
     }
     return out;
 }

@@ -24,6 +24,7 @@ Result<std::vector<MountEntry>> parse_mountinfo(std::string_view text);
 struct NsfsMount {
     NsLink ns;                // type and inode of the mounted namespace
     std::string mount_point;  // path inside the mount namespace that holds it
+    std::uint64_t mount_id = 0;  // mountinfo's first field (reused once the mount is gone)
 };
 
 // The entries of fstype "nsfs" whose root names a namespace ("net:[4026532...]").

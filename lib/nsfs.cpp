@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <linux/magic.h>
 #include <linux/nsfs.h>
 #include <linux/openat2.h>
@@ -28,6 +29,10 @@
 #ifndef NS_GET_ID
 #define NS_GET_ID _IOR(0xb7, 13, __u64)
 #endif
+// include/linux/exportfs.h (Linux 6.18): an nsfs handle is struct nsfs_file_handle
+// { __u64 ns_id; __u32 ns_type; __u32 ns_inum; }, ns_type a CLONE_NEW* flag.
+constexpr int kFileidNsfs = 0xf1;
+constexpr unsigned kNsfsHandleBytes = 16;
 
 namespace pidns {
 
@@ -183,6 +188,35 @@ Result<std::uint64_t> ns_get_id(int fd) {
     return static_cast<std::uint64_t>(id);
 }
 
+Result<NsHandle> ns_handle_at(int dirfd, const char* path) {
+    struct {
+        file_handle head;
+        unsigned char bytes[MAX_HANDLE_SZ];
+    } h{};
+    h.head.handle_bytes = MAX_HANDLE_SZ;
+    int mount_id = 0;
+    const int flags = *path == '\0' ? AT_EMPTY_PATH : AT_SYMLINK_FOLLOW;
+    if (::name_to_handle_at(dirfd, path, &h.head, &mount_id, flags) != 0) {
+        const int e = errno;
+        if (e == ENOENT || e == ESRCH) return make_error(Errc::not_found, std::string("no namespace at ") + path, e);
+        if (e == EOPNOTSUPP || e == EOVERFLOW || e == ENOSYS)
+            return make_error(Errc::unsupported, "no nsfs file handle", e);
+        return make_error(Errc::io, std::string("name_to_handle_at ") + path + " failed", e);
+    }
+    if (h.head.handle_type != kFileidNsfs || h.head.handle_bytes < kNsfsHandleBytes)
+        return make_error(Errc::unsupported, "not an nsfs file handle");
+    NsHandle out;
+    std::uint32_t flag = 0, inum = 0;
+    std::memcpy(&out.id, h.head.f_handle, 8);
+    std::memcpy(&flag, h.head.f_handle + 8, 4);
+    std::memcpy(&inum, h.head.f_handle + 12, 4);
+    auto type = ns_type_from_clone_flag(static_cast<int>(flag));
+    if (!type || out.id == 0 || inum == 0) return make_error(Errc::unsupported, "an nsfs file handle of unknown shape");
+    out.type = *type;
+    out.inode = inum;
+    return out;
+}
+
 namespace {
 Result<Fd> relation(int fd, unsigned long req, const char* what) {
     int r = ::ioctl(fd, req);
@@ -238,7 +272,11 @@ const KernelFeatures& kernel_features() {
         if (!pidfd) return k;
         struct stat st {};
         if (::fstat(pidfd->get(), &st) == 0) k.nsfs_dev = st.st_dev;
-        k.ns_get_id = ns_get_id(pidfd->get()).ok();
+        const auto id = ns_get_id(pidfd->get());
+        k.ns_get_id = id.ok();
+        // nsfs file handles came with NS_GET_ID; used only where they give the same id.
+        if (auto h = ns_handle_at(procfd.get(), "self/ns/pid"); h && id)
+            k.ns_handles = h->id == *id && h->type == NsType::pid && h->inode == static_cast<std::uint64_t>(st.st_ino);
         // Our own pid, translated into our own namespace, must come back unchanged.
         auto self = ns_pid_in_pidns(pidfd->get(), static_cast<std::int32_t>(::getpid()));
         k.pid_ioctls = self.ok() && *self == ::getpid();

@@ -33,6 +33,7 @@ private:
 
 struct KernelFeatures {
     bool ns_get_id = false;      // NS_GET_ID (Linux >= 6.18): 64-bit ids, never reused
+    bool ns_handles = false;     // nsfs file handles (Linux >= 6.18): id, type and inode without an open
     bool pid_ioctls = false;     // NS_GET_PID_FROM_PIDNS / NS_GET_PID_IN_PIDNS (Linux >= 6.11)
     bool owner_uid = false;      // NS_GET_OWNER_UID
     std::uint64_t nsfs_dev = 0;  // st_dev of nsfs inodes
@@ -81,6 +82,20 @@ struct NsIdentity {
 Result<NsIdentity> ns_identity(int fd);
 
 Result<std::uint64_t> ns_get_id(int fd);
+
+// An nsfs file handle's contents (Linux 6.18, FILEID_NSFS): the namespace's 64-bit id (NS_GET_ID's),
+// its type and its inode, from name_to_handle_at(): one system call, nothing opened.
+struct NsHandle {
+    std::uint64_t id = 0;
+    NsType type = NsType::pid;
+    std::uint64_t inode = 0;
+};
+// The handle of the nsfs file at `path` below `dirfd`, the final magic link followed: only for
+// kernel-made links into nsfs ("PID/ns/net", "PID/task/TID/ns/user"; an fd link may name any
+// file: open it O_PATH, check it, and pass path ""). With path "": the O_PATH fd `dirfd` itself.
+// Errc::not_found when gone, Errc::unsupported when it has no nsfs handle (another filesystem, or
+// a kernel without them), Errc::io otherwise (EACCES: the kernel refused the link).
+Result<NsHandle> ns_handle_at(int dirfd, const char* path);
 // Parent of a pid or user namespace. Errc::not_found when it has none visible to us (EPERM).
 Result<Fd> ns_get_parent(int fd);
 // Owning user namespace. Errc::not_found when it is outside our view (EPERM).

@@ -26,14 +26,14 @@ bool past(std::chrono::steady_clock::time_point deadline) { return std::chrono::
 // processes (fewer are read sooner than the helper wakes).
 constexpr std::size_t kReadAheadMin = 32;
 
-// The inode an nsfs link below `dirfd` points to; 0 when it cannot be read (gone, a zombie's
-// pid_for_children, a namespace without its init yet).
-std::uint64_t link_inode(int dirfd, const char* rel) {
+// The inode an nsfs link below `dirfd` points to, if it is of `type`; 0 when it cannot be read
+// (gone, a zombie's pid_for_children, a namespace without its init yet).
+std::uint64_t link_inode(int dirfd, const char* rel, NsType type = NsType::pid) {
     char buf[64];
     const ssize_t n = ::readlinkat(dirfd, rel, buf, sizeof buf);
     if (n <= 0 || static_cast<std::size_t>(n) >= sizeof buf) return 0;
     auto link = parse_ns_link(std::string_view(buf, static_cast<std::size_t>(n)));
-    return link && link->type == NsType::pid ? link->inode : 0;
+    return link && link->type == type ? link->inode : 0;
 }
 
 // The numeric entries of a directory below `dirfd` (a task list), ascending; empty if gone.
@@ -109,8 +109,10 @@ Result<DumpTask> parse_dump_status(std::string_view text) {
         const auto end = std::min(text.find('\n', pos), text.size());
         const auto line = text.substr(pos, end - pos);
         if (line.starts_with(kState)) {
+            // fs/proc/array.c task_state_array: R S D T t X Z P I ("t (tracing stop)": a traced task).
             const auto v = value(line.substr(kState.size()));
-            if (!v.empty() && v.front() >= 'A' && v.front() <= 'Z') t.state = v.front();
+            if (!v.empty() && ((v.front() >= 'A' && v.front() <= 'Z') || (v.front() >= 'a' && v.front() <= 'z')))
+                t.state = v.front();
         } else if (line.starts_with(kThreads)) {
             if (auto n = parse_u64(value(line.substr(kThreads.size()))); n && *n <= 0x7fffffff)
                 t.threads = static_cast<std::uint32_t>(*n);
@@ -219,29 +221,50 @@ std::vector<DumpEntry> order_dump(const std::vector<DumpTask>& tasks, std::size_
 
 PidTreeDump::PidTreeDump(Model& model, NsId root) : model_(model), root_(root) {}
 
+PidTreeDump::~PidTreeDump() {
+    ahead_.reset();  // before pre_ and the model go
+    model_.collect();
+}
+
 bool PidTreeDump::in_subtree(NsId pidns) const { return pidns != 0 && model_.index().pidns_is_descendant(pidns, root_); }
 
-NsId PidTreeDump::resolve(const std::string& rel, std::uint64_t inode) {
+NsId PidTreeDump::resolve(const std::string& rel, std::uint64_t inode, std::span<const NsId> held, NsType type) {
     if (inode == 0) return 0;
-    if (auto id = model_.index().find_by_inode(model_.features().nsfs_dev, inode)) return *id;
-    // Not indexed yet (a namespace made since, or one only an exited process holds): open the
-    // link (a kernel-made magic link, checked to be nsfs) and register it.
-    auto fd = open_ns_link(model_.proc_fd(), rel);
-    if (!fd) return 0;
-    auto ident = ns_identity(fd->get());
-    if (!ident || ident->type != NsType::pid || ident->inode != inode) return 0;
-    auto id = model_.resolve_fd(fd->get());
+    // The index's entry for that inode is taken as is only where the index's record of the task
+    // (or of its parent) holds it: any other may be a dead namespace whose inode the kernel gave
+    // to this one, and is confirmed (or dropped) by the model. A namespace not indexed yet (made
+    // since, or one only an exited process holds) is opened and registered there.
+    if (auto id = model_.index().find_by_inode(model_.features().nsfs_dev, inode);
+        id && std::find(held.begin(), held.end(), *id) != held.end() && model_.index().find_namespace(*id)->meta.type == type)
+        return *id;
+    auto id = model_.resolve_ns_link(rel, type, inode);
     return id ? *id : 0;
 }
 
-bool PidTreeDump::elsewhere(std::int32_t pid) const {
+std::vector<NsId> PidTreeDump::held_by(std::int32_t tgid, const DumpTask& leader) const {
+    std::vector<NsId> held;
+    const Index& index = model_.index();
+    auto add = [&](const Process* p) {
+        if (!p) return;
+        held.push_back(p->ns_of(NsType::pid));
+        held.push_back(p->ns_of(NsType::user));
+        if (p->pid_for_children) held.push_back(p->pid_for_children);
+    };
+    if (const Process* p = index.find_process(tgid); p && std::ranges::equal(p->chains.nstgid(), leader.nstgid)) add(p);
+    if (leader.ppid > 0 && leader.ppid != tgid) add(index.find_process(leader.ppid));
+    return held;
+}
+
+bool PidTreeDump::elsewhere(std::int32_t pid) {
     // One readlink instead of reading status: a process of a pid namespace the index knows
-    // outside the subtree is skipped. An unreadable link or an unknown namespace is read whole.
+    // outside the subtree is skipped. An unreadable link or an unknown namespace is read whole;
+    // the index's entry for the inode is confirmed first (it may be a dead namespace's).
     const std::string rel = std::to_string(pid) + "/ns/pid";
     const auto inode = link_inode(model_.proc_fd(), rel.c_str());
     if (inode == 0 || subtree_inodes_.contains(inode)) return false;
-    const auto id = model_.index().find_by_inode(model_.features().nsfs_dev, inode);
-    return id && !in_subtree(*id);
+    if (!model_.index().find_by_inode(model_.features().nsfs_dev, inode)) return false;
+    const NsId id = resolve(rel, inode);
+    return id != 0 && !in_subtree(id);
 }
 
 void PidTreeDump::drop_group(std::int32_t tgid) {
@@ -255,22 +278,24 @@ void PidTreeDump::drop_group(std::int32_t tgid) {
 NsId PidTreeDump::read_pidns(std::int32_t tgid, const DumpTask& leader) {
     const int proc = model_.proc_fd();
     const std::string base = std::to_string(tgid);
+    const auto held = held_by(tgid, leader);
     // The leader's link (readable for a zombie too: it names the namespace of the pid, which
     // lives until the reap), else a live thread's (all share it).
-    NsId pidns = resolve(base + "/ns/pid", link_inode(proc, (base + "/ns/pid").c_str()));
+    NsId pidns = resolve(base + "/ns/pid", link_inode(proc, (base + "/ns/pid").c_str()), held);
     if (pidns == 0)
         for (const auto tid : list_ids(proc, (base + "/task").c_str())) {
             const std::string rel = base + "/task/" + std::to_string(tid) + "/ns/pid";
-            if ((pidns = resolve(rel, link_inode(proc, rel.c_str()))) != 0) break;
+            if ((pidns = resolve(rel, link_inode(proc, rel.c_str()), held)) != 0) break;
         }
     if (pidns == 0 && leader.zombie() && leader.ppid > 0) {
         // No link readable: derive it from the parent, read now (a zombie keeps its parent).
         const std::string pbase = std::to_string(leader.ppid);
         if (auto ptext = read_small(proc, (pbase + "/status").c_str()))
             if (auto parent = parse_dump_status(*ptext)) {
-                parent->pidns = resolve(pbase + "/ns/pid", link_inode(proc, (pbase + "/ns/pid").c_str()));
+                const auto pheld = held_by(leader.ppid, *parent);
+                parent->pidns = resolve(pbase + "/ns/pid", link_inode(proc, (pbase + "/ns/pid").c_str()), pheld);
                 const std::string pfc = pbase + "/ns/pid_for_children";
-                parent->pid_for_children = resolve(pfc, link_inode(proc, pfc.c_str()));
+                parent->pid_for_children = resolve(pfc, link_inode(proc, pfc.c_str()), pheld);
                 const NsId derived = pidns_from_parent(leader, *parent);
                 const auto* ns = derived ? model_.index().find_namespace(derived) : nullptr;
                 if (ns && ns->meta.level + 1 == leader.nspid.size()) pidns = derived;
@@ -345,6 +370,14 @@ Result<bool> PidTreeDump::read_group(std::int32_t tgid, bool indexed, Prefetched
             return false;
         }
     }
+    // The user namespace its credentials are in (for the access decision, should it exit before
+    // it): the index's record of it, else its ns/user link (a zombie's too: it is its credentials').
+    const auto held = held_by(tgid, *leader);
+    if (const Process* p = model_.index().find_process(tgid); p && std::ranges::equal(p->chains.nstgid(), leader->nstgid))
+        leader->userns = p->ns_of(NsType::user);
+    else
+        leader->userns = resolve(base + "/ns/user", link_inode(proc, (base + "/ns/user").c_str(), NsType::user), held,
+                                 NsType::user);
     // Its tasks: the task list only when status counts more than the leader.
     std::vector<std::int32_t> tids;
     if (leader->threads <= 1 && !leader->zombie()) tids.push_back(tgid);
@@ -367,7 +400,7 @@ Result<bool> PidTreeDump::read_group(std::int32_t tgid, bool indexed, Prefetched
         const std::string pfc = rel + "/ns/pid_for_children";
         const std::uint64_t pfc_inode =
             tid == tgid && leader_pfc ? *leader_pfc : (t.zombie() ? 0 : link_inode(proc, pfc.c_str()));
-        t.pid_for_children = t.zombie() ? 0 : resolve(pfc, pfc_inode);
+        t.pid_for_children = t.zombie() ? 0 : resolve(pfc, pfc_inode, held);
         group.push_back(std::move(t));
     }
     if (group.empty()) return false;  // every task exited meanwhile
@@ -512,20 +545,35 @@ std::optional<std::size_t> PidTreeDump::count_uninspectable(CallerView& view,
         const auto li = by_tid_.find(tgid);
         const DumpTask& leader = tasks_[li != by_tid_.end() ? li->second : 0];
         const auto [ntasks, live] = group_info_.at(tgid);
-        const Process* p = model_.index().find_process(tgid);
-        if (live && (!p || !std::ranges::equal(p->chains.nstgid(), leader.nstgid))) {
+        auto indexed = [&]() -> const Process* {
+            const Process* p = model_.index().find_process(tgid);
+            return p && std::ranges::equal(p->chains.nstgid(), leader.nstgid) ? p : nullptr;  // else: another process now
+        };
+        const Process* p = live ? indexed() : nullptr;
+        if (live && !p) {
             (void)model_.add_process(tgid);  // not indexed yet (or its pid was reused): read it now
-            p = model_.index().find_process(tgid);
+            p = indexed();
         }
-        if (p && !std::ranges::equal(p->chains.nstgid(), leader.nstgid)) p = nullptr;  // another process now
-        if (!live) p = nullptr;
+        // Decided as the kernel would now, on fresh credentials in the user namespace it is in now
+        // (a group that moved to another one is read again first); a group that exited since it
+        // was read is decided on what was read of it.
+        bool exited = p == nullptr;
         bool ok = false;
         if (p) {
-            ok = view.may_inspect(*p);
-        } else {
-            // Exited (not reaped, or since it was read): not in the index. Decided on the
-            // credentials its status showed; its user namespace cannot be read any more, its
-            // parent's stands for it.
+            auto now = view.inspect_now(*p);
+            if (now == CallerView::Fresh::moved) {
+                (void)model_.add_process(tgid);
+                p = indexed();
+                now = p ? view.inspect_now(*p) : CallerView::Fresh::gone;
+                if (now == CallerView::Fresh::moved) now = CallerView::Fresh::denied;
+            }
+            exited = now == CallerView::Fresh::gone;
+            ok = now == CallerView::Fresh::allowed;
+        }
+        if (exited) {
+            // Not in the index, or gone since: decided on the credentials its status showed, in
+            // the user namespace they were in when read (its ns/user link, or the index's record
+            // of it); failing both, its parent's stands for it.
             Process z;
             z.tgid = tgid;
             z.uid = leader.uid;
@@ -534,8 +582,12 @@ std::optional<std::size_t> PidTreeDump::count_uninspectable(CallerView& view,
             z.cap_eff = leader.cap_eff;
             z.dumpable = true;  // no mm: the kernel's dumpability check does not apply
             z.ns[ns_type_index(NsType::pid)] = leader.pidns;
-            const Process* parent = model_.index().find_process(leader.ppid);
-            z.ns[ns_type_index(NsType::user)] = parent ? parent->ns_of(NsType::user) : model_.index().root_userns();
+            NsId userns = leader.userns && model_.index().find_namespace(leader.userns) ? leader.userns : 0;
+            if (userns == 0) {
+                const Process* parent = model_.index().find_process(leader.ppid);
+                userns = parent ? parent->ns_of(NsType::user) : model_.index().root_userns();
+            }
+            z.ns[ns_type_index(NsType::user)] = userns;
             ok = view.may_inspect_exited(z);
         }
         if (!ok) uninspectable_ += ntasks;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
@@ -48,6 +49,9 @@ struct DumpTask {
     std::uint64_t cap_prm = 0, cap_eff = 0;
     NsId pidns = 0;             // 0: not known (yet)
     NsId pid_for_children = 0;  // 0: unreadable (a zombie; a namespace that has no init yet)
+    // A leader's: the user namespace its credentials were in when read (the index's record of
+    // it, or its ns/user link): what its access is decided on if it exits before that. 0: unknown.
+    NsId userns = 0;
     [[nodiscard]] bool zombie() const noexcept { return state == 'Z' || state == 'X'; }
 };
 
@@ -94,6 +98,11 @@ class PidTreeDump {
 public:
     // `root`: a pid namespace in the model's index (resolved and checked by the caller).
     PidTreeDump(Model& model, NsId root);
+    // Drops the namespaces it registered that nothing in the index holds (those of tasks not
+    // indexed: exited, or made since): Model::collect.
+    ~PidTreeDump();
+    PidTreeDump(const PidTreeDump&) = delete;
+    PidTreeDump& operator=(const PidTreeDump&) = delete;
 
     // Reads until done or `deadline`: true when done (then tasks() holds the consistent set).
     // Errc::too_large beyond kMaxDumpTasks, Errc::unstable beyond kMaxDumpRounds,
@@ -130,15 +139,21 @@ private:
     void resolve_pending();
     // The namespace of /proc/TGID/ns/pid, else of a live thread's; 0 when none can be read.
     NsId read_pidns(std::int32_t tgid, const DumpTask& leader);
-    // The namespace behind /proc/<rel> (an ns link) of inode `inode`: from the index, else opened
-    // and registered. 0 when it cannot be opened.
-    NsId resolve(const std::string& rel, std::uint64_t inode);
+    // The pid namespace behind /proc/<rel> (an ns link) of inode `inode`: the index's entry, taken
+    // as is when `held` names it (the index's record of the task's group or of its parent) and
+    // else confirmed with the kernel (Model::resolve_ns_link), or opened and registered. 0 when it
+    // cannot be read.
+    NsId resolve(const std::string& rel, std::uint64_t inode, std::span<const NsId> held = {},
+                 NsType type = NsType::pid);
+    // The ids the index's records of `tgid` (when it is the process read as `leader`) and of its
+    // parent hold (Model::resolve_link's rule).
+    std::vector<NsId> held_by(std::int32_t tgid, const DumpTask& leader) const;
     [[nodiscard]] bool in_subtree(NsId pidns) const;
     // One consistency round: re-reads what dangles; true when nothing did.
     Result<bool> check_round();
     void drop_group(std::int32_t tgid);
     // Whether a process /proc lists but the index lacks is known to be outside the subtree.
-    [[nodiscard]] bool elsewhere(std::int32_t pid) const;
+    [[nodiscard]] bool elsewhere(std::int32_t pid);
     // Starts reading the status (parsed) and ns/pid_for_children of the index's processes,
     // queue_[0, indexed_) (at most kMaxDumpTasks), on the model's helper thread when it is free,
     // from the last one down, while this

@@ -32,13 +32,16 @@ Error vanished(std::int32_t pid) {
 
 bool is_gone(int e) { return e == ENOENT || e == ESRCH; }
 
-// readlinkat(dirfd, path) parsed as a namespace link; 0 inode if unreadable.
+}  // namespace
+
 Result<NsLink> read_ns_link_at(int dirfd, const char* path) {
     char buf[128];
     ssize_t n = ::readlinkat(dirfd, path, buf, sizeof buf);
     if (n < 0) return make_error(is_gone(errno) ? Errc::not_found : Errc::io, std::string("readlink ") + path, errno);
     return parse_ns_link(std::string_view(buf, static_cast<std::size_t>(n)));
 }
+
+namespace {
 
 constexpr std::array<const char*, kNsTypeCount> kNsPaths = {"ns/pid", "ns/user",   "ns/mnt", "ns/net",
                                                             "ns/uts", "ns/ipc", "ns/cgroup", "ns/time"};
@@ -345,19 +348,25 @@ Result<RawProcess> read_process_once(int proc_fd, std::int32_t pid, const ReadOp
 
 }  // namespace
 
-Result<RawCredentials> read_credentials(int proc_fd, std::int32_t pid) {
+Result<RawCredentials> read_credentials(int proc_fd, std::int32_t pid, bool user_id) {
     if (pid <= 0) return make_error(Errc::invalid_argument, "pid must be positive");
     auto entry = open_task(proc_fd, pid);
     if (!entry) return entry.error();
     RawCredentials c;
     c.start_time = entry->stat.start_time;
-    auto take = [&c](const TaskEntry& e) {
+    auto take = [&c, user_id](const TaskEntry& e) {
         c.uid = e.status.uid;
         c.gid = e.status.gid;
         c.cap_prm = e.status.cap_prm;
         c.cap_eff = e.status.cap_eff;
         c.dumpable = dumpable_at(e.dir.get(), c.uid[1], c.gid[1]);
         // Read after status: the user namespace these credentials are (at the latest) in.
+        if (user_id)
+            if (auto h = ns_handle_at(e.dir.get(), "ns/user"); h && h->type == NsType::user) {
+                c.user_inode = h->inode;
+                c.user_id = h->id;
+                return true;
+            }
         auto l = read_ns_link_at(e.dir.get(), "ns/user");
         c.user_inode = l ? l->inode : 0;
         return true;

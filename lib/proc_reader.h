@@ -68,12 +68,14 @@ struct RawCredentials {
     std::uint64_t cap_eff = 0;
     std::uint64_t start_time = 0;  // to tell a reused pid apart
     std::uint64_t user_inode = 0;  // its user namespace, read after the credentials (0: unreadable)
+    std::uint64_t user_id = 0;     // that namespace's id, when asked for (nsfs handles), else 0
     bool dumpable = true;
 };
 // Errc::not_found when the process is gone (or a zombie with no live thread). A leader that
 // exited while threads live on gives a live thread's credentials and dumpability, and its own
-// start time.
-Result<RawCredentials> read_credentials(int proc_fd, std::int32_t pid);
+// start time. `user_id`: read the user namespace as an nsfs file handle (Linux 6.18: its id
+// too, in one call) instead of its link.
+Result<RawCredentials> read_credentials(int proc_fd, std::int32_t pid, bool user_id = false);
 
 // One non-leader thread, from /proc/TGID/task/TID. Errc::not_found when it is gone.
 Result<RawThread> read_thread(int proc_fd, std::int32_t tgid, std::int32_t tid);
@@ -99,6 +101,10 @@ bool is_live_task(int proc_fd, std::int32_t tid);
 // `except`: what decides whether a leader's exit, or a thread's, ends the process. One listing
 // of /proc/TGID/task (none when the process is gone).
 bool has_live_thread(int proc_fd, std::int32_t tgid, std::int32_t except = 0);
+
+// readlinkat(dirfd, path) parsed as a namespace link ("net:[4026532000]"): Errc::not_found when
+// gone, Errc::parse when it is no namespace link.
+Result<NsLink> read_ns_link_at(int dirfd, const char* path);
 
 // Reads the small file `name` relative to dirfd into a string (at most 1 MiB).
 Result<std::string> read_file_at(int dirfd, const char* name);

@@ -99,6 +99,24 @@ bool CallerView::may_inspect(const Process& p) {
     return it->second;
 }
 
+CallerView::Fresh CallerView::inspect_now(const Process& p) {
+    const Access a = access(p);
+    if (a != Access::allowed || all_creds_ || widened_ || !fresh_credentials_)
+        return a == Access::allowed ? Fresh::allowed : Fresh::denied;
+    if (auto it = confirmed_.find(p.tgid); it != confirmed_.end()) return it->second ? Fresh::allowed : Fresh::denied;
+    if (auto r = model_.refresh_credentials(p.tgid); !r) {
+        if (r.error().code == Errc::not_found) return Fresh::gone;
+        if (r.error().code == Errc::io) return Fresh::moved;
+        confirmed_.emplace(p.tgid, false);
+        note_denial(p);
+        return Fresh::denied;
+    }
+    const bool ok = access(p) == Access::allowed;
+    confirmed_.emplace(p.tgid, ok);
+    if (!ok) note_denial(p);
+    return ok ? Fresh::allowed : Fresh::denied;
+}
+
 Access CallerView::decide(const Process& p) {
     if (all_creds_ || widened_) return access(p);
     if (!in_subtree(p)) return Access::invisible;
@@ -161,7 +179,18 @@ Result<NsId> CallerView::resolve(std::uint64_t ref, NsType dflt) {
         if (own == 0) return no_such_namespace(ref);
         return own;
     }
-    return resolve_reference(index_, model_.features().nsfs_dev, ref, [this](NsId id) { return visible(id); });
+    auto visible_id = [this](NsId id) { return visible(id); };
+    auto r = resolve_reference(index_, model_.features().nsfs_dev, ref, visible_id);
+    if (!r || *r == ref) return r;
+    // Named by its inode (pidnsctl reads one from the caller's /proc/PID/ns link): the entry of
+    // that inode may be a dead namespace's whose inode the kernel gave to the one meant. Confirmed
+    // through one of its holders; found gone, it is dropped (Model::open_namespace) and the
+    // reference resolved again, to the namespace the kernel has now if the index holds it.
+    const NsId id = *r;
+    (void)model_.open_namespace(id);
+    if (index_.find_namespace(id)) return r;
+    visible_cache_.clear();
+    return resolve_reference(index_, model_.features().nsfs_dev, ref, visible_id);
 }
 
 Result<NsId> CallerView::resolve_pidns(std::uint64_t ref) {

@@ -150,6 +150,11 @@ public:
     // The same for a thread group that exited and is not reaped (not in the index): decided on
     // `p` as made from its status just read (a zombie has no mm: dumpability does not apply).
     [[nodiscard]] bool may_inspect_exited(const Process& p) { return access(p) == Access::allowed; }
+    // may_inspect for a process read a while ago that may have exited or moved since
+    // (DumpPidTree's): `gone` when its pid no longer names it (refused nothing: the caller decides
+    // on what it read), `moved` when its user namespace is no longer the index's (read it again).
+    enum class Fresh : std::uint8_t { allowed, denied, gone, moved };
+    [[nodiscard]] Fresh inspect_now(const Process& p);
     // Whether the caller can see namespace `id` (what NamespaceAdded may tell it).
     [[nodiscard]] bool can_see(NsId id) { return visible(id); }
     std::uint32_t process_count();

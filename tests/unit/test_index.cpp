@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <set>
 
 #include "index.h"
 #include "observer_index.h"
@@ -196,4 +197,87 @@ TEST_CASE("bad process data is rejected without changing the index") {
     CHECK(idx.add_namespace(orphan).error().code == Errc::no_such_namespace);
     NamespaceMeta dup_inode{31, NsType::net, 1001, kDev, 0, 2, 0, 0};
     CHECK(idx.add_namespace(dup_inode).error().code == Errc::invalid_argument);
+}
+
+TEST_CASE("a namespace named in two slots of one process is refused: its member list never keeps a freed set") {
+    // The scan_mounts crash (issue 22): a stale net namespace hit by a uts link (the kernel had
+    // reused its inode) put one id in the net and the uts slot of a process's set. The set was
+    // then listed twice in that namespace's member sets, its removal took out one listing and
+    // freed the set, and the next walk of the namespace's members read freed memory.
+    Index idx = make_index();
+    NamespaceMeta net{20, NsType::net, 1020, kDev, 0, 2, 0, 0};
+    REQUIRE(idx.add_namespace(net).ok());
+    auto keeper = proc(60, 1, {60});
+    keeper.ns[ns_type_index(NsType::net)] = 20;  // keeps namespace 20 in the index
+    REQUIRE(idx.upsert_process(std::move(keeper)).ok());
+    auto twice = proc(61, 1, {61});
+    twice.ns[ns_type_index(NsType::net)] = 20;
+    twice.ns[ns_type_index(NsType::uts)] = 20;  // a net namespace in the uts slot
+    CHECK(idx.upsert_process(std::move(twice)).error().code == Errc::invalid_argument);
+    (void)idx.remove_process(61);
+    idx.collect();
+    // Whatever happened, every set a namespace lists is a live process's (compared as pointers:
+    // reading a freed one is the crash).
+    std::set<const NsSet*> live;
+    for (const auto& [tgid, p] : idx.processes()) live.insert(p.ns.set());
+    for (const auto& [id, ns] : idx.namespaces()) {
+        INFO("namespace " << id);
+        for (const NsSet* set : ns.members.sets()) CHECK(live.count(set) == 1);
+    }
+    // Every slot holds a namespace of its own type: a thread's override, *_for_children too.
+    auto wrong_thread = proc(62, 1, {62});
+    REQUIRE(idx.add_namespace(NamespaceMeta{21, NsType::uts, 1021, kDev, 0, 2, 0, 0}).ok());
+    wrong_thread.threads = {ThreadRecord{63, {63}, {{NsType::net, 21}}}};
+    CHECK(idx.upsert_process(std::move(wrong_thread)).error().code == Errc::invalid_argument);
+    auto wrong_pfc = proc(64, 1, {64});
+    wrong_pfc.pid_for_children = 20;
+    CHECK(idx.upsert_process(std::move(wrong_pfc)).error().code == Errc::invalid_argument);
+    REQUIRE(idx.upsert_process(proc(65, 1, {65})).ok());
+    CHECK(idx.upsert_thread(65, ThreadRecord{66, {66}, {{NsType::uts, 20}}}).error().code == Errc::invalid_argument);
+}
+
+TEST_CASE("evict: a namespace found gone goes with everything below it, and every process that held any of them") {
+    Index idx = make_index();  // pid 10 (level 1) below 1, pid 11 (level 2) below 10
+    REQUIRE(idx.add_namespace(NamespaceMeta{20, NsType::user, 1020, kDev, 2, 2, 1000, 1}).ok());
+    REQUIRE(idx.add_namespace(NamespaceMeta{21, NsType::net, 1021, kDev, 0, 20, 1000, 0}).ok());  // owned by 20
+    REQUIRE(idx.add_namespace(NamespaceMeta{22, NsType::uts, 1022, kDev, 0, 2, 0, 0}).ok());      // elsewhere
+    auto member = proc(60, 1, {60});
+    member.ns[ns_type_index(NsType::user)] = 20;
+    REQUIRE(idx.upsert_process(std::move(member)).ok());
+    auto fd_holder = proc(61, 1, {61});
+    fd_holder.ns_fds = {{5, 21}};
+    fd_holder.ns[ns_type_index(NsType::uts)] = 22;
+    REQUIRE(idx.upsert_process(std::move(fd_holder)).ok());
+    auto thread_holder = proc(62, 1, {62});
+    thread_holder.threads = {ThreadRecord{63, {63}, {{NsType::net, 21}}}};
+    REQUIRE(idx.upsert_process(std::move(thread_holder)).ok());
+    REQUIRE(idx.upsert_process(proc(64, 11, {64, 5, 1})).ok());  // unrelated, in pid 11
+    (void)idx.take_changes();
+
+    std::vector<std::int32_t> stale;
+    REQUIRE(idx.evict(20, stale));
+    std::sort(stale.begin(), stale.end());
+    CHECK(stale == std::vector<std::int32_t>{60, 61, 62});  // a member, an fd and a thread of 21 (below 20)
+    CHECK_FALSE(idx.find_namespace(20));
+    CHECK_FALSE(idx.find_namespace(21));
+    CHECK_FALSE(idx.find_by_inode(kDev, 1020));  // the inode is free for the namespace that has it now
+    CHECK_FALSE(idx.find_by_inode(kDev, 1021));
+    for (auto tgid : {60, 61, 62}) CHECK_FALSE(idx.find_process(tgid));
+    CHECK_FALSE(idx.find_task(63));
+    CHECK_FALSE(idx.find_namespace(22));  // held only by 61, which went: dropped as usual
+    CHECK(idx.find_process(64));
+    CHECK(*idx.translate(1, 11, 1) == 64);
+    CHECK(idx.find_namespace(2)->child_refs == 9);  // the observer's 7 and pid 10, 11: 20 (parent and owner) and 22 left
+    auto changes = idx.take_changes();
+    std::set<NsId> removed;
+    for (const auto& c : changes)
+        if (!c.added) removed.insert(c.id);
+    CHECK(removed == std::set<NsId>{20, 21, 22});
+    // The observer's own never go, nor anything when one of them would be below.
+    stale.clear();
+    CHECK_FALSE(idx.evict(2, stale));
+    CHECK_FALSE(idx.evict(999, stale));
+    CHECK(stale.empty());
+    CHECK(idx.find_namespace(2));
+    CHECK(idx.find_namespace(10));
 }
