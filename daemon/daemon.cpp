@@ -517,6 +517,7 @@ int Daemon::run() {
         // Calls: round-robin between uids and connections, one slice each.
         turn.begin("calls");
         clients_->send_due_refusals();
+        clients_->revalidate();
         const bool calls_pending = clients_->run(limits::kCallBudget);
         turn.begin("signals");
         const bool signals_pending = publish_changes();
@@ -545,6 +546,7 @@ int Daemon::run() {
         if (watchdog_period_.count() > 0) until(next_watchdog);
         if (signals_pending) until(now + std::chrono::milliseconds(10));  // paced: tokens refill
         if (auto due = clients_->next_refusal()) until(*due);
+        if (auto due = clients_->next_revalidation()) until(*due);
         if (!held_.empty()) until(held_at_ + kForkGrace);
         if (events_pending || bus_pending || calls_pending || test_slow_pending_ || model_->has_stale()) timeout_ms = 0;
 
