@@ -563,20 +563,16 @@ void Clients::unsubscribe(Client& c) {
 }
 
 bool Clients::start_ping(Client& c) {
-    if (c.ping != Client::Ping::none || c.identity != Client::Identity::known || !pings_.take(c.principal)) return false;
+    if (c.ping != Client::Ping::none || c.identity != Client::Identity::known) return false;
     c.ping = Client::Ping::in_flight;
-    c.ping_charged = c.principal;
     return true;
 }
 
-Client* Clients::end_ping(const std::string& name, const Principal& charged, PingEnd end) {
+Client* Clients::end_ping(const std::string& name, bool answered) {
     Client* c = find(name);
-    // Given up on locally: the bus keeps it until the connection reads or leaves (drop_client).
-    const bool held = end == PingEnd::timed_out && c != nullptr;
-    if (!held) pings_.give(charged);
     if (c == nullptr) return nullptr;
-    c->ping = held ? Client::Ping::held : Client::Ping::none;
-    if (end == PingEnd::answered) c->owner_checked = Clock::now();
+    c->ping = Client::Ping::none;
+    if (answered) c->owner_checked = Clock::now();
     return c;
 }
 
@@ -599,8 +595,6 @@ void Clients::drop_client(const std::string& name, bool left_bus) {
     for (auto& [id, call] : c->parked) release(*c, *call);
     c->queue.clear();
     c->parked.clear();
-    // A Ping in flight keeps its slot until its answer (NoReply, now that it left) comes.
-    if (c->ping == Client::Ping::held) pings_.give(c->ping_charged);
     forget_identity(*c);
     quotas_.release_unidentified(c->unidentified, Usage{0, 0, 0, 1, 0});
     clients_.erase(name);

@@ -90,9 +90,8 @@ struct Subscription {
 
 struct Client {
     enum class Identity : std::uint8_t { unknown, asking, known };
-    // A Peer.Ping to it: none, waiting for its answer, or given up on locally while the bus may
-    // still hold it (its slot then stays taken until the connection leaves).
-    enum class Ping : std::uint8_t { none, in_flight, held };
+    // A Peer.Ping to it: none, or waiting for its answer (signal back-pressure).
+    enum class Ping : std::uint8_t { none, in_flight };
     std::string name;             // unique bus name
     Identity identity = Identity::unknown;
     std::uint32_t uid = 0;        // valid once identity == known: the uid the bus authenticated
@@ -107,7 +106,7 @@ struct Client {
     std::unique_ptr<Subscription> subscription;  // while subscribed
     SignalCredit credit{limits::kSignalWindow};  // signals sent, and how many it has read (Ping)
     Ping ping = Ping::none;
-    Principal ping_charged;       // whose slot its Ping holds
+    Clock::time_point ping_not_before{};  // after a Ping that could not go
     bool limit_logged = false;
     bool owner_asking = false;    // NameHasOwner asked (revalidation)
     std::size_t deferred = 0;     // refusals waiting to be sent to it
@@ -188,13 +187,10 @@ public:
             if (c->subscription) f(*c);
     }
 
-    // Peer.Pings to subscribers (signal back-pressure) are pidnsd's own calls waiting for an
-    // answer on the bus, which it has few of: whether subscriber `c` may be pinged now (a slot of
-    // its principal's and its class's share is free, and none is in flight to it); marks it.
+    // A Peer.Ping to subscriber `c` (signal back-pressure): whether one may go now (none is in
+    // flight to it); marks it. end_ping: it was answered (or failed); its client, if still there.
     bool start_ping(Client& c);
-    enum class PingEnd : std::uint8_t { answered, failed, timed_out };
-    // The Ping to `name`, charged to `charged`, ended; its client, if it is still there.
-    Client* end_ping(const std::string& name, const Principal& charged, PingEnd end);
+    Client* end_ping(const std::string& name, bool answered);
 
     // Departures the bus did not announce (a NameOwnerChanged it dropped, e.g. while pidnsd's
     // queue on the bus was full): connections idle for kRevalidateIdle, or every one when a cap
@@ -273,7 +269,6 @@ private:
     std::unordered_map<std::string, std::list<std::pair<std::string, std::uint64_t>>::iterator> appeared_;
     bool appeared_overflow_ = false;
     RunQueue run_queue_;
-    Slots pings_{limits::kPingsPerPrincipal, limits::kPings, limits::kPrivilegedPings};
     Bucket sync_identify_{0.05, 0.05};  // seconds of synchronous identification: 50 ms per second
     std::vector<std::string> departed_;
     struct Deferred {

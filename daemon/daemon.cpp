@@ -28,6 +28,7 @@
 #include "kernel_version.h"
 #include "machines.h"
 #include "ns_link.h"
+#include "peer_ping.h"
 #include "polkit.h"
 #include "proc_connector.h"
 #include "signals.h"
@@ -51,7 +52,7 @@ constexpr std::size_t kMaxBatchEvents = 16384;
 // How long a fork with nothing after it waits for its child's next event (its exit, mostly).
 constexpr std::chrono::milliseconds kForkGrace{1};
 
-enum : std::uint64_t { kTagBus = 1, kTagNetlink = 2, kTagSignal = 3, kTagRescanDone = 4, kTagMount = 5 };
+enum : std::uint64_t { kTagBus = 1, kTagNetlink = 2, kTagSignal = 3, kTagRescanDone = 4, kTagMount = 5, kTagPing = 6 };
 
 pidns::Status epoll_add(int epfd, int fd, std::uint32_t events, std::uint64_t tag, const char* what = "epoll_ctl") {
     epoll_event ev{};
@@ -124,6 +125,7 @@ Daemon::Daemon(const Options& opts) : opts_(opts) {}
 Daemon::~Daemon() {
     if (rescan_thread_.joinable()) rescan_thread_.join();  // it reads through the model
     fanout_.reset();
+    peer_ping_.reset();
     manager_.reset();
     machines_.reset();
     polkit_.reset();
@@ -245,10 +247,32 @@ pidns::Status Daemon::connect_bus() {
         polkit_ = std::make_unique<Polkit>(*conn_, opts_.polkit);
         manager_ = std::make_unique<Manager>(*conn_, *model_, *clients_, *polkit_,
                                              event_source_name(connector_ != nullptr));
+        peer_ping_ = std::make_unique<PeerPing>(*conn_, [bus = opts_.bus, address = opts_.bus_address]() -> sd_bus* {
+            sd_bus* b = nullptr;
+            int r = -EINVAL;
+            switch (bus) {
+            case BusKind::system: r = sd_bus_open_system(&b); break;
+            case BusKind::session: r = sd_bus_open_user(&b); break;
+            case BusKind::address:
+                if ((r = sd_bus_new(&b)) < 0) break;
+                if ((r = sd_bus_set_address(b, address.c_str())) >= 0 && (r = sd_bus_set_bus_client(b, 1)) >= 0)
+                    r = sd_bus_start(b);
+                break;
+            }
+            if (r < 0) {
+                spdlog::warn("cannot open a connection for pinging subscribers: {}", std::strerror(-r));
+                if (b != nullptr) sd_bus_unref(b);
+                return nullptr;
+            }
+            return b;
+        });
         fanout_ = std::make_unique<SignalFanout>(
             *model_, *clients_,
             [m = manager_.get()](const std::string& to, const char* member, std::uint64_t id, pidns::NsType type) {
                 m->send_signal(to, member, id, type);
+            },
+            [p = peer_ping_.get()](const std::string& to, std::function<void(PeerPing::Result)> done) {
+                return p->ping(to, std::move(done));
             });
         manager_->set_fanout(fanout_.get());
         machines_ = std::make_unique<Machines>(*conn_);
@@ -466,6 +490,11 @@ std::map<std::string, sdbus::Variant> Daemon::statistics(bool everything) const 
     m["SignalsSent"] = u64(fanout_->sent());
     m["Resyncs"] = u64(fanout_->resyncs());
     m["SignalBacklog"] = u64(fanout_->backlog());
+    m["SignalPings"] = u64(fanout_->pings());
+    m["SignalPingsAnswered"] = u64(fanout_->pings_answered());
+    m["SignalStalls"] = u64(fanout_->stalls());
+    m["SubscribersStalled"] = u64(fanout_->stalled());
+    m["ClientsGoneUnannounced"] = u64(clients_->revalidated_gone());
     m["PolkitCached"] = u64(polkit_->cached());
     m["PolkitPending"] = u64(polkit_->pending());
     m["MachinedUnits"] = u64(machines_->size());
@@ -490,6 +519,20 @@ bool Daemon::publish_changes() {
 
 void Daemon::watchdog_ping() { sd_notify(0, "WATCHDOG=1"); }
 
+void Daemon::watch_ping_connections() {
+    std::unordered_set<int> open;
+    for (const auto& p : peer_ping_->poll_fds()) {
+        open.insert(p.fd);
+        epoll_event ev{};
+        ev.events = poll_to_epoll(p.events);
+        ev.data.u64 = kTagPing;
+        // A number seen before may be a new connection's (the old one's close left the set).
+        if (!ping_fds_.contains(p.fd) || epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, p.fd, &ev) != 0)
+            (void)epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, p.fd, &ev);
+    }
+    ping_fds_ = std::move(open);
+}
+
 int Daemon::run() {
     bool stop = false;
     bool events_pending = false;
@@ -513,6 +556,7 @@ int Daemon::run() {
             spdlog::critical("lost the bus connection ({}): exiting", e.getMessage());
             return kExitFailure;
         }
+        peer_ping_->process();  // subscribers' answers to Peer.Ping, on connections of their own
         machines_->tick();  // asks machined again after its signals (asynchronously)
         // Calls: round-robin between uids and connections, one slice each.
         turn.begin("calls");
@@ -532,6 +576,7 @@ int Daemon::run() {
             return kExitFailure;
         }
 
+        watch_ping_connections();
         auto now = Clock::now();
         long long timeout_ms = -1;
         auto until = [&](Clock::time_point t) {

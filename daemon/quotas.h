@@ -81,16 +81,6 @@ inline constexpr double kSignalsPerSecond = 200;
 // what a connection does not read: ~N KiB per signal (bench_signals), so at most ~M KiB per
 // subscriber that never reads, and kSubscribers + kPrivilegedSubscribers times that in all.
 inline constexpr std::size_t kSignalWindow = 256;
-// Those Pings are pidnsd's own calls waiting for an answer: dbus-daemon lets a connection have
-// 128 of them (max_replies_per_connection) and never expires one (reply_timeout): a subscriber
-// that does not read holds its Ping until it reads or leaves. At most this many per principal,
-// for unprivileged principals together and for privileged ones (polkit keeps its own 16).
-inline constexpr std::size_t kPingsPerPrincipal = 2;
-inline constexpr std::size_t kPings = 48;
-inline constexpr std::size_t kPrivilegedPings = 16;
-// How long pidnsd itself waits for a Ping's answer (the bus never gives up on it: beyond this the
-// slot stays taken until the connection leaves).
-inline constexpr auto kPingTimeout = std::chrono::hours(24);
 
 // Synchronous property reads (Namespaces, Processes walk the index): the time they take, per principal,
 // 100 ms at once, then 20 ms per second of pidnsd's time.

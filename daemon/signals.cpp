@@ -9,8 +9,59 @@
 
 namespace pidnsd {
 
-SignalFanout::SignalFanout(pidns::Model& model, Clients& clients, Send send)
-    : model_(model), clients_(clients), send_(std::move(send)) {}
+namespace {
+// After a Ping that could not go (signals still queued for the bus) or failed, that connection is
+// not pinged again for this long.
+constexpr auto kPingRetry = std::chrono::milliseconds(50);
+}  // namespace
+
+SignalFanout::SignalFanout(pidns::Model& model, Clients& clients, Send send, Ping ping)
+    : model_(model), clients_(clients), send_(std::move(send)), ping_(std::move(ping)), back_pressure_(ping_ != nullptr) {}
+
+void SignalFanout::sent_to(Client& c) {
+    c.credit.sent();
+    if (back_pressure_ && !c.credit.may_send()) ++stalls_;
+    maybe_ping(c);
+}
+
+void SignalFanout::maybe_ping(Client& c) {
+    if (!back_pressure_ || !c.credit.wants_ping() || Clock::now() < c.ping_not_before) return;
+    if (!clients_.start_ping(c)) return;  // one in flight already
+    c.credit.pinged();
+    const std::string name = c.name;
+    if (!ping_(name, [this, name](PeerPing::Result r) { pinged(name, r); })) {
+        clients_.end_ping(name, false);
+        c.credit.not_sent();
+        c.ping_not_before = Clock::now() + kPingRetry;
+        return;
+    }
+    ++pings_;
+}
+
+void SignalFanout::pinged(const std::string& name, PeerPing::Result result) {
+    if (result == PeerPing::Result::denied && back_pressure_) {
+        back_pressure_ = false;
+        spdlog::warn("the bus policy does not let pidnsd ping its subscribers (org.freedesktop.DBus.Peer.Ping): "
+                     "signals are paced but not held back for subscribers that do not read; install "
+                     "dbus/org.pidns.conf in the bus's policy directory and reload the bus");
+    }
+    const bool answered = result == PeerPing::Result::answered;
+    Client* c = clients_.end_ping(name, answered);
+    if (c == nullptr) return;
+    if (answered) {
+        ++pings_answered_;
+        c->credit.answered();
+    } else {
+        c->credit.not_sent();
+        c->ping_not_before = Clock::now() + kPingRetry;
+    }
+}
+
+std::size_t SignalFanout::stalled() {
+    std::size_t n = 0;
+    clients_.for_each_subscriber([&](Client& c) { n += may_send(c) ? 0 : 1; });
+    return n;
+}
 
 void SignalFanout::push(const std::vector<pidns::NsChange>& changes) {
     if (clients_.subscribers() == 0) return;  // nobody listens: nothing to decide
@@ -88,6 +139,14 @@ bool SignalFanout::send_some(Clock::time_point until) {
         auto& s = *c.subscription;
         const auto now = Clock::now();
         if (now >= until) return true;
+        if (!may_send(c)) {
+            // Its window is used up: nothing more until it answers a Ping (what waits meanwhile is
+            // its queue here, then one Resync); ask again if the last Ping went nowhere.
+            maybe_ping(c);
+            // Its answer wakes the loop; only a Ping to retry later needs a look then.
+            left = left || (c.ping == Client::Ping::none && c.credit.wants_ping());
+            continue;
+        }
         if (s.resync) {
             if (!s.tokens.take(now)) {
                 left = true;
@@ -100,11 +159,12 @@ bool SignalFanout::send_some(Clock::time_point until) {
             } catch (const std::exception& e) {
                 spdlog::debug("signal to {}: {}", c.name, e.what());
             }
+            sent_to(c);
             continue;
         }
         while (!s.pending.empty()) {
             auto p = s.pending.front();
-            if (!p.cancelled && !s.tokens.take(now)) break;
+            if (!p.cancelled && (!may_send(c) || !s.tokens.take(now))) break;
             s.pending.pop_front();
             if (p.cancelled) continue;
             if (p.added) {
@@ -122,8 +182,10 @@ bool SignalFanout::send_some(Clock::time_point until) {
             } catch (const std::exception& e) {
                 spdlog::debug("signal to {}: {}", c.name, e.what());
             }
+            sent_to(c);
         }
-        left = left || !s.pending.empty() || s.resync;
+        // A stalled subscriber is woken by its Ping's answer, not by polling.
+        left = left || ((!s.pending.empty() || s.resync) && may_send(c));
     }
     return left;
 }

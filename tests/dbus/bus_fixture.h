@@ -68,10 +68,11 @@ private:
 };
 
 // dbus-daemon --nofork on a socket in a temp dir, config from tests/dbus/system-bus.conf.in
-// with dbus/org.pidns.conf included.
+// with dbus/org.pidns.conf included. `users`: uids the host has no passwd entry for that may
+// connect (tests/support/bus_users.h: the bus alone sees entries for them).
 class PrivateBus {
 public:
-    PrivateBus();
+    explicit PrivateBus(const std::vector<std::uint32_t>& users = {});
     ~PrivateBus();
     PrivateBus(const PrivateBus&) = delete;
     PrivateBus& operator=(const PrivateBus&) = delete;
