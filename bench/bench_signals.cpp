@@ -2,7 +2,8 @@
 // U unprivileged uids (distinct, known to the bus only: tests/support/bus_users.h) each keep S
 // subscribed connections that never read (`pidns-flood noread`) and make user+net+uts namespaces
 // in a loop (`unshare -Urnu true`) for T seconds; two subscribers that read keep a mirror of what
-// they may see (`pidns-signal-listener --mirror`): root, and the first crowd uid. Printed side by
+// they may see (`pidns-signal-listener --mirror`): root, and one more uid that makes namespaces
+// too (an honest user beside the crowd). Printed side by
 // side: dbus-daemon's RSS before the crowd, with it subscribed, at its peak and at the end (the
 // crowd still connected); what the bus holds for each non-reading subscriber (Debug.Stats
 // GetConnectionStats: OutgoingBytes, OutgoingMessages), max and total; pidnsd's SignalsSent,
@@ -123,19 +124,15 @@ std::map<std::string, long> mirror_line(const std::string& out) {
     return v;
 }
 
-std::string ready_name(const std::string& out) {
-    const auto at = out.find("ready ");
-    if (at == std::string::npos) return "";
-    return out.substr(at + 6, out.find('\n', at) - at - 6);
-}
-
 int run(const Options& o, const std::string& cmdline) {
     utsname u{};
     ::uname(&u);
     std::set<std::uint32_t> crowd;
     for (int i = 0; i < o.uids; ++i) crowd.insert(o.first_uid + static_cast<std::uint32_t>(i));
+    const std::uint32_t honest = o.first_uid + static_cast<std::uint32_t>(o.uids);
     PrivateBus b;
     b.bus_users.assign(crowd.begin(), crowd.end());
+    b.bus_users.push_back(honest);
     if (!o.pidnsd.empty()) b.pidnsd_path = o.pidnsd;
     b.start("bench_signals");
     ::chmod(b.tmp.c_str(), 0755);
@@ -147,7 +144,7 @@ int run(const Options& o, const std::string& cmdline) {
                 "       making namespaces for %g s (setpriv ... sh -c 'while ...; do unshare -Urnu true; done')\n",
                 o.uids, o.first_uid, o.first_uid + static_cast<std::uint32_t>(o.uids) - 1, o.subs, PIDNS_FLOOD_PATH, o.subs,
                 o.seconds + 30, o.seconds);
-    std::printf("readers pidns-signal-listener --mirror as root and as uid %u\n\n", o.first_uid);
+    std::printf("readers pidns-signal-listener --mirror as root and as uid %u, which makes namespaces too\n\n", honest);
     std::fflush(stdout);
     auto bus_proxy = sdbus::createProxy(b.c->connection(), "org.freedesktop.DBus", "/org/freedesktop/DBus");
 
@@ -163,7 +160,7 @@ int run(const Options& o, const std::string& cmdline) {
     const long rss_subscribed = rss_kb(g_dbus);
     Spawned root_reader = spawn({PIDNS_LISTENER_PATH, b.address, "--mirror", std::to_string(static_cast<int>(o.seconds))});
     Spawned user_reader =
-        spawn(as_uid(o.first_uid, {PIDNS_LISTENER_PATH, b.address, "--mirror", std::to_string(static_cast<int>(o.seconds))}));
+        spawn(as_uid(honest, {PIDNS_LISTENER_PATH, b.address, "--mirror", std::to_string(static_cast<int>(o.seconds))}));
     ::usleep(500000);  // subscribed and listed
     std::vector<Spawned> storms;
     char loop[256];
@@ -172,8 +169,11 @@ int run(const Options& o, const std::string& cmdline) {
                   "n=$((n + 1)); done; echo storm $n",
                   static_cast<int>(o.seconds));
     for (auto uid : crowd) storms.push_back(spawn(as_uid(uid, {"sh", "-c", loop})));
+    storms.push_back(spawn(as_uid(honest, {"sh", "-c", loop})));
     // During the storm: dbus-daemon's peak RSS, and root's TranslatePid every 20 ms.
     long peak = rss_subscribed;
+    const double d0 = cpu_us(g_pidnsd), b0 = cpu_us(g_dbus);
+    const auto w0 = Clock::now();
     std::vector<double> root_ms;
     const auto until = Clock::now() + std::chrono::duration<double>(o.seconds);
     const auto me = static_cast<std::uint32_t>(::getpid());
@@ -188,6 +188,8 @@ int run(const Options& o, const std::string& cmdline) {
         peak = std::max(peak, rss_kb(g_dbus));
         ::usleep(20000);
     }
+    const double wall = us_since(w0, Clock::now());
+    const double pidnsd_cpu = (cpu_us(g_pidnsd) - d0) / wall, bus_cpu = (cpu_us(g_dbus) - b0) / wall;
     long storms_done = 0;
     for (auto& s : storms) {
         wait_for(s);
@@ -201,7 +203,7 @@ int run(const Options& o, const std::string& cmdline) {
     const auto root_mirror = mirror_line(root_reader.output()), user_mirror = mirror_line(user_reader.output());
     peak = std::max(peak, rss_kb(g_dbus));
     const long rss_end = rss_kb(g_dbus);
-    const auto held = held_by_bus(*bus_proxy, crowd, {ready_name(user_reader.output())});
+    const auto held = held_by_bus(*bus_proxy, crowd, {});
     std::uint64_t held_max = 0, held_sum = 0, msgs_max = 0;
     for (const auto& [n, v] : held) {
         held_max = std::max<std::uint64_t>(held_max, v.first);
@@ -231,17 +233,22 @@ int run(const Options& o, const std::string& cmdline) {
                 static_cast<unsigned long long>(sent), static_cast<unsigned long long>(resyncs),
                 static_cast<unsigned long long>(pings), static_cast<unsigned long long>(stalled));
     auto show = [](const char* who, std::map<std::string, long> m) {
-        std::printf("reader %-6s added %ld removed %ld resyncs %ld, listed %ld at the end: missing %ld, extra %ld -> %s\n", who,
+        const bool reported = m.count("listed") > 0;
+        const bool ok = reported && m["missing"] == 0 && m["extra"] == 0;
+        std::printf("reader %-8s added %ld removed %ld resyncs %ld, listed %ld at the end: missing %ld, extra %ld -> %s\n", who,
                     m["added"], m["removed"], m["resyncs"], m["listed"], m["missing"], m["extra"],
-                    m.count("listed") && m["missing"] == 0 && m["extra"] == 0 ? "complete" : "INCOMPLETE");
-        return m.count("listed") && m["missing"] == 0 && m["extra"] == 0;
+                    ok ? "complete" : reported ? "INCOMPLETE" : "NO REPORT");
+        return ok;
     };
     for (const auto* r : {&root_reader, &user_reader})
         if (const auto out = r->output(); out.find("differences") != std::string::npos)
             std::printf("  %s", out.substr(out.find("differences")).c_str());
     const bool root_ok = show("root", root_mirror);
-    const bool user_ok = show(("uid " + std::to_string(o.first_uid)).c_str(), user_mirror);
-    std::printf("root TranslatePid during the storm: p50 %.3f ms, p99 %.3f ms (%zu calls)\n", p50, p99, root_ms.size());
+    const bool user_ok = show(("uid " + std::to_string(honest)).c_str(), user_mirror);
+    if (!user_mirror.count("listed")) std::printf("  uid %u's reader said: %s\n", honest, user_reader.output().c_str());
+    std::printf("root TranslatePid during the storm: p50 %.3f ms, p99 %.3f ms (%zu calls); CPU %% of a core over the "
+                "storm: pidnsd %.0f, dbus-daemon %.0f\n",
+                p50, p99, root_ms.size(), pidnsd_cpu * 100, bus_cpu * 100);
     const bool per_ok = held_max <= (1u << 20), total_ok = rss_end - rss0 <= 64 * 1024;
     std::printf("\ntargets: <= 1 MiB held per non-reading subscriber: %s (%.2f MiB); dbus-daemon RSS growth <= 64 MiB: %s "
                 "(%.1f MiB); readers complete: %s\n",

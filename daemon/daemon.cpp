@@ -245,6 +245,7 @@ pidns::Status Daemon::connect_bus() {
     try {
         clients_ = std::make_unique<Clients>(*conn_, *model_);
         polkit_ = std::make_unique<Polkit>(*conn_, opts_.polkit);
+        clients_->set_polkit_grants([p = polkit_.get()](std::uint32_t uid) { return p->granted_uid(uid); });
         manager_ = std::make_unique<Manager>(*conn_, *model_, *clients_, *polkit_,
                                              event_source_name(connector_ != nullptr));
         peer_ping_ = std::make_unique<PeerPing>(*conn_, [bus = opts_.bus, address = opts_.bus_address]() -> sd_bus* {
@@ -296,6 +297,7 @@ void Daemon::handle_signals(bool& stop) {
     while (::read(signal_fd_.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
         if (si.ssi_signo == SIGHUP) {
             start_rescan("SIGHUP");
+            if (polkit_->enabled()) polkit_->reload_rules();
         } else if (si.ssi_signo == SIGUSR1) {
             test_slow_pending_ = test_slow_turn_.count() > 0;
         } else {
@@ -497,6 +499,12 @@ std::map<std::string, sdbus::Variant> Daemon::statistics(bool everything) const 
     m["ClientsGoneUnannounced"] = u64(clients_->revalidated_gone());
     m["PolkitCached"] = u64(polkit_->cached());
     m["PolkitPending"] = u64(polkit_->pending());
+    m["PolkitWaiting"] = u64(polkit_->waiting());
+    m["PolkitAsked"] = u64(polkit_->asked());
+    m["PolkitSkippedBudget"] = u64(polkit_->skipped_budget());
+    m["PolkitNegativeCached"] = u64(polkit_->negative_cached());
+    m["PolkitSkippedCannotGrant"] = u64(polkit_->skipped_cannot_grant());
+    m["PolkitRulesNameAction"] = sdbus::Variant(polkit_->rules().rules_name_action());
     m["MachinedUnits"] = u64(machines_->size());
     m["UnsafePathsSkipped"] = u64(model_->unsafe_paths_skipped());
     m["FdScansTruncated"] = u64(model_->fd_scans_truncated());
@@ -562,6 +570,7 @@ int Daemon::run() {
         turn.begin("calls");
         clients_->send_due_refusals();
         clients_->revalidate();
+        polkit_->pump();
         const bool calls_pending = clients_->run(limits::kCallBudget);
         turn.begin("signals");
         const bool signals_pending = publish_changes();
@@ -592,6 +601,7 @@ int Daemon::run() {
         if (signals_pending) until(now + std::chrono::milliseconds(10));  // paced: tokens refill
         if (auto due = clients_->next_refusal()) until(*due);
         if (auto due = clients_->next_revalidation()) until(*due);
+        if (auto due = polkit_->next_wake()) until(*due);
         if (!held_.empty()) until(held_at_ + kForkGrace);
         if (events_pending || bus_pending || calls_pending || test_slow_pending_ || model_->has_stale()) timeout_ms = 0;
 

@@ -215,7 +215,8 @@ public:
             std::optional<bool> now;
         };
         auto answer = std::make_shared<Answer>();
-        env_.polkit.check(c.name, kInspectAction, polkit_details(),
+        env_.polkit.check(Polkit::Asker{c.name, c.principal.uid, c.uid, c.caller ? c.caller->pid : 0}, kInspectAction,
+                          polkit_details(),
                           [answer, clients = &env_.clients, name = c.name, call = id](bool ok) {
                               if (answer->in_step)
                                   answer->now = ok;

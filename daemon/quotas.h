@@ -87,10 +87,12 @@ inline constexpr std::size_t kSignalWindow = 256;
 inline constexpr double kPropertyBurstSeconds = 0.1;
 inline constexpr double kPropertySecondsPerSecond = 0.02;
 
-// polkit answers cached per (connection, action, details), for this long, at most this many.
+// polkit answers cached per (connection, action, details), for this long, at most this many. How
+// often polkit is asked at all (budgets, in-flight shares, the negative cache per principal) is
+// daemon/polkit_policy.h's PolkitLimits.
 inline constexpr auto kPolkitCacheFor = std::chrono::seconds(5);
 inline constexpr std::size_t kPolkitCache = 4096;
-inline constexpr std::size_t kPolkitPending = 256;  // CheckAuthorization calls in flight
+inline constexpr std::size_t kPolkitWaitingPerPrincipal = 256;  // checks waiting for an in-flight share
 
 // systemd-machined's machines (Machine keys): at most this many are known, each asked once per
 // refresh; a refresh waits at most kMachinedTimeout for each answer.
