@@ -156,6 +156,7 @@ public:
     // when calls are still waiting to run.
     bool run(std::chrono::microseconds budget);
     [[nodiscard]] bool runnable() const noexcept { return !run_queue_.empty(); }
+    [[nodiscard]] bool privileged_waiting() const noexcept { return run_queue_.has(true); }
 
     // A parked call (polkit) answered: back to its connection's queue.
     void resume(const std::string& sender, std::uint64_t call_id, bool authorized);

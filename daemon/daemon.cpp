@@ -497,6 +497,20 @@ std::map<std::string, sdbus::Variant> Daemon::statistics(bool everything) const 
     m["SignalStalls"] = u64(fanout_->stalls());
     m["SubscribersStalled"] = u64(fanout_->stalled());
     m["ClientsGoneUnannounced"] = u64(clients_->revalidated_gone());
+    // What each class's pool holds (daemon/quota.h): unprivileged principals', privileged ones',
+    // and connections not identified yet.
+    for (const bool privileged : {false, true}) {
+        const auto& p = clients_->quotas().pool(privileged);
+        const std::string cls = privileged ? "Privileged" : "Unprivileged";
+        m[cls + "Calls"] = u64(p.calls);
+        m[cls + "Pids"] = u64(p.pids);
+        m[cls + "Dumps"] = u64(p.dumps);
+        m[cls + "Clients"] = u64(p.clients);
+        m[cls + "Subscribers"] = u64(p.subscribers);
+    }
+    m["UnidentifiedCalls"] = u64(clients_->quotas().unidentified().calls);
+    m["UnidentifiedClients"] = u64(clients_->quotas().unidentified().clients);
+    m["Principals"] = u64(clients_->quotas().principals());
     m["PolkitCached"] = u64(polkit_->cached());
     m["PolkitPending"] = u64(polkit_->pending());
     m["PolkitWaiting"] = u64(polkit_->waiting());
@@ -557,7 +571,8 @@ int Daemon::run() {
             std::size_t n = 0;
             while ((bus_pending = conn_->processPendingRequest())) {
                 ++n;
-                if (Clock::now() >= until) break;
+                // A privileged caller's call, once read, runs before the rest of the queue is read.
+                if (Clock::now() >= until || clients_->privileged_waiting()) break;
             }
             if (n > 0) turn.note(std::to_string(n) + " bus messages");
         } catch (const sdbus::Error& e) {

@@ -779,6 +779,9 @@ void Manager::GetStatistics(sdbus::Result<std::map<std::string, sdbus::Variant>>
                                   stats["CallerCalls"] = sdbus::Variant(static_cast<std::uint64_t>(c.calls_total));
                                   stats["CallerLimitsExceeded"] = sdbus::Variant(static_cast<std::uint64_t>(c.calls_limited));
                                   stats["CallerSubscribed"] = sdbus::Variant(c.subscribed);
+                                  // Whom its calls are charged to (README "Security": the principal rule).
+                                  stats["CallerPrincipal"] = sdbus::Variant(c.principal.uid);
+                                  stats["CallerPrivileged"] = sdbus::Variant(c.principal.privileged);
                                   return std::make_tuple(std::move(stats));
                               }),
                               CallEnv{model_, clients_, polkit_}));

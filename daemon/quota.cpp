@@ -180,7 +180,7 @@ std::string Quotas::describe(const Verdict& v, const Principal& p, const Usage& 
                " callers together are at pidnsd's limit; " + whose(p) + " has " + count_of(field(usage(p), m), m) +
                " (its own limit: " + std::to_string(field(limits_.per_principal, m)) + "); try again shortly";
     case Over::connection:
-        return "this connection sent " + count_of(field(connection, m), m) + " before the bus told pidnsd who it is (at most " +
+        return "this connection has " + count_of(field(connection, m), m) + ", sent before the bus told pidnsd who it is (at most " +
                std::to_string(field(limits_.unidentified_per_connection, m)) +
                "); wait for the answer to its first call before sending more";
     case Over::unidentified:

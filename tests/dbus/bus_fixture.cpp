@@ -199,7 +199,7 @@ CmdResult run(const std::vector<std::string>& argv, std::chrono::milliseconds ti
     return r;
 }
 
-PrivateBus::PrivateBus(const std::vector<std::uint32_t>& users) {
+PrivateBus::PrivateBus(const std::vector<std::uint32_t>& users, const std::string& extra_conf) {
     std::string conf = read_file(source_path("tests/dbus/system-bus.conf.in"));
     auto put = [&](const std::string& key, const std::string& v) {
         auto at = conf.find(key);
@@ -208,6 +208,7 @@ PrivateBus::PrivateBus(const std::vector<std::uint32_t>& users) {
     };
     put("@SOCKET@", dir_.path() + "/bus");
     put("@POLICY@", source_path("dbus/org.pidns.conf"));
+    if (!extra_conf.empty()) conf.insert(conf.rfind("</busconfig>"), extra_conf + "\n");
     {
         std::ofstream f(dir_.path() + "/bus.conf");
         f << conf;
