@@ -80,6 +80,12 @@ inline std::uint64_t field(const std::string& summary, const std::string& name) 
     return at == std::string::npos ? 0 : std::strtoull(summary.c_str() + at + name.size() + 1, nullptr, 10);
 }
 
+// The count after "NAME=" in the flood's summary line (an error name's count), 0 if absent.
+inline std::uint64_t count_of(const std::string& summary, const std::string& name) {
+    const auto at = summary.find(name + "=");
+    return at == std::string::npos ? 0 : std::strtoull(summary.c_str() + at + name.size() + 1, nullptr, 10);
+}
+
 // A command run in the background, its stdout and stderr into a file; killed (SIGKILL) and reaped
 // on destruction unless it ended and was waited for.
 class Background {

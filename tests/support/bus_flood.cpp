@@ -27,9 +27,10 @@
 //                                                  sends 4 TranslatePids of 65536 pids at once (before
 //                                                  the bus can have told pidnsd who it is), reads the
 //                                                  answers and leaves
-//   pidns-flood ADDRESS denied SECONDS PER PID,PID,...  for SECONDS: a new connection calls
+//   pidns-flood ADDRESS denied SECONDS PER GAP_MS PID,PID,...  for SECONDS: a new connection calls
 //                                                  TranslatePid(PID, 0, 0) for the next PER targets of
-//                                                  the list in turn, one after the other, then leaves
+//                                                  the list in turn, one after the other GAP_MS apart,
+//                                                  then leaves
 // Prints one summary line: "replies R ok O errors E limits L" followed by "NAME=COUNT" per error
 // name (the last, for churn, of the errors seen), then each kind of LimitsExceeded message seen (its
 // first, at most 4) as "limit-text: TEXT". Exit 0 unless the bus could not be used at all.
@@ -413,7 +414,7 @@ int fresh_batches(const char* address, double seconds, int threads) {
 }
 
 // For `seconds`: a new connection calls TranslatePid(target) for the next `per` targets in turn, then leaves.
-int denied(const char* address, double seconds, int per, const std::vector<std::uint32_t>& targets) {
+int denied(const char* address, double seconds, int per, double gap_ms, const std::vector<std::uint32_t>& targets) {
     Tally t;
     std::size_t next = 0;
     std::uint64_t connections = 0;
@@ -433,6 +434,7 @@ int denied(const char* address, double seconds, int per, const std::vector<std::
             t.add(&e);
             sd_bus_error_free(&e);
             sd_bus_message_unref(reply);
+            if (gap_ms > 0) std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(gap_ms));
         }
         sd_bus_flush_close_unref(bus);
     }
@@ -474,10 +476,10 @@ int main(int argc, char** argv) {
     if (argc >= 7 && std::strcmp(argv[2], "dumploop") == 0)
         return dumploop(argv[1], std::atof(argv[3]), std::atoi(argv[4]), std::atoi(argv[5]), std::strtoull(argv[6], nullptr, 10));
     if (argc >= 5 && std::strcmp(argv[2], "fresh-batches") == 0) return fresh_batches(argv[1], std::atof(argv[3]), std::atoi(argv[4]));
-    if (argc >= 6 && std::strcmp(argv[2], "denied") == 0) {
-        const auto targets = pid_list(argv[5]);
+    if (argc >= 7 && std::strcmp(argv[2], "denied") == 0) {
+        const auto targets = pid_list(argv[6]);
         if (targets.empty()) return 2;
-        return denied(argv[1], std::atof(argv[3]), std::max(1, std::atoi(argv[4])), targets);
+        return denied(argv[1], std::atof(argv[3]), std::max(1, std::atoi(argv[4])), std::atof(argv[5]), targets);
     }
     if (argc >= 6 && std::strcmp(argv[2], "latency") == 0)
         return latency(argv[1], std::atoi(argv[3]), std::atoi(argv[4]), std::strcmp(argv[5], "bus") == 0);
@@ -485,6 +487,6 @@ int main(int argc, char** argv) {
                  "usage: pidns-flood ADDRESS batches|calls|lists SECONDS INFLIGHT [CONNS] | ADDRESS noread N SECONDS | "
                  "ADDRESS churn N THREADS PID | ADDRESS latency N GAP_MS pidns|bus | ADDRESS dumps CONNS PER NS | "
                  "ADDRESS dumploop SECONDS CONNS PER NS | ADDRESS fresh-batches SECONDS THREADS | "
-                 "ADDRESS denied SECONDS PER PID,PID,... | ADDRESS leave N HOLD AFTER\n");
+                 "ADDRESS denied SECONDS PER GAP_MS PID,PID,... | ADDRESS leave N HOLD AFTER\n");
     return 2;
 }
