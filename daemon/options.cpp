@@ -171,7 +171,7 @@ std::string usage() {
            "                                6.1, 6.6, 6.11), as on such a kernel (default: all probed)\n"
            "  --version                     print the version and exit\n"
            "  -h, --help                    print this help and exit\n\n"
-           "Signals: SIGTERM/SIGINT exit 0, SIGHUP rescans /proc.\n"
+           "Signals: SIGTERM/SIGINT exit 0, SIGHUP rescans /proc and re-reads polkit's rules.\n"
            "Logs go to the journal when JOURNAL_STREAM is set, else to stderr.\n";
 }
 
