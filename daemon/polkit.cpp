@@ -180,6 +180,7 @@ void Polkit::send(Request r) {
         return;
     }
     inflight_[r.key].push_back(std::move(r.done));
+    ++asked_;
     try {
         proxy_->callMethodAsync("CheckAuthorization")
             .onInterface("org.freedesktop.PolicyKit1.Authority")

@@ -64,7 +64,7 @@ public:
     [[nodiscard]] std::size_t cached() const noexcept { return cache_.size(); }
     [[nodiscard]] std::size_t pending() const noexcept { return inflight_.size(); }
     [[nodiscard]] std::size_t waiting() const noexcept { return waiting_count_; }
-    [[nodiscard]] std::uint64_t asked() const noexcept { return policy_.asked(); }
+    [[nodiscard]] std::uint64_t asked() const noexcept { return asked_; }  // CheckAuthorization calls sent
     [[nodiscard]] std::uint64_t skipped_budget() const noexcept { return policy_.skipped_budget(); }
     [[nodiscard]] std::uint64_t negative_cached() const noexcept { return policy_.negative_cached(); }
     [[nodiscard]] std::uint64_t skipped_cannot_grant() const noexcept { return skipped_cannot_grant_; }
@@ -99,7 +99,7 @@ private:
     std::map<std::uint32_t, std::deque<Request>> waiting_;  // per principal, in order
     std::size_t waiting_count_ = 0;
     std::map<std::uint32_t, Clock::time_point> granted_uids_;
-    std::uint64_t skipped_cannot_grant_ = 0;
+    std::uint64_t skipped_cannot_grant_ = 0, asked_ = 0;
     Clock::time_point last_sweep_{};
 };
 

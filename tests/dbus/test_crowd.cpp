@@ -186,11 +186,12 @@ Probes probe_root(PrivateBus& bus, Client& root, std::uint64_t dump_ns, std::siz
     return p;
 }
 
-// The checks every attack ends with: all of root's calls answered, its p99 within 10x idle.
-void check_root(const Probes& p, const Latency& idle) {
+// The checks every attack ends with: all of root's calls answered, its p99 within 10x idle (and
+// `floor_ms`: more where the attack makes pidnsd itself index processes at a high rate).
+void check_root(const Probes& p, const Latency& idle, double floor_ms = kFloorMs) {
     INFO(p.what);
     CHECK(p.failures == 0);
-    const double bound = std::max(10 * idle.p99_ms, kFloorMs) * kSlowdown;
+    const double bound = std::max(10 * idle.p99_ms, floor_ms) * kSlowdown;
     INFO("root's TranslatePid p99 " << p.translate.p99_ms << " ms, bound " << bound << " ms (idle p99 " << idle.p99_ms << ")");
     CHECK(p.translate.n >= 190);
     CHECK(p.translate.p99_ms <= bound);
@@ -354,7 +355,8 @@ TEST_CASE("crowd: subscribers that never read cost the bus a window each while r
     const pid_t dbus = bus.pid();
     const long bus_rss0 = rss_kb(dbus);
     // 8 uids x 16 subscribers that never read; each uid, and one more that reads, make user, net
-    // and uts namespaces in a loop (paced: the host is not starved of CPU, the bus is flooded).
+    // and uts namespaces in a loop (paced: the host is not starved of CPU, each subscriber is sent
+    // ~100 signals a second, more than its window in 3 s).
     std::vector<std::unique_ptr<Background>> noread, storms;
     for (int i = 0; i < kUids; ++i)
         noread.push_back(std::make_unique<Background>(concat(as_uid(crowd(i)), flood(bus, {"noread", "16", "20"}))));
@@ -363,9 +365,10 @@ TEST_CASE("crowd: subscribers that never read cost the bus a window each while r
     Background reader(concat(as_uid(reader_uid), {PIDNS_LISTENER_BIN, bus.address(), "--mirror", "10"}));
     Background root_reader({PIDNS_LISTENER_BIN, bus.address(), "--mirror", "10"});
     std::this_thread::sleep_for(500ms);
+    // Each round's namespaces live 1 s, so that every one is announced (and its end too).
     const std::string loop =
-        "end=$(($(date +%s) + 8)); n=0; while [ $(date +%s) -lt $end ]; do unshare -Urnu true || exit 1; n=$((n + 1)); "
-        "sleep 0.05; done; echo storm $n";
+        "end=$(($(date +%s) + 8)); n=0; while [ $(date +%s) -lt $end ]; do unshare -Urnu sleep 1 & n=$((n + 1)); "
+        "sleep 0.05; done; wait; echo storm $n";
     for (int i = 0; i <= kUids; ++i) storms.push_back(std::make_unique<Background>(concat(as_uid(crowd(i)), {"sh", "-c", loop})));
     const Probes p = probe_root(bus, root, dump_ns);
     for (auto& s : storms) REQUIRE(s->wait(60s) == 0);
@@ -403,9 +406,9 @@ TEST_CASE("crowd: subscribers that never read cost the bus a window each while r
               << " kB; " << stalled << " subscribers stalled\nreader uid " << reader_uid << ": " << reader.output()
               << "root reader: " << root_reader.output();
     for (auto& s : storms) std::cout << "  " << s->output();
-    check_root(p, idle);
-    // A window of 256 signals (~170 bytes each on the wire) at most, wherever it waits: within the
-    // issue's 1 MiB per subscriber, and what it is without back-pressure (~200 a second) exceeds.
+    check_root(p, idle, 2 * kFloorMs);  // ~200 processes started and indexed a second
+    // A window of 256 signals (~160 bytes each on the wire) at most, wherever it waits: within the
+    // issue's 1 MiB per subscriber; without back-pressure these got ~100 signals a second.
     CHECK(bus_max + kernel_max <= 256 * 256);
     CHECK(bus_max <= 1024 * 1024);
     CHECK(bus_rss - bus_rss0 <= 64 * 1024);
