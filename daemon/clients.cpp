@@ -563,12 +563,14 @@ void Clients::unsubscribe(Client& c) {
 }
 
 bool Clients::start_ping(Client& c) {
-    if (c.ping != Client::Ping::none || c.identity != Client::Identity::known) return false;
+    if (c.ping != Client::Ping::none || c.identity != Client::Identity::known || !pings_.take(c.principal)) return false;
     c.ping = Client::Ping::in_flight;
+    c.ping_charged = c.principal;
     return true;
 }
 
-Client* Clients::end_ping(const std::string& name, bool answered) {
+Client* Clients::end_ping(const std::string& name, const Principal& charged, bool answered) {
+    pings_.give(charged);
     Client* c = find(name);
     if (c == nullptr) return nullptr;
     c->ping = Client::Ping::none;

@@ -106,6 +106,7 @@ struct Client {
     std::unique_ptr<Subscription> subscription;  // while subscribed
     SignalCredit credit{limits::kSignalWindow};  // signals sent, and how many it has read (Ping)
     Ping ping = Ping::none;
+    Principal ping_charged;       // whose share of Pings in flight it takes
     Clock::time_point ping_not_before{};  // after a Ping that could not go
     bool limit_logged = false;
     bool owner_asking = false;    // NameHasOwner asked (revalidation)
@@ -189,9 +190,12 @@ public:
     }
 
     // A Peer.Ping to subscriber `c` (signal back-pressure): whether one may go now (none is in
-    // flight to it); marks it. end_ping: it was answered (or failed); its client, if still there.
+    // flight to it, and its principal's and class's share of Pings in flight has room: as many
+    // as their subscriptions, since a connection that never reads holds its Ping for as long as it
+    // stays, subscribed or not); marks it. end_ping: the Ping charged to `charged` was answered
+    // (or failed: the connection left, the bus refused it); its client, if still there.
     bool start_ping(Client& c);
-    Client* end_ping(const std::string& name, bool answered);
+    Client* end_ping(const std::string& name, const Principal& charged, bool answered);
 
     // Departures the bus did not announce (a NameOwnerChanged it dropped, e.g. while pidnsd's
     // queue on the bus was full): connections idle for kRevalidateIdle, or every one when a cap
@@ -270,6 +274,7 @@ private:
     std::unordered_map<std::string, std::list<std::pair<std::string, std::uint64_t>>::iterator> appeared_;
     bool appeared_overflow_ = false;
     RunQueue run_queue_;
+    Slots pings_{limits::kSubscribersPerPrincipal, limits::kSubscribers, limits::kPrivilegedSubscribers};
     Bucket sync_identify_{0.05, 0.05};  // seconds of synchronous identification: 50 ms per second
     std::vector<std::string> departed_;
     struct Deferred {

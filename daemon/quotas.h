@@ -77,9 +77,11 @@ inline constexpr auto kSubscriberRecheck = std::chrono::seconds(1);
 inline constexpr double kSignalBurst = 256;
 inline constexpr double kSignalsPerSecond = 200;
 // Back-pressure (daemon/signal_credit.h): a connection is sent at most this many signals beyond
-// those covered by a Peer.Ping it answered; it is pinged when half are sent. dbus-daemon holds
-// what a connection does not read: ~N KiB per signal (bench_signals), so at most ~M KiB per
-// subscriber that never reads, and kSubscribers + kPrivilegedSubscribers times that in all.
+// those covered by a Peer.Ping it answered; it is pinged when half are sent. A signal is ~160
+// bytes on the wire: a subscriber that never reads holds ~40 KiB in its socket and the bus
+// (measured: 40 KB in its socket, 0 in dbus-daemon), kSubscribers + kPrivilegedSubscribers times
+// that in all. Its Ping stays in flight (one per connection, counted against the subscription
+// quotas of its principal and class: daemon/peer_ping.h has room for all of them).
 inline constexpr std::size_t kSignalWindow = 256;
 
 // Synchronous property reads (Namespaces, Processes walk the index): the time they take, per principal,

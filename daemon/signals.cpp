@@ -9,6 +9,10 @@
 
 namespace pidnsd {
 
+// Every subscriber's Ping may be in flight at once (a silent one holds its own for as long as it
+// stays): the ping connections have room for all the subscriptions pidnsd allows.
+static_assert(PeerPing::kPerConnection * PeerPing::kConnections >= limits::kSubscribers + limits::kPrivilegedSubscribers);
+
 namespace {
 // After a Ping that could not go (signals still queued for the bus) or failed, that connection is
 // not pinged again for this long.
@@ -26,11 +30,12 @@ void SignalFanout::sent_to(Client& c) {
 
 void SignalFanout::maybe_ping(Client& c) {
     if (!back_pressure_ || !c.credit.wants_ping() || Clock::now() < c.ping_not_before) return;
-    if (!clients_.start_ping(c)) return;  // one in flight already
+    if (!clients_.start_ping(c)) return;  // one in flight already, or its principal's share is
     c.credit.pinged();
     const std::string name = c.name;
-    if (!ping_(name, [this, name](PeerPing::Result r) { pinged(name, r); })) {
-        clients_.end_ping(name, false);
+    const Principal charged = c.ping_charged;
+    if (!ping_(name, [this, name, charged](PeerPing::Result r) { pinged(name, charged, r); })) {
+        clients_.end_ping(name, charged, false);
         c.credit.not_sent();
         c.ping_not_before = Clock::now() + kPingRetry;
         return;
@@ -38,7 +43,7 @@ void SignalFanout::maybe_ping(Client& c) {
     ++pings_;
 }
 
-void SignalFanout::pinged(const std::string& name, PeerPing::Result result) {
+void SignalFanout::pinged(const std::string& name, const Principal& charged, PeerPing::Result result) {
     if (result == PeerPing::Result::denied && back_pressure_) {
         back_pressure_ = false;
         spdlog::warn("the bus policy does not let pidnsd ping its subscribers (org.freedesktop.DBus.Peer.Ping): "
@@ -46,7 +51,7 @@ void SignalFanout::pinged(const std::string& name, PeerPing::Result result) {
                      "dbus/org.pidns.conf in the bus's policy directory and reload the bus");
     }
     const bool answered = result == PeerPing::Result::answered;
-    Client* c = clients_.end_ping(name, answered);
+    Client* c = clients_.end_ping(name, charged, answered);
     if (c == nullptr) return;
     if (answered) {
         ++pings_answered_;

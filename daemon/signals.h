@@ -57,7 +57,7 @@ private:
     // One signal went to `c`: counted against its window, and a Ping when half of it is used.
     void sent_to(Client& c);
     void maybe_ping(Client& c);
-    void pinged(const std::string& name, PeerPing::Result result);
+    void pinged(const std::string& name, const Principal& charged, PeerPing::Result result);
 
     pidns::Model& model_;
     Clients& clients_;
