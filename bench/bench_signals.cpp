@@ -1,7 +1,7 @@
 // bench_signals: the non-reading-subscriber storm (issue 24) on a private bus it starts itself (root).
 // U unprivileged uids (distinct, known to the bus only: tests/support/bus_users.h) each keep S
 // subscribed connections that never read (`pidns-flood noread`) and make user+net+uts namespaces
-// in a loop (`unshare -Urnu true`) for T seconds; two subscribers that read keep a mirror of what
+// that live a second, 20 a second (`unshare -Urnu sleep 1 &`), for T seconds; two subscribers that read keep a mirror of what
 // they may see (`pidns-signal-listener --mirror`): root, and one more uid that makes namespaces
 // too (an honest user beside the crowd). Printed side by
 // side: dbus-daemon's RSS before the crowd, with it subscribed, at its peak and at the end (the
@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <set>
@@ -141,7 +142,7 @@ int run(const Options& o, const std::string& cmdline) {
                 now_text().c_str(), loadavg().c_str());
     std::printf("daemon %s (version %s)\n", b.pidnsd_path.c_str(), b.c->Version().c_str());
     std::printf("crowd  %d uids (%u..%u) x %d subscribers that never read (%s ADDRESS noread %d %g), each uid\n"
-                "       making namespaces for %g s (setpriv ... sh -c 'while ...; do unshare -Urnu true; done')\n",
+                "       making namespaces for %g s (setpriv ... sh -c 'while ...; do unshare -Urnu sleep 1 & sleep 0.05; done')\n",
                 o.uids, o.first_uid, o.first_uid + static_cast<std::uint32_t>(o.uids) - 1, o.subs, PIDNS_FLOOD_PATH, o.subs,
                 o.seconds + 30, o.seconds);
     std::printf("readers pidns-signal-listener --mirror as root and as uid %u, which makes namespaces too\n\n", honest);
@@ -165,8 +166,8 @@ int run(const Options& o, const std::string& cmdline) {
     std::vector<Spawned> storms;
     char loop[256];
     std::snprintf(loop, sizeof loop,
-                  "end=$(($(date +%%s) + %d)); n=0; while [ $(date +%%s) -lt $end ]; do unshare -Urnu true || exit 1; "
-                  "n=$((n + 1)); done; echo storm $n",
+                  "end=$(($(date +%%s) + %d)); n=0; while [ $(date +%%s) -lt $end ]; do unshare -Urnu sleep 1 & "
+                  "n=$((n + 1)); sleep 0.05; done; wait; echo storm $n",
                   static_cast<int>(o.seconds));
     for (auto uid : crowd) storms.push_back(spawn(as_uid(uid, {"sh", "-c", loop})));
     storms.push_back(spawn(as_uid(honest, {"sh", "-c", loop})));
@@ -217,9 +218,18 @@ int run(const Options& o, const std::string& cmdline) {
     std::sort(root_ms.begin(), root_ms.end());
     const double p50 = root_ms.empty() ? 0 : root_ms[root_ms.size() / 2];
     const double p99 = root_ms.empty() ? 0 : root_ms[std::min(root_ms.size() - 1, root_ms.size() * 99 / 100)];
+    // They leave, saying what waits in their sockets (the kernel's share; the bus's is above).
+    long sock_max = 0, sock_total = 0;
     for (auto& s : noread) {
         ::kill(s.pid, SIGTERM);
         wait_for(s);
+        const auto out = s.output();
+        const auto at = out.find("unread max ");
+        if (at == std::string::npos) continue;
+        char* end = nullptr;
+        const long m = std::strtol(out.c_str() + at + 11, &end, 10);
+        sock_max = std::max(sock_max, m);
+        if (const char* t = std::strstr(end, "total ")) sock_total += std::strtol(t + 6, nullptr, 10);
     }
 
     std::printf("subscribed %llu of %zu non-readers; storm: %ld rounds of unshare -Urnu in all\n",
@@ -229,6 +239,7 @@ int run(const Options& o, const std::string& cmdline) {
     std::printf("held by the bus for the %zu non-reading subscribers at the end: max %llu bytes (%llu messages), total %llu bytes\n",
                 held.size(), static_cast<unsigned long long>(held_max), static_cast<unsigned long long>(msgs_max),
                 static_cast<unsigned long long>(held_sum));
+    std::printf("waiting in their sockets (the kernel's): max %ld bytes, total %ld bytes\n", sock_max, sock_total);
     std::printf("pidnsd: SignalsSent +%llu, Resyncs +%llu, SignalPings +%llu, SubscribersStalled %llu at the end\n",
                 static_cast<unsigned long long>(sent), static_cast<unsigned long long>(resyncs),
                 static_cast<unsigned long long>(pings), static_cast<unsigned long long>(stalled));
@@ -249,10 +260,11 @@ int run(const Options& o, const std::string& cmdline) {
     std::printf("root TranslatePid during the storm: p50 %.3f ms, p99 %.3f ms (%zu calls); CPU %% of a core over the "
                 "storm: pidnsd %.0f, dbus-daemon %.0f\n",
                 p50, p99, root_ms.size(), pidnsd_cpu * 100, bus_cpu * 100);
-    const bool per_ok = held_max <= (1u << 20), total_ok = rss_end - rss0 <= 64 * 1024;
-    std::printf("\ntargets: <= 1 MiB held per non-reading subscriber: %s (%.2f MiB); dbus-daemon RSS growth <= 64 MiB: %s "
-                "(%.1f MiB); readers complete: %s\n",
-                met(per_ok), static_cast<double>(held_max) / (1 << 20), met(total_ok), (rss_end - rss0) / 1024.0,
+    const bool per_ok = held_max + static_cast<std::uint64_t>(sock_max) <= (1u << 20), total_ok = rss_end - rss0 <= 64 * 1024;
+    std::printf("\ntargets: <= 1 MiB held per non-reading subscriber (bus + socket maxima): %s (%.2f MiB); dbus-daemon RSS "
+                "growth <= 64 MiB: %s (%.1f MiB); readers complete: %s\n",
+                met(per_ok), static_cast<double>(held_max + static_cast<std::uint64_t>(sock_max)) / (1 << 20), met(total_ok),
+                (rss_end - rss0) / 1024.0,
                 met(root_ok && user_ok));
     std::fflush(stdout);
     b.cleanup();

@@ -176,6 +176,10 @@ void Clients::reclassify(Client& c) {
     quotas_.charge(p, moving);
     spdlog::debug("client {}: now charged to uid {} ({})", c.name, p.uid, p.privileged ? "privileged" : "unprivileged");
     c.principal = p;
+    if (c.subscribed && p.privileged)
+        privileged_subscribers_.insert(&c);
+    else
+        privileged_subscribers_.erase(&c);
 }
 
 std::optional<sdbus::Error> Clients::submit(const std::string& sender, std::unique_ptr<Call> call) {
@@ -553,11 +557,13 @@ void Clients::subscribe(Client& c) {
     quotas_.charge(c.principal, one);
     c.subscribed = true;
     c.subscription = std::make_unique<Subscription>();
+    if (c.principal.privileged) privileged_subscribers_.insert(&c);
 }
 
 void Clients::unsubscribe(Client& c) {
     if (!c.subscribed) return;
     quotas_.release(c.principal, Usage{0, 0, 0, 0, 1});
+    privileged_subscribers_.erase(&c);
     c.subscribed = false;
     c.subscription.reset();
 }

@@ -188,6 +188,15 @@ public:
         for (auto& [name, c] : clients_)
             if (c->subscription) f(*c);
     }
+    // The privileged subscribers only (a few: their signals are decided first). `f` may
+    // unsubscribe the one it is given.
+    template <class F>
+    void for_each_privileged_subscriber(F&& f) {
+        if (privileged_subscribers_.empty()) return;
+        const std::vector<Client*> now(privileged_subscribers_.begin(), privileged_subscribers_.end());
+        for (Client* c : now)
+            if (privileged_subscribers_.contains(c) && c->subscription) f(*c);
+    }
 
     // A Peer.Ping to subscriber `c` (signal back-pressure): whether one may go now (none is in
     // flight to it, and its principal's and class's share of Pings in flight has room: as many
@@ -274,6 +283,7 @@ private:
     std::unordered_map<std::string, std::list<std::pair<std::string, std::uint64_t>>::iterator> appeared_;
     bool appeared_overflow_ = false;
     RunQueue run_queue_;
+    std::unordered_set<Client*> privileged_subscribers_;
     Slots pings_{limits::kSubscribersPerPrincipal, limits::kSubscribers, limits::kPrivilegedSubscribers};
     Bucket sync_identify_{0.05, 0.05};  // seconds of synchronous identification: 50 ms per second
     std::vector<std::string> departed_;

@@ -70,18 +70,30 @@ std::size_t SignalFanout::stalled() {
 
 void SignalFanout::push(const std::vector<pidns::NsChange>& changes) {
     if (clients_.subscribers() == 0) return;  // nobody listens: nothing to decide
+    const bool others = clients_.quotas().pool(false).subscribers > 0;
+    const auto now = Clock::now();
     for (const auto& c : changes) {
+        // Privileged subscribers first: never behind unprivileged ones' decisions.
+        const bool present = model_.index().find_namespace(c.id) != nullptr;
+        clients_.for_each_privileged_subscriber([&](Client& cl) { decide(cl, c, present); });
+        if (!others) continue;
         if (backlog_.size() >= kMaxBacklog) {
-            // Deciding fell behind the changes: everyone lists again instead.
-            spdlog::warn("namespace changes arrive faster than they can be signalled ({} waiting): subscribers get "
-                         "Resync",
-                         backlog_.size());
-            backlog_.clear();
-            clients_.for_each_subscriber([](Client& cl) { fell_behind(*cl.subscription); });
+            overflow("too many");
             return;
         }
-        backlog_.push_back(c);
+        backlog_.push_back(Queued{c, now});
     }
+}
+
+void SignalFanout::overflow(const char* why) {
+    // Deciding fell behind the changes: the unprivileged subscribers list again instead.
+    spdlog::warn("namespace changes arrive faster than they can be signalled ({} waiting, {}): unprivileged "
+                 "subscribers get Resync",
+                 backlog_.size(), why);
+    backlog_.clear();
+    clients_.for_each_subscriber([](Client& cl) {
+        if (!cl.principal.privileged) fell_behind(*cl.subscription);
+    });
 }
 
 void SignalFanout::told(Client& c, std::uint64_t id) {
@@ -101,35 +113,32 @@ void SignalFanout::fell_behind(Subscription& s) {
     s.told.clear();  // it lists again; the listing tells it anew
 }
 
-void SignalFanout::decide(const pidns::NsChange& change) {
-    const bool present = model_.index().find_namespace(change.id) != nullptr;
-    clients_.for_each_subscriber([&](Client& c) {
-        auto& s = *c.subscription;
-        if (s.resync) return;  // it will list again anyway
-        if (change.added) {
-            // Created, and visible to it now (a namespace gone already is never announced).
-            if (!present || !clients_.recheck(c)) return;
-            pidns::CallerView view(model_, *c.caller);
-            if (!view.can_see(change.id)) return;
-            if (s.pending.size() >= limits::kPendingChangesPerSubscriber) {
-                fell_behind(s);
-                return;
-            }
-            s.pending.push_back({change.id, true, change.type});
-            ++s.pending_added[change.id];
-        } else if (auto it = s.pending_added.find(change.id); it != s.pending_added.end()) {
-            // Announced but not sent yet: it never hears of it at all.
-            for (auto& p : s.pending)
-                if (p.id == change.id && p.added) p.cancelled = true;
-            s.pending_added.erase(it);
-        } else if (s.told.erase(change.id) > 0) {
-            if (s.pending.size() >= limits::kPendingChangesPerSubscriber) {
-                fell_behind(s);
-                return;
-            }
-            s.pending.push_back({change.id, false, change.type});
+void SignalFanout::decide(Client& c, const pidns::NsChange& change, bool present) {
+    auto& s = *c.subscription;
+    if (s.resync) return;  // it will list again anyway
+    if (change.added) {
+        // Created, and visible to it now (a namespace gone already is never announced).
+        if (!present || !clients_.recheck(c)) return;
+        pidns::CallerView view(model_, *c.caller);
+        if (!view.can_see(change.id)) return;
+        if (s.pending.size() >= limits::kPendingChangesPerSubscriber) {
+            fell_behind(s);
+            return;
         }
-    });
+        s.pending.push_back({change.id, true, change.type});
+        ++s.pending_added[change.id];
+    } else if (auto it = s.pending_added.find(change.id); it != s.pending_added.end()) {
+        // Announced but not sent yet: it never hears of it at all.
+        for (auto& p : s.pending)
+            if (p.id == change.id && p.added) p.cancelled = true;
+        s.pending_added.erase(it);
+    } else if (s.told.erase(change.id) > 0) {
+        if (s.pending.size() >= limits::kPendingChangesPerSubscriber) {
+            fell_behind(s);
+            return;
+        }
+        s.pending.push_back({change.id, false, change.type});
+    }
 }
 
 bool SignalFanout::send_some(Clock::time_point until) {
@@ -197,8 +206,13 @@ bool SignalFanout::send_some(Clock::time_point until) {
 
 bool SignalFanout::run(std::chrono::microseconds budget) {
     const auto until = Clock::now() + budget;
+    if (!backlog_.empty() && Clock::now() - backlog_.front().at > kMaxBacklogAge) overflow("too old");
     while (!backlog_.empty() && Clock::now() < until) {
-        decide(backlog_.front());
+        const auto& change = backlog_.front().change;
+        const bool present = model_.index().find_namespace(change.id) != nullptr;
+        clients_.for_each_subscriber([&](Client& c) {
+            if (!c.principal.privileged) decide(c, change, present);
+        });
         backlog_.pop_front();
     }
     const bool unsent = send_some(until);

@@ -27,7 +27,9 @@ public:
     using Ping = std::function<bool(const std::string& destination, std::function<void(PeerPing::Result)> done)>;
     SignalFanout(pidns::Model& model, Clients& clients, Send send, Ping ping = {});
 
-    // Namespace changes of the index, in order (created: NamespaceAdded; destroyed: NamespaceRemoved).
+    // Namespace changes of the index, in order (created: NamespaceAdded; destroyed: NamespaceRemoved):
+    // decided at once for privileged subscribers (few, and cheap: they see everything), queued for
+    // the others.
     void push(const std::vector<pidns::NsChange>& changes);
     // Decides which subscriber may see which change and sends what their rates allow, until
     // `budget` is spent. Returns true when work is left.
@@ -45,11 +47,15 @@ public:
     [[nodiscard]] std::uint64_t stalls() const noexcept { return stalls_; }
     [[nodiscard]] bool back_pressure() const noexcept { return back_pressure_; }
 
-    // Changes waiting to be decided; beyond this every subscriber gets one Resync instead.
+    // Changes waiting to be decided; beyond this many, or when the oldest waited this long, every
+    // unprivileged subscriber gets one Resync instead (a reader gets every change or a Resync).
     static constexpr std::size_t kMaxBacklog = 65536;
+    static constexpr auto kMaxBacklogAge = std::chrono::seconds(5);
 
 private:
-    void decide(const pidns::NsChange& change);
+    // Decides one change for one subscriber.
+    void decide(Client& c, const pidns::NsChange& change, bool present);
+    void overflow(const char* why);
     static void fell_behind(Subscription& s);
     bool send_some(Clock::time_point until);
     // Whether `c` may be sent one more signal now (its window is not used up).
@@ -64,7 +70,11 @@ private:
     Send send_;
     Ping ping_;
     bool back_pressure_;  // pings work (the bus policy may forbid them: then paced only)
-    std::deque<pidns::NsChange> backlog_;
+    struct Queued {
+        pidns::NsChange change;
+        Clock::time_point at;
+    };
+    std::deque<Queued> backlog_;
     std::size_t rotation_ = 0;  // which subscriber sends first, so every one gets its turn
     std::uint64_t sent_ = 0, resyncs_ = 0, pings_ = 0, pings_answered_ = 0, stalls_ = 0;
 };

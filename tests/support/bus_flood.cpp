@@ -1,6 +1,6 @@
 // pidns-flood: a hostile client of pidnsd (floods, slow consumers, connection churn), for tests and benches.
 //
-// SIGTERM ends batches, calls and lists early (with their summary).
+// SIGTERM ends batches, calls, lists and noread early (with their summary).
 //   pidns-flood ADDRESS batches SECONDS INFLIGHT   one connection keeps INFLIGHT TranslatePids calls of
 //                                                  65536 pids each in flight for SECONDS
 //   pidns-flood ADDRESS calls SECONDS INFLIGHT     the same with TranslatePid(1, 0, 0)
@@ -193,7 +193,8 @@ int noread(const char* address, int n, double seconds) {
     }
     std::printf("connected %zu\n", buses.size());
     std::fflush(stdout);
-    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    const auto until = Clock::now() + std::chrono::duration<double>(seconds);
+    while (Clock::now() < until && !g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     // What the kernel holds for them (the bus holds the rest: its Debug.Stats OutgoingBytes).
     long max = 0, total = 0;
     for (auto* b : buses) {
