@@ -205,9 +205,13 @@ bool SignalFanout::send_some(Clock::time_point until) {
 }
 
 bool SignalFanout::run(std::chrono::microseconds budget) {
-    const auto until = Clock::now() + budget;
-    if (!backlog_.empty() && Clock::now() - backlog_.front().at > kMaxBacklogAge) overflow("too old");
-    while (!backlog_.empty() && Clock::now() < until) {
+    const auto start = Clock::now();
+    const auto until = start + budget;
+    // Deciding gets half the budget at most: what is decided must also go out (under a storm the
+    // backlog never empties, and sending would get nothing).
+    const auto decide_until = start + budget / 2;
+    if (!backlog_.empty() && start - backlog_.front().at > kMaxBacklogAge) overflow("too old");
+    while (!backlog_.empty() && Clock::now() < decide_until) {
         const auto& change = backlog_.front().change;
         const bool present = model_.index().find_namespace(change.id) != nullptr;
         clients_.for_each_subscriber([&](Client& c) {

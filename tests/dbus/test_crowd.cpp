@@ -372,8 +372,10 @@ TEST_CASE("crowd: subscribers that never read cost the bus a window each while r
     for (int i = 0; i <= kUids; ++i) storms.push_back(std::make_unique<Background>(concat(as_uid(crowd(i)), {"sh", "-c", loop})));
     const Probes p = probe_root(bus, root, dump_ns);
     for (auto& s : storms) REQUIRE(s->wait(60s) == 0);
-    REQUIRE(reader.wait(60s) == 0);
-    REQUIRE(root_reader.wait(60s) == 0);
+    const int reader_status = reader.wait(60s), root_reader_status = root_reader.wait(60s);
+    INFO("reader: " << reader.output() << "root reader: " << root_reader.output());
+    REQUIRE(reader_status == 0);
+    REQUIRE(root_reader_status == 0);
     // What the bus holds for each non-reader now (they are still connected and stalled).
     std::uint64_t bus_max = 0;
     std::vector<std::string> names;
