@@ -80,6 +80,28 @@ std::uint32_t poll_to_epoll(short events) {
 
 const char* event_source_name(bool connector) { return connector ? "proc-connector" : "polling"; }
 
+// Another connection to the bus pidnsd serves on, for Peer.Ping (daemon/peer_ping.h); nullptr
+// when it cannot be made (logged).
+sd_bus* open_ping_connection(const Options& o) {
+    sd_bus* b = nullptr;
+    int r = -EINVAL;
+    switch (o.bus) {
+    case BusKind::system: r = sd_bus_open_system(&b); break;
+    case BusKind::session: r = sd_bus_open_user(&b); break;
+    case BusKind::address:
+        if ((r = sd_bus_new(&b)) < 0) break;
+        if ((r = sd_bus_set_address(b, o.bus_address.c_str())) >= 0 && (r = sd_bus_set_bus_client(b, 1)) >= 0)
+            r = sd_bus_start(b);
+        break;
+    }
+    if (r < 0) {
+        spdlog::warn("cannot open a connection for pinging subscribers: {}", std::strerror(-r));
+        if (b != nullptr) sd_bus_unref(b);
+        return nullptr;
+    }
+    return b;
+}
+
 // The work of one loop turn, phase by phase, so that a slow turn can say what it was doing.
 class TurnClock {
 public:
@@ -248,25 +270,7 @@ pidns::Status Daemon::connect_bus() {
         clients_->set_polkit_grants([p = polkit_.get()](std::uint32_t uid) { return p->granted_uid(uid); });
         manager_ = std::make_unique<Manager>(*conn_, *model_, *clients_, *polkit_,
                                              event_source_name(connector_ != nullptr));
-        peer_ping_ = std::make_unique<PeerPing>(*conn_, [bus = opts_.bus, address = opts_.bus_address]() -> sd_bus* {
-            sd_bus* b = nullptr;
-            int r = -EINVAL;
-            switch (bus) {
-            case BusKind::system: r = sd_bus_open_system(&b); break;
-            case BusKind::session: r = sd_bus_open_user(&b); break;
-            case BusKind::address:
-                if ((r = sd_bus_new(&b)) < 0) break;
-                if ((r = sd_bus_set_address(b, address.c_str())) >= 0 && (r = sd_bus_set_bus_client(b, 1)) >= 0)
-                    r = sd_bus_start(b);
-                break;
-            }
-            if (r < 0) {
-                spdlog::warn("cannot open a connection for pinging subscribers: {}", std::strerror(-r));
-                if (b != nullptr) sd_bus_unref(b);
-                return nullptr;
-            }
-            return b;
-        });
+        peer_ping_ = std::make_unique<PeerPing>(*conn_, [this] { return open_ping_connection(opts_); });
         fanout_ = std::make_unique<SignalFanout>(
             *model_, *clients_,
             [m = manager_.get()](const std::string& to, const char* member, std::uint64_t id, pidns::NsType type) {
