@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "client.h"
+#include "support/bus_users.h"
 
 #ifndef PIDNSD_PATH
 #error "PIDNSD_PATH must name the pidnsd binary"
@@ -72,7 +73,7 @@ inline volatile pid_t g_pidnsd = 0;
 
 inline void remove_tmp() {
     if (!g_tmp[0]) return;
-    for (const char* f : {"/bus", "/bus.conf", "/pidnsd.log", "/bus.log"}) {
+    for (const char* f : {"/bus", "/bus.conf", "/pidnsd.log", "/bus.log", "/passwd", "/group"}) {
         char p[300];
         std::size_t n = std::strlen(g_tmp);
         std::memcpy(p, g_tmp, n);
@@ -214,6 +215,8 @@ using Client = pidns::client::Client;
 struct PrivateBus {
     std::string tmp, bus_path, address, conf_path, log_path, bus_log_path;
     std::vector<std::string> daemon_args;  // pidnsd's arguments after --bus=
+    std::vector<std::uint32_t> bus_users;  // uids without a passwd entry that may connect (bus_users.h)
+    std::string pidnsd_path = PIDNSD_PATH;  // another build's, to compare
     std::unique_ptr<Client> c;
     double start_timeout_s = 10;  // how long start() waits for pidnsd's first answer (its scan comes first)
 
@@ -243,8 +246,9 @@ struct PrivateBus {
         int addr_pipe[2];
         if (::pipe2(addr_pipe, O_CLOEXEC) != 0) std::exit(1);
         int bus_log = ::open(bus_log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        g_dbus = start_program({"dbus-daemon", "--config-file=" + conf_path, "--nofork",
-                                "--print-address=" + std::to_string(addr_pipe[1])},
+        g_dbus = start_program(pidns::testsupport::with_bus_users(tmp, bus_users,
+                                                                  {"dbus-daemon", "--config-file=" + conf_path, "--nofork",
+                                                                   "--print-address=" + std::to_string(addr_pipe[1])}),
                                bus_log, addr_pipe[1]);
         ::close(addr_pipe[1]);
         ::close(bus_log);
@@ -259,7 +263,7 @@ struct PrivateBus {
 
         daemon_args = {"--bus=" + address};
         daemon_args.insert(daemon_args.end(), extra_daemon_args.begin(), extra_daemon_args.end());
-        std::vector<std::string> argv{PIDNSD_PATH};
+        std::vector<std::string> argv{pidnsd_path};
         argv.insert(argv.end(), daemon_args.begin(), daemon_args.end());
         int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         g_pidnsd = start_program(argv, log);

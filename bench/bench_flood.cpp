@@ -37,6 +37,7 @@ namespace {
 using namespace bench;
 
 constexpr double kTargetRatio = 10;  // p99 under flood <= 10x idle p99
+constexpr std::uint32_t kCrowdUid = 2401;  // --crowd: uids the private bus alone knows (bus_users.h)
 
 struct Options {
     int reps = 3;
@@ -49,6 +50,8 @@ struct Options {
     std::vector<std::string> kinds{"batches", "calls"};
     std::vector<std::string> daemon_args;
     std::string as_user = "65534";  // setpriv --reuid/--regid
+    bool crowd = false;             // flooder i runs as uid kCrowdUid + i instead (distinct principals)
+    int conns = 1;                  // connections per flooder, `inflight` calls on each
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -144,13 +147,22 @@ std::vector<Flooder> start_flooders(const Options& o, const std::string& address
     std::vector<Flooder> fs;
     char secs[32];
     std::snprintf(secs, sizeof secs, "%g", o.seconds);
-    const std::vector<std::string> args{"setpriv", "--reuid=" + o.as_user, "--regid=" + o.as_user, "--clear-groups",
-                                        PIDNS_FLOOD_PATH, address, kind, secs, std::to_string(o.inflight)};
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
+    // Every flooder's command line, made before the forks (a child must not allocate before exec).
+    std::vector<std::vector<std::string>> args;
+    std::vector<std::vector<char*>> argvs;
+    for (int i = 0; i < n; ++i) {
+        const std::string uid = o.crowd ? std::to_string(kCrowdUid + static_cast<std::uint32_t>(i)) : o.as_user;
+        args.push_back({"setpriv", "--reuid=" + uid, "--regid=" + uid, "--clear-groups", PIDNS_FLOOD_PATH, address, kind, secs,
+                        std::to_string(o.inflight), std::to_string(o.conns)});
+    }
+    for (auto& a : args) {
+        argvs.emplace_back();
+        for (auto& x : a) argvs.back().push_back(x.data());
+        argvs.back().push_back(nullptr);
+    }
     const pid_t parent = ::getpid();
     for (int i = 0; i < n; ++i) {
+        auto& argv = argvs[static_cast<std::size_t>(i)];
         Flooder f;
         f.out = ::memfd_create("pidns-flood", MFD_CLOEXEC);
         if (f.out < 0) {
@@ -404,10 +416,16 @@ int run(Bench& b, const Options& o, const std::string& cmdline) {
     for (const auto& a : b.daemon_args) dargs += " " + a;
     std::printf("daemon %s%s  (pid %d, version %s)\n", PIDNSD_PATH, dargs.c_str(), static_cast<int>(g_pidnsd),
                 b.c->Version().c_str());
-    std::printf("flood  N x setpriv --reuid=%s --regid=%s --clear-groups %s ADDRESS KIND %g %d\n", o.as_user.c_str(),
-                o.as_user.c_str(), PIDNS_FLOOD_PATH, o.seconds, o.inflight);
-    std::printf("       batches: TranslatePids of 65536 pids; calls: TranslatePid(1, 0, 0); %d in flight per client\n",
-                o.inflight);
+    if (o.crowd)
+        std::printf("flood  N x setpriv --reuid=U --regid=U --clear-groups %s ADDRESS KIND %g %d %d, U = %u + i: a crowd of"
+                    " distinct uids\n",
+                    PIDNS_FLOOD_PATH, o.seconds, o.inflight, o.conns, kCrowdUid);
+    else
+        std::printf("flood  N x setpriv --reuid=%s --regid=%s --clear-groups %s ADDRESS KIND %g %d %d\n", o.as_user.c_str(),
+                    o.as_user.c_str(), PIDNS_FLOOD_PATH, o.seconds, o.inflight, o.conns);
+    std::printf("       batches: TranslatePids of 65536 pids; calls: TranslatePid(1, 0, 0); lists: ListProcesses(0); %d in"
+                " flight on each of %d connections per client\n",
+                o.inflight, o.conns);
     std::printf("root   TranslatePid(own pid, 0, 0) on the bench's connection, %d calls %.0f ms apart idle; under flood\n"
                 "       from %.1f s after the start until %d calls or %.1f s (the flood's end less 0.5 s)\n",
                 o.calls, o.gap_ms, o.warmup, o.calls, o.seconds - 0.5);
@@ -517,7 +535,7 @@ std::optional<std::vector<T>> parse_list(const std::string& s, F conv) {
 std::optional<Options> parse_options(int argc, char** argv) {
     Options o;
     std::vector<std::pair<std::string, std::string>> given;
-    for (const char* name : {"reps", "calls", "gap-ms", "seconds", "warmup", "inflight", "clients", "kinds", "user"}) {
+    for (const char* name : {"reps", "calls", "gap-ms", "seconds", "warmup", "inflight", "clients", "kinds", "user", "conns"}) {
         std::string env = std::string("BENCH_FLOOD_") + name;
         for (auto& ch : env) ch = ch == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
         if (const char* v = std::getenv(env.c_str())) given.emplace_back(std::string("--") + name, v);
@@ -527,7 +545,7 @@ std::optional<Options> parse_options(int argc, char** argv) {
         if (auto eq = a.find('='); eq != std::string::npos) {
             v = a.substr(eq + 1);
             a.resize(eq);
-        } else if (a == "--quick") {
+        } else if (a == "--quick" || a == "--crowd") {
             given.emplace_back(a, "");
             continue;
         } else {
@@ -551,6 +569,10 @@ std::optional<Options> parse_options(int argc, char** argv) {
             o.clients = {1, 10};
             continue;
         }
+        if (a == "--crowd") {
+            o.crowd = true;
+            continue;
+        }
         if (a == "--daemon-arg") {
             o.daemon_args.push_back(v);
             continue;
@@ -570,7 +592,7 @@ std::optional<Options> parse_options(int argc, char** argv) {
         }
         if (a == "--kinds") {
             auto l = parse_list<std::string>(v, [](const std::string& s) -> std::optional<std::string> {
-                return s == "batches" || s == "calls" ? std::optional<std::string>(s) : std::nullopt;
+                return s == "batches" || s == "calls" || s == "lists" ? std::optional<std::string>(s) : std::nullopt;
             });
             if (!l) return std::nullopt;
             o.kinds = *l;
@@ -584,6 +606,7 @@ std::optional<Options> parse_options(int argc, char** argv) {
         else if (a == "--seconds") o.seconds = std::max(1.0, *d);
         else if (a == "--warmup") o.warmup = *d;
         else if (a == "--inflight") o.inflight = std::max(1, static_cast<int>(*d));
+        else if (a == "--conns") o.conns = std::max(1, static_cast<int>(*d));
         else return std::nullopt;
     }
     if (o.warmup > o.seconds - 1) o.warmup = std::max(0.0, o.seconds - 1);
@@ -596,8 +619,8 @@ int main(int argc, char** argv) {
     auto opt = parse_options(argc, argv);
     if (!opt) {
         std::puts("usage: bench_flood [--reps N (3)] [--calls N (300)] [--gap-ms MS (10)] [--seconds S (7)] [--warmup S (1.5)]\n"
-                  "                   [--inflight N (30)] [--clients 1,10,100] [--kinds batches,calls] [--user UID (65534)]\n"
-                  "                   [--daemon-arg=X]... [--quick]\n"
+                  "                   [--inflight N (30)] [--clients 1,10,100] [--kinds batches,calls,lists] [--user UID (65534)]\n"
+                  "                   [--conns N (1)] [--crowd] [--daemon-arg=X]... [--quick]\n"
                   "  each option also as BENCH_FLOOD_<NAME> in the environment (BENCH_FLOOD_GAP_MS=5); root; starts its own\n"
                   "  dbus-daemon and pidnsd; the flooders run as UID through setpriv");
         return 2;
@@ -608,6 +631,11 @@ int main(int argc, char** argv) {
 
     Bench b;
     b.opt = *opt;
+    if (opt->crowd) {
+        int most = 0;
+        for (int n : opt->clients) most = std::max(most, n);
+        for (int i = 0; i < most; ++i) b.bus_users.push_back(kCrowdUid + static_cast<std::uint32_t>(i));
+    }
     b.start("bench_flood", opt->daemon_args);
     ::chmod(b.tmp.c_str(), 0755);  // the flooders (nobody) reach the bus socket through it
     int rc = 1;

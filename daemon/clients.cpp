@@ -36,33 +36,14 @@ std::int64_t pid_of_pidfd(int fd) {
 
 std::string who(const Client& c) {
     if (c.identity != Client::Identity::known || !c.caller) return c.name;
-    return c.name + " (uid " + std::to_string(c.uid) + ", pid " + std::to_string(c.caller->pid) + ")";
+    std::string s = c.name + " (uid " + std::to_string(c.uid) + ", pid " + std::to_string(c.caller->pid);
+    if (c.principal.uid != c.uid) s += ", of uid " + std::to_string(c.principal.uid) + "'s user namespace";
+    return s + ")";
 }
+
+constexpr std::uint64_t kCapSysPtrace = 1ull << 19;
 
 }  // namespace
-
-void Bucket::refill(Clock::time_point now) {
-    const double dt = std::chrono::duration<double>(now - last_).count();
-    last_ = now;
-    if (dt > 0) tokens_ = std::min(burst_, tokens_ + dt * rate_);
-}
-
-bool Bucket::take(Clock::time_point now, double n) {
-    refill(now);
-    if (tokens_ < n) return false;
-    tokens_ -= n;
-    return true;
-}
-
-void Bucket::charge(Clock::time_point now, double n) {
-    refill(now);
-    tokens_ -= n;
-}
-
-bool Bucket::has(Clock::time_point now) {
-    refill(now);
-    return tokens_ > 0;
-}
 
 Clients::Clients(sdbus::IConnection& conn, pidns::Model& model)
     : model_(model), dbus_(sdbus::createProxy(conn, kDbusName, "/org/freedesktop/DBus")) {
@@ -106,12 +87,6 @@ std::uint64_t Clients::started_by(const std::string& name) const {
     return appeared_overflow_ ? pidns::boottime_ticks() : subscribed_at_;
 }
 
-UidUsage& Clients::usage(std::uint32_t uid) {
-    auto [it, fresh] = uids_.try_emplace(uid);
-    if (fresh) it->second.properties = Bucket(limits::kPropertyBurstSeconds, limits::kPropertySecondsPerSecond);
-    return it->second;
-}
-
 Client* Clients::find(const std::string& sender) {
     auto it = clients_.find(sender);
     return it == clients_.end() ? nullptr : it->second.get();
@@ -119,25 +94,37 @@ Client* Clients::find(const std::string& sender) {
 
 Client& Clients::client_of(const std::string& sender) {
     if (auto* c = find(sender)) return *c;
-    if (clients_.size() >= limits::kClients) evict_idle();
-    if (clients_.size() >= limits::kClients)
-        throw limit_error(nullptr, sender,
-                          "pidnsd is serving " + std::to_string(limits::kClients) + " connections, its maximum");
+    const Usage one{0, 0, 0, 1, 0};
+    const Usage fresh;
+    Verdict v = quotas_.admit_unidentified(fresh, one);
+    if (!v.ok() && evict_idle(std::nullopt) > 0) v = quotas_.admit_unidentified(fresh, one);
+    if (!v.ok()) {
+        pressure();
+        throw limit_error(nullptr, sender, quotas_.describe(v, Principal{}, fresh));
+    }
     auto c = std::make_unique<Client>();
     c->name = sender;
+    quotas_.charge_unidentified(c->unidentified, one);
+    compact_ring();
+    revalidate_ring_.push_back(sender);
     return *clients_.emplace(sender, std::move(c)).first->second;
 }
 
-void Clients::evict_idle() {
-    // The least recently active connections with nothing in flight and no subscription: forgetting
+std::size_t Clients::evict_idle(std::optional<bool> privileged, std::optional<Principal> of) {
+    // The least recently active idle connections of that class (or not identified): forgetting
     // them costs only a new identification if they call again.
     std::vector<std::pair<Clock::time_point, std::string>> idle;
-    for (const auto& [name, c] : clients_)
-        if (c->in_flight() == 0 && !c->subscribed && c->identity != Client::Identity::asking)
-            idle.emplace_back(c->last_active, name);
+    for (const auto& [name, c] : clients_) {
+        if (!c->idle()) continue;
+        const bool known = c->identity == Client::Identity::known;
+        if (!privileged ? known : (!known || c->principal.privileged != *privileged)) continue;
+        if (of && c->principal != *of) continue;
+        idle.emplace_back(c->last_active, name);
+    }
     const std::size_t drop = std::min(idle.size(), std::max<std::size_t>(1, limits::kClients / 16));
     std::partial_sort(idle.begin(), idle.begin() + static_cast<std::ptrdiff_t>(drop), idle.end());
     for (std::size_t i = 0; i < drop; ++i) drop_client(idle[i].second, false);
+    return drop;
 }
 
 sdbus::Error Clients::limit_error(Client* c, const std::string& sender, const std::string& what) {
@@ -154,25 +141,45 @@ sdbus::Error Clients::limit_error(Client* c, const std::string& sender, const st
         spdlog::warn("client {} exceeded a limit: {}; refusing its excess (logged once per client)",
                      c ? who(*c) : sender, what);
     }
-    return sdbus::Error(kErrorLimitsExceeded, what + "; wait for your earlier calls to be answered, or make fewer "
-                                                     "connections (pidnsd's limits: man pidnsd, SECURITY)");
+    return sdbus::Error(kErrorLimitsExceeded, what + " (pidnsd's limits: man pidnsd, SECURITY)");
 }
 
-std::string Clients::uid_quota(const UidUsage& u, std::uint32_t uid, const Call& call) const {
-    if (u.calls >= limits::kCallsPerUid)
-        return std::to_string(u.calls) + " calls of uid " + std::to_string(uid) + " are being answered (at most " +
-               std::to_string(limits::kCallsPerUid) + " over all its connections)";
-    if (calls_ >= limits::kCalls) return "pidnsd is answering " + std::to_string(calls_) + " calls, its maximum";
-    if (u.pids + call.pids() > limits::kQueuedPidsPerUid)
-        return "the TranslatePids calls of uid " + std::to_string(uid) + " being answered hold " + std::to_string(u.pids) +
-               " pids (at most " + std::to_string(limits::kQueuedPidsPerUid) + ")";
-    if (call.dumps() == 0) return {};
-    if (u.dumps >= limits::kDumpsPerUid)
-        return std::to_string(u.dumps) + " DumpPidTree calls of uid " + std::to_string(uid) +
-               " are being answered (at most " + std::to_string(limits::kDumpsPerUid) + " over all its connections)";
-    if (dumps_ >= limits::kDumps)
-        return "pidnsd is answering " + std::to_string(dumps_) + " DumpPidTree calls, its maximum";
-    return {};
+Principal Clients::principal_of(const pidns::Caller& caller) const {
+    // Root, or a caller the kernel lets read every process of pidnsd's user namespace.
+    const bool kernel = caller.bus_uid == 0 ||
+                        (caller.userns == model_.index().root_userns() && (caller.cap_eff & kCapSysPtrace) != 0);
+    const bool polkit = !kernel && polkit_granted_ && polkit_granted_(caller.bus_uid);
+    return Principal{caller.principal_uid, kernel || polkit};
+}
+
+void Clients::admit_client(Client& c, const Principal& p) {
+    const Usage one{0, 0, 0, 1, 0};
+    Verdict v = quotas_.admit(p, one);
+    if (!v.ok() && evict_idle(p.privileged, v.over == Over::principal ? std::optional<Principal>(p) : std::nullopt) > 0)
+        v = quotas_.admit(p, one);
+    if (!v.ok()) {
+        pressure();
+        throw limit_error(&c, c.name, quotas_.describe(v, p, c.unidentified));
+    }
+    quotas_.release_unidentified(c.unidentified, one);
+    quotas_.charge(p, one);
+    c.principal = p;
+}
+
+void Clients::reclassify(Client& c) {
+    if (c.identity != Client::Identity::known || !c.caller) return;
+    const Principal p = principal_of(*c.caller);
+    if (p == c.principal) return;
+    // Its connection and subscription move; calls stay charged where they were admitted.
+    const Usage moving{0, 0, 0, 1, c.subscribed ? std::size_t{1} : std::size_t{0}};
+    quotas_.release(c.principal, moving);
+    quotas_.charge(p, moving);
+    spdlog::debug("client {}: now charged to uid {} ({})", c.name, p.uid, p.privileged ? "privileged" : "unprivileged");
+    c.principal = p;
+    if (c.subscribed && p.privileged)
+        privileged_subscribers_.insert(&c);
+    else
+        privileged_subscribers_.erase(&c);
 }
 
 std::optional<sdbus::Error> Clients::submit(const std::string& sender, std::unique_ptr<Call> call) {
@@ -183,39 +190,27 @@ std::optional<sdbus::Error> Clients::submit(const std::string& sender, std::uniq
     } catch (const sdbus::Error& e) {
         return e;
     }
-    c->last_active = Clock::now();
+    const auto now = Clock::now();
+    c->last_active = now;
+    c->owner_checked = now;  // it just sent a message: it is on the bus
     ++c->calls_total;
-    const std::size_t pids = call->pids();
-    const bool known = c->identity == Client::Identity::known;
+    const Usage add = call->holding();
     std::string over;
-    if (pids_ + pids > limits::kQueuedPids) {
-        over = "pidnsd holds " + std::to_string(pids_) + " pids of waiting TranslatePids calls, its maximum is " +
-               std::to_string(limits::kQueuedPids);
-    } else if (known) {
-        const auto& u = usage(c->uid);
+    if (c->identity == Client::Identity::known) {
+        reclassify(*c);
         if (c->in_flight() >= limits::kCallsPerClient)
-            over = std::to_string(c->in_flight()) + " calls of this connection are being answered (at most " +
+            over = "this connection has " + std::to_string(c->in_flight()) + " calls being answered (at most " +
                    std::to_string(limits::kCallsPerClient) + ")";
-        else
-            over = uid_quota(u, c->uid, *call);
-    } else if (c->queue.size() >= limits::kCallsPerUnidentifiedClient) {
-        over = "this connection sent " + std::to_string(c->queue.size()) +
-               " calls before the bus told pidnsd who it is (at most " +
-               std::to_string(limits::kCallsPerUnidentifiedClient) + ")";
-    } else if (unidentified_calls_ >= limits::kUnidentifiedCalls) {
-        over = "pidnsd holds " + std::to_string(unidentified_calls_) + " calls of connections not identified yet";
+        else if (const Verdict v = quotas_.admit(c->principal, add); !v.ok())
+            over = quotas_.describe(v, c->principal, c->unidentified);
+    } else if (const Verdict v = quotas_.admit_unidentified(c->unidentified, add); !v.ok()) {
+        over = quotas_.describe(v, Principal{}, c->unidentified);
     }
     if (!over.empty()) return limit_error(c, sender, over);
     call->id = next_call_id_++;
-    pids_ += pids;
-    c->pids += pids;
-    if (known) {
-        charge(usage(c->uid), *call);
-    } else {
-        ++unidentified_calls_;
-    }
+    charge(*c, *call);
     c->queue.push_back(std::move(call));
-    if (known)
+    if (c->identity == Client::Identity::known)
         schedule(*c);
     else if (c->identity == Client::Identity::unknown)
         ask_identity(*c);
@@ -295,25 +290,19 @@ void Clients::pin(Client& c, const std::map<std::string, sdbus::Variant>& creds)
     }
     auto caller = pidns::identify_caller(model_, pidfd.get(), static_cast<std::int32_t>(pid), uid, started);
     if (!caller) throw to_dbus_error(caller.error());
-    auto& u = usage(uid);
-    if (u.clients >= limits::kClientsPerUid)
-        throw limit_error(&c, c.name, "uid " + std::to_string(uid) + " has " + std::to_string(u.clients) +
-                                          " connections with calls to pidnsd (at most " +
-                                          std::to_string(limits::kClientsPerUid) + ")");
-    ++u.clients;
+    admit_client(c, principal_of(*caller));
     c.caller = std::move(*caller);
     c.pidfd = std::move(pidfd);
     c.uid = uid;
     c.identity = Client::Identity::known;
-    spdlog::debug("caller {}: pid {} uid {} pidns {} userns {}", c.name, c.caller->pid, uid, c.caller->pidns,
-                  c.caller->userns);
+    spdlog::debug("caller {}: pid {} uid {} pidns {} userns {}; charged to uid {} ({})", c.name, c.caller->pid, uid,
+                  c.caller->pidns, c.caller->userns, c.principal.uid, c.principal.privileged ? "privileged" : "unprivileged");
 }
 
 void Clients::identified(const std::string& name, const sdbus::Error* error,
                          const std::map<std::string, sdbus::Variant>& creds) {
     Client* c = find(name);
     if (c == nullptr || c->identity != Client::Identity::asking) return;  // gone, or identified meanwhile
-    unidentified_calls_ -= c->queue.size();
     try {
         if (error != nullptr)
             throw sdbus::Error(kErrorAccessDenied, "the bus could not tell who " + name + " is (" + error->getMessage() + ")");
@@ -321,34 +310,32 @@ void Clients::identified(const std::string& name, const sdbus::Error* error,
     } catch (const sdbus::Error& e) {
         ++identify_failures_;
         c->identity = Client::Identity::unknown;  // the next call tries again
-        for (auto& call : c->queue) {
-            pids_ -= call->pids();
+        auto queue = std::move(c->queue);
+        c->queue.clear();
+        for (auto& call : queue) {
+            release(*c, *call);
             call->fail(e);
         }
-        c->queue.clear();
-        c->pids = 0;
         return;
     }
     admit_identified(*c);
 }
 
 void Clients::admit_identified(Client& c) {
-    // Its calls waited outside the uid quotas; now that the uid is known they count, or are refused.
-    auto& u = usage(c.uid);
+    // Its calls were charged to the connection; now that its principal is known they are charged
+    // to it, or refused.
     std::deque<std::unique_ptr<Call>> keep;
     for (auto& call : c.queue) {
-        const std::string over = uid_quota(u, c.uid, *call);
-        if (!over.empty()) {
-            pids_ -= call->pids();
-            c.pids -= call->pids();
-            call->fail(limit_error(&c, c.name, over));
+        release(c, *call);
+        if (const Verdict v = quotas_.admit(c.principal, call->holding()); !v.ok()) {
+            call->fail(limit_error(&c, c.name, quotas_.describe(v, c.principal, c.unidentified)));
             continue;
         }
-        charge(u, *call);
+        charge(c, *call);
         keep.push_back(std::move(call));
     }
     c.queue = std::move(keep);
-    if (!c.queue.empty()) schedule(c);
+    schedule(c);
 }
 
 pidns::Caller Clients::caller_for_property(const std::string& sender) {
@@ -356,9 +343,11 @@ pidns::Caller Clients::caller_for_property(const std::string& sender) {
     Client& c = client_of(sender);
     const auto now = Clock::now();
     c.last_active = now;
+    c.owner_checked = now;
     if (c.identity != Client::Identity::known) {
         if (!sync_identify_.has(now))
-            throw limit_error(&c, sender, "pidnsd is spending its time for reading properties of new connections");
+            throw limit_error(&c, sender, "pidnsd is spending its time for reading properties of new connections; "
+                                          "call a method first, or read again in a moment");
         std::map<std::string, sdbus::Variant> creds;
         const auto t0 = Clock::now();
         try {
@@ -373,29 +362,28 @@ pidns::Caller Clients::caller_for_property(const std::string& sender) {
         }
         sync_identify_.charge(Clock::now(), seconds_since(t0));
         if (c.identity != Client::Identity::known) {  // an asynchronous answer may have come meanwhile
-            const bool was_asking = c.identity == Client::Identity::asking;
-            if (was_asking) unidentified_calls_ -= c.queue.size();
             try {
                 pin(c, creds);
             } catch (const sdbus::Error&) {
                 ++identify_failures_;
-                if (was_asking) unidentified_calls_ += c.queue.size();  // the pending answer settles them
                 throw;
             }
             admit_identified(c);
         }
     }
-    if (!usage(c.uid).properties.has(now))
-        throw limit_error(&c, sender, "the property reads of uid " + std::to_string(c.uid) + " took more than " +
+    reclassify(c);
+    if (Bucket* time = quotas_.property_time(c.principal); time != nullptr && !time->has(now))
+        throw limit_error(&c, sender, "the property reads of uid " + std::to_string(c.principal.uid) + " took more than " +
                                           std::to_string(static_cast<int>(limits::kPropertySecondsPerSecond * 1000)) +
-                                          " ms per second of pidnsd's time");
+                                          " ms per second of pidnsd's time; read again in a few seconds");
     check_caller(c);
     return *c.caller;
 }
 
 void Clients::charge_property(const std::string& sender, Clock::duration spent) {
     if (Client* c = find(sender); c != nullptr && c->identity == Client::Identity::known)
-        usage(c->uid).properties.charge(Clock::now(), std::chrono::duration<double>(spent).count());
+        if (Bucket* time = quotas_.property_time(c->principal))
+            time->charge(Clock::now(), std::chrono::duration<double>(spent).count());
 }
 
 void Clients::check_caller(Client& c) {
@@ -416,13 +404,18 @@ void Clients::check_caller(Client& c) {
             forget_identity(c);
             throw e;
         }
-        c.caller = std::move(*again);  // its capabilities are now those of its new user namespace
+        c.caller = std::move(*again);  // its capabilities (and principal) are now those of its new user namespace
+        reclassify(c);
     }
 }
 
 void Clients::forget_identity(Client& c) {
-    if (c.identity == Client::Identity::known && usage(c.uid).clients > 0) --usage(c.uid).clients;
     if (c.subscribed) unsubscribe(c);
+    if (c.identity == Client::Identity::known) {
+        const Usage one{0, 0, 0, 1, 0};
+        quotas_.release(c.principal, one);
+        quotas_.charge_unidentified(c.unidentified, one);
+    }
     c.identity = Client::Identity::unknown;
     c.caller.reset();
     c.pidfd = pidns::Fd();
@@ -443,69 +436,57 @@ void Clients::fail_all(Client& c, const sdbus::Error& e) {
     }
 }
 
-void Clients::charge(UidUsage& u, const Call& call) {
-    ++u.calls;
-    ++calls_;
-    u.pids += call.pids();
-    u.dumps += call.dumps();
-    dumps_ += call.dumps();
+void Clients::charge(Client& c, Call& call) {
+    if (c.identity == Client::Identity::known) {
+        quotas_.charge(c.principal, call.holding());
+        call.charged = Call::Charged::principal;
+        call.charged_to = c.principal;
+    } else {
+        quotas_.charge_unidentified(c.unidentified, call.holding());
+        call.charged = Call::Charged::connection;
+    }
 }
 
-void Clients::release(Client& c, const Call& call) {
-    pids_ -= call.pids();
-    c.pids -= call.pids();
-    if (c.identity == Client::Identity::known) {
-        auto& u = usage(c.uid);
-        --u.calls;
-        u.pids -= call.pids();
-        u.dumps -= call.dumps();
-        dumps_ -= call.dumps();
-        --calls_;
-    } else {
-        --unidentified_calls_;
+void Clients::release(Client& c, Call& call) {
+    switch (call.charged) {
+    case Call::Charged::principal: quotas_.release(call.charged_to, call.holding()); break;
+    case Call::Charged::connection: quotas_.release_unidentified(c.unidentified, call.holding()); break;
+    case Call::Charged::none: break;
     }
+    call.charged = Call::Charged::none;
 }
 
 void Clients::schedule(Client& c) {
     if (c.scheduled || c.queue.empty() || c.identity != Client::Identity::known) return;
     c.scheduled = true;
-    auto& q = runnable_[c.uid];
-    if (q.empty()) uid_turns_.push_back(c.uid);
-    q.push_back(c.name);
+    run_queue_.push(c.principal, c.name);
 }
 
 bool Clients::run(std::chrono::microseconds budget) {
     const auto until = Clock::now() + budget;
-    while (!uid_turns_.empty() && Clock::now() < until) {
-        const std::uint32_t uid = uid_turns_.front();
-        uid_turns_.pop_front();
-        auto qit = runnable_.find(uid);
-        if (qit == runnable_.end() || qit->second.empty()) {
-            if (qit != runnable_.end()) runnable_.erase(qit);
-            continue;
-        }
-        const std::string name = std::move(qit->second.front());
-        qit->second.pop_front();
-        Client* c = find(name);
-        if (c != nullptr) {
-            c->scheduled = false;
-            if (c->identity == Client::Identity::known && !c->queue.empty())
-                run_one(*c, std::min(until, Clock::now() + limits::kSliceBudget));
-        }
-        // One slice per turn of the uid: its clients take turns, then the next uid.
-        c = find(name);
-        if (c != nullptr && !c->scheduled && c->identity == Client::Identity::known && !c->queue.empty()) {
-            c->scheduled = true;
-            runnable_[uid].push_back(name);
-        }
-        qit = runnable_.find(uid);
-        if (qit != runnable_.end() && !qit->second.empty()) {
-            if (std::find(uid_turns_.begin(), uid_turns_.end(), uid) == uid_turns_.end()) uid_turns_.push_back(uid);
-        } else if (qit != runnable_.end()) {
-            runnable_.erase(qit);
-        }
+    bool unprivileged_ran = false;
+    while (Clock::now() < until) {
+        if (run_slice(true, until)) continue;
+        if (!run_slice(false, until)) break;
+        unprivileged_ran = true;
     }
-    return !uid_turns_.empty();
+    // Privileged calls may have taken the whole budget: unprivileged ones still get a slice.
+    if (!unprivileged_ran) run_slice(false, Clock::now() + limits::kSliceBudget);
+    return runnable();
+}
+
+bool Clients::run_slice(bool privileged, Clock::time_point until) {
+    auto next = run_queue_.take(privileged);
+    if (!next) return false;
+    const std::string& name = next->second;
+    Client* c = find(name);
+    if (c == nullptr || !c->scheduled) return true;  // gone since it was queued
+    c->scheduled = false;
+    if (c->identity == Client::Identity::known && !c->queue.empty())
+        run_one(*c, std::min(until, Clock::now() + limits::kSliceBudget));
+    // One slice per turn of its principal: its connections take turns, then the next principal.
+    if ((c = find(name)) != nullptr) schedule(*c);
+    return true;
 }
 
 void Clients::run_one(Client& c, Clock::time_point deadline) {
@@ -567,26 +548,40 @@ bool Clients::recheck(Client& c) {
 
 void Clients::subscribe(Client& c) {
     if (c.subscribed) return;
-    auto& u = usage(c.uid);
-    if (u.subscribers >= limits::kSubscribersPerUid)
-        throw limit_error(&c, c.name, "uid " + std::to_string(c.uid) + " has " + std::to_string(u.subscribers) +
-                                          " subscribed connections (at most " +
-                                          std::to_string(limits::kSubscribersPerUid) + ")");
-    if (subscribers_ >= limits::kSubscribers)
-        throw limit_error(&c, c.name, "pidnsd has " + std::to_string(subscribers_) + " subscribers, its maximum");
-    ++u.subscribers;
-    ++subscribers_;
+    reclassify(c);
+    const Usage one{0, 0, 0, 0, 1};
+    if (const Verdict v = quotas_.admit(c.principal, one); !v.ok()) {
+        pressure();  // departed subscribers the bus did not announce are found and forgotten
+        throw limit_error(&c, c.name, quotas_.describe(v, c.principal, c.unidentified));
+    }
+    quotas_.charge(c.principal, one);
     c.subscribed = true;
     c.subscription = std::make_unique<Subscription>();
+    if (c.principal.privileged) privileged_subscribers_.insert(&c);
 }
 
 void Clients::unsubscribe(Client& c) {
     if (!c.subscribed) return;
-    auto& u = usage(c.uid);
-    if (u.subscribers > 0) --u.subscribers;
-    --subscribers_;
+    quotas_.release(c.principal, Usage{0, 0, 0, 0, 1});
+    privileged_subscribers_.erase(&c);
     c.subscribed = false;
     c.subscription.reset();
+}
+
+bool Clients::start_ping(Client& c) {
+    if (c.ping != Client::Ping::none || c.identity != Client::Identity::known || !pings_.take(c.principal)) return false;
+    c.ping = Client::Ping::in_flight;
+    c.ping_charged = c.principal;
+    return true;
+}
+
+Client* Clients::end_ping(const std::string& name, const Principal& charged, bool answered) {
+    pings_.give(charged);
+    Client* c = find(name);
+    if (c == nullptr) return nullptr;
+    c->ping = Client::Ping::none;
+    if (answered) c->owner_checked = Clock::now();
+    return c;
 }
 
 void Clients::forget(const std::string& name) {
@@ -609,11 +604,87 @@ void Clients::drop_client(const std::string& name, bool left_bus) {
     c->queue.clear();
     c->parked.clear();
     forget_identity(*c);
+    quotas_.release_unidentified(c->unidentified, Usage{0, 0, 0, 1, 0});
     clients_.erase(name);
     departed_.push_back(name);
     if (left_bus) spdlog::trace("client {} left the bus", name);
 }
 
 std::vector<std::string> Clients::take_departed() { return std::exchange(departed_, {}); }
+
+void Clients::pressure() {
+    const auto now = Clock::now();
+    if (now < pressure_until_) return;
+    pressure_until_ = now + limits::kRevalidatePressureFor;
+    next_revalidate_ = now;
+}
+
+std::optional<Clock::time_point> Clients::next_revalidation() const {
+    if (clients_.empty()) return std::nullopt;
+    return next_revalidate_;
+}
+
+void Clients::revalidate() {
+    const auto now = Clock::now();
+    if (now < next_revalidate_) return;
+    const bool pressed = now < pressure_until_;
+    std::size_t budget = pressed ? limits::kRevalidatePressureBatch : limits::kRevalidateBatch;
+    const std::size_t asked_before = revalidations_;
+    const std::size_t n = std::min<std::size_t>(revalidate_ring_.size(), 1024);
+    for (std::size_t looked = 0; looked < n && budget > 0 && owner_checks_ < limits::kRevalidateInFlight; ++looked) {
+        std::string name = std::move(revalidate_ring_.front());
+        revalidate_ring_.pop_front();
+        Client* c = find(name);
+        if (c == nullptr) continue;  // dropped: its name leaves the ring
+        revalidate_ring_.push_back(name);
+        // Calls in flight are answered anyway; a connection asked about lately is left alone.
+        if (c->owner_asking || c->in_flight() > 0 || (!pressed && now - c->owner_checked < limits::kRevalidateIdle))
+            continue;
+        --budget;
+        check_owner(name);
+    }
+    // Nothing was due: look again in a while (an idle pidnsd does not wake for this every turn).
+    next_revalidate_ = now + (pressed || revalidations_ != asked_before ? limits::kRevalidatePeriod
+                                                                         : limits::kRevalidateIdle / 6);
+}
+
+void Clients::compact_ring() {
+    if (revalidate_ring_.size() <= 2 * clients_.size() + 64) return;
+    // Mostly names of clients gone since: rebuilt (amortized O(1) per client made).
+    revalidate_ring_.clear();
+    for (const auto& [name, c] : clients_) revalidate_ring_.push_back(name);
+    revalidate_ring_.shrink_to_fit();
+}
+
+void Clients::check_owner(const std::string& name) {
+    Client* c = find(name);
+    if (c == nullptr) return;
+    c->owner_asking = true;
+    ++owner_checks_;
+    ++revalidations_;
+    try {
+        dbus_->callMethodAsync("NameHasOwner")
+            .onInterface(kDbusName)
+            .withArguments(name)
+            .uponReplyInvoke([this, name](const sdbus::Error* error, bool has_owner) {
+                --owner_checks_;
+                Client* c = find(name);
+                if (c == nullptr) return;
+                c->owner_asking = false;
+                if (error != nullptr) return;  // asked again later
+                if (has_owner) {
+                    c->owner_checked = Clock::now();
+                    return;
+                }
+                ++revalidated_gone_;
+                spdlog::debug("client {} left the bus without its NameOwnerChanged reaching pidnsd: forgotten", name);
+                forget(name);
+            });
+    } catch (const sdbus::Error& e) {
+        --owner_checks_;
+        c->owner_asking = false;
+        spdlog::debug("cannot ask the bus about {} ({})", name, e.getMessage());
+    }
+}
 
 }  // namespace pidnsd

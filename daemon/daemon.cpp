@@ -29,6 +29,7 @@
 #include "kernel_version.h"
 #include "machines.h"
 #include "ns_link.h"
+#include "peer_ping.h"
 #include "polkit.h"
 #include "proc_connector.h"
 #include "signals.h"
@@ -52,7 +53,7 @@ constexpr std::size_t kMaxBatchEvents = 16384;
 // How long a fork with nothing after it waits for its child's next event (its exit, mostly).
 constexpr std::chrono::milliseconds kForkGrace{1};
 
-enum : std::uint64_t { kTagBus = 1, kTagNetlink = 2, kTagSignal = 3, kTagRescanDone = 4, kTagMount = 5 };
+enum : std::uint64_t { kTagBus = 1, kTagNetlink = 2, kTagSignal = 3, kTagRescanDone = 4, kTagMount = 5, kTagPing = 6 };
 
 pidns::Status epoll_add(int epfd, int fd, std::uint32_t events, std::uint64_t tag, const char* what = "epoll_ctl") {
     epoll_event ev{};
@@ -79,6 +80,28 @@ std::uint32_t poll_to_epoll(short events) {
 }
 
 const char* event_source_name(bool connector) { return connector ? "proc-connector" : "polling"; }
+
+// Another connection to the bus pidnsd serves on, for Peer.Ping (daemon/peer_ping.h); nullptr
+// when it cannot be made (logged).
+sd_bus* open_ping_connection(const Options& o) {
+    sd_bus* b = nullptr;
+    int r = -EINVAL;
+    switch (o.bus) {
+    case BusKind::system: r = sd_bus_open_system(&b); break;
+    case BusKind::session: r = sd_bus_open_user(&b); break;
+    case BusKind::address:
+        if ((r = sd_bus_new(&b)) < 0) break;
+        if ((r = sd_bus_set_address(b, o.bus_address.c_str())) >= 0 && (r = sd_bus_set_bus_client(b, 1)) >= 0)
+            r = sd_bus_start(b);
+        break;
+    }
+    if (r < 0) {
+        spdlog::warn("cannot open a connection for pinging subscribers: {}", std::strerror(-r));
+        if (b != nullptr) sd_bus_unref(b);
+        return nullptr;
+    }
+    return b;
+}
 
 // The work of one loop turn, phase by phase, so that a slow turn can say what it was doing.
 class TurnClock {
@@ -125,6 +148,7 @@ Daemon::Daemon(const Options& opts) : opts_(opts) {}
 Daemon::~Daemon() {
     if (rescan_thread_.joinable()) rescan_thread_.join();  // it reads through the model
     fanout_.reset();
+    peer_ping_.reset();
     manager_.reset();
     machines_.reset();
     polkit_.reset();
@@ -244,12 +268,17 @@ pidns::Status Daemon::connect_bus() {
     try {
         clients_ = std::make_unique<Clients>(*conn_, *model_);
         polkit_ = std::make_unique<Polkit>(*conn_, opts_.polkit);
+        clients_->set_polkit_grants([p = polkit_.get()](std::uint32_t uid) { return p->granted_uid(uid); });
         manager_ = std::make_unique<Manager>(*conn_, *model_, *clients_, *polkit_,
                                              event_source_name(connector_ != nullptr));
+        peer_ping_ = std::make_unique<PeerPing>(*conn_, [this] { return open_ping_connection(opts_); });
         fanout_ = std::make_unique<SignalFanout>(
             *model_, *clients_,
             [m = manager_.get()](const std::string& to, const char* member, std::uint64_t id, pidns::NsType type) {
                 m->send_signal(to, member, id, type);
+            },
+            [p = peer_ping_.get()](const std::string& to, std::function<void(PeerPing::Result)> done) {
+                return p->ping(to, std::move(done));
             });
         manager_->set_fanout(fanout_.get());
         machines_ = std::make_unique<Machines>(*conn_);
@@ -276,6 +305,7 @@ void Daemon::handle_signals(bool& stop) {
     while (::read(signal_fd_.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
         if (si.ssi_signo == SIGHUP) {
             start_rescan("SIGHUP");
+            if (polkit_->enabled()) polkit_->reload_rules();
         } else if (si.ssi_signo == SIGUSR1) {
             test_slow_pending_ = test_slow_turn_.count() > 0;
         } else {
@@ -470,8 +500,33 @@ std::map<std::string, sdbus::Variant> Daemon::statistics(bool everything) const 
     m["SignalsSent"] = u64(fanout_->sent());
     m["Resyncs"] = u64(fanout_->resyncs());
     m["SignalBacklog"] = u64(fanout_->backlog());
+    m["SignalPings"] = u64(fanout_->pings());
+    m["SignalPingsAnswered"] = u64(fanout_->pings_answered());
+    m["SignalStalls"] = u64(fanout_->stalls());
+    m["SubscribersStalled"] = u64(fanout_->stalled());
+    m["ClientsGoneUnannounced"] = u64(clients_->revalidated_gone());
+    // What each class's pool holds (daemon/quota.h): unprivileged principals', privileged ones',
+    // and connections not identified yet.
+    for (const bool privileged : {false, true}) {
+        const auto& p = clients_->quotas().pool(privileged);
+        const std::string cls = privileged ? "Privileged" : "Unprivileged";
+        m[cls + "Calls"] = u64(p.calls);
+        m[cls + "Pids"] = u64(p.pids);
+        m[cls + "Dumps"] = u64(p.dumps);
+        m[cls + "Clients"] = u64(p.clients);
+        m[cls + "Subscribers"] = u64(p.subscribers);
+    }
+    m["UnidentifiedCalls"] = u64(clients_->quotas().unidentified().calls);
+    m["UnidentifiedClients"] = u64(clients_->quotas().unidentified().clients);
+    m["Principals"] = u64(clients_->quotas().principals());
     m["PolkitCached"] = u64(polkit_->cached());
     m["PolkitPending"] = u64(polkit_->pending());
+    m["PolkitWaiting"] = u64(polkit_->waiting());
+    m["PolkitAsked"] = u64(polkit_->asked());
+    m["PolkitSkippedBudget"] = u64(polkit_->skipped_budget());
+    m["PolkitNegativeCached"] = u64(polkit_->negative_cached());
+    m["PolkitSkippedCannotGrant"] = u64(polkit_->skipped_cannot_grant());
+    m["PolkitRulesNameAction"] = sdbus::Variant(polkit_->rules().rules_name_action());
     m["MachinedUnits"] = u64(machines_->size());
     m["UnsafePathsSkipped"] = u64(model_->unsafe_paths_skipped());
     m["FdScansTruncated"] = u64(model_->fd_scans_truncated());
@@ -494,6 +549,20 @@ bool Daemon::publish_changes() {
 
 void Daemon::watchdog_ping() { sd_notify(0, "WATCHDOG=1"); }
 
+void Daemon::watch_ping_connections() {
+    std::unordered_set<int> open;
+    for (const auto& p : peer_ping_->poll_fds()) {
+        open.insert(p.fd);
+        epoll_event ev{};
+        ev.events = poll_to_epoll(p.events);
+        ev.data.u64 = kTagPing;
+        // A number seen before may be a new connection's (the old one's close left the set).
+        if (!ping_fds_.contains(p.fd) || epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, p.fd, &ev) != 0)
+            (void)epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, p.fd, &ev);
+    }
+    ping_fds_ = std::move(open);
+}
+
 int Daemon::run() {
     bool stop = false;
     bool events_pending = false;
@@ -510,17 +579,21 @@ int Daemon::run() {
             std::size_t n = 0;
             while ((bus_pending = conn_->processPendingRequest())) {
                 ++n;
-                if (Clock::now() >= until) break;
+                // A privileged caller's call, once read, runs before the rest of the queue is read.
+                if (Clock::now() >= until || clients_->privileged_waiting()) break;
             }
             if (n > 0) turn.note(std::to_string(n) + " bus messages");
         } catch (const sdbus::Error& e) {
             spdlog::critical("lost the bus connection ({}): exiting", e.getMessage());
             return kExitFailure;
         }
+        peer_ping_->process();  // subscribers' answers to Peer.Ping, on connections of their own
         machines_->tick();  // asks machined again after its signals (asynchronously)
         // Calls: round-robin between uids and connections, one slice each.
         turn.begin("calls");
         clients_->send_due_refusals();
+        clients_->revalidate();
+        polkit_->pump();
         const bool calls_pending = clients_->run(limits::kCallBudget);
         turn.begin("signals");
         const bool signals_pending = publish_changes();
@@ -535,6 +608,7 @@ int Daemon::run() {
             return kExitFailure;
         }
 
+        watch_ping_connections();
         auto now = Clock::now();
         long long timeout_ms = -1;
         auto until = [&](Clock::time_point t) {
@@ -549,6 +623,8 @@ int Daemon::run() {
         if (watchdog_period_.count() > 0) until(next_watchdog);
         if (signals_pending) until(now + std::chrono::milliseconds(10));  // paced: tokens refill
         if (auto due = clients_->next_refusal()) until(*due);
+        if (auto due = clients_->next_revalidation()) until(*due);
+        if (auto due = polkit_->next_wake()) until(*due);
         if (!held_.empty()) until(held_at_ + kForkGrace);
         if (events_pending || bus_pending || calls_pending || test_slow_pending_ || model_->has_stale()) timeout_ms = 0;
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "index.h"
@@ -28,6 +29,7 @@ namespace pidnsd {
 class Clients;
 class Machines;
 class Manager;
+class PeerPing;
 class Polkit;
 class SignalFanout;
 
@@ -72,6 +74,8 @@ private:
     // Namespace changes of the index to the signal fan-out; true when signal work is left.
     bool publish_changes();
     void watchdog_ping();
+    // The ping connections' fds (PeerPing) in the epoll set, with the events each waits for.
+    void watch_ping_connections();
     // GetStatistics: `everything` for callers who may inspect every process.
     std::map<std::string, sdbus::Variant> statistics(bool everything) const;
 
@@ -85,6 +89,8 @@ private:
     std::unique_ptr<Machines> machines_;
     std::unique_ptr<pidns::EngineState> engines_;  // container names from the engines' state
     std::unique_ptr<Manager> manager_;
+    std::unique_ptr<PeerPing> peer_ping_;
+    std::unordered_set<int> ping_fds_;
     std::unique_ptr<SignalFanout> fanout_;
     pidns::Fd epoll_;
     pidns::Fd signal_fd_;

@@ -310,7 +310,8 @@ public:
             std::optional<bool> now;
         };
         auto answer = std::make_shared<Answer>();
-        env_.polkit.check(c.name, kInspectAction, polkit_details(),
+        env_.polkit.check(Polkit::Asker{c.name, c.principal.uid, c.uid, c.caller ? c.caller->pid : 0}, kInspectAction,
+                          polkit_details(),
                           [answer, clients = &env_.clients, name = c.name, call = id](bool ok) {
                               if (answer->in_step)
                                   answer->now = ok;
@@ -878,6 +879,9 @@ void Manager::GetStatistics(sdbus::Result<std::map<std::string, sdbus::Variant>>
                                   stats["CallerCalls"] = sdbus::Variant(static_cast<std::uint64_t>(c.calls_total));
                                   stats["CallerLimitsExceeded"] = sdbus::Variant(static_cast<std::uint64_t>(c.calls_limited));
                                   stats["CallerSubscribed"] = sdbus::Variant(c.subscribed);
+                                  // Whom its calls are charged to (README "Security": the principal rule).
+                                  stats["CallerPrincipal"] = sdbus::Variant(c.principal.uid);
+                                  stats["CallerPrivileged"] = sdbus::Variant(c.principal.privileged);
                                   return std::make_tuple(std::move(stats));
                               }),
                               CallEnv{model_, clients_, polkit_}));

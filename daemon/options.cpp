@@ -182,7 +182,7 @@ std::string usage() {
            "                                containerd:/run/containerd, cri-o:/run/containers/storage)\n"
            "  --version                     print the version and exit\n"
            "  -h, --help                    print this help and exit\n\n"
-           "Signals: SIGTERM/SIGINT exit 0, SIGHUP rescans /proc.\n"
+           "Signals: SIGTERM/SIGINT exit 0, SIGHUP rescans /proc and re-reads polkit's rules.\n"
            "Logs go to the journal when JOURNAL_STREAM is set, else to stderr.\n";
 }
 

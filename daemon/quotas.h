@@ -6,26 +6,39 @@
 
 namespace pidnsd::limits {
 
+// Every limit below is charged to a principal (daemon/quota.h): the uid that owns the caller's
+// outermost user namespace below pidnsd's, or the caller's own uid in pidnsd's user namespace, so
+// that a rootless container's 65,536 subuids are one user. The totals ("pools") are kept apart for
+// unprivileged and privileged principals (root, CAP_SYS_PTRACE in pidnsd's user namespace, granted
+// org.pidns.inspect by polkit): unprivileged load never takes capacity privileged callers need.
+
 // Calls being answered or waiting (method calls are answered asynchronously).
 inline constexpr std::size_t kCallsPerClient = 16;      // per bus connection
-inline constexpr std::size_t kCallsPerUid = 64;         // all connections of one uid together
-inline constexpr std::size_t kCalls = 1024;             // everyone together
+inline constexpr std::size_t kCallsPerPrincipal = 64;   // all connections of one principal together
+inline constexpr std::size_t kCalls = 1024;             // all unprivileged principals together
+inline constexpr std::size_t kPrivilegedCalls = 1024;   // all privileged principals together
 // DumpPidTree calls waiting or being answered: each holds the tasks it has read until answered
 // (pidnsd's peak RSS grew 6.9 MB for a dump of 10,000 tasks: ~45 MB at the 65536 a dump may hold).
-inline constexpr std::size_t kDumpsPerUid = 2;
+inline constexpr std::size_t kDumpsPerPrincipal = 2;
 inline constexpr std::size_t kDumps = 8;
+inline constexpr std::size_t kPrivilegedDumps = 4;
 // Pids held in TranslatePids calls that are waiting or being answered.
-inline constexpr std::size_t kQueuedPidsPerUid = 4 * 65536;
-inline constexpr std::size_t kQueuedPids = 16 * 65536;  // 4 MiB of requests, 4 MiB of answers
+inline constexpr std::size_t kQueuedPidsPerPrincipal = 4 * 65536;
+inline constexpr std::size_t kQueuedPids = 16 * 65536;            // 4 MiB of requests, 4 MiB of answers
+inline constexpr std::size_t kPrivilegedQueuedPids = 16 * 65536;
 // A call refused for a quota is answered (LimitsExceeded) this much later, so that a client
 // pipelining beyond its quota waits instead of sending more; at most this many refusals wait per
 // connection and in all (beyond, they are sent at once).
 inline constexpr auto kRefusalDelay = std::chrono::seconds(5);
 inline constexpr std::size_t kDeferredRefusalsPerClient = 128;  // the system bus's max_replies_per_connection
 inline constexpr std::size_t kDeferredRefusals = 16384;           // ~1 KiB each
-// Before the bus has told pidnsd who a connection is (one round trip), its calls wait here.
+// Before the bus has told pidnsd who a connection is (one round trip), its calls wait here,
+// charged to the connection; once it is known they are charged to its principal (or refused).
 inline constexpr std::size_t kCallsPerUnidentifiedClient = 4;
-inline constexpr std::size_t kUnidentifiedCalls = 256;
+inline constexpr std::size_t kPidsPerUnidentifiedClient = 2 * 65536;
+inline constexpr std::size_t kUnidentifiedCalls = 1024;      // all connections not identified yet
+inline constexpr std::size_t kUnidentifiedPids = 8 * 65536;
+inline constexpr std::size_t kUnidentifiedClients = 512;
 
 // Property reads of a connection not identified yet ask the bus synchronously: at most this long
 // each, and this much per second in all (beyond: LimitsExceeded; method calls never wait).
@@ -33,15 +46,27 @@ inline constexpr auto kSyncIdentifyTimeout = std::chrono::milliseconds(100);
 inline constexpr double kSyncIdentifySecondsPerSecond = 0.05;
 
 // Connections pidnsd keeps state for (identity, subscription, polkit answers). Idle ones are
-// forgotten first when the cap is reached; all state goes when the connection leaves the bus.
-inline constexpr std::size_t kClients = 4096;
-inline constexpr std::size_t kClientsPerUid = 256;
+// forgotten first when a cap is reached; all state goes when the connection leaves the bus (or,
+// should that signal be lost, when the bus says it has no owner: kRevalidate*).
+inline constexpr std::size_t kClientsPerPrincipal = 256;
+inline constexpr std::size_t kClients = 4096;            // of unprivileged principals
+inline constexpr std::size_t kPrivilegedClients = 1024;
 // Connection appearance times kept for pid-reuse checks (NameOwnerChanged), oldest dropped first.
 inline constexpr std::size_t kTrackedConnections = 65536;
+// Departures the bus did not announce (it drops signals to a connection whose queue is full): a
+// connection idle this long is asked about (NameHasOwner) again, at most kRevalidateBatch per
+// kRevalidatePeriod; when a cap is reached, every connection is, for kRevalidatePressureFor.
+inline constexpr auto kRevalidateIdle = std::chrono::seconds(30);
+inline constexpr auto kRevalidatePeriod = std::chrono::milliseconds(250);
+inline constexpr std::size_t kRevalidateBatch = 16;        // per period: 64 a second
+inline constexpr std::size_t kRevalidatePressureBatch = 256;
+inline constexpr auto kRevalidatePressureFor = std::chrono::seconds(2);
+inline constexpr std::size_t kRevalidateInFlight = 256;    // NameHasOwner calls waiting (the bus answers them itself)
 
 // Subscribers (Subscribe()).
-inline constexpr std::size_t kSubscribersPerUid = 16;
-inline constexpr std::size_t kSubscribers = 512;
+inline constexpr std::size_t kSubscribersPerPrincipal = 16;
+inline constexpr std::size_t kSubscribers = 512;            // of unprivileged principals
+inline constexpr std::size_t kPrivilegedSubscribers = 64;
 // Namespace changes waiting for one subscriber; beyond this it gets one Resync instead.
 inline constexpr std::size_t kPendingChangesPerSubscriber = 1024;
 // Namespaces one subscriber has been told of (for NamespaceRemoved); beyond this: Resync.
@@ -51,16 +76,25 @@ inline constexpr auto kSubscriberRecheck = std::chrono::seconds(1);
 // Signals per subscriber: a burst, then a steady rate (token bucket).
 inline constexpr double kSignalBurst = 256;
 inline constexpr double kSignalsPerSecond = 200;
+// Back-pressure (daemon/signal_credit.h): a connection is sent at most this many signals beyond
+// those covered by a Peer.Ping it answered; it is pinged when half are sent. A signal is ~160
+// bytes on the wire: a subscriber that never reads holds ~40 KiB in its socket and the bus
+// (measured: 40 KB in its socket, 0 in dbus-daemon), kSubscribers + kPrivilegedSubscribers times
+// that in all. Its Ping stays in flight (one per connection, counted against the subscription
+// quotas of its principal and class: daemon/peer_ping.h has room for all of them).
+inline constexpr std::size_t kSignalWindow = 256;
 
-// Synchronous property reads (Namespaces, Processes walk the index): the time they take, per uid,
+// Synchronous property reads (Namespaces, Processes walk the index): the time they take, per principal,
 // 100 ms at once, then 20 ms per second of pidnsd's time.
 inline constexpr double kPropertyBurstSeconds = 0.1;
 inline constexpr double kPropertySecondsPerSecond = 0.02;
 
-// polkit answers cached per (connection, action, details), for this long, at most this many.
+// polkit answers cached per (connection, action, details), for this long, at most this many. How
+// often polkit is asked at all (budgets, in-flight shares, the negative cache per principal) is
+// daemon/polkit_policy.h's PolkitLimits.
 inline constexpr auto kPolkitCacheFor = std::chrono::seconds(5);
 inline constexpr std::size_t kPolkitCache = 4096;
-inline constexpr std::size_t kPolkitPending = 256;  // CheckAuthorization calls in flight
+inline constexpr std::size_t kPolkitWaitingPerPrincipal = 256;  // checks waiting for an in-flight share
 
 // systemd-machined's machines (Machine keys): at most this many are known, each asked once per
 // refresh; a refresh waits at most kMachinedTimeout for each answer.

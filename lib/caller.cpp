@@ -39,6 +39,29 @@ std::uint64_t userns_inode_of(int proc_fd, std::int32_t pid) {
 
 }  // namespace
 
+std::uint32_t principal_uid(NsId userns, NsId root_userns, std::uint32_t bus_uid,
+                            const std::function<std::optional<UserNsLink>(NsId)>& link) {
+    // User namespaces nest at most 32 deep (kernel/user_namespace.c): a longer walk is a loop in
+    // a corrupt table, and the caller's own uid stands.
+    constexpr int kMaxDepth = 33;
+    NsId at = userns;
+    for (int depth = 0; depth < kMaxDepth && at != 0 && at != root_userns; ++depth) {
+        const auto l = link(at);
+        if (!l) return bus_uid;
+        if (l->parent == root_userns) return l->owner_uid;
+        at = l->parent;
+    }
+    return bus_uid;
+}
+
+std::uint32_t principal_uid(const Index& index, NsId userns, std::uint32_t bus_uid) {
+    return principal_uid(userns, index.root_userns(), bus_uid, [&](NsId id) -> std::optional<UserNsLink> {
+        const Namespace* ns = index.find_namespace(id);
+        if (ns == nullptr || ns->meta.type != NsType::user) return std::nullopt;
+        return UserNsLink{ns->meta.parent, ns->meta.owner_uid};
+    });
+}
+
 std::uint64_t boottime_ticks() noexcept {
     timespec ts{};
     ::clock_gettime(CLOCK_BOOTTIME, &ts);
@@ -81,6 +104,7 @@ Result<Caller> identify_caller(Model& model, int pidfd, std::int32_t pid, std::u
     auto map = parse_id_map(*text);
     if (!map) return denied(pid, map.error().message);
     c.uid_map = std::move(*map);
+    c.principal_uid = principal_uid(model.index(), c.userns, bus_uid);
 
     // Everything above may belong to a process that reused the pid once the pinned one exited.
     if (exited(pidfd)) return denied(pid, "it exited while being identified");

@@ -3,6 +3,8 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <vector>
 
 #include "id_map.h"
@@ -24,7 +26,24 @@ struct Caller {
     std::array<std::uint32_t, 4> gid{};
     std::uint64_t cap_eff = 0;             // effective capabilities (FSCREDS checks use these)
     std::vector<IdMapExtent> uid_map;     // its uid_map as the daemon reads it (daemon uid -> caller uid)
+    std::uint32_t principal_uid = 0;      // whom its usage is charged to (principal_uid below)
 };
+
+// A user namespace's place in the tree: its parent and the uid that made it (in the daemon's
+// user namespace).
+struct UserNsLink {
+    NsId parent = 0;
+    std::uint32_t owner_uid = 0;
+};
+// The principal of a caller: the uid that owns the outermost user namespace below `root_userns`
+// on the path up from the caller's `userns` (only that uid could make it: every process of a
+// rootless container, whatever subuid it runs as, is the user who made the container), or
+// `bus_uid` when the caller runs in `root_userns` itself or its path up is not known. `link`
+// gives a user namespace's parent and owner (nullopt: unknown).
+std::uint32_t principal_uid(NsId userns, NsId root_userns, std::uint32_t bus_uid,
+                            const std::function<std::optional<UserNsLink>(NsId)>& link);
+// The same over the index (the daemon's own user namespace is the root).
+std::uint32_t principal_uid(const Index& index, NsId userns, std::uint32_t bus_uid);
 
 // Identifies the process `pid`, pinned by `pidfd` (pidfd_open, or the bus's ProcessFD), that the
 // bus says sent a message as `bus_uid`: (re)reads it into the model's index, reads its uid_map,

@@ -23,6 +23,7 @@
 
 #include "kernel_version.h"
 #include "nsfs.h"
+#include "support/bus_users.h"
 
 extern char** environ;
 
@@ -198,7 +199,7 @@ CmdResult run(const std::vector<std::string>& argv, std::chrono::milliseconds ti
     return r;
 }
 
-PrivateBus::PrivateBus() {
+PrivateBus::PrivateBus(const std::vector<std::uint32_t>& users, const std::string& extra_conf) {
     std::string conf = read_file(source_path("tests/dbus/system-bus.conf.in"));
     auto put = [&](const std::string& key, const std::string& v) {
         auto at = conf.find(key);
@@ -207,11 +208,14 @@ PrivateBus::PrivateBus() {
     };
     put("@SOCKET@", dir_.path() + "/bus");
     put("@POLICY@", source_path("dbus/org.pidns.conf"));
+    if (!extra_conf.empty()) conf.insert(conf.rfind("</busconfig>"), extra_conf + "\n");
     {
         std::ofstream f(dir_.path() + "/bus.conf");
         f << conf;
     }
-    pid_ = spawn({"dbus-daemon", "--nofork", "--config-file=" + dir_.path() + "/bus.conf"}, "",
+    pid_ = spawn(pidns::testsupport::with_bus_users(dir_.path(), users,
+                                                   {"dbus-daemon", "--nofork", "--config-file=" + dir_.path() + "/bus.conf"}),
+                 "",
                  dir_.path() + "/bus.log");
     const auto until = Clock::now() + 10s;
     struct stat st {};

@@ -68,15 +68,18 @@ private:
 };
 
 // dbus-daemon --nofork on a socket in a temp dir, config from tests/dbus/system-bus.conf.in
-// with dbus/org.pidns.conf included.
+// with dbus/org.pidns.conf included. `users`: uids the host has no passwd entry for that may
+// connect (tests/support/bus_users.h: the bus alone sees entries for them); `extra_conf`: more
+// configuration (e.g. <limit> elements) at the end of the bus's.
 class PrivateBus {
 public:
-    PrivateBus();
+    explicit PrivateBus(const std::vector<std::uint32_t>& users = {}, const std::string& extra_conf = "");
     ~PrivateBus();
     PrivateBus(const PrivateBus&) = delete;
     PrivateBus& operator=(const PrivateBus&) = delete;
     [[nodiscard]] std::string address() const { return "unix:path=" + dir_.path() + "/bus"; }
     [[nodiscard]] const std::string& dir() const noexcept { return dir_.path(); }
+    [[nodiscard]] pid_t pid() const noexcept { return pid_; }  // dbus-daemon's
 
 private:
     TempDir dir_;

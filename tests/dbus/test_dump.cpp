@@ -400,10 +400,10 @@ TEST_CASE("dump: two dumps at once, one read ahead on pidnsd's helper thread and
     check_against_kernel(t.c, alone);
 }
 
-TEST_CASE("dump: a uid has at most 2 DumpPidTree calls being answered, on one connection or several") {
+TEST_CASE("dump: a principal has at most 2 DumpPidTree calls being answered, on one connection or several") {
     FiveLevelTree t;
     const auto root = std::to_string(t.root);
-    // Three at once from one uid: two are answered, the third is refused with LimitsExceeded,
+    // Three at once from one principal (root's): two are answered, the third is refused with LimitsExceeded,
     // whether the three come on three connections or pipelined on one.
     for (const auto& [conns, per] : {std::pair{"3", "1"}, std::pair{"1", "3"}}) {
         INFO(conns << " connections, " << per << " calls each");
@@ -411,7 +411,7 @@ TEST_CASE("dump: a uid has at most 2 DumpPidTree calls being answered, on one co
         REQUIRE(r.status == 0);
         CHECK(r.out.rfind("replies 3 ok 2 errors 1 limits 1 ", 0) == 0);
     }
-    CHECK(t.d.log().find("DumpPidTree calls of uid 0 are being answered (at most 2") != std::string::npos);
+    CHECK(t.d.log().find("uid 0 (privileged) has 2 DumpPidTree calls being answered, at most 2") != std::string::npos);
     // Nothing held afterwards: two at once are both answered.
     const auto r = run({PIDNS_FLOOD_BIN, t.bus.address(), "dumps", "2", "1", root}, 60s);
     CHECK(r.out.rfind("replies 2 ok 2 errors 0 limits 0", 0) == 0);

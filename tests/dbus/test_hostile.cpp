@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "bus_fixture.h"
+#include "load.h"
 
 using namespace pidns::dbustest;
 using namespace std::chrono_literals;
@@ -27,54 +28,6 @@ using Argv = std::vector<std::string>;
 using Clock = std::chrono::steady_clock;
 
 const Argv kAsNobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
-
-#ifdef PIDNS_SANITIZED
-// Under ASan+UBSan every instruction of pidnsd is several times slower: latency bounds scale.
-constexpr double kSlowdown = 5;
-#else
-constexpr double kSlowdown = 1;
-#endif
-
-long rss_kb(pid_t pid) {
-    const auto status = read_file("/proc/" + std::to_string(pid) + "/status");
-    const auto at = status.find("VmRSS:");
-    return at == std::string::npos ? -1 : std::strtol(status.c_str() + at + 6, nullptr, 10);
-}
-
-struct Latency {
-    double p50_ms = 0, p99_ms = 0, max_ms = 0;
-    std::size_t n = 0;
-};
-
-// `n` TranslatePid round trips of root's own pid, `gap` apart.
-Latency measure(Client& c, std::size_t n, std::chrono::milliseconds gap = 0ms) {
-    std::vector<double> ms;
-    const auto me = static_cast<std::uint32_t>(getpid());
-    for (std::size_t i = 0; i < n; ++i) {
-        const auto t0 = Clock::now();
-        REQUIRE(c.TranslatePid(me, 0, 0) == me);
-        ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-        if (gap.count() > 0) std::this_thread::sleep_for(gap);
-    }
-    std::sort(ms.begin(), ms.end());
-    Latency l;
-    l.n = ms.size();
-    l.p50_ms = ms[ms.size() / 2];
-    l.p99_ms = ms[std::min(ms.size() - 1, ms.size() * 99 / 100)];
-    l.max_ms = ms.back();
-    return l;
-}
-
-std::ostream& operator<<(std::ostream& os, const Latency& l) {
-    return os << "p50 " << l.p50_ms << " ms, p99 " << l.p99_ms << " ms, max " << l.max_ms << " ms (" << l.n
-              << " calls)";
-}
-
-// A value of the flood's summary line ("replies R ok O errors E limits L ...").
-std::uint64_t field(const std::string& summary, const std::string& name) {
-    const auto at = summary.find(name + " ");
-    return at == std::string::npos ? 0 : std::strtoull(summary.c_str() + at + name.size() + 1, nullptr, 10);
-}
 
 // How often `needle` occurs in `hay`.
 std::size_t occurrences(const std::string& hay, const std::string& needle) {

@@ -17,6 +17,8 @@
 #include <thread>
 
 #include "bus_fixture.h"
+#include "load.h"
+#include "procs.h"
 
 using namespace pidns::dbustest;
 using namespace std::chrono_literals;
@@ -318,4 +320,114 @@ TEST_CASE("polkit: a DumpPidTree refused by the kernel's rule is granted by a ru
     CHECK(refused.err.find("may not inspect 1 of the 2 tasks") != std::string::npos);
     // pidnsctl calls DumpPidTreeWithSequence: rules name it DumpPidTree too; the raw method as well.
     CHECK(dbus_send(A, "DumpPidTree", {"uint64:" + inode[0]}, kAsNobody).ok);
+}
+
+TEST_CASE("polkit: a crowd flooding denied calls on fresh connections costs polkitd at most pidnsd's budget, and root's pkcheck stays fast") {
+    REQUIRE(fs::exists(kPolkitd));
+    REQUIRE(fs::exists("/usr/bin/pkcheck"));
+    InstalledFile action(kActionFile, read_file(std::string(PIDNS_SOURCE_DIR) + "/dbus/org.pidns.policy"));
+    // A rule that names the action (so pidnsd must ask), granting it to daemon only.
+    InstalledFile rules(kRulesFile,
+                        "polkit.addRule(function(action, subject) {\n"
+                        "    if (action.id == \"org.pidns.inspect\" && subject.user == \"daemon\")\n"
+                        "        return polkit.Result.YES;\n"
+                        "});\n");
+    constexpr std::uint32_t kCrowd = 2201;
+    constexpr int kCrowdSize = 8;
+    std::vector<std::uint32_t> users;
+    for (int i = 0; i < kCrowdSize; ++i) users.push_back(kCrowd + static_cast<std::uint32_t>(i));
+    PrivateBus bus(users);
+    Polkitd polkitd(bus);
+    const std::string A = bus.address();
+    // Root's processes: distinct targets the kernel refuses to every flooder.
+    std::vector<std::unique_ptr<Proc>> targets;
+    std::string target_list;
+    for (int i = 0; i < 64; ++i) {
+        targets.push_back(std::make_unique<Proc>(std::vector<std::string>{"sleep", "600"}));
+        target_list += (target_list.empty() ? "" : ",") + std::to_string(targets.back()->pid());
+    }
+    for (auto& t : targets) wait_comm(t->pid(), "sleep");
+    const std::string granted_target = std::to_string(targets.front()->pid());
+    Daemon d(bus);
+    Client root(A);
+    // Root's pkcheck of an action that has nothing to do with pidnsd, as a process of the host would.
+    auto pkcheck_ms = [&] {
+        const auto t0 = std::chrono::steady_clock::now();
+        const auto r = run({"env", "DBUS_SYSTEM_BUS_ADDRESS=" + A, "pkcheck", "--action-id", "org.freedesktop.policykit.exec",
+                            "--process", std::to_string(getpid())},
+                           30s);
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        INFO(r.err);
+        CHECK(r.status == 0);
+        return ms;
+    };
+    std::vector<double> idle_ms;
+    for (int i = 0; i < 30; ++i) {
+        idle_ms.push_back(pkcheck_ms());
+        std::this_thread::sleep_for(30ms);
+    }
+    const Latency idle = latency_of(idle_ms);
+    const auto asked0 = stat_of(root, "PolkitAsked");
+    // 4 clients of nobody's and one of each crowd uid: for 10 s, a fresh connection each pass, 300
+    // distinct targets a pass, a call every 20 ms (600 denials a second in all).
+    constexpr int kSeconds = 10;
+    std::vector<std::unique_ptr<Background>> flood;
+    auto flooder = [&](std::uint32_t uid) {
+        return std::make_unique<Background>(concat(
+            as_uid(uid), {PIDNS_FLOOD_BIN, A, "denied", std::to_string(kSeconds), "300", "20", target_list}));
+    };
+    for (int i = 0; i < 4; ++i) flood.push_back(flooder(65534));
+    for (auto u : users) flood.push_back(flooder(u));
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<double> flood_ms;
+    bool granted_ok = true;
+    int granted_tries = 0;
+    while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(kSeconds)) {
+        flood_ms.push_back(pkcheck_ms());
+        // The caller a rule grants still gets the widened answer meanwhile.
+        if (flood_ms.size() % 20 == 5) {
+            ++granted_tries;
+            granted_ok = granted_ok && dbus_send(A, "GetProcess", {"uint32:" + granted_target}, kAsDaemon).ok;
+        }
+        std::this_thread::sleep_for(30ms);
+    }
+    std::uint64_t denied = 0, calls = 0;
+    for (auto& f : flood) {
+        REQUIRE(f->wait(60s) == 0);
+        denied += count_of(f->output(), "org.freedesktop.DBus.Error.AccessDenied");
+        calls += field(f->output(), "replies");
+    }
+    const Latency busy = latency_of(flood_ms);
+    const auto asked = stat_of(root, "PolkitAsked") - asked0;
+    const auto skipped = stat_of(root, "PolkitSkippedBudget"), cached = stat_of(root, "PolkitNegativeCached");
+    // pidnsd's budget per principal: 4 at once, then 0.5 a second; nobody and the crowd are 9
+    // principals, daemon asked at most once per try.
+    const double budget = (1 + kCrowdSize) * (4 + 0.5 * (kSeconds + 5)) + granted_tries;
+    std::cout << "flood: " << calls << " calls, " << denied << " denied; polkit asked " << asked
+              << " times (budget " << budget << "), skipped by budget " << skipped << ", from the negative cache "
+              << cached << "\nroot's pkcheck idle: " << idle << "\nduring the flood: " << busy << "\n";
+    CHECK(denied >= 1000);  // it was a flood of denials
+    CHECK(asked <= budget);
+    CHECK(skipped + cached > 0);
+    CHECK(granted_tries > 0);
+    CHECK(granted_ok);
+    CHECK(busy.max_ms < 1000 * kSlowdown);
+    CHECK(busy.p99_ms <= 2 * idle.p99_ms);
+}
+
+TEST_CASE("polkit: no rules file names org.pidns.inspect and its defaults grant nothing without a session: polkit is not asked") {
+    REQUIRE(fs::exists(kPolkitd));
+    InstalledFile action(kActionFile, read_file(std::string(PIDNS_SOURCE_DIR) + "/dbus/org.pidns.policy"));
+    PrivateBus bus;
+    Polkitd polkitd(bus);
+    Proc target({"sleep", "600"});
+    wait_comm(target.pid(), "sleep");
+    Daemon d(bus);
+    Client root(bus.address());
+    const auto r = run(concat(kAsNobody, {PIDNS_FLOOD_BIN, bus.address(), "denied", "1", "50", "0", std::to_string(target.pid())}));
+    std::cout << r.out;
+    const auto denied = count_of(r.out, "org.freedesktop.DBus.Error.AccessDenied");
+    CHECK(denied > 10);
+    CHECK(stat_of(root, "PolkitAsked") == 0);
+    CHECK(stat_of(root, "PolkitSkippedCannotGrant") >= denied);
 }
