@@ -85,11 +85,14 @@ if [ -n "$PREBUILT" ]; then
 else
   # 1. Build dependencies (they include dbus-daemon, dbus-send, busctl, unshare, setpriv, pgrep).
   ./packaging/install-build-deps.sh --build-only
-  # 2. Build pidnsd and pidnsctl only (no tests, benchmarks or examples), in a directory of their own.
+  # 2. Build pidnsd and pidnsctl only (no tests, benchmarks or examples), in a directory of their
+  #    own, optimized without debug information (which a try does not need: -g costs a third of
+  #    the compile time), as one goal (pidns-try) so that both cores stay busy to the end.
   BUILD="$ROOT/build/try"
   say "building pidnsd and pidnsctl in $BUILD ($(nproc) jobs)"
-  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPIDNS_BUILD_TESTS=OFF -DPIDNS_BUILD_BENCH=OFF >/dev/null
-  cmake --build "$BUILD" -j "$(nproc)" --target pidnsd pidnsctl
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
+    -DPIDNS_BUILD_TESTS=OFF -DPIDNS_BUILD_BENCH=OFF >/dev/null
+  cmake --build "$BUILD" -j "$(nproc)" --target pidns-try
 fi
 PIDNSD="$BUILD/daemon/pidnsd"
 PIDNSCTL="$BUILD/ctl/pidnsctl"
