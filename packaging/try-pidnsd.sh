@@ -229,7 +229,7 @@ The D-Bus interface itself (busctl introspect org.pidns /org/pidns lists it):
   $C TranslatePid utt $SLEEP_PID 0 $INODE
   # the pid namespaces you can see: id, inode, type, parent, owner, level, init_pid, nprocs, owner_uid
   $BUSCTL --json=short call org.pidns /org/pidns org.pidns.Manager1 ListNamespaces s pid
-  # NSpid/NStgid/NSpgid/NSsid chains and the ids of its 8 namespaces; nspid answers: au 2 $SLEEP_PID 1
+  # its NSpid, NStgid, NSpgid and NSsid chains, the ids of its 8 namespaces; answers: auauauaua{st} 2 $SLEEP_PID 1
   $C GetProcess u $SLEEP_PID
   # the same translation with dbus-send; answers: uint32 1
   $DBUS_SEND --print-reply --dest=org.pidns /org/pidns org.pidns.Manager1.TranslatePid uint32:$SLEEP_PID uint64:0 uint64:$INODE
