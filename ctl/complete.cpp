@@ -145,6 +145,13 @@ public:
             positional(c, cur);
         }
         std::erase_if(c.candidates, [&](const Candidate& k) { return !k.word.starts_with(cur); });
+        // No space after what is to go on ("--json=", "@", "container:", "/proc/", "pid:["), so
+        // that a single such candidate leaves the cursor where the rest is typed.
+        if (c.directive == Directive::normal &&
+            std::any_of(c.candidates.begin(), c.candidates.end(), [](const Candidate& k) {
+                return !k.word.empty() && std::string_view("=:@[/,").find(k.word.back()) != std::string_view::npos;
+            }))
+            c.directive = Directive::nospace;
         return c;
     }
 
@@ -174,8 +181,6 @@ private:
                 for (const auto& s : o->get_snames()) add("-" + s);
             }
         }
-        if (std::any_of(c.candidates.begin(), c.candidates.end(), [](const Candidate& k) { return k.word.ends_with('='); }))
-            c.directive = Directive::nospace;
     }
 
     // The value of option `o` (its text so far `v`, after `prefix` in the same word).

@@ -611,7 +611,7 @@ std::map<std::string, std::set<int>> documented_exit_statuses() {
 std::vector<std::string> interface_methods() {
     const auto xml = read_file(std::string(PIDNS_SOURCE_DIR) + "/dbus/org.pidns.Manager1.xml");
     std::vector<std::string> out;
-    static const std::regex method(R"(<method name="(\w+)")");
+    static const std::regex method(R"re(<method name="(\w+)")re");
     for (std::sregex_iterator it(xml.begin(), xml.end(), method), end; it != end; ++it) out.push_back((*it)[1]);
     return out;
 }

@@ -22,10 +22,13 @@ public:
     Tmux(const std::string& command, int width, int height, const std::vector<std::string>& env = {}) {
         static int servers = 0;  // a server of its own each time: a killed one may still be going away
         socket_ = "pidns-test-" + std::to_string(getpid()) + "-" + std::to_string(++servers);
-        std::vector<std::string> argv = {"tmux", "-L", socket_, "-f", "/dev/null", "new-session", "-d",
-                                         "-x", std::to_string(width), "-y", std::to_string(height)};
-        for (const auto& e : env) argv.insert(argv.end(), {"-e", e});
-        argv.push_back(command);
+        // The environment through env(1): tmux's own -e does not reach the window's process for
+        // every variable (PATH comes from the server's environment).
+        std::string line = "env";
+        for (const auto& e : env) line += " " + quoted(e);
+        line += " " + command;
+        const std::vector<std::string> argv = {"tmux", "-L", socket_, "-f", "/dev/null", "new-session", "-d",
+                                               "-x", std::to_string(width), "-y", std::to_string(height), line};
         const auto r = run(argv);
         if (r.status != 0) throw std::runtime_error("tmux new-session failed: " + r.err);
         // The window keeps the size asked for, whatever clients attach.
@@ -76,6 +79,12 @@ public:
     }
 
 private:
+    // `s` in single quotes for sh.
+    static std::string quoted(const std::string& s) {
+        std::string q = "'";
+        for (char ch : s) q += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+        return q + "'";
+    }
     std::string socket_;
 };
 
