@@ -255,9 +255,14 @@ trap 'kill -TERM "$DAEMON_PID" 2>/dev/null || true' TERM HUP
 while :; do
   rc=0
   wait "$DAEMON_PID" || rc=$?
-  # Above 128 with pidnsd still there: a signal interrupted `wait`; the trap has passed it on.
-  if [ "$rc" -gt 128 ] && kill -0 "$DAEMON_PID" 2>/dev/null; then continue; fi
-  break
+  [ "$rc" -gt 128 ] || break
+  # Above 128: pidnsd was killed, or a signal interrupted `wait` (the trap has passed it on).
+  # Waiting again tells which: pidnsd's own status once it has exited (the shell keeps it), or
+  # 127 when that was it (no such job any more).
+  rc2=0
+  wait "$DAEMON_PID" || rc2=$?
+  if [ "$rc2" -ne 127 ]; then rc=$rc2; fi
+  if ! kill -0 "$DAEMON_PID" 2>/dev/null; then break; fi
 done
 DAEMON_PID=""
 if [ "$rc" -eq 0 ]; then

@@ -27,7 +27,7 @@ done
 bash -n "$D/root$prefix/share/bash-completion/completions/pidnsctl"
 if command -v zsh >/dev/null; then zsh -n "$D/root$prefix/share/zsh/vendor-completions/_pidnsctl"; fi
 if command -v groff >/dev/null; then
-  groff -man -ww -z "$D/root$prefix/share/man/man1/pidnsctl.1" 2>"$D/man.err" || true
+  groff -man -t -ww -z "$D/root$prefix/share/man/man1/pidnsctl.1" 2>"$D/man.err" || true
   if [ -s "$D/man.err" ]; then cat "$D/man.err" >&2; echo "check-install: pidnsctl.1 has troff warnings" >&2; exit 1; fi
 fi
 grep -q "^ExecStart=$prefix/sbin/pidnsd --bus=system\$" "$unit" || { echo "check-install: ExecStart does not name $prefix/sbin/pidnsd" >&2; exit 1; }
