@@ -179,8 +179,12 @@ ListColumns parse_list_columns(const std::string& spec) {
         } else if (sign == '+' && at != out.cols.end()) {
             out.optional[i] = false;  // asked for: shown even on a narrow terminal
         } else if (sign == '+') {
-            out.cols.push_back(col);
-            out.optional.push_back(false);
+            // Before COMMAND, which stays last (a command may hold spaces).
+            const auto command = std::find_if(out.cols.begin(), out.cols.end(),
+                                              [](const ListColumn* c) { return c->name == "COMMAND"; });
+            const auto k = command - out.cols.begin();
+            out.cols.insert(command, col);
+            out.optional.insert(out.optional.begin() + k, false);
         }
     }
     return out;
