@@ -45,7 +45,7 @@ const char* name_of(ShellKind k) {
 class Shell {
 public:
     Shell(ShellKind kind, const std::string& bin_dir, const std::string& bus_address, const std::string& home)
-        : tmux_(kind == ShellKind::zsh ? "zsh -f -i" : "bash --norc --noprofile -i", 200, 50,
+        : kind_(kind), tmux_(kind == ShellKind::zsh ? "zsh -f -i" : "bash --norc --noprofile -i", 200, 50,
                 {"PATH=" + bin_dir + ":/usr/sbin:/usr/bin:/sbin:/bin", "DBUS_SYSTEM_BUS_ADDRESS=" + bus_address,
                  "HOME=" + home, "INPUTRC=/dev/null", "TERM=screen"}) {
         const std::string src = std::string(PIDNS_SOURCE_DIR) + "/completion";
@@ -71,7 +71,7 @@ public:
         tmux_.type(line);
         for (int i = 0; i < tabs; ++i) {
             tmux_.keys({"Tab"});
-            settle();
+            if (kind_ == ShellKind::zsh) settle();  // bash reads what follows after the completion
         }
         tmux_.type(marker);
         std::string found;
@@ -124,6 +124,7 @@ private:
         run_line(line);
         run_line("clear");
     }
+    ShellKind kind_;
     Tmux tmux_;
     int cases_ = 0;
     std::string shown_;
