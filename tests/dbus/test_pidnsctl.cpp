@@ -1114,7 +1114,8 @@ TEST_CASE("pidnsctl list columns: USER is the process owner as lsns shows it, CR
     // lsns, the outside oracle, names the same user (where another user's comm lets it run).
     const auto lsns = run({"lsns", "-J", "-t", "net", "-o", "NS,USER"});
     if (lsns.status == 0) {
-        for (const auto& e : json::parse(lsns.out).at("namespaces"))
+        const auto listing = json::parse(lsns.out);
+        for (const auto& e : listing.at("namespaces"))
             if (std::to_string(e.at("ns").get<std::uint64_t>()) == owned_net) CHECK(e.at("user") == "nobody");
     } else {
         WARN("lsns failed (another user's comm?): " << lsns.err);
