@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cerrno>
 #include <deque>
 #include <fmt/core.h>
@@ -23,6 +24,7 @@
 #include "client_json.h"
 #include "cmdline.h"
 #include "escape.h"
+#include "format.h"
 #include "ns_arg.h"
 
 namespace pidnsctl {
@@ -51,15 +53,6 @@ std::string user_name(std::uint32_t uid) {
     passwd pw{}, *res = nullptr;
     if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &res) == 0 && res) name = pidns::escape_text(res->pw_name);
     return cache[uid] = name;
-}
-
-std::string chain_text(const std::vector<std::uint32_t>& v, char sep = ' ') {
-    std::string s;
-    for (auto x : v) {
-        if (!s.empty()) s += sep;
-        s += std::to_string(x);
-    }
-    return s;
 }
 
 // What COMMAND shows: the command line where it could be read (cmdline.h), else pidnsd's comm in
@@ -94,40 +87,160 @@ std::string now_text(std::uint64_t& usec) {
 
 }  // namespace
 
-const std::vector<std::string>& list_columns() {
-    static const std::vector<std::string> c{"ID",   "INODE",     "TYPE",    "LEVEL", "PARENT", "OWNER", "NPROCS",
-                                            "INIT", "USER",      "CONTAINER", "COMMAND", "UNIT", "SLICE", "CGROUP",
-                                            "MACHINE", "NETNS"};
+const std::vector<ListColumn>& list_columns() {
+    // name, what it shows, right-aligned (a number), may shrink (text), shown by default.
+    static const std::vector<ListColumn> c{
+        {"ID", "pidnsd's namespace id", true, false, true},
+        {"INODE", "the nsfs inode, as readlink /proc/PID/ns/TYPE prints it", true, false, true},
+        {"TYPE", "pid user mnt net uts ipc cgroup time", false, false, true},
+        {"LEVEL", "depth below your own pid or user namespace", true, false, true},
+        {"PARENT", "id of the parent pid or user namespace", true, false, false},
+        {"OWNER", "id of the owning user namespace", true, false, false},
+        {"NPROCS", "processes in it you may inspect", true, false, true},
+        {"INIT", "its init's pid (other types: its lowest pid)", true, false, true},
+        {"UID", "the uid of its representative process", true, false, false},
+        {"USER", "the user of its representative process, as lsns shows it", false, true, true},
+        {"CREATOR", "the user who created its owning user namespace", false, true, false},
+        {"CONTAINER", "the container of its representative process", false, true, true},
+        {"NETNS", "the names ip netns list shows for a net namespace", false, true, true},
+        {"COMMAND", "its representative's command (comm)", false, true, true},
+        {"UNIT", "the systemd unit of its representative", false, true, false},
+        {"SLICE", "the systemd slice of its representative", false, true, false},
+        {"CGROUP", "the cgroup of its representative", false, true, false},
+        {"MACHINE", "systemd-machined's name for the machine it runs in", false, true, false},
+    };
     return c;
 }
 
-const std::vector<std::string>& default_list_columns() {
-    static const std::vector<std::string> c{"ID",   "INODE", "TYPE",      "LEVEL",  "PARENT", "OWNER",
-                                            "NPROCS", "INIT", "USER", "CONTAINER", "COMMAND"};
-    return c;
+namespace {
+
+const ListColumn* find_column(const std::string& name) {
+    for (const auto& col : list_columns())
+        if (col.name == name) return &col;
+    return nullptr;
 }
+
+std::string column_names() {
+    std::string s;
+    for (const auto& col : list_columns()) s += (s.empty() ? "" : ",") + col.name;
+    return s;
+}
+
+// What -o asks for: a list of columns ("ID,TYPE"), or changes to the default ones ("+NETNS,-USER");
+// each name in any case, INIT_PID and OWNER_UID as lsns names them. A default column is optional
+// (left out when the table does not fit the terminal) only when -o did not ask for it: that is
+// NETNS, the last one added to the defaults.
+struct ListColumns {
+    std::vector<const ListColumn*> cols;
+    std::vector<bool> optional;
+};
+
+ListColumns parse_list_columns(const std::string& spec) {
+    ListColumns out;
+    if (spec.empty()) {
+        for (const auto& col : list_columns())
+            if (col.dflt) {
+                out.cols.push_back(&col);
+                out.optional.push_back(col.name == "NETNS");
+            }
+        return out;
+    }
+    std::vector<std::pair<char, std::string>> items;  // sign ('+', '-' or 0) and name
+    std::stringstream ss(spec);
+    for (std::string item; std::getline(ss, item, ',');) {
+        char sign = 0;
+        if (!item.empty() && (item[0] == '+' || item[0] == '-')) sign = item[0], item.erase(0, 1);
+        std::transform(item.begin(), item.end(), item.begin(), [](unsigned char ch) { return std::toupper(ch); });
+        if (item == "INIT_PID") item = "INIT";
+        if (item == "OWNER_UID") item = "CREATOR";
+        if (!find_column(item))
+            throw CtlError(kUsage, "unknown column \"" + item + "\" in -o " + spec + "; columns: " + column_names() +
+                                       " (-o +COL adds one to the default columns, -o -COL removes one)");
+        items.emplace_back(sign, item);
+    }
+    const auto signed_items = std::count_if(items.begin(), items.end(), [](const auto& i) { return i.first != 0; });
+    if (signed_items != 0 && static_cast<std::size_t>(signed_items) != items.size())
+        throw CtlError(kUsage, "-o " + spec + " mixes columns with +COL or -COL; give either the columns to print "
+                                              "(-o ID,TYPE,NETNS) or changes to the default ones (-o +NETNS,-USER)");
+    if (signed_items == 0) {
+        for (const auto& [sign, name] : items) {
+            out.cols.push_back(find_column(name));
+            out.optional.push_back(false);
+        }
+        return out;
+    }
+    out = parse_list_columns("");
+    for (const auto& [sign, name] : items) {
+        const ListColumn* col = find_column(name);
+        const auto at = std::find(out.cols.begin(), out.cols.end(), col);
+        const auto i = static_cast<std::size_t>(at - out.cols.begin());
+        if (sign == '-' && at != out.cols.end()) {
+            out.cols.erase(at);
+            out.optional.erase(out.optional.begin() + static_cast<std::ptrdiff_t>(i));
+        } else if (sign == '+' && at != out.cols.end()) {
+            out.optional[i] = false;  // asked for: shown even on a narrow terminal
+        } else if (sign == '+') {
+            // Before COMMAND, which stays last (a command may hold spaces).
+            const auto command = std::find_if(out.cols.begin(), out.cols.end(),
+                                              [](const ListColumn* c) { return c->name == "COMMAND"; });
+            const auto k = command - out.cols.begin();
+            out.cols.insert(command, col);
+            out.optional.insert(out.optional.begin() + k, false);
+        }
+    }
+    return out;
+}
+
+// USER: the representative process's user as pidnsd names it, else its uid's name here (pidnsctl
+// runs in the caller's user namespace, where pidnsd gives the uid).
+std::string representative_user(const pidns::client::Labels& l) {
+    if (!l.user.empty()) return l.user;
+    return l.uid == pidns::client::kNoUid ? "-" : user_name(l.uid);
+}
+
+std::string list_cell(const std::string& col, const pidns::client::NamespaceDescription& d) {
+    const auto& n = d.ns;
+    if (col == "ID") return num(n.id);
+    if (col == "INODE") return num(n.inode);
+    if (col == "TYPE") return n.type;
+    if (col == "LEVEL") return num(n.level);
+    if (col == "PARENT") return n.parent ? num(n.parent) : "-";
+    if (col == "OWNER") return n.owner ? num(n.owner) : "-";
+    if (col == "NPROCS") return num(n.nprocs);
+    if (col == "INIT") return n.init_pid ? num(n.init_pid) : "-";
+    if (col == "UID") return d.labels.uid == pidns::client::kNoUid ? "-" : num(d.labels.uid);
+    if (col == "USER") return representative_user(d.labels);
+    if (col == "CREATOR") return user_name(n.owner_uid);
+    if (col == "CONTAINER") return or_dash(container_text(d.labels));
+    if (col == "COMMAND") return or_dash(d.labels.command);
+    if (col == "UNIT") return or_dash(d.labels.unit);
+    if (col == "SLICE") return or_dash(d.labels.slice);
+    if (col == "CGROUP") return or_dash(d.labels.cgroup);
+    if (col == "MACHINE") return or_dash(d.labels.machine);
+    std::string names;  // NETNS
+    for (const auto& nm : d.netns_names) names += (names.empty() ? "" : ",") + nm;
+    return or_dash(names);
+}
+
+// The footer's note on optional columns a narrow terminal left out.
+std::string left_out_note(const std::vector<std::string>& dropped) {
+    if (dropped.empty()) return "";
+    std::string cols, plus;
+    for (const auto& d : dropped) {
+        cols += (cols.empty() ? "" : ", ") + d;
+        plus += (plus.empty() ? "+" : ",+") + d;
+    }
+    return " (" + cols + " left out to fit: -o " + plus + " shows " + (dropped.size() == 1 ? "it" : "them") + ")";
+}
+
+}  // namespace
 
 int cmd_list(Client& c, Output& out, const ListArgs& a) {
     for (const auto& t : a.types)
         if (std::find(kTypes.begin(), kTypes.end(), t) == kTypes.end())
             throw CtlError(kUsage, "unknown namespace type \"" + t + "\"; types: pid user mnt net uts ipc cgroup time");
-    std::vector<std::string> cols;
-    if (a.columns.empty()) {
-        cols = default_list_columns();
-    } else {
-        std::stringstream ss(a.columns);
-        for (std::string col; std::getline(ss, col, ',');) {
-            std::transform(col.begin(), col.end(), col.begin(), [](unsigned char ch) { return std::toupper(ch); });
-            if (col == "INIT_PID") col = "INIT";
-            if (col == "OWNER_UID") col = "USER";
-            if (std::find(list_columns().begin(), list_columns().end(), col) == list_columns().end())
-                throw CtlError(kUsage, "unknown column \"" + col +
-                                           "\"; columns: ID,INODE,TYPE,LEVEL,PARENT,OWNER,NPROCS,INIT,USER,CONTAINER,"
-                                           "COMMAND,UNIT,SLICE,CGROUP,MACHINE,NETNS");
-            cols.push_back(col);
-        }
-    }
-    auto all = c.describe_namespaces(a.types.size() == 1 ? a.types.front() : "");
+    const auto cols = parse_list_columns(a.columns);
+    auto all = asking({}, [&] { return c.describe_namespaces(a.types.size() == 1 ? a.types.front() : ""); });
     if (a.types.size() > 1)
         std::erase_if(all, [&](const pidns::client::NamespaceDescription& n) {
             return std::find(a.types.begin(), a.types.end(), n.ns.type) == a.types.end();
@@ -139,60 +252,43 @@ int cmd_list(Client& c, Output& out, const ListArgs& a) {
         return kOk;
     }
     std::vector<Table::Column> tc;
-    auto numeric = [](const std::string& col) {
-        return col == "ID" || col == "INODE" || col == "LEVEL" || col == "PARENT" || col == "OWNER" || col == "NPROCS" ||
-               col == "INIT";
-    };
-    for (const auto& col : cols) tc.push_back({col, numeric(col)});
+    for (std::size_t i = 0; i < cols.cols.size(); ++i)
+        tc.push_back({cols.cols[i]->name, cols.cols[i]->right, cols.cols[i]->shrink, cols.optional[i]});
     Table t(tc);
+    std::set<std::string> with_values;  // the columns that have something other than "-"
     for (const auto& d : all) {
-        const auto& n = d.ns;
         std::vector<std::string> row;
-        for (const auto& col : cols) {
-            if (col == "ID") row.push_back(num(n.id));
-            else if (col == "INODE") row.push_back(num(n.inode));
-            else if (col == "TYPE") row.push_back(n.type);
-            else if (col == "LEVEL") row.push_back(num(n.level));
-            else if (col == "PARENT") row.push_back(n.parent ? num(n.parent) : "-");
-            else if (col == "OWNER") row.push_back(n.owner ? num(n.owner) : "-");
-            else if (col == "NPROCS") row.push_back(num(n.nprocs));
-            else if (col == "INIT") row.push_back(n.init_pid ? num(n.init_pid) : "-");
-            else if (col == "USER") row.push_back(user_name(n.owner_uid));
-            else if (col == "CONTAINER") row.push_back(or_dash(container_text(d.labels)));
-            else if (col == "COMMAND") row.push_back(or_dash(d.labels.command));
-            else if (col == "UNIT") row.push_back(or_dash(d.labels.unit));
-            else if (col == "SLICE") row.push_back(or_dash(d.labels.slice));
-            else if (col == "CGROUP") row.push_back(or_dash(d.labels.cgroup));
-            else if (col == "MACHINE") row.push_back(or_dash(d.labels.machine));
-            else {
-                std::string names;
-                for (const auto& nm : d.netns_names) names += (names.empty() ? "" : ",") + nm;
-                row.push_back(or_dash(names));
-            }
+        for (const auto* col : cols.cols) {
+            row.push_back(list_cell(col->name, d));
+            if (row.back() != "-") with_values.insert(col->name);
         }
         t.add(std::move(row));
     }
-    t.print(out, a.legend);
-    if (a.legend) fmt::print("\n{} namespaces listed.\n", all.size());
+    auto dropped = t.print(out, a.legend);
+    std::erase_if(dropped, [&](const std::string& h) { return !with_values.contains(h); });
+    if (a.legend) fmt::print("\n{} listed{}.\n", count_of(all.size(), "namespace", "namespaces"), left_out_note(dropped));
     return kOk;
 }
 
 int cmd_translate(Client& c, Output& out, const TranslateArgs& a) {
-    const auto from = resolve_ns(c, a.from, "pid");
-    const auto to = resolve_ns(c, a.to, "pid");
+    if (!a.batch && a.pid.empty()) throw CtlError(kUsage, "translate needs a PID, or --batch to read pids from stdin");
+    const auto pid = a.batch ? 0 : parse_pid(a.pid);
+    const auto from = resolve_ns(c, a.from, "pid", "--from");
+    const auto to = resolve_ns(c, a.to, "pid", "--to");
     if (!a.batch) {
-        if (a.pid.empty()) throw CtlError(kUsage, "translate needs a PID, or --batch to read pids from stdin");
-        const auto pid = parse_pid(a.pid);
-        const auto r = c.translate_pid(pid, from, to);
+        const Asking asked{"process " + a.pid + " in " + ns_words(a.from, "pid"),
+                           a.from.empty() ? "pidnsctl ps" : "pidnsctl ps " + a.from};
+        const auto r = asking(asked, [&] { return c.translate_pid(pid, from, to); });
         if (out.json() != JsonMode::off) {
             out.print_json(json{{"pid", pid}, {"from", from}, {"to", to}, {"result", r}});
         } else if (r != 0) {
             fmt::print("{}\n", r);
         }
-        if (r == 0) {
-            std::cerr << "pidnsctl: process " << pid << " has no pid in that pid namespace\n";
-            return kNotFound;
-        }
+        if (r == 0)
+            throw CtlError(kNotFound, "process " + a.pid + " of " + ns_words(a.from, "pid") + " has no pid in " +
+                                          ns_words(a.to, "pid") + ": it runs outside it" +
+                                          (a.from.empty() ? "; pidnsctl status " + a.pid + " shows its pid at every level"
+                                                          : ""));
         return kOk;
     }
     if (!a.pid.empty()) throw CtlError(kUsage, "translate --batch reads the pids from stdin; give no PID");
@@ -203,7 +299,7 @@ int cmd_translate(Client& c, Output& out, const TranslateArgs& a) {
     for (std::size_t at = 0; at < pids.size(); at += kChunk) {
         std::vector<std::uint32_t> part(pids.begin() + static_cast<std::ptrdiff_t>(at),
                                         pids.begin() + static_cast<std::ptrdiff_t>(std::min(pids.size(), at + kChunk)));
-        auto r = c.translate_pids(part, from, to);
+        auto r = asking({}, [&] { return c.translate_pids(part, from, to); });
         result.insert(result.end(), r.begin(), r.end());
     }
     if (out.json() != JsonMode::off) {
@@ -220,7 +316,8 @@ int cmd_translate(Client& c, Output& out, const TranslateArgs& a) {
 
 int cmd_status(Client& c, Output& out, const std::string& pid_arg) {
     const auto pid = parse_pid(pid_arg);
-    const auto described = c.describe_process(pid);
+    const auto described =
+        asking({"process " + pid_arg + " in your pid namespace", ""}, [&] { return c.describe_process(pid); });
     const auto& p = described.process;
     const auto& labels = described.labels;
     // The pid namespace at each level of NSpid: the task's own, then its ancestors up to ours.
@@ -280,10 +377,14 @@ int cmd_status(Client& c, Output& out, const std::string& pid_arg) {
         if (!id->empty()) pod += pod.empty() ? *id : " (" + *id + ")";
     line("Pod", pod);
     line("Machine", labels.machine);
-    if (described.threads.size() > 1) line("Threads", chain_text(described.threads));
+    if (described.threads.size() > 1) {
+        std::string threads;
+        for (auto t : described.threads) threads += (threads.empty() ? "" : " ") + num(t);
+        line("Threads", threads);
+    }
     fmt::print("\n");
     auto at = [](const std::vector<std::uint32_t>& v, std::size_t i) { return i < v.size() ? num(v[i]) : "-"; };
-    Table t({{"LEVEL", true}, {"PID", true}, {"TGID", true}, {"PGID", true}, {"SID", true}, {"PID NAMESPACE", false}});
+    Table t({{"LEVEL", true}, {"PID", true}, {"TGID", true}, {"PGID", true}, {"SID", true}, {"PID NAMESPACE", false, true}});
     for (std::size_t i = 0; i < p.nspid.size(); ++i) {
         const auto& n = level_ns[i];
         t.add({num(i), at(p.nspid, i), at(p.nstgid, i), at(p.nspgid, i), at(p.nssid, i),
@@ -363,7 +464,7 @@ void tree_text(const Output& out, const Forest& f, std::size_t i, const std::str
     std::string what;
     if (n.info.type == "pid") {
         const std::string init =
-            n.init_nspid.empty() ? (n.info.init_pid ? num(n.info.init_pid) : "-") : chain_text(n.init_nspid, '/');
+            n.init_nspid.empty() ? (n.info.init_pid ? num(n.info.init_pid) : "-") : chain_text(n.init_nspid);
         what = fmt::format("init {} processes {}", init, n.info.nprocs);
     } else {
         what = fmt::format("user {} processes {}", user_name(n.info.owner_uid), n.info.nprocs);
@@ -385,10 +486,11 @@ void tree_text(const Output& out, const Forest& f, std::size_t i, const std::str
 
 int cmd_tree(Client& c, Output& out, const std::string& ns_arg, bool all_types, bool legend) {
     std::uint64_t root_id = 0;
-    if (!ns_arg.empty()) root_id = c.get_namespace(resolve_ns(c, ns_arg, "pid")).id;
-    auto pid_ns = c.list_namespaces("pid");
+    if (!ns_arg.empty()) root_id = resolve_ns(c, ns_arg, "pid");
+    auto pid_ns = asking({}, [&] { return c.list_namespaces("pid"); });
     if (root_id != 0 && std::none_of(pid_ns.begin(), pid_ns.end(), [&](const auto& n) { return n.id == root_id; }))
-        throw CtlError(kNotFound, "namespace " + ns_arg + " is not a pid namespace pidnsd lists to you");
+        throw CtlError(kNotFound, "no " + ns_words(ns_arg, "pid") +
+                                      " that you may see (it went away); pidnsctl list -t pid shows the pid namespaces");
     Forest pids = make_forest(std::move(pid_ns), root_id);
     const auto shown = shown_nodes(pids);
     // The init's pid at every level, for the namespaces shown.
@@ -405,7 +507,7 @@ int cmd_tree(Client& c, Output& out, const std::string& ns_arg, bool all_types, 
     Forest users;
     std::vector<NamespaceInfo> unowned;
     if (all_types) {
-        auto everything = c.list_namespaces("");
+        auto everything = asking({}, [&] { return c.list_namespaces(""); });
         std::vector<NamespaceInfo> user_ns, others;
         for (auto& n : everything) (n.type == "user" ? user_ns : others).push_back(std::move(n));
         users = make_forest(std::move(user_ns), 0);
@@ -430,19 +532,19 @@ int cmd_tree(Client& c, Output& out, const std::string& ns_arg, bool all_types, 
         return kOk;
     }
     for (auto r : pids.roots) tree_text(out, pids, r, "", "");
-    if (legend) fmt::print("\n{} pid namespaces.\n", shown.size());
+    if (legend) fmt::print("\n{}.\n", count_of(shown.size(), "pid namespace", "pid namespaces"));
     if (!all_types) return kOk;
     fmt::print("\n");
     for (auto r : users.roots) tree_text(out, users, r, "", "");
     for (const auto& o : unowned)
         fmt::print("{} id {} processes {} (owner not visible)\n", ns_name(o), o.id, o.nprocs);
-    if (legend) fmt::print("\n{} user namespaces.\n", users.nodes.size());
+    if (legend) fmt::print("\n{}.\n", count_of(users.nodes.size(), "user namespace", "user namespaces"));
     return kOk;
 }
 
 int cmd_ps(Client& c, Output& out, const std::string& ns_arg, bool legend) {
-    const auto ref = resolve_ns(c, ns_arg, "pid");
-    const auto pids = c.list_processes(ref);
+    const auto ref = resolve_ns(c, ns_arg, "");
+    const auto pids = asking({ns_words(ns_arg, ""), ""}, [&] { return c.list_processes(ref); });
     struct Row {
         std::uint32_t pid;
         std::vector<std::uint32_t> nspid;
@@ -452,10 +554,10 @@ int cmd_ps(Client& c, Output& out, const std::string& ns_arg, bool legend) {
     std::vector<Row> rows;
     for (auto pid : pids) {
         try {
-            auto d = c.describe_process(pid);
+            auto d = asking({"process " + num(pid), ""}, [&] { return c.describe_process(pid); });
             rows.push_back({pid, std::move(d.process.nspid), {}, std::move(d.labels)});
-        } catch (const pidns::client::Error& e) {
-            if (e.kind() != ErrorKind::no_such_process) throw;  // it exited since it was listed
+        } catch (const CtlError& e) {
+            if (e.code() != kNotFound) throw;  // it exited since it was listed
         }
     }
     std::vector<std::uint32_t> listed;
@@ -475,11 +577,11 @@ int cmd_ps(Client& c, Output& out, const std::string& ns_arg, bool legend) {
         out.print_json(j);
         return kOk;
     }
-    Table t({{"PID", true}, {"NSPID", false}, {"UNIT", false}, {"CONTAINER", false}, {"COMMAND", false}});
+    Table t({{"PID", true}, {"NSPID", false}, {"UNIT", false, true}, {"CONTAINER", false, true}, {"COMMAND", false, true}});
     for (const auto& r : rows)
         t.add({num(r.pid), chain_text(r.nspid), or_dash(r.labels.unit), or_dash(container_text(r.labels)), r.command});
     t.print(out, legend);
-    if (legend) fmt::print("\n{} processes listed.\n", rows.size());
+    if (legend) fmt::print("\n{} listed.\n", count_of(rows.size(), "process", "processes"));
     return kOk;
 }
 
@@ -491,22 +593,30 @@ int cmd_monitor(Client& c, Output& out) {
     ::sigprocmask(SIG_BLOCK, &set, nullptr);
     const int sfd = ::signalfd(-1, &set, SFD_CLOEXEC);
     if (sfd < 0) throw CtlError(kFailure, "signalfd failed");
-    // Each namespace's labels as list shows them, from the snapshot and each NamespaceAdded, so a
-    // removal says what went. Events are handled after the signal dispatch that queued them.
-    std::map<std::uint64_t, pidns::client::Labels> known;
+    // Each namespace's inode and labels as list shows them, from the snapshot and each
+    // NamespaceAdded, so a removal says what went. Events are handled after the signal dispatch
+    // that queued them.
+    struct Known {
+        std::uint64_t inode = 0;
+        pidns::client::Labels labels;
+    };
+    std::map<std::uint64_t, Known> known;
     std::deque<NamespaceEvent> events;
     g_event_sink = [&events](const NamespaceEvent& e) { events.push_back(e); };
     // The snapshot also tells pidnsd which namespaces this subscriber knows of: it signals the
     // removal of those too (pidnsd signals removals only of namespaces a subscriber was told of).
     auto snapshot = [&] {
         known.clear();
-        for (auto& d : c.describe_namespaces("")) known[d.ns.id] = std::move(d.labels);
+        for (auto& d : asking({}, [&] { return c.describe_namespaces(""); }))
+            known[d.ns.id] = {d.ns.inode, std::move(d.labels)};
     };
-    auto print = [&out](const NamespaceEvent& e, const pidns::client::Labels& l) {
+    auto print = [&out](const NamespaceEvent& e, const Known& k) {
+        const auto& l = k.labels;
         std::uint64_t usec = 0;
         const std::string ts = now_text(usec);
         if (out.json() != JsonMode::off) {
             json j = e;
+            if (k.inode != 0) j["inode"] = k.inode;
             j["timestamp"] = ts;
             j["realtime_usec"] = usec;
             const json labels = l;
@@ -515,34 +625,36 @@ int cmd_monitor(Client& c, Output& out) {
         } else if (e.kind == NamespaceEvent::Kind::resync) {
             fmt::print("{} resync (changes were dropped; listed again)\n", ts);
         } else {
-            // As list's CONTAINER, UNIT and COMMAND columns; the command last (a comm may hold spaces).
-            fmt::print("{} {:<7} {:<6} {} {} {} {}\n", ts, to_string(e.kind), pidns::printable_text(e.type), e.id,
-                       pidns::printable_text(or_dash(container_text(l))), pidns::printable_text(or_dash(l.unit)),
-                       pidns::printable_text(or_dash(l.command)));
+            // Its id and inode, then list's CONTAINER, UNIT and COMMAND columns; the command last (a
+            // comm may hold spaces).
+            fmt::print("{} {:<7} {:<6} {} {} {} {} {}\n", ts, to_string(e.kind), pidns::printable_text(e.type), e.id,
+                       k.inode != 0 ? num(k.inode) : "-", pidns::printable_text(or_dash(container_text(l))),
+                       pidns::printable_text(or_dash(l.unit)), pidns::printable_text(or_dash(l.command)));
         }
         std::fflush(stdout);
     };
     auto handle = [&](const NamespaceEvent& e) {
-        pidns::client::Labels l;
+        Known k;
         if (e.kind == NamespaceEvent::Kind::added) {
             try {
-                l = c.describe_namespace(e.id).labels;
-                known[e.id] = l;
+                auto d = c.describe_namespace(e.id);
+                k = {d.ns.inode, std::move(d.labels)};
+                known[e.id] = k;
             } catch (const pidns::client::Error& err) {
                 // Gone already, or refused (a quota): the event without its labels.
                 if (err.kind() == ErrorKind::unavailable) throw;
             }
         } else if (e.kind == NamespaceEvent::Kind::removed) {
             if (auto it = known.find(e.id); it != known.end()) {
-                l = std::move(it->second);
+                k = std::move(it->second);
                 known.erase(it);
             }
         } else {
             snapshot();
         }
-        print(e, l);
+        print(e, k);
     };
-    c.subscribe();
+    asking({}, [&] { c.subscribe(); });
     snapshot();
     if (::isatty(2)) std::cerr << "Monitoring pidnsd's namespaces; press Ctrl-C to stop.\n";
     for (;;) {
@@ -574,7 +686,7 @@ namespace {
 
 using pidns::client::DumpEntry;
 
-std::string vpids_text(const std::vector<std::uint32_t>& v) { return chain_text(v, '/'); }
+std::string vpids_text(const std::vector<std::uint32_t>& v) { return chain_text(v); }
 
 // The entries of a saved dump: `pidnsctl dump --json` output ({"tasks": [...]}) or a bare array.
 std::vector<DumpEntry> saved_entries(const json& j, const std::string& file) {
@@ -635,6 +747,16 @@ std::vector<std::string> dump_differences(const std::vector<DumpEntry>& saved, c
     return out;
 }
 
+// The pid namespace to dump: checked as every reference is (resolve_ns), and passed to pidnsd as
+// the user typed it when that is a number, so that polkit rules see the namespace detail as given
+// (pidnsd(8): polkit details).
+std::uint64_t dump_reference(Client& c, const std::string& arg) {
+    const auto id = resolve_ns(c, arg, "pid");
+    std::uint64_t typed = 0;
+    const auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), typed);
+    return ec == std::errc() && end == arg.data() + arg.size() ? typed : id;
+}
+
 int check_dump(Client& c, Output& out, const DumpArgs& a) {
     std::ifstream f(a.check);
     if (!f) throw CtlError(kUsage, "cannot read " + a.check + "; give a file saved from pidnsctl --json=short dump");
@@ -652,17 +774,18 @@ int check_dump(Client& c, Output& out, const DumpArgs& a) {
     } catch (const json::exception& e) {
         throw CtlError(kUsage, a.check + " is not a dump (" + e.what() + "); give the output of pidnsctl --json=short dump");
     }
-    if (!a.ns.empty()) ref = resolve_ns(c, a.ns, "pid");
-    const auto live = c.dump_pid_tree(ref);
+    if (!a.ns.empty()) ref = dump_reference(c, a.ns);
+    const auto live = asking({ns_words(a.ns, "pid"), ""}, [&] { return c.dump_pid_tree(ref); });
     const auto diffs = dump_differences(was, live);
     if (out.json() != JsonMode::off) {
         out.print_json(json{{"namespace", ref}, {"match", diffs.empty()}, {"differences", diffs}});
     } else {
         for (const auto& d : diffs) fmt::print("{}\n", d);
-        if (diffs.empty() && a.legend) fmt::print("The live tree matches {}: {} tasks.\n", a.check, live.size());
+        if (diffs.empty() && a.legend) fmt::print("The live tree matches {}: {}.\n", a.check, count_of(live.size(), "task", "tasks"));
     }
     if (diffs.empty()) return kOk;
-    std::cerr << "pidnsctl: the live tree differs from " << a.check << " (" << diffs.size() << " differences)\n";
+    std::cerr << "pidnsctl: the live tree differs from " << pidns::printable_text(a.check) << " ("
+              << count_of(diffs.size(), "difference", "differences") << ")\n";
     return kFailure;
 }
 
@@ -670,8 +793,8 @@ int check_dump(Client& c, Output& out, const DumpArgs& a) {
 
 int cmd_dump(Client& c, Output& out, const DumpArgs& a) {
     if (!a.check.empty()) return check_dump(c, out, a);
-    const auto ref = resolve_ns(c, a.ns, "pid");
-    const auto d = c.dump_pid_tree_with_sequence(ref);
+    const auto ref = dump_reference(c, a.ns);
+    const auto d = asking({ns_words(a.ns, "pid"), ""}, [&] { return c.dump_pid_tree_with_sequence(ref); });
     out.page();
     if (out.json() != JsonMode::off) {
         out.print_json(json{{"namespace", ref}, {"sequence", d.sequence}, {"tasks", d.tasks}});
@@ -684,12 +807,14 @@ int cmd_dump(Client& c, Output& out, const DumpArgs& a) {
                num(e.pidns), e.pid_for_children ? num(e.pid_for_children) : "-",
                or_dash(pidns::client::dump_flags_text(e.flags))});
     t.print(out, a.legend);
-    if (a.legend) fmt::print("\n{} tasks dumped{}.\n", d.tasks.size(), d.sequence ? fmt::format(" at event {}", d.sequence) : "");
+    if (a.legend)
+        fmt::print("\n{} dumped{}.\n", count_of(d.tasks.size(), "task", "tasks"),
+                   d.sequence ? fmt::format(" at event {}", d.sequence) : "");
     return kOk;
 }
 
 int cmd_stats(Client& c, Output& out, bool legend) {
-    const auto s = c.statistics();
+    const auto s = asking({}, [&] { return c.statistics(); });
     out.page();
     if (out.json() != JsonMode::off) {
         json j = json::object();
@@ -697,8 +822,16 @@ int cmd_stats(Client& c, Output& out, bool legend) {
         out.print_json(j);
         return kOk;
     }
-    Table t({{"KEY", false}, {"VALUE", false}});
-    for (const auto& [k, v] : s) t.add({k, pidns::client::to_string(v)});
+    // Durations and sizes as systemd prints them (--json keeps the numbers as pidnsd sends them).
+    auto value_text = [](const std::string& key, const pidns::client::StatValue& v) {
+        if (const auto* n = std::get_if<std::uint64_t>(&v)) {
+            if (key.ends_with("USec")) return timespan_text(*n);
+            if (key.ends_with("Bytes")) return bytes_text(*n);
+        }
+        return pidns::client::to_string(v);
+    };
+    Table t({{"KEY", false}, {"VALUE", false, true}});
+    for (const auto& [k, v] : s) t.add({k, value_text(k, v)});
     t.print(out, legend);
     return kOk;
 }

@@ -12,7 +12,7 @@ namespace pidnsctl {
 
 struct ListArgs {
     std::vector<std::string> types;  // -t, any of the 8 names; empty: all
-    std::string columns;             // -o, comma-separated; empty: all
+    std::string columns;             // -o: "A,B" or "+A,-B"; empty: the default columns
     bool legend = true;
 };
 struct TranslateArgs {
@@ -36,7 +36,16 @@ int cmd_monitor(pidns::client::Client& c, Output& out);
 int cmd_stats(pidns::client::Client& c, Output& out, bool legend);
 int cmd_dump(pidns::client::Client& c, Output& out, const DumpArgs& a);
 
-// The column names `list -o` accepts, in their default order.
-const std::vector<std::string>& list_columns();
+// A column of `list`: its name, what it shows, whether it is a number (right-aligned), text that
+// may be shortened to fit the terminal, and shown without -o.
+struct ListColumn {
+    std::string name;
+    std::string help;
+    bool right = false;
+    bool shrink = false;
+    bool dflt = false;
+};
+// The columns `list -o` accepts, in the order the default ones are printed.
+const std::vector<ListColumn>& list_columns();
 
 }  // namespace pidnsctl

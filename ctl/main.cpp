@@ -3,11 +3,14 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <iostream>
 
 #include "client.h"
 #include "commands.h"
+#include "complete.h"
+#include "errors.h"
 #include "escape.h"
 #include "ns_arg.h"
 #include "output.h"
@@ -20,32 +23,35 @@ namespace {
 
 using namespace pidnsctl;
 
-int exit_code_of(pidns::client::ErrorKind k) {
-    using pidns::client::ErrorKind;
-    switch (k) {
-    case ErrorKind::no_such_namespace:
-    case ErrorKind::no_such_process: return kNotFound;
-    case ErrorKind::access_denied: return kAccessDenied;
-    case ErrorKind::ambiguous_namespace: return kAmbiguous;
-    case ErrorKind::invalid_args:
-    case ErrorKind::not_pid_namespace: return kUsage;
-    default: return kFailure;
-    }
-}
-
-void print_error(const std::string& message, const std::string& dbus_name, bool verbose) {
+void print_error(const CtlError& e, bool verbose) {
     const bool color = Output::stderr_color();
     // Messages may quote names a user chose (pidnsd's are escaped already): no line of them may
     // drive the terminal. Line breaks of pidnsctl's own (candidate lists) stay.
-    std::string s;
-    for (std::size_t at = 0; at <= message.size();) {
-        const auto nl = std::min(message.find('\n', at), message.size());
-        if (at > 0) s += '\n';
-        s += pidns::printable_text(std::string_view(message).substr(at, nl - at));
-        at = nl + 1;
-    }
-    if (verbose && !dbus_name.empty()) s += " (" + pidns::printable_text(dbus_name) + ")";
+    auto printable_lines = [](const std::string& message) {
+        std::string s;
+        for (std::size_t at = 0; at <= message.size();) {
+            const auto nl = std::min(message.find('\n', at), message.size());
+            if (at > 0) s += '\n';
+            s += pidns::printable_text(std::string_view(message).substr(at, nl - at));
+            at = nl + 1;
+        }
+        return s;
+    };
+    std::string s = printable_lines(e.what());
+    // --verbose: what the bus said, as it said it.
+    if (verbose && !e.dbus_name().empty())
+        s += "\n  (D-Bus error " + pidns::printable_text(e.dbus_name()) +
+             (e.dbus_message().empty() ? "" : ": " + printable_lines(e.dbus_message())) + ")";
     std::cerr << (color ? "\x1b[31;1m" : "") << "pidnsctl: " << s << (color ? "\x1b[0m" : "") << "\n";
+}
+
+std::string column_list() {
+    std::string s, dflt;
+    for (const auto& c : list_columns()) {
+        s += (s.empty() ? "" : ",") + c.name;
+        if (c.dflt) dflt += (dflt.empty() ? "" : ",") + c.name;
+    }
+    return s + " (default " + dflt + "; +COL adds one to those, -COL removes one)";
 }
 
 }  // namespace
@@ -56,12 +62,16 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.fallthrough();  // the global options may follow the subcommand too
     app.set_version_flag("--version", PIDNSCTL_VERSION);
-    app.footer("Exit status: 0 ok, 1 failure, 2 usage, 3 ambiguous name, 4 no such process or namespace, 5 access denied.\n"
-               "NS: an id, an inode, TYPE:[INODE], a path (/proc/PID/ns/pid, /run/netns/NAME) or @PID.\n"
-               "See pidnsctl(1).");
+    app.footer(
+        "NS (a namespace): an id or an inode (as list shows them), TYPE:[INODE] (as readlink /proc/PID/ns/TYPE\n"
+        "prints it), a namespace file (/proc/PID/ns/pid, /run/netns/NAME), @PID (that process's namespace),\n"
+        "container:ID|NAME (an id by at least 12 hex digits), unit:NAME (a systemd unit) or machine:NAME.\n"
+        "Bus: the system bus (DBUS_SYSTEM_BUS_ADDRESS when set), or --address=ADDRESS.\n"
+        "Exit status: 0 ok, 1 failure, 2 usage, 3 ambiguous name, 4 no such process or namespace, 5 access denied.\n"
+        "See pidnsctl(1).");
 
     std::string address;
-    bool system = false, no_pager = false, verbose = false, no_legend = false;
+    bool system = false, no_pager = false, verbose = false, no_legend = false, full = false;
     std::string json_mode = "off";
     auto* addr_opt = app.add_option("--address", address, "Connect to the bus at ADDRESS (a D-Bus address)")
                          ->type_name("ADDRESS");
@@ -71,19 +81,21 @@ int main(int argc, char** argv) {
         ->type_name("MODE");
     app.add_flag("--no-pager", no_pager, "Do not pipe the output into a pager");
     app.add_flag("--no-legend", no_legend, "Print no column headers and no footer");
-    app.add_flag("-v,--verbose", verbose, "Also print the D-Bus error name of an error");
+    app.add_flag("-l,--full", full, "Do not shorten table cells to fit the terminal");
+    app.add_flag("-v,--verbose", verbose, "Also print the D-Bus error name and pidnsd's message of an error");
 
     ListArgs list;
     auto* sc_list = app.add_subcommand("list", "List the namespaces you may see, one per line");
     sc_list->add_option("-t,--type", list.types, "Only namespaces of TYPE (pid user mnt net uts ipc cgroup time); may be repeated")
         ->type_name("TYPE");
-    sc_list->add_option("-o,--output", list.columns, "Columns to print, comma-separated: ID,INODE,TYPE,LEVEL,PARENT,OWNER,NPROCS,INIT,USER,CONTAINER,COMMAND,UNIT,SLICE,CGROUP,MACHINE,NETNS")
+    sc_list->add_option("-o,--output", list.columns, "Columns to print, comma-separated: " + column_list())
         ->type_name("COLUMNS");
 
     TranslateArgs tr;
     auto* sc_tr = app.add_subcommand("translate", "Translate a pid from one pid namespace to another");
     sc_tr->add_option("PID", tr.pid, "The pid, in --from's pid namespace");
-    sc_tr->add_option("--from", tr.from, "Pid namespace PID is in (default: yours)")->type_name("NS");
+    sc_tr->add_option("--from", tr.from, "Pid namespace PID is in (default: yours), e.g. @4242 or container:web")
+        ->type_name("NS");
     sc_tr->add_option("--to", tr.to, "Pid namespace to translate to (default: yours)")->type_name("NS");
     sc_tr->add_flag("--batch", tr.batch, "Read pids from stdin (white-space separated); print one result a line, 0 for none");
 
@@ -99,10 +111,10 @@ int main(int argc, char** argv) {
 
     std::string ps_ns;
     auto* sc_ps = app.add_subcommand("ps", "List the processes of a namespace with their pid at every level");
-    sc_ps->add_option("NS", ps_ns, "The namespace (default: your pid namespace)")->type_name("NS");
+    sc_ps->add_option("NS", ps_ns, "The namespace, of any type (default: your pid namespace)")->type_name("NS");
 
     auto* sc_monitor = app.add_subcommand("monitor", "Print namespaces as they are created and destroyed, until Ctrl-C");
-    auto* sc_stats = app.add_subcommand("stats", "Show pidnsd's statistics (GetStatistics)");
+    auto* sc_stats = app.add_subcommand("stats", "Show pidnsd's statistics");
     DumpArgs dump;
     auto* sc_dump = app.add_subcommand("dump", "Dump every task of a pid namespace subtree with its pid at every level (checkpoint/restore)");
     sc_dump->add_option("NS", dump.ns, "The pid namespace (default: yours; with --check: the file's)")->type_name("NS");
@@ -110,6 +122,22 @@ int main(int argc, char** argv) {
         ->type_name("FILE");
     for (auto* sc : {sc_list, sc_tr, sc_status, sc_tree, sc_ps, sc_monitor, sc_stats, sc_dump}) sc->fallthrough();
 
+    // pidnsctl __complete [--] WORD...: for the shell completions (completion/), not in --help.
+    if (argc >= 2 && std::strcmp(argv[1], "__complete") == 0) {
+        std::vector<std::string> words(argv + 2, argv + argc);
+        if (!words.empty() && words.front() == "--") words.erase(words.begin());
+        return cmd_complete(app, words);
+    }
+    // "--address=" with nothing after it would take the next word as the address.
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--") == 0) break;
+        if (std::strcmp(argv[i], "--address=") == 0 || (std::strcmp(argv[i], "--address") == 0 && i + 1 < argc && !*argv[i + 1])) {
+            print_error(CtlError(kUsage, "--address needs a D-Bus address, such as unix:path=/run/dbus/system_bus_socket "
+                                         "(without --address pidnsctl uses the system bus)"),
+                        false);
+            return kUsage;
+        }
+    }
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -119,12 +147,19 @@ int main(int argc, char** argv) {
 
     const JsonMode jm = json_mode == "pretty" ? JsonMode::pretty : json_mode == "short" ? JsonMode::short_ : JsonMode::off;
     list.legend = !no_legend;
+    set_bus_address(system ? std::string() : address);
     try {
-        Output out(jm, !no_pager);
-        pidns::client::Client c(pidns::client::ConnectOptions{
-            system ? std::string() : address, false, [](const pidns::client::NamespaceEvent& e) {
-                if (g_event_sink) g_event_sink(e);
-            }});
+        Output out(jm, !no_pager, full);
+        std::unique_ptr<pidns::client::Client> client;
+        try {
+            client = std::make_unique<pidns::client::Client>(pidns::client::ConnectOptions{
+                system ? std::string() : address, false, [](const pidns::client::NamespaceEvent& e) {
+                    if (g_event_sink) g_event_sink(e);
+                }});
+        } catch (const pidns::client::Error& e) {
+            throw cannot_connect(e);
+        }
+        auto& c = *client;
         if (sc_list->parsed()) return cmd_list(c, out, list);
         if (sc_tr->parsed()) return cmd_translate(c, out, tr);
         if (sc_status->parsed()) return cmd_status(c, out, status_pid);
@@ -137,17 +172,15 @@ int main(int argc, char** argv) {
             return cmd_dump(c, out, dump);
         }
         return kUsage;
-    } catch (const pidns::client::Error& e) {
-        std::string msg = e.message().empty() ? e.name() : e.message();
-        if (e.kind() == pidns::client::ErrorKind::unavailable)
-            msg += " (is pidnsd installed, and the bus running?)";
-        print_error(msg, e.name(), verbose);
-        return exit_code_of(e.kind());
     } catch (const CtlError& e) {
-        print_error(e.what(), "", verbose);
+        print_error(e, verbose);
         return e.code();
+    } catch (const pidns::client::Error& e) {
+        const auto ctl = in_cli_words(e);
+        print_error(ctl, verbose);
+        return ctl.code();
     } catch (const std::exception& e) {
-        print_error(e.what(), "", verbose);
+        print_error(CtlError(kFailure, e.what()), verbose);
         return kFailure;
     }
 }

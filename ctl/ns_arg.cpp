@@ -3,6 +3,7 @@
 #include "ns_arg.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,21 +35,46 @@ bool known_type(std::string_view t) {
     return false;
 }
 
-std::uint64_t inode_of_path(const std::string& path) {
+// The namespace file at `path`, opened as the user: its inode and its type (NS_GET_NSTYPE's
+// CLONE_NEW* flag).
+struct NsFile {
+    std::uint64_t inode = 0;
+    int nstype = 0;
+};
+
+NsFile ns_file(const std::string& path, const std::string& shown) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         const int err = errno;
         const int code = err == ENOENT ? kNotFound : (err == EACCES || err == EPERM) ? kAccessDenied : kFailure;
-        throw CtlError(code, "cannot open " + path + ": " + std::strerror(err));
+        throw CtlError(code, "cannot open " + shown + ": " + std::strerror(err));
     }
     struct stat st {};
     const bool ok = ::fstat(fd, &st) == 0;
-    const bool is_ns = ::ioctl(fd, kNsGetNstype) >= 0;  // ENOTTY: not a namespace file
+    const int nstype = ::ioctl(fd, kNsGetNstype);  // ENOTTY: not a namespace file
     ::close(fd);
-    if (!ok) throw CtlError(kFailure, "cannot stat " + path);
-    if (!is_ns) throw CtlError(kUsage, path + " is not a namespace file (such as /proc/PID/ns/pid or /run/netns/NAME)");
-    return static_cast<std::uint64_t>(st.st_ino);
+    if (!ok) throw CtlError(kFailure, "cannot stat " + shown);
+    if (nstype < 0)
+        throw CtlError(kUsage, shown + " is not a namespace file (such as /proc/PID/ns/pid or /run/netns/NAME)");
+    return {static_cast<std::uint64_t>(st.st_ino), nstype};
 }
+
+const char* type_of_nstype(int nstype) {
+    switch (nstype) {
+    case CLONE_NEWPID: return "pid";
+    case CLONE_NEWUSER: return "user";
+    case CLONE_NEWNS: return "mnt";
+    case CLONE_NEWNET: return "net";
+    case CLONE_NEWUTS: return "uts";
+    case CLONE_NEWIPC: return "ipc";
+    case CLONE_NEWCGROUP: return "cgroup";
+    case CLONE_NEWTIME: return "time";
+    default: return "?";
+    }
+}
+
+// "--from 4120", or "4120" for a command's own argument.
+std::string as_typed(const std::string& arg, const std::string& what) { return what.empty() ? arg : what + " " + arg; }
 
 // What a namespace's labels claim for a name of `kind`, and who could have made that claim: the
 // container (engine and whole id) or the unit or machine, with ContainerOwnerUid or UnitOwnerUid
@@ -59,9 +85,10 @@ struct Claim {
     bool operator==(const Claim&) const = default;
 };
 
-// A container's id, a prefix of at least 12 of its digits, or its name.
+// A container's id, a prefix of at least kMinIdDigits of its digits, or its name.
+constexpr std::size_t kMinIdDigits = 12;
 bool container_is(const std::string& id, const std::string& cname, const std::string& name) {
-    return cname == name || id == name || (name.size() >= 12 && id.starts_with(name));
+    return cname == name || id == name || (name.size() >= kMinIdDigits && id.starts_with(name));
 }
 
 std::optional<Claim> claim_of(const pidns::client::Labels& l, std::string_view kind, const std::string& name) {
@@ -105,9 +132,24 @@ std::uint64_t resolve_by_name(pidns::client::Client& c, std::string_view kind, c
             for (const auto& s : d.sharers)
                 if (container_is(s.id, s.name, name))
                     matches.push_back({&d, Claim{s.engine + " " + s.id + " (joined)", s.owner_uid}});
+    const bool short_id = matches.empty() && kind == "container" && name.size() < kMinIdDigits &&
+                          name.find_first_not_of("0123456789abcdef") == std::string::npos;
+    if (short_id) {
+        // A few digits of an id, as one might copy them: too short to be one (docker ps prints 12).
+        std::size_t prefixed = 0;
+        for (const auto& d : all) {
+            if (d.labels.container_id.starts_with(name)) ++prefixed;
+            for (const auto& s : d.sharers) prefixed += s.id.starts_with(name) ? 1 : 0;
+        }
+        if (prefixed > 0)
+            throw CtlError(kUsage, "container:" + name + " is " + std::to_string(name.size()) +
+                                       " digits of a container id; give at least 12 (as docker ps prints them), "
+                                       "or the container's name: pidnsctl list -o ID,TYPE,CONTAINER shows them");
+    }
     if (matches.empty())
         throw CtlError(kNotFound, "no " + type + " namespace you may see belongs to " + std::string(kind) + " \"" + name +
-                                      "\"; pidnsctl list -o ID,TYPE,CONTAINER,UNIT,MACHINE,COMMAND shows what each belongs to");
+                                      "\"" + (short_id ? " (nor does a container id start with it: give at least 12 of its digits)" : "") +
+                                      "; pidnsctl list -o ID,TYPE,CONTAINER,UNIT,MACHINE,COMMAND shows what each belongs to");
     if (std::any_of(matches.begin(), matches.end(), [](const Match& m) { return m.claim.owner == pidns::client::kNoUid; }))
         std::erase_if(matches, [](const Match& m) { return m.claim.owner != pidns::client::kNoUid; });
     // Of each claim, its outermost namespaces.
@@ -140,28 +182,63 @@ std::uint32_t parse_pid(const std::string& arg) {
     return static_cast<std::uint32_t>(v);
 }
 
-std::uint64_t resolve_ns(pidns::client::Client& c, const std::string& arg, const std::string& type) {
+std::string ns_words(const std::string& arg, const std::string& type) {
+    if (arg.empty()) return "your " + (type.empty() ? std::string("pid") : type) + " namespace";
+    return (type.empty() ? std::string("namespace ") : type + " namespace ") + arg;
+}
+
+std::uint64_t resolve_ns(pidns::client::Client& c, const std::string& arg, const std::string& type,
+                         const std::string& what) {
     if (arg.empty()) return 0;
+    const std::string typed = as_typed(arg, what);
+    const std::string want = type.empty() ? "pid" : type;  // for @PID and names
+    // A reference to check with pidnsd: one it lists to the user, of the type wanted.
+    auto checked = [&](std::uint64_t ref) {
+        const auto n = asking({"namespace " + arg + (what.empty() ? "" : " (" + what + ")"), ""},
+                              [&] { return c.get_namespace(ref); });
+        if (!type.empty() && n.type != type)
+            throw CtlError(kUsage, typed + " is a " + pidns::printable_text(n.type) + " namespace (" +
+                                       pidns::printable_text(n.type) + ":[" + std::to_string(n.inode) + "]), not a " +
+                                       type + " namespace; pidnsctl list -t " + type + " shows the " + type +
+                                       " namespaces");
+        return n.id;
+    };
     std::uint64_t v = 0;
-    if (parse_u64(arg, v)) return v;  // an id or an inode: pidnsd tells them apart
+    if (parse_u64(arg, v)) return checked(v);  // an id or an inode: pidnsd tells them apart
     if (arg[0] == '@') {
         const auto pid = parse_pid(arg.substr(1));
-        const auto p = c.get_process(pid);
-        const auto it = p.namespaces.find(type);
-        if (it == p.namespaces.end()) throw CtlError(kFailure, "pidnsd did not say which " + type + " namespace " + arg.substr(1) + " is in");
+        const auto p = asking({"process " + arg.substr(1) + " (" + typed + ")", ""}, [&] { return c.get_process(pid); });
+        const auto it = p.namespaces.find(want);
+        if (it == p.namespaces.end())
+            throw CtlError(kFailure, "pidnsd did not say which " + want + " namespace process " + arg.substr(1) + " is in");
         return it->second;
     }
-    if (arg[0] == '/' || arg[0] == '.') return inode_of_path(arg);
+    if (arg[0] == '/' || arg[0] == '.') {
+        const auto f = ns_file(arg, typed);
+        if (!type.empty() && type != type_of_nstype(f.nstype))
+            throw CtlError(kUsage, typed + " is a " + type_of_nstype(f.nstype) + " namespace, not a " + type +
+                                       " namespace; pidnsctl list -t " + type + " shows the " + type + " namespaces");
+        return checked(f.inode);
+    }
     for (std::string_view kind : {"container", "unit", "machine"})
-        if (arg.size() > kind.size() && arg.compare(0, kind.size(), kind) == 0 && arg[kind.size()] == ':')
-            return resolve_by_name(c, kind, arg.substr(kind.size() + 1), type);
+        if (arg.size() >= kind.size() + 1 && arg.compare(0, kind.size(), kind) == 0 && arg[kind.size()] == ':')
+            return resolve_by_name(c, kind, arg.substr(kind.size() + 1), want);
     // TYPE:[INODE], as readlink /proc/PID/ns/TYPE prints it.
     const auto colon = arg.find(':');
     if (colon != std::string::npos && known_type(std::string_view(arg).substr(0, colon)) && arg.size() > colon + 3 &&
         arg[colon + 1] == '[' && arg.back() == ']' &&
-        parse_u64(std::string_view(arg).substr(colon + 2, arg.size() - colon - 3), v))
-        return v;
-    throw CtlError(kUsage, "invalid namespace \"" + arg +
+        parse_u64(std::string_view(arg).substr(colon + 2, arg.size() - colon - 3), v)) {
+        const std::string named = arg.substr(0, colon);
+        if (!type.empty() && named != type)
+            throw CtlError(kUsage, typed + " is a " + named + " namespace, not a " + type + " namespace; pidnsctl list -t " +
+                                       type + " shows the " + type + " namespaces");
+        const auto n = asking({"namespace " + arg + (what.empty() ? "" : " (" + what + ")"), ""},
+                              [&] { return c.get_namespace(v); });
+        if (n.inode != v || n.type != named)
+            throw CtlError(kNotFound, "no namespace " + arg + " that you may see; pidnsctl list shows the namespaces you may see");
+        return n.id;
+    }
+    throw CtlError(kUsage, "invalid namespace \"" + typed +
                                "\": expected an id, an inode, TYPE:[INODE], a path such as /proc/PID/ns/pid, @PID, "
                                "container:ID|NAME, unit:NAME or machine:NAME");
 }

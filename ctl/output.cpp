@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <fmt/core.h>
 
 #include "escape.h"
+#include "text_width.h"
 
 namespace pidnsctl {
 namespace {
@@ -36,17 +38,37 @@ bool in_path(const std::string& prog) {
     return false;
 }
 
-// Display width of UTF-8 text without escape sequences (tree lines hold box-drawing characters).
-std::size_t width(const std::string& s) {
-    std::size_t n = 0;
-    for (unsigned char ch : s)
-        if ((ch & 0xc0) != 0x80) ++n;
-    return n;
+// The terminal's width in cells when stdout is one: $COLUMNS when it is a number (as systemd's
+// tools take it), else the terminal's own; 0 when stdout is not a terminal.
+std::size_t terminal_width() {
+    if (!::isatty(1)) return 0;
+    if (const char* c = std::getenv("COLUMNS"); c && *c) {
+        char* end = nullptr;
+        const unsigned long v = std::strtoul(c, &end, 10);
+        if (*end == '\0' && v > 0 && v < 100000) return v;
+    }
+    winsize ws{};
+    if (::ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+    return 80;
+}
+
+// What each column of a table gets: its width in cells, and whether it is shown.
+struct Layout {
+    std::vector<std::size_t> width;
+    std::vector<bool> shown;
+};
+
+std::size_t total_width(const Layout& l) {
+    std::size_t sum = 0, n = 0;
+    for (std::size_t i = 0; i < l.width.size(); ++i)
+        if (l.shown[i]) sum += l.width[i], ++n;
+    return n == 0 ? 0 : sum + n - 1;  // one space between columns
 }
 
 }  // namespace
 
-Output::Output(JsonMode json, bool pager_allowed) : json_(json), pager_allowed_(pager_allowed), color_(color_on(1)) {}
+Output::Output(JsonMode json, bool pager_allowed, bool full)
+    : json_(json), pager_allowed_(pager_allowed), color_(color_on(1)), width_(full ? 0 : terminal_width()) {}
 
 Output::~Output() {
     if (pager_ <= 0) return;
@@ -98,38 +120,71 @@ void Output::print_json(const nlohmann::json& j) const {
     std::fputc('\n', stdout);
 }
 
-void Table::print(const Output& out, bool header) const {
+std::vector<std::string> Table::print(const Output& out, bool header) const {
     // Every cell as the terminal may show it: no control character, no invalid UTF-8, one line.
     std::vector<std::vector<std::string>> rows;
-    rows.reserve(rows_.size());
+    rows.reserve(rows_.size() + 1);
+    if (header) {
+        auto& h = rows.emplace_back();
+        for (const auto& c : columns_) h.push_back(pidns::printable_text(c.header));
+    }
     for (const auto& r : rows_) {
         auto& cells = rows.emplace_back();
         for (const auto& cell : r) cells.push_back(pidns::printable_text(cell));
     }
-    std::vector<std::size_t> w(columns_.size(), 0);
-    for (std::size_t i = 0; i < columns_.size(); ++i) {
-        if (header) w[i] = width(columns_[i].header);
-        for (const auto& r : rows) w[i] = std::max(w[i], width(r.at(i)));
-    }
-    auto line = [&](const std::vector<std::string>& cells, bool is_header) {
-        std::string s;
-        for (std::size_t i = 0; i < cells.size(); ++i) {
-            const bool last = i + 1 == cells.size();
-            const std::size_t pad = w[i] - width(cells[i]);
-            std::string cell = columns_[i].right ? std::string(pad, ' ') + cells[i]
-                                                 : (last ? cells[i] : cells[i] + std::string(pad, ' '));
-            s += cell;
-            if (!last) s += ' ';
+    const std::size_t n = columns_.size();
+    Layout l{std::vector<std::size_t>(n, 0), std::vector<bool>(n, true)};
+    for (const auto& r : rows)
+        for (std::size_t i = 0; i < n; ++i) l.width[i] = std::max(l.width[i], cell_width(r.at(i)));
+    std::vector<std::string> dropped;
+    const std::size_t limit = out.width();
+    // Optional columns go first, from the right.
+    for (std::size_t i = n; limit != 0 && total_width(l) > limit && i-- > 0;)
+        if (columns_[i].optional) {
+            l.shown[i] = false;
+            dropped.insert(dropped.begin(), columns_[i].header);
         }
-        if (is_header) s = out.bold(s);
-        fmt::print("{}\n", s);
-    };
-    if (header) {
-        std::vector<std::string> h;
-        for (const auto& c : columns_) h.push_back(c.header);
-        line(h, true);
+    if (limit != 0 && total_width(l) > limit) {
+        // The columns that may shrink share what the others leave: in order of natural width,
+        // each keeps it while it is within an equal share of what is left; the rest split it.
+        std::vector<std::size_t> shrink;
+        std::size_t fixed = total_width(l);
+        for (std::size_t i = 0; i < n; ++i)
+            if (l.shown[i] && columns_[i].shrink) {
+                shrink.push_back(i);
+                fixed -= l.width[i];
+            }
+        std::sort(shrink.begin(), shrink.end(), [&](std::size_t a, std::size_t b) { return l.width[a] < l.width[b]; });
+        std::size_t left = limit > fixed ? limit - fixed : 0;
+        for (std::size_t k = 0; k < shrink.size(); ++k) {
+            const std::size_t i = shrink[k], count = shrink.size() - k;
+            const std::size_t share = count == 1 ? left : left / count;  // the widest gets what is left
+            const std::size_t w = std::min(l.width[i], std::max<std::size_t>(share, 4));  // "ab…" at least
+            l.width[i] = w;
+            left -= std::min(left, w);
+        }
     }
-    for (const auto& r : rows) line(r, false);
+    bool first = header;
+    for (auto& r : rows) {
+        std::string s;
+        std::size_t last = n;
+        for (std::size_t i = n; i-- > 0;)
+            if (l.shown[i]) {
+                last = i;
+                break;
+            }
+        for (std::size_t i = 0; i < n; ++i) {
+            if (!l.shown[i]) continue;
+            const std::string cell = ellipsize(r[i], l.width[i]);
+            const std::size_t pad = l.width[i] - std::min(l.width[i], cell_width(cell));
+            if (columns_[i].right) s += std::string(pad, ' ') + cell;
+            else s += i == last ? cell : cell + std::string(pad, ' ');
+            if (i != last) s += ' ';
+        }
+        fmt::print("{}\n", first ? out.bold(s) : s);
+        first = false;
+    }
+    return dropped;
 }
 
 }  // namespace pidnsctl

@@ -1,11 +1,21 @@
 #!/bin/sh
-# Try pidnsd on this machine: installs the build dependencies, builds, puts a process in a fresh
-# pid namespace, prints busctl commands to try against it, and runs pidnsd in the foreground of
-# this script until Ctrl-C. Run as root from a Debian 12 clone: ./packaging/try-pidnsd.sh
+# Try pidnsd on this machine: installs the build dependencies (only those: not the test suite's),
+# builds pidnsd and pidnsctl alone in build/try, puts a process in a fresh pid namespace, prints
+# pidnsctl, busctl and dbus-send lines to paste into another shell (the bus address, that
+# process's pid and its namespace's inode filled in), and runs pidnsd in the foreground of this
+# script until Ctrl-C. Run as root from a Debian 12 clone: ./packaging/try-pidnsd.sh
+#
+# Options:
+#   --private-bus        never the system bus: always a private one (below)
+#   --prebuilt=BUILDDIR  take BUILDDIR/daemon/pidnsd and BUILDDIR/ctl/pidnsctl as they are: no
+#                        packages installed, nothing built (the test suite runs it so)
 #
 # Bus: the system bus when one is running (this installs dbus/org.pidns.conf into
 # /usr/share/dbus-1/system.d and reloads the bus; the file is removed again on exit if it was not
-# there before), else a private bus started from tests/dbus/system-bus.conf.in in a temp dir.
+# there before), else a private bus started from tests/dbus/system-bus.conf.in in a temp dir, run
+# as the user messagebus as Debian's system bus runs (a dbus-daemon started as root tries to raise
+# its fd limit to 65536, which fails where root lacks CAP_SYS_RESOURCE, as in a container: it then
+# works on with the limit it has); its messages go to a log file, shown if it fails.
 # On exit (pidnsd stopped by Ctrl-C, SIGTERM, a hangup or an error) the namespace process, the
 # private bus and the temp dir go away; the exit code is pidnsd's.
 set -eu
@@ -14,6 +24,16 @@ ROOT=$(pwd)
 
 say() { printf 'try-pidnsd: %s\n' "$*"; }
 die() { printf 'try-pidnsd: %s\n' "$*" >&2; exit 1; }
+
+PRIVATE="" PREBUILT=""
+for arg in "$@"; do
+  case "$arg" in
+    --private-bus) PRIVATE=1 ;;
+    --prebuilt=*) PREBUILT=${arg#--prebuilt=} ;;
+    -h|--help) sed -n '2,/^set -eu/p' "$0" | sed -e '/^set -eu/d' -e 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown argument $arg (see $0 --help)" ;;
+  esac
+done
 
 if [ "$(id -u)" -ne 0 ]; then
   die "run as root: it installs packages, makes a pid namespace, and pidnsd needs root for the kernel's process events"
@@ -60,15 +80,27 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-# 1. Build dependencies (they include dbus-daemon, dbus-send, busctl, unshare and pgrep).
-./packaging/install-build-deps.sh
-
-# 2. Build.
-cmake -S . -B build && cmake --build build -j2
-PIDNSD="$ROOT/build/daemon/pidnsd"
-[ -x "$PIDNSD" ] || die "the build did not produce $PIDNSD"
+if [ -n "$PREBUILT" ]; then
+  BUILD=$(cd "$PREBUILT" && pwd)
+else
+  # 1. Build dependencies (they include dbus-daemon, dbus-send, busctl, unshare, setpriv, pgrep).
+  ./packaging/install-build-deps.sh --build-only
+  # 2. Build pidnsd and pidnsctl only (no tests, benchmarks or examples), in a directory of their
+  #    own, optimized without debug information (which a try does not need: -g costs a third of
+  #    the compile time), as one goal (pidns-try) so that both cores stay busy to the end.
+  BUILD="$ROOT/build/try"
+  say "building pidnsd and pidnsctl in $BUILD ($(nproc) jobs)"
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
+    -DPIDNS_BUILD_TESTS=OFF -DPIDNS_BUILD_BENCH=OFF >/dev/null
+  cmake --build "$BUILD" -j "$(nproc)" --target pidns-try
+fi
+PIDNSD="$BUILD/daemon/pidnsd"
+PIDNSCTL="$BUILD/ctl/pidnsctl"
+[ -x "$PIDNSD" ] || die "no $PIDNSD: the build did not make it"
+[ -x "$PIDNSCTL" ] || die "no $PIDNSCTL: the build did not make it"
 
 TMPD=$(mktemp -d /tmp/try-pidnsd.XXXXXX)
+chmod 0755 "$TMPD"  # so that users other than root can try it too (the socket is 0777)
 
 # 3. A bus: the system bus if one answers, else a private one shaped like it.
 system_bus_answers() {
@@ -77,7 +109,7 @@ system_bus_answers() {
     / org.freedesktop.DBus.GetId >/dev/null 2>&1
 }
 
-if system_bus_answers; then
+if [ -z "$PRIVATE" ] && system_bus_answers; then
   if timeout 10 dbus-send --system --print-reply --reply-timeout=5000 --dest=org.freedesktop.DBus \
        / org.freedesktop.DBus.NameHasOwner string:org.pidns 2>/dev/null | grep -q 'boolean true'; then
     die "org.pidns already has an owner on the system bus (another pidnsd? see: busctl status org.pidns); stop it first"
@@ -98,35 +130,41 @@ if system_bus_answers; then
   dbus-send --system --print-reply --reply-timeout=10000 --type=method_call --dest=org.freedesktop.DBus \
     / org.freedesktop.DBus.ReloadConfig >/dev/null
   BUS_ARG=system
-  BUSCTL="busctl"
-  DBUS_SEND="dbus-send --system"
-  MONITOR="$ROOT/build/tests/pidns-signal-listener unix:path=$SYSTEM_SOCKET 600"
+  ADDRESS=""
   WHERE="the system bus"
 else
-  SOCKET="$TMPD/system_bus_socket"
-  POLICY="$ROOT/dbus/org.pidns.conf"
-  case "$POLICY" in
-    # Characters sed or the XML file would misread: use a copy at a plain path instead.
-    *[\|\&\<\>\\\"\']*) cp dbus/org.pidns.conf "$TMPD/org.pidns.conf"; POLICY="$TMPD/org.pidns.conf" ;;
-  esac
-  chmod 0755 "$TMPD"  # so that users other than root can try it too (the socket is 0777)
-  sed -e "s|@SOCKET@|$SOCKET|" -e "s|@POLICY@|$POLICY|" tests/dbus/system-bus.conf.in >"$TMPD/bus.conf"
-  say "no system bus answers at $SYSTEM_SOCKET: starting a private one at $SOCKET (config $TMPD/bus.conf)"
-  dbus-daemon --config-file="$TMPD/bus.conf" --nofork --nopidfile &
+  # The bus's files in the temp dir: its config, the policy (a copy: the clone may sit in a
+  # directory the bus's user may not read) and a directory of its own for the socket.
+  mkdir "$TMPD/bus"
+  SOCKET="$TMPD/bus/system_bus_socket"
+  cp dbus/org.pidns.conf "$TMPD/org.pidns.conf"
+  sed -e "s|@SOCKET@|$SOCKET|" -e "s|@POLICY@|$TMPD/org.pidns.conf|" tests/dbus/system-bus.conf.in >"$TMPD/bus.conf"
+  chmod 0644 "$TMPD/bus.conf" "$TMPD/org.pidns.conf"
+  AS_BUS=""
+  if id messagebus >/dev/null 2>&1; then
+    chown messagebus "$TMPD/bus"
+    AS_BUS="setpriv --reuid=messagebus --regid=messagebus --init-groups --"
+  fi
+  say "${PRIVATE:+--private-bus: }starting a private bus at $SOCKET (config $TMPD/bus.conf, log $TMPD/dbus-daemon.log)"
+  # shellcheck disable=SC2086  # AS_BUS is a command prefix
+  $AS_BUS dbus-daemon --config-file="$TMPD/bus.conf" --nofork --nopidfile 2>"$TMPD/dbus-daemon.log" &
   BUS_PID=$!
   ADDRESS="unix:path=$SOCKET"
   i=0
   until [ -S "$SOCKET" ] && dbus-send --bus="$ADDRESS" --print-reply --reply-timeout=2000 \
           --dest=org.freedesktop.DBus / org.freedesktop.DBus.GetId >/dev/null 2>&1; do
-    kill -0 "$BUS_PID" 2>/dev/null || die "the private dbus-daemon exited (its messages are above)"
+    if ! kill -0 "$BUS_PID" 2>/dev/null; then
+      cat "$TMPD/dbus-daemon.log" >&2
+      die "the private dbus-daemon exited (its log is above)"
+    fi
     i=$((i + 1))
-    [ "$i" -lt 100 ] || die "the private dbus-daemon did not answer within 10 s"
+    [ "$i" -lt 100 ] || { cat "$TMPD/dbus-daemon.log" >&2; die "the private dbus-daemon did not answer within 10 s"; }
     sleep 0.1
   done
+  if grep -q 'Failed to set fd limit' "$TMPD/dbus-daemon.log"; then
+    say "note: dbus-daemon, started as root, could not raise its fd limit to 65536 (root lacks CAP_SYS_RESOURCE here, as in a container): harmless, it keeps the limit it has"
+  fi
   BUS_ARG="$ADDRESS"
-  BUSCTL="busctl --address=$ADDRESS"
-  DBUS_SEND="dbus-send --bus=$ADDRESS"
-  MONITOR="$ROOT/build/tests/pidns-signal-listener $ADDRESS 600"
   WHERE="a private bus ($ADDRESS)"
 fi
 
@@ -148,7 +186,18 @@ NSPID=$(sed -n 's/^NSpid:[[:space:]]*//p' "/proc/$SLEEP_PID/status" | tr '\t' ' 
 [ "$NSPID" = "$SLEEP_PID 1" ] || die "process $SLEEP_PID has NSpid '$NSPID', expected '$SLEEP_PID 1'"
 INODE=$(stat -L -c %i "/proc/$SLEEP_PID/ns/pid")
 
-# 5. What to try.
+# 5. What to try: each line ready to paste, the bus named on it.
+if [ -n "$ADDRESS" ]; then
+  CTL="$PIDNSCTL --address=$ADDRESS"
+  BUSCTL="busctl --address=$ADDRESS"
+  DBUS_SEND="dbus-send --bus=$ADDRESS"
+  ENV_LINE="export DBUS_SYSTEM_BUS_ADDRESS=$ADDRESS PATH=$BUILD/ctl:\$PATH"
+else
+  CTL="$PIDNSCTL"
+  BUSCTL="busctl"
+  DBUS_SEND="dbus-send --system"
+  ENV_LINE="export PATH=$BUILD/ctl:\$PATH"
+fi
 C="$BUSCTL call org.pidns /org/pidns org.pidns.Manager1"
 cat <<EOF
 
@@ -156,29 +205,34 @@ cat <<EOF
 A process to look at: host pid $SLEEP_PID (sleep infinity), pid 1 in a fresh pid namespace
 whose nsfs inode is $INODE (stat -L -c %i /proc/$SLEEP_PID/ns/pid).
 Once pidnsd below logs "serving org.pidns", run these from another shell (as root; any user may
-call pidnsd, and sees only its own pid namespace and those below it):
+ask pidnsd, and sees only the processes the kernel lets it inspect):
+
+  # the namespaces you may see, the pid namespace tree, and that process
+  $CTL list
+  $CTL tree
+  $CTL status $SLEEP_PID
+  # pid 1 of its namespace, in yours; answers: $SLEEP_PID
+  $CTL translate 1 --from @$SLEEP_PID
+  # and back; answers: 1
+  $CTL translate $SLEEP_PID --to pid:[$INODE]
+  # namespaces as they come and go, until Ctrl-C (then e.g. unshare -n true elsewhere)
+  $CTL monitor
+
+  # or with the bus and pidnsctl set for this shell, and TAB completion:
+  $ENV_LINE
+  . $ROOT/completion/pidnsctl.bash
+  pidnsctl ps @$SLEEP_PID
+
+The D-Bus interface itself (busctl introspect org.pidns /org/pidns lists it):
 
   # its pid in its own namespace (0 = your pid namespace); answers: u 1
   $C TranslatePid utt $SLEEP_PID 0 $INODE
-  # and back: pid 1 of that namespace, in yours; answers: u $SLEEP_PID
-  $C TranslatePid utt 1 $INODE 0
-  # several at once (0 where a pid has no process); answers: au 2 1 0
-  $C TranslatePids autt 2 $SLEEP_PID 4194304 0 $INODE
   # the pid namespaces you can see: id, inode, type, parent, owner, level, init_pid, nprocs, owner_uid
   $BUSCTL --json=short call org.pidns /org/pidns org.pidns.Manager1 ListNamespaces s pid
-  # that namespace alone, by its inode (or by the id ListNamespaces shows)
-  $C GetNamespace t $INODE
-  # NSpid/NStgid/NSpgid/NSsid chains and the ids of its 8 namespaces; nspid answers: au 2 $SLEEP_PID 1
+  # its NSpid, NStgid, NSpgid and NSsid chains, the ids of its 8 namespaces; answers: auauauaua{st} 2 $SLEEP_PID 1
   $C GetProcess u $SLEEP_PID
-  # the processes in that namespace, as pids in yours; answers: au 1 $SLEEP_PID
-  $C ListProcesses t $INODE
-  # the properties
-  $BUSCTL get-property org.pidns /org/pidns org.pidns.Manager1 Version Namespaces Processes EventSource KernelNamespaceIds
   # the same translation with dbus-send; answers: uint32 1
   $DBUS_SEND --print-reply --dest=org.pidns /org/pidns org.pidns.Manager1.TranslatePid uint32:$SLEEP_PID uint64:0 uint64:$INODE
-  # NamespaceAdded/NamespaceRemoved as they happen, for 10 minutes (then e.g. unshare --pid --fork
-  # true elsewhere); signals go only to connections that call Subscribe, as this listener does
-  $MONITOR
 
 Ctrl-C here stops pidnsd; this script then removes what it set up.
 
@@ -201,9 +255,14 @@ trap 'kill -TERM "$DAEMON_PID" 2>/dev/null || true' TERM HUP
 while :; do
   rc=0
   wait "$DAEMON_PID" || rc=$?
-  # Above 128 with pidnsd still there: a signal interrupted `wait`; the trap has passed it on.
-  if [ "$rc" -gt 128 ] && kill -0 "$DAEMON_PID" 2>/dev/null; then continue; fi
-  break
+  [ "$rc" -gt 128 ] || break
+  # Above 128: pidnsd was killed, or a signal interrupted `wait` (the trap has passed it on).
+  # Waiting again tells which: pidnsd's own status once it has exited (the shell keeps it), or
+  # 127 when that was it (no such job any more).
+  rc2=0
+  wait "$DAEMON_PID" || rc2=$?
+  if [ "$rc2" -ne 127 ]; then rc=$rc2; fi
+  if ! kill -0 "$DAEMON_PID" 2>/dev/null; then break; fi
 done
 DAEMON_PID=""
 if [ "$rc" -eq 0 ]; then

@@ -1,9 +1,16 @@
 #!/bin/bash
 # pidnsctl's bash completion: it parses (bash -n), and in a bash session it completes the
-# subcommands pidnsctl --help lists, options, types and columns. Usage: check-completion.sh FILE PIDNSCTL
+# subcommands pidnsctl --help lists, options, types and columns, each reply relative to
+# readline's word as COMP_WORDBREAKS splits it (the tmux tests, tests/dbus/test_completion.cpp,
+# run it in real shells with pidnsd's live values). Usage: check-completion.sh FILE PIDNSCTL
 set -eu
 FILE=$1
-PIDNSCTL=$2
+PIDNSCTL=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+# pidnsctl as a user runs it, by its name: the completion runs the command being completed.
+BIN=$(mktemp -d)
+trap 'rm -rf "$BIN"' EXIT
+ln -s "$PIDNSCTL" "$BIN/pidnsctl"
+PATH=$BIN:$PATH
 bash -n "$FILE"
 # shellcheck source=/dev/null
 . "$FILE"
@@ -43,17 +50,24 @@ expect "translate tree" pidnsctl --no-pager tr
 expect "net" pidnsctl list -t ne
 expect "--batch" pidnsctl translate --ba
 expect "--all-types" pidnsctl tree --al
-expect "--check" pidnsctl dump --ch
+expect "--check=" pidnsctl dump --ch
 expect "/proc/self/ns/pid /proc/self/ns/pid_for_children" pidnsctl dump /proc/self/ns/pi
 expect "ID,INIT ID,INODE" pidnsctl list -o ID,IN
 expect "--no-legend --no-pager" pidnsctl --no-
 expect "/proc/self/ns/pid /proc/self/ns/pid_for_children" pidnsctl ps /proc/self/ns/pi
-expect "--to" pidnsctl translate 1 --from @1 --t
+expect "--to=" pidnsctl translate 1 --from @1 --t
+# What bash replaces is what follows the last COMP_WORDBREAKS character (= and : by default), or
+# from @ on (readline keeps @ and $ in the word): the replies start there.
+expect "pretty" pidnsctl --json=p
+expect "container:" pidnsctl ps cont
+expect "unit:" pidnsctl translate 1 --from=u
+expect "CONTAINER" pidnsctl list -o CON
+expect "CONTAINER,+NETNS" pidnsctl list -o CONTAINER,+NE
 # Every option pidnsctl --help shows is offered at the top level.
 for opt in $("$PIDNSCTL" --help | sed -n '/^Options:/,/^$/p' | grep -o -- '--[a-z-]*' | sort -u); do
     got=$(complete_words pidnsctl "$opt")
     case " $got " in
-        *" $opt "*|*" $opt= "*) ;;
+        *" $opt "*|*" $opt= "*|*" ${opt#--}= "*|*" ${opt#--} "*) ;;
         *) echo "FAIL: option $opt of pidnsctl --help is not completed (got '$got')" >&2; fail=1 ;;
     esac
 done

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bus_fixture.h"
+#include "cgroups.h"
 #include "procs.h"
 #include "support/nstree.h"
 
@@ -49,53 +50,7 @@ T num(const Description& d, const std::string& key) {
     return it->second.get<T>();
 }
 
-// Where the hierarchy systemd keeps units in is mounted, as pidnsd will read it: the v1
-// name=systemd hierarchy when there is one, else cgroup v2.
-fs::path systemd_hierarchy() {
-    std::ifstream mi("/proc/self/mountinfo");
-    std::string line;
-    fs::path v2;
-    while (std::getline(mi, line)) {
-        const auto dash = line.find(" - ");
-        if (dash == std::string::npos) continue;
-        std::istringstream pre(line.substr(0, dash)), post(line.substr(dash + 3));
-        std::string id, parent, devno, root, mnt, fstype, source, opts;
-        pre >> id >> parent >> devno >> root >> mnt;
-        post >> fstype >> source >> opts;
-        if (fstype == "cgroup" && ("," + opts + ",").find(",name=systemd,") != std::string::npos) return mnt;
-        if (fstype == "cgroup2" && v2.empty()) v2 = mnt;
-    }
-    return v2;
-}
-
-// A cgroup made for the test (parents too), removed with its processes killed at the end.
-class TestCgroup {
-public:
-    TestCgroup(const fs::path& root, const std::string& rel) : root_(root), rel_(rel) {
-        fs::create_directories(root_ / rel_);
-    }
-    ~TestCgroup() {
-        // Deepest first; directories the test made only (all under a per-test top directory).
-        std::error_code ec;
-        std::vector<fs::path> dirs;
-        for (fs::path p = root_ / rel_; p != root_ / top(); p = p.parent_path()) dirs.push_back(p);
-        dirs.push_back(root_ / top());
-        for (const auto& d : dirs) fs::remove(d, ec);
-    }
-    void move(pid_t pid) const {
-        std::ofstream f(root_ / rel_ / "cgroup.procs");
-        f << pid << std::flush;
-        if (!f) throw std::runtime_error("cannot move " + std::to_string(pid) + " into " + (root_ / rel_).string());
-    }
-    [[nodiscard]] std::string path() const { return "/" + rel_; }
-
-private:
-    [[nodiscard]] std::string top() const { return rel_.substr(0, rel_.find('/')); }
-    fs::path root_;
-    std::string rel_;
-};
-
-const std::string kHex = "7a1d3c2b9a8e7f6d5c4b3a29180716253a4b5c6d7e8f90a1b2c3d4e5f6a7b8c9";
+const std::string kHex = kTestContainerId;
 
 struct Shape {
     std::string rel;  // below a per-test top directory
@@ -449,8 +404,12 @@ TEST_CASE("names: pidnsctl takes container:ID and unit:NAME where a namespace is
         CHECK(r.out.find(host + " ") == 0);
     }
     CHECK(read_file("/proc/" + host + "/status").find("NSpid:\t" + host + "\t1\n") != std::string::npos);
-    // Too short a prefix is not an id; an unknown container is "not found" (exit 4).
-    CHECK(ctl({"translate", host, "--to", "container:" + kHex.substr(0, 6)}).status == 4);
+    // Too short a prefix of an id is refused as such (exit 2, "give at least 12"); an unknown
+    // container is "not found" (exit 4).
+    const auto short_prefix = ctl({"translate", host, "--to", "container:" + kHex.substr(0, 8)});
+    CHECK(short_prefix.status == 2);
+    CHECK(short_prefix.err.find("give at least 12") != std::string::npos);
+    CHECK(ctl({"translate", host, "--to", "container:0123abcd"}).status == 4);
     CHECK(ctl({"translate", host, "--to", "unit:no-such.scope"}).status == 4);
 }
 

@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,13 +18,17 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <regex>
 #include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
 
 #include "bus_fixture.h"
+#include "cgroups.h"
+#include "procs.h"
 #include "support/nstree.h"
+#include "tmux.h"
 #include "support/lsns_oracle.h"
 #include "support/task_state.h"
 
@@ -285,8 +290,9 @@ TEST_CASE("pidnsctl list --json=short equals lsns -J on every shared field") {
     const auto header = r.out.substr(0, r.out.find('\n'));
     std::istringstream hw(header);
     std::vector<std::string> words{std::istream_iterator<std::string>(hw), std::istream_iterator<std::string>()};
-    CHECK(words == std::vector<std::string>{"ID", "INODE", "TYPE", "LEVEL", "PARENT", "OWNER", "NPROCS", "INIT", "USER",
-                                            "CONTAINER", "COMMAND"});
+    // The default columns; into a pipe nothing is left out or shortened (NETNS included).
+    CHECK(words == std::vector<std::string>{"ID", "INODE", "TYPE", "LEVEL", "NPROCS", "INIT", "USER", "CONTAINER",
+                                            "NETNS", "COMMAND"});
     // Aligned: each row's TYPE starts where the header's does.
     const auto type_at = header.find(" TYPE") + 1;
     std::istringstream rows(r.out.substr(header.size() + 1));
@@ -481,9 +487,9 @@ TEST_CASE("pidnsctl ps lists exactly a namespace's processes") {
     auto r = ctl(bus, {"ps", pid_path(t.t4)});
     REQUIRE(r.status == 0);
     CHECK(r.out.find("PID NSPID") != std::string::npos);
-    std::string chain;
+    std::string chain;  // written as tree and dump write chains: 12333/2/1
     for (auto p : oracle_nspid(t.t5)) {
-        if (!chain.empty()) chain += ' ';
+        if (!chain.empty()) chain += '/';
         chain += std::to_string(p);
     }
     CHECK(r.out.find(std::to_string(t.t5) + " " + chain + " ") != std::string::npos);
@@ -536,6 +542,7 @@ TEST_CASE("pidnsctl monitor prints a line within 100 ms of unshare -n and of its
         CHECK(add_ms <= bound);
         const auto j = json::parse(added->text);
         CHECK(j.at("timestamp").get<std::string>().size() == 27);  // 2026-12-01T09:50:01.123456Z
+        CHECK(j.at("inode").get<std::uint64_t>() == oracle_ns_inode(child, "net"));
         // The end: the namespace dies with its only process.
         const auto t1 = Clock::now();
         kill(child, SIGKILL);
@@ -548,7 +555,7 @@ TEST_CASE("pidnsctl monitor prints a line within 100 ms of unshare -n and of its
     }
     CHECK(mon.stop(SIGINT) == 0);
 
-    // The text form, stopped by SIGTERM: "TIMESTAMP added net ID CONTAINER UNIT COMMAND".
+    // The text form, stopped by SIGTERM: "TIMESTAMP added net ID INODE CONTAINER UNIT COMMAND".
     LineReader text({PIDNSCTL_BIN, "--address=" + bus.address(), "monitor"});
     for (int i = 0; i < 500 && stat_of(c, "Subscribers") == subscribers0; ++i) std::this_thread::sleep_for(10ms);
     REQUIRE(stat_of(c, "Subscribers") == subscribers0 + 1);
@@ -563,75 +570,233 @@ TEST_CASE("pidnsctl monitor prints a line within 100 ms of unshare -n and of its
     };
     auto line = text.wait_line([&](const std::string& l) {
         const auto f = fields(l);
-        return f.size() == 7 && f[2] == "net" && f[3] == str(id);
+        return f.size() == 8 && f[2] == "net" && f[3] == str(id);
     });
     REQUIRE(line.has_value());
     const auto f = fields(line->text);
     CHECK(f[0].size() == 27);
     CHECK(f[1] == "added");
-    CHECK(f[4] == "-");  // no container
+    CHECK(f[4] == str(oracle_ns_inode(agent, "net")));  // the kernel's inode
+    CHECK(f[5] == "-");  // no container
     std::string comm = read_file("/proc/" + std::to_string(agent) + "/comm");
     if (!comm.empty()) comm.pop_back();
-    CHECK(f[6] == comm);  // its command, as list shows it
+    CHECK(f[7] == comm);  // its command, as list shows it
     CHECK(text.stop(SIGTERM) == 0);
 }
 
-TEST_CASE("pidnsctl exit codes: 0 ok, 1 failure, 2 usage, 4 no such process or namespace, 5 access denied") {
+namespace {
+
+// The exit statuses pidnsctl(1) gives each command (its EXIT STATUS table, tbl rows between .TS
+// and .TE: COMMAND, then x or \- for 0 to 5).
+std::map<std::string, std::set<int>> documented_exit_statuses() {
+    std::ifstream f(std::string(PIDNS_SOURCE_DIR) + "/doc/pidnsctl.1");
+    std::map<std::string, std::set<int>> out;
+    bool in_table = false;
+    int row = 0;
+    for (std::string line; std::getline(f, line);) {
+        if (line == ".TS") in_table = true, row = 0;
+        else if (line == ".TE") in_table = false;
+        else if (in_table && row++ >= 2) {  // the format line and the header first
+            std::istringstream w(line);
+            std::string command, mark;
+            w >> command;
+            for (int status = 0; w >> mark; ++status)
+                if (mark == "x") out[command].insert(status);
+        }
+    }
+    return out;
+}
+
+// The methods the interface XML declares: no message of pidnsctl's may name one.
+std::vector<std::string> interface_methods() {
+    const auto xml = read_file(std::string(PIDNS_SOURCE_DIR) + "/dbus/org.pidns.Manager1.xml");
+    std::vector<std::string> out;
+    static const std::regex method(R"re(<method name="(\w+)")re");
+    for (std::sregex_iterator it(xml.begin(), xml.end(), method), end; it != end; ++it) out.push_back((*it)[1]);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("pidnsctl exit codes: every command with every class of error, exactly as pidnsctl(1) gives them, each error in the CLI's words") {
+    const fs::path root = systemd_hierarchy();
+    REQUIRE(!root.empty());
     PrivateBus bus;
     Daemon d(bus);
+    PrivateBus bare;  // a bus with no pidnsd on it
+    const std::string no_bus = "unix:path=/nonexistent/pidns-test-bus";
+    // Two pid namespaces whose inits run in the same docker container's unit: container:ID names
+    // both at the same level (ambiguous); a net namespace of root's; a pid that names nothing.
+    const std::string top = "pidnsd-test-" + std::to_string(getpid()) + "-exit.slice";
+    TestCgroup cg(root, top + "/docker-" + kTestContainerId + ".scope");
+    Proc p1({"unshare", "-p", "-f", "sleep", "1000"}), p2({"unshare", "-p", "-f", "sleep", "1000"});
+    const pid_t i1 = child_of(p1.pid()), i2 = child_of(p2.pid());
+    REQUIRE(i1 > 0);
+    REQUIRE(i2 > 0);
+    struct KillInits {
+        std::vector<pid_t> pids;
+        ~KillInits() {
+            for (auto p : pids) ::kill(p, SIGKILL);
+            for (auto p : pids)
+                for (int i = 0; i < 500 && ::kill(p, 0) == 0; ++i) std::this_thread::sleep_for(10ms);
+        }
+    } kill_inits{{i1, i2}};
+    wait_comm(i1, "sleep");
+    wait_comm(i2, "sleep");
+    cg.move(i1);
+    cg.move(i2);
     ProcTree tree;
-    const pid_t agent = tree.spawn(0, CLONE_NEWNET);
-    (void)expected_ns_id(agent, "net");
+    const pid_t net_agent = tree.spawn(0, CLONE_NEWNET);
+    (void)expected_ns_id(net_agent, "net");
+    (void)expected_ns_id(i2, "pid");
+    const std::string I = std::to_string(i1);
+    const std::string net = str(oracle_ns_inode(net_agent, "net"));
     const std::string gone = std::to_string(unused_pid());
     const std::string no_ns = str((std::uint64_t{1} << 62) + 12345);  // neither an id nor an inode
+    const std::string id12 = kTestContainerId.substr(0, 12), id8 = kTestContainerId.substr(0, 8);
+    TempDir dir;
+    const std::string differs = dir.path() + "/differs.json";
+    std::ofstream(differs) << R"({"namespace":0,"tasks":[{"rpid":1,"depth":0,"vpids":[999999],"vtgid":999999,"vppid":0,"vpgid":0,"vsid":0,"pidns":1,"pid_for_children":1,"flags":0}]})";
+
+    enum class Bus { ours, none, bare };
     struct Case {
         Argv args;
         int status;
         Argv prefix = {};
-        std::string dbus_error = "";
+        Bus on = Bus::ours;
+        std::string says = "";  // a phrase the error must contain
     };
     const std::vector<Case> cases = {
         {{"list"}, 0},
-        {{"stats"}, 0},
-        {{"status", std::to_string(agent)}, 0},
-        {{"--address=unix:path=/nonexistent/bus", "list"}, 1},
-        {{}, 2},
-        {{"frobnicate"}, 2},
-        {{"list", "--no-such-option"}, 2},
-        {{"list", "-t", "bogus"}, 2},
-        {{"list", "-o", "ID,BOGUS"}, 2},
+        {{"list"}, 1, {}, Bus::none, "cannot connect to the bus at " + no_bus},
+        {{"list"}, 1, {}, Bus::bare, "pidnsd is not running on the bus at"},
+        {{"list", "-t", "bogus"}, 2, {}, Bus::ours, "unknown namespace type \"bogus\""},
+        {{"list", "-o", "ID,BOGUS"}, 2, {}, Bus::ours, "unknown column \"BOGUS\""},
+        {{"list", "-o", "ID,+NETNS"}, 2, {}, Bus::ours, "mixes columns with +COL"},
         {{"--json=long", "list"}, 2},
-        {{"translate", "abc"}, 2},
+        {{"--address=", "list"}, 2, {}, Bus::ours, "--address needs a D-Bus address"},
+        {{"list", "extra"}, 2},
+
+        {{"translate", "1", "--from", "@" + I}, 0},
+        {{"translate", "1"}, 1, {}, Bus::none},
+        {{"translate", "1"}, 1, {}, Bus::bare},
+        {{"translate"}, 2, {}, Bus::ours, "translate needs a PID"},
+        {{"translate", "abc"}, 2, {}, Bus::ours, "invalid pid \"abc\""},
         {{"translate", "0"}, 2},
-        {{"translate", "1", "--from", "nonsense"}, 2},
-        {{"translate", "1", "--from", "/proc/self/ns/net"}, 2, {}, "org.pidns.Error.NotPidNamespace"},
-        {{"translate", "1", "--from", "/etc/hostname"}, 2},
+        {{"translate", "1", "--from", "nonsense"}, 2, {}, Bus::ours, "invalid namespace \"--from nonsense\""},
+        {{"translate", "1", "--from", net}, 2, {}, Bus::ours, "--from " + net + " is a net namespace"},
+        {{"translate", "1", "--from", "net:[" + net + "]"}, 2, {}, Bus::ours, "is a net namespace"},
+        {{"translate", "1", "--from", "/proc/" + std::to_string(net_agent) + "/ns/net"}, 2, {}, Bus::ours, "is a net namespace"},
+        {{"translate", "1", "--from", "/etc/hostname"}, 2, {}, Bus::ours, "is not a namespace file"},
+        {{"translate", "1", "--from", "container:" + id8}, 2, {}, Bus::ours, "give at least 12"},
+        {{"translate", "1", "--from", "container:" + id12}, 3, {}, Bus::ours, "is ambiguous"},
+        {{"translate", gone}, 4, {}, Bus::ours, "no process " + gone + " in your pid namespace that you may see; pidnsctl ps lists"},
+        {{"translate", std::to_string(getpid()), "--to", "@" + I}, 4, {}, Bus::ours, "has no pid in pid namespace @" + I},
+        {{"translate", "1", "--from", "@" + gone}, 4, {}, Bus::ours, "no process " + gone + " (--from @" + gone + ")"},
+        {{"translate", "1", "--from", no_ns}, 4, {}, Bus::ours, "no namespace " + no_ns + " (--from) that you may see"},
+        {{"translate", "1", "--from", "@" + I}, 5, kAsNobody, Bus::ours, "you may not inspect process " + I},
+        {{"translate", "1", "--from", pid_path(i1)}, 5, kAsNobody, Bus::ours, "cannot open"},
+
+        {{"status", I}, 0},
+        {{"status", I}, 1, {}, Bus::none},
+        {{"status", I}, 1, {}, Bus::bare},
         {{"status"}, 2},
-        {{"translate", gone}, 4, {}, "org.pidns.Error.NoSuchProcess"},
-        {{"status", gone}, 4, {}, "org.pidns.Error.NoSuchProcess"},
-        {{"ps", no_ns}, 4, {}, "org.pidns.Error.NoSuchNamespace"},
-        {{"tree", no_ns}, 4, {}, "org.pidns.Error.NoSuchNamespace"},
-        {{"ps", "@" + gone}, 4, {}, "org.pidns.Error.NoSuchProcess"},
-        {{"ps", "/nonexistent/ns"}, 4},
-        {{"status", std::to_string(agent)}, 5, kAsNobody, "org.freedesktop.DBus.Error.AccessDenied"},
-        {{"translate", "1", "--from", "/proc/" + std::to_string(agent) + "/ns/pid"}, 5, kAsNobody},
+        {{"status", "abc"}, 2},
+        {{"status", gone}, 4, {}, Bus::ours, "no process " + gone},
+        {{"status", I}, 5, kAsNobody, Bus::ours, "you may not inspect process " + I},
+
+        {{"tree"}, 0},
+        {{"tree", "@" + I}, 0},
+        {{"tree"}, 1, {}, Bus::none},
+        {{"tree"}, 1, {}, Bus::bare},
+        {{"tree", net}, 2, {}, Bus::ours, net + " is a net namespace (net:[" + net + "]), not a pid namespace; pidnsctl list -t pid"},
+        {{"tree", "nonsense"}, 2},
+        {{"tree", "container:" + id12}, 3},
+        {{"tree", no_ns}, 4},
+        {{"tree", "@" + gone}, 4},
+        {{"tree", "@" + I}, 5, kAsNobody},
+
+        {{"ps"}, 0},
+        {{"ps", net}, 0},  // a namespace of any type
+        {{"ps"}, 1, {}, Bus::none},
+        {{"ps"}, 1, {}, Bus::bare},
+        {{"ps", "nonsense"}, 2},
+        {{"ps", "/etc/hostname"}, 2},
+        {{"ps", "container:" + id12}, 3},
+        {{"ps", no_ns}, 4, {}, Bus::ours, "no namespace " + no_ns + " that you may see; pidnsctl list shows"},
+        {{"ps", "@" + gone}, 4},
+        {{"ps", "/nonexistent/ns"}, 4, {}, Bus::ours, "cannot open /nonexistent/ns"},
+        {{"ps", "@" + I}, 5, kAsNobody},
+        {{"ps", pid_path(i1)}, 5, kAsNobody},
+
+        {{"monitor"}, 0, {"timeout", "--preserve-status", "-s", "TERM", "2"}},  // SIGTERM: exit 0
+        {{"monitor"}, 1, {}, Bus::none},
+        {{"monitor"}, 1, {}, Bus::bare},
+        {{"monitor", "extra"}, 2},
+
+        {{"stats"}, 0},
+        {{"stats"}, 1, {}, Bus::none},
+        {{"stats"}, 1, {}, Bus::bare},
+        {{"stats", "--bogus"}, 2},
+
+        {{"dump", "@" + I}, 0},
+        {{"dump"}, 1, {}, Bus::none},
+        {{"dump"}, 1, {}, Bus::bare},
+        {{"dump", "--check", differs, "@" + I}, 1, {}, Bus::ours, "differs from"},
+        {{"dump", net}, 2, {}, Bus::ours, "is a net namespace"},
+        {{"dump", "--check", dir.path() + "/absent.json"}, 2, {}, Bus::ours, "cannot read"},
+        {{"dump", "container:" + id12}, 3},
+        {{"dump", no_ns}, 4},
+        {{"dump", "@" + gone}, 4},
+        {{"dump"}, 5, kAsNobody, Bus::ours, "of your pid namespace"},
     };
+    const auto documented = documented_exit_statuses();
+    REQUIRE(documented.size() == 8);  // list translate status tree ps monitor stats dump
+    const auto methods = interface_methods();
+    REQUIRE(methods.size() >= 14);
+    std::map<std::string, std::set<int>> seen;
     for (const auto& k : cases) {
         Argv args = k.args;
-        if (!k.dbus_error.empty()) args.insert(args.begin(), "--verbose");
+        if (k.on == Bus::none) args.insert(args.begin(), "--address=" + no_bus);
+        if (k.on == Bus::bare) args.insert(args.begin(), "--address=" + bare.address());
         auto r = ctl(bus, args, k.prefix);
         std::string shown;
         for (const auto& a : args) shown += " " + a;
-        INFO("pidnsctl" << shown << (k.prefix.empty() ? "" : " (as nobody)") << "\nstderr: " << r.err);
+        INFO("pidnsctl" << shown << (k.prefix == kAsNobody ? " (as nobody)" : "") << "\nstderr: " << r.err);
         CHECK(r.status == k.status);
-        if (k.status != 0) CHECK(!r.err.empty());
-        if (!k.dbus_error.empty()) CHECK(r.err.find("(" + k.dbus_error + ")") != std::string::npos);
+        // The command: the first word that is one (the others are options and their values).
+        std::string command;
+        for (const auto& a : k.args)
+            if (documented.count(a)) {
+                command = a;
+                break;
+            }
+        REQUIRE(!command.empty());
+        CHECK(documented.at(command).count(k.status) == 1);
+        seen[command].insert(k.status);
+        if (k.status == 0) continue;
+        CHECK(!r.err.empty());
+        if (!k.says.empty()) CHECK(r.err.find(k.says) != std::string::npos);
+        // In the CLI's words: no D-Bus error name, no method of the interface, no reference the
+        // user did not type ("pid namespace 0" for "yours").
+        CHECK(r.err.find("org.freedesktop.DBus") == std::string::npos);
+        CHECK(r.err.find("org.pidns.Error") == std::string::npos);
+        for (const auto& m : methods) CHECK(r.err.find(m) == std::string::npos);
+        CHECK(r.err.find("namespace 0") == std::string::npos);
     }
-    // Errors carry pidnsd's whole message, not only the D-Bus name's usual text.
-    auto r = ctl(bus, {"status", std::to_string(agent)}, kAsNobody);
-    CHECK(r.status == 5);
-    CHECK(r.err.find("org.freedesktop.DBus.Error.AccessDenied") == std::string::npos);  // without --verbose
-    CHECK(r.err.size() > std::string("pidnsctl: Access denied\n").size());
+    // Every status the man page gives a command is one it was seen to exit with, and no other.
+    for (const auto& [command, statuses] : documented) {
+        INFO(command);
+        CHECK(seen[command] == statuses);
+    }
+    // pidnsd absent and the bus absent are told apart.
+    const auto absent_bus = ctl(bus, {"--address=" + no_bus, "list"});
+    const auto absent_pidnsd = ctl(bus, {"--address=" + bare.address(), "list"});
+    CHECK(absent_bus.err != absent_pidnsd.err);
+    // --verbose adds what the bus said.
+    auto r = ctl(bus, {"--verbose", "translate", gone});
+    CHECK(r.status == 4);
+    CHECK(r.err.find("(D-Bus error org.pidns.Error.NoSuchProcess: ") != std::string::npos);
 }
 
 TEST_CASE("pidnsctl as an unprivileged user shows only what it may see") {
@@ -700,27 +865,25 @@ TEST_CASE("pidnsctl as an unprivileged user shows only what it may see") {
 
 namespace {
 
-// Runs a shell script in a detached tmux session (a real terminal, 250x80) and returns the pane
-// and its history as tmux captured them, escape sequences included (capture-pane -e -S -), once
-// the script is done.
-std::string in_tmux(const std::string& script) {
+// Runs a shell script in a detached tmux session (a real terminal, `width` x 80) and returns the
+// pane and its history as tmux captured them (capture-pane -S -), escape sequences included
+// unless `joined` (then the lines the terminal wrapped are given back whole, -J), once the script
+// is done.
+std::string in_tmux(const std::string& script, int width = 250, bool joined = false) {
     TempDir dir;
-    static int sessions = 0;  // a server of its own each time: a killed one may still be going away
-    const std::string sock = "pidnsctl-test-" + std::to_string(getpid()) + "-" + std::to_string(++sessions);
     {
         std::ofstream f(dir.path() + "/script.sh");
-        f << "unset NO_COLOR\n" << script << "\necho __DONE__\nsleep 60\n";
+        f << "unset NO_COLOR COLUMNS\n" << script << "\necho __DONE__\nsleep 60\n";
     }
-    auto r = run({"tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-x", "250", "-y", "80", "sh",
-                  dir.path() + "/script.sh"});
-    REQUIRE(r.status == 0);
+    Tmux t("sh " + dir.path() + "/script.sh", width, 80);
     std::string pane;
-    for (int i = 0; i < 1000 && pane.find("__DONE__") == std::string::npos; ++i) {
-        if (i) std::this_thread::sleep_for(10ms);
-        pane = run({"tmux", "-L", sock, "capture-pane", "-p", "-e", "-S", "-", "-t", "0"}).out;  // with history
-    }
-    run({"tmux", "-L", sock, "kill-server"});
-    REQUIRE(pane.find("__DONE__") != std::string::npos);
+    REQUIRE(t.wait(
+        [&](const std::string& s) {
+            pane = s;
+            return s.find("__DONE__") != std::string::npos;
+        },
+        20s * kSlowdown, joined));
+    if (!joined) pane = t.screen(false, true);
     return pane.substr(0, pane.find("__DONE__"));
 }
 
@@ -737,7 +900,8 @@ std::string strip_escapes(const std::string& s) {
     return out;
 }
 
-// Display columns of UTF-8 text (each code point one column: the tree's box drawing included).
+// Display columns of UTF-8 text (each code point one column: the tree's box drawing and the
+// ellipsis included).
 std::size_t columns_of(const std::string& s) {
     std::size_t n = 0;
     for (unsigned char ch : s)
@@ -812,4 +976,206 @@ TEST_CASE("pidnsctl on a real terminal (tmux): aligned tables and tree, colour a
     CHECK(access(unpaged.c_str(), F_OK) != 0);
     CHECK(r.out.find("namespaces listed.") != std::string::npos);
     CHECK(r.out.find('\x1b') == std::string::npos);
+}
+
+TEST_CASE("pidnsctl tables fit 80 and 200 columns (tmux): text columns shortened with an ellipsis, --full and pipes whole") {
+    const fs::path root = systemd_hierarchy();
+    REQUIRE(!root.empty());
+    PrivateBus bus;
+    Daemon d(bus);
+    // A pid namespace whose init runs in a docker container's unit: a 77-character UNIT.
+    const std::string top = "pidnsd-test-" + std::to_string(getpid()) + "-width.slice";
+    const std::string unit = "docker-" + kTestContainerId + ".scope";
+    TestCgroup cg(root, top + "/" + unit);
+    Proc p({"unshare", "-p", "-f", "sleep", "1000"});
+    const pid_t init = child_of(p.pid());
+    REQUIRE(init > 0);
+    struct KillInit {
+        pid_t pid;
+        ~KillInit() {
+            ::kill(pid, SIGKILL);
+            for (int i = 0; i < 500 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(10ms);
+        }
+    } kill_init{init};
+    wait_comm(init, "sleep");
+    cg.move(init);
+    (void)expected_ns_id(init, "pid");
+    const std::string P = std::to_string(init);
+    const std::string ctl_cmd = std::string(PIDNSCTL_BIN) + " --address=" + bus.address() + " --no-pager";
+    const std::string chain = P + "/1";  // NSpid, written as tree and dump write chains
+    const std::string inode = str(oracle_ns_inode(init, "pid"));
+    // The row of a table that holds `needle`.
+    auto row_with = [](const std::string& text, const std::string& needle) {
+        for (const auto& l : lines_of(text))
+            if (l.find(needle) != std::string::npos) return l;
+        return std::string();
+    };
+    auto every_line_within = [](const std::string& text, std::size_t width) {
+        for (const auto& l : lines_of(text)) {
+            INFO("line of " << columns_of(l) << " columns: " << l);
+            CHECK(columns_of(l) <= width);
+        }
+    };
+    // Wrapped lines joined again (-J): a line longer than the terminal shows as such.
+    const std::string script = ctl_cmd + " ps @" + P + "; " + ctl_cmd + " list -t pid";
+    {
+        const auto at80 = in_tmux(script, 80, true);
+        INFO(at80);
+        every_line_within(at80, 80);
+        const auto ps_row = row_with(at80, " " + chain + " ");
+        REQUIRE(!ps_row.empty());
+        CHECK(ps_row.find("docker-7a1d3c2b") != std::string::npos);  // the unit, shortened
+        CHECK(ps_row.find(unit) == std::string::npos);
+        CHECK(ps_row.find("\xe2\x80\xa6") != std::string::npos);       // with an ellipsis
+        CHECK(ps_row.find("docker:7a1d3c2b9a8e") != std::string::npos);  // CONTAINER on screen
+        CHECK(ps_row.ends_with("sleep 1000"));                          // and COMMAND whole
+        CHECK(at80.find("1 process listed.") != std::string::npos);
+        const auto list_header = row_with(at80, " INODE ");
+        CHECK(list_header.ends_with("COMMAND"));
+        CHECK(row_with(at80, " " + inode + " ").ends_with("sleep"));
+    }
+    {
+        const auto at200 = in_tmux(script, 200, true);
+        INFO(at200);
+        every_line_within(at200, 200);
+        const auto ps_row = row_with(at200, " " + chain + " ");
+        CHECK(ps_row.find(unit) != std::string::npos);  // room for all of it
+        CHECK(ps_row.find("\xe2\x80\xa6") == std::string::npos);
+        CHECK(row_with(at200, " INODE ").find(" NETNS ") != std::string::npos);  // NETNS where it fits
+    }
+    {
+        // --full at 80: nothing shortened (the terminal wraps the line).
+        const auto full = in_tmux(ctl_cmd + " --full ps @" + P, 80, true);
+        INFO(full);
+        CHECK(row_with(full, " " + chain + " ").find(unit) != std::string::npos);
+    }
+    // Into a pipe: whole, whatever COLUMNS says.
+    auto r = run({"sh", "-c", "COLUMNS=40 " + ctl_cmd + " ps @" + P});
+    CHECK(r.status == 0);
+    CHECK(row_with(r.out, " " + chain + " ").find(unit) != std::string::npos);
+    CHECK(r.out.find("\xe2\x80\xa6") == std::string::npos);
+}
+
+TEST_CASE("pidnsctl list columns: USER is the process owner as lsns shows it, CREATOR the user namespace's, NETNS by default, -o +COL and -o -COL") {
+    PrivateBus bus;
+    Daemon d(bus);
+    // A net namespace root made, whose only process runs as nobody; and one ip netns add named.
+    LineReader owned({"unshare", "-n", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c",
+                      "echo up; exec sleep 60"});
+    REQUIRE(owned.wait_line([](const std::string& l) { return l == "up"; }).has_value());
+    wait_comm(owned.pid(), "sleep");
+    const auto owned_net = str(oracle_ns_inode(owned.pid(), "net"));
+    (void)expected_ns_id(owned.pid(), "net");
+    const std::string name = "pidnsd-test-" + std::to_string(getpid());
+    REQUIRE(run({"ip", "netns", "add", name}).status == 0);
+    struct DelNetns {
+        std::string name;
+        ~DelNetns() { run({"ip", "netns", "del", name}); }
+    } del{name};
+    struct stat st {};
+    REQUIRE(stat(("/run/netns/" + name).c_str(), &st) == 0);  // the nsfs file ip netns bind-mounted
+    const auto named_net = str(st.st_ino);
+
+    auto cells = [&](const Argv& args) {
+        std::map<std::string, std::map<std::string, std::string>> rows;  // inode -> column -> cell
+        for (int attempt = 0; attempt < 100; ++attempt) {
+            auto r = ctl(bus, args);
+            REQUIRE(r.status == 0);
+            std::istringstream in(r.out);
+            std::string header;
+            std::getline(in, header);
+            std::istringstream hw(header);
+            const std::vector<std::string> cols{std::istream_iterator<std::string>(hw), std::istream_iterator<std::string>()};
+            rows.clear();
+            for (std::string line; std::getline(in, line) && !line.empty();) {
+                std::istringstream w(line);
+                std::map<std::string, std::string> row;
+                for (std::size_t i = 0; i < cols.size(); ++i) {
+                    std::string cell;
+                    if (i + 1 == cols.size()) std::getline(w >> std::ws, cell);  // the last may hold spaces
+                    else w >> cell;
+                    row[cols[i]] = cell;
+                }
+                rows[row["INODE"]] = row;
+            }
+            if (rows.count(owned_net) && rows.count(named_net)) break;  // both indexed
+            std::this_thread::sleep_for(50ms);
+        }
+        return rows;
+    };
+    auto rows = cells({"list", "-t", "net", "-o", "+CREATOR,+UID"});
+    REQUIRE(rows.count(owned_net));
+    REQUIRE(rows.count(named_net));
+    CHECK(rows[owned_net]["USER"] == "nobody");   // who runs in it, as lsns says
+    CHECK(rows[owned_net]["UID"] == "65534");
+    CHECK(rows[owned_net]["CREATOR"] == "root");  // who made its user namespace
+    CHECK(rows[owned_net]["NETNS"] == "-");
+    CHECK(rows[named_net]["NETNS"] == name);      // ip netns add's name, by default
+    // lsns, the outside oracle, names the same user (where another user's comm lets it run).
+    const auto lsns = run({"lsns", "-J", "-t", "net", "-o", "NS,USER"});
+    if (lsns.status == 0) {
+        const auto listing = json::parse(lsns.out);
+        for (const auto& e : listing.at("namespaces"))
+            if (std::to_string(e.at("ns").get<std::uint64_t>()) == owned_net) CHECK(e.at("user") == "nobody");
+    } else {
+        WARN("lsns failed (another user's comm?): " << lsns.err);
+    }
+    // -o -COL removes a default column, -o with names alone replaces them.
+    rows = cells({"list", "-t", "net", "-o", "-USER,-CONTAINER"});
+    CHECK(rows[owned_net].count("USER") == 0);
+    CHECK(rows[owned_net].count("CONTAINER") == 0);
+    CHECK(rows[owned_net].count("NETNS") == 1);
+    rows = cells({"list", "-t", "net", "-o", "inode,netns"});
+    CHECK(rows[named_net].size() == 2);
+    CHECK(rows[named_net]["NETNS"] == name);
+}
+
+TEST_CASE("pidnsctl stats prints durations and sizes as systemd does, --json the numbers") {
+    PrivateBus bus;
+    Daemon d(bus);
+    auto r = ctl(bus, {"stats"});
+    REQUIRE(r.status == 0);
+    std::map<std::string, std::string> kv;
+    std::istringstream in(r.out);
+    for (std::string line; std::getline(in, line);) {
+        std::istringstream w(line);
+        std::string k, v;
+        w >> k;
+        std::getline(w >> std::ws, v);
+        kv[k] = v;
+    }
+    INFO(r.out);
+    CHECK(std::regex_match(kv.at("UptimeUSec"), std::regex(R"(0|\d+(us|ms)|(\d+d )?(\d+h )?(\d+min )?\d+(\.\d{3})?s|(\d+d )?(\d+h )?\d+min)")));
+    CHECK(std::regex_match(kv.at("ReceiveBufferBytes"), std::regex(R"(\d+B|\d+\.\dK|\d+\.\dM|\d+\.\dG)")));
+    CHECK(std::regex_match(kv.at("LastRescanUSec"), std::regex(R"(0|\d+(us|ms)|\d+(\.\d{3})?s)")));
+    CHECK(kv.at("Rescans") == "1");
+    const auto j = ctl_json(bus, {"stats"});
+    CHECK(j.at("UptimeUSec").is_number_unsigned());
+    CHECK(j.at("ReceiveBufferBytes").get<std::uint64_t>() % 1024 == 0);
+}
+
+TEST_CASE("signals: root's busctl monitor and dbus-monitor see the unicast signals pidnsd sends a subscriber, nobody's do not") {
+    PrivateBus bus;
+    Daemon d(bus);
+    Client c(bus.address());
+    const std::string match = "type='signal',sender='org.pidns',interface='org.pidns.Manager1'";
+    LineReader root_monitor({"dbus-monitor", "--address", bus.address(), match});
+    LineReader root_busctl({"busctl", "--address=" + bus.address(), "monitor", "org.pidns"});
+    LineReader nobody_monitor(concat(kAsNobody, {"dbus-monitor", "--address", bus.address(), match}));
+    std::this_thread::sleep_for(500ms * kSlowdown);  // the monitors are connected
+    // A subscriber of its own (pidnsctl monitor), and a namespace made after it subscribed.
+    const auto subscribers0 = stat_of(c, "Subscribers");
+    LineReader subscriber({PIDNSCTL_BIN, "--address=" + bus.address(), "monitor"});
+    for (int i = 0; i < 500 && stat_of(c, "Subscribers") == subscribers0; ++i) std::this_thread::sleep_for(10ms);
+    REQUIRE(stat_of(c, "Subscribers") == subscribers0 + 1);
+    ProcTree tree;
+    const pid_t agent = tree.spawn(0, CLONE_NEWUTS);
+    const auto id = expected_ns_id(agent, "uts");
+    REQUIRE(subscriber.wait_line([&](const std::string& l) { return l.find(" uts ") != std::string::npos && l.find(str(id)) != std::string::npos; }).has_value());
+    auto sees = [&](LineReader& m) {
+        return m.wait_line([](const std::string& l) { return l.find("NamespaceAdded") != std::string::npos; }, 5s).has_value();
+    };
+    CHECK(sees(root_monitor));   // Debian's rule: root may monitor the system bus
+    CHECK(sees(root_busctl));
+    CHECK_FALSE(sees(nobody_monitor));
 }

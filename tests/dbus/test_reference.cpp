@@ -1,4 +1,4 @@
-// One source for the API reference: the interface XML's doc annotations. Every key pidnsd returns
+// One source for the API reference: the interface XML's doc annotations (org.gtk.GDBus.DocString). Every key pidnsd returns
 // in a dictionary (GetStatistics, DescribeNamespace(s), DescribeProcess) must be documented in the
 // doc of that method, so the reference cannot drift from the code (README and the man pages point
 // to the XML instead of repeating the keys).
@@ -24,15 +24,18 @@ std::string xml_text() {
     return ss.str();
 }
 
-// The doc:para text of one method.
+// The doc of one method: its org.gtk.GDBus.DocString annotation (as the XML writes it: entities
+// such as &quot; stay, which no key contains).
 std::string method_doc(const std::string& xml, const std::string& method) {
     const auto start = xml.find("<method name=\"" + method + "\">");
     REQUIRE(start != std::string::npos);
     const auto end = xml.find("</method>", start);
     const auto block = xml.substr(start, end - start);
-    const auto p = block.find("<doc:para>"), q = block.find("</doc:para>");
+    const std::string attr = "name=\"org.gtk.GDBus.DocString\" value=\"";
+    const auto p = block.find(attr);
     REQUIRE(p != std::string::npos);
-    return block.substr(p, q - p);
+    const auto q = block.find('"', p + attr.size());
+    return block.substr(p + attr.size(), q - p - attr.size());
 }
 
 bool documents(const std::string& doc, const std::string& key) {

@@ -484,11 +484,11 @@ TEST_CASE("pidnsctl monitor started after containers prints their removal with t
         }
         return out_lines;
     };
-    // "TIMESTAMP EVENT TYPE ID CONTAINER UNIT COMMAND", "-" where there is none.
+    // "TIMESTAMP EVENT TYPE ID INODE CONTAINER UNIT COMMAND", "-" where there is none.
     auto find = [&](const std::string& event, const std::string& id) -> std::optional<std::vector<std::string>> {
         for (int i = 0; i < 3000; ++i) {
             for (auto& f : lines())
-                if (f.size() >= 7 && f[1] == event && f[3] == id) return f;
+                if (f.size() >= 8 && f[1] == event && f[3] == id) return f;
             std::this_thread::sleep_for(10ms);
         }
         return std::nullopt;
@@ -497,6 +497,9 @@ TEST_CASE("pidnsctl monitor started after containers prints their removal with t
     // The containers' pid namespaces, as list shows them; then each removed.
     for (auto& k : ks) {
         const auto id = expected_ns_id(k.pid(), "pid");
+        struct stat st {};
+        REQUIRE(stat(("/proc/" + std::to_string(k.pid()) + "/ns/pid").c_str(), &st) == 0);
+        const auto inode = std::to_string(st.st_ino);
         std::string container;
         const auto row = ctl(p.bus, {"--no-legend", "list", "-t", "pid", "-o", "ID,CONTAINER,COMMAND"});
         std::istringstream in(row.out);
@@ -512,8 +515,9 @@ TEST_CASE("pidnsctl monitor started after containers prints their removal with t
         const auto f = find("removed", std::to_string(id));
         REQUIRE(f.has_value());
         CHECK((*f)[2] == "pid");
-        CHECK((*f)[4] == container);
-        CHECK((*f)[5] == "-");
-        CHECK((*f)[6] == "sleep");
+        CHECK((*f)[4] == inode);  // as the monitor's snapshot had it
+        CHECK((*f)[5] == container);
+        CHECK((*f)[6] == "-");
+        CHECK((*f)[7] == "sleep");
     }
 }

@@ -17,6 +17,7 @@ for f in "$D/root$prefix/sbin/pidnsd" "$unit" \
          "$D/root$prefix/bin/pidnsctl" \
          "$D/root$prefix/share/man/man1/pidnsctl.1" \
          "$D/root$prefix/share/bash-completion/completions/pidnsctl" \
+         "$D/root$prefix/share/zsh/vendor-completions/_pidnsctl" \
          "$D/root$prefix/share/dbus-1/interfaces/org.pidns.Manager1.xml"; do
   [ -f "$f" ] || { echo "check-install: missing ${f#"$D/root"}" >&2; exit 1; }
   echo "installed ${f#"$D/root"}"
@@ -24,8 +25,9 @@ done
 [ -x "$D/root$prefix/bin/pidnsctl" ] || { echo "check-install: pidnsctl is not executable" >&2; exit 1; }
 "$D/root$prefix/bin/pidnsctl" --version >/dev/null
 bash -n "$D/root$prefix/share/bash-completion/completions/pidnsctl"
+if command -v zsh >/dev/null; then zsh -n "$D/root$prefix/share/zsh/vendor-completions/_pidnsctl"; fi
 if command -v groff >/dev/null; then
-  groff -man -ww -z "$D/root$prefix/share/man/man1/pidnsctl.1" 2>"$D/man.err" || true
+  groff -man -t -ww -z "$D/root$prefix/share/man/man1/pidnsctl.1" 2>"$D/man.err" || true
   if [ -s "$D/man.err" ]; then cat "$D/man.err" >&2; echo "check-install: pidnsctl.1 has troff warnings" >&2; exit 1; fi
 fi
 grep -q "^ExecStart=$prefix/sbin/pidnsd --bus=system\$" "$unit" || { echo "check-install: ExecStart does not name $prefix/sbin/pidnsd" >&2; exit 1; }
