@@ -15,12 +15,12 @@ BUILD_PKGS="cmake g++ make pkg-config
   dbus-daemon dbus-bin dbus-system-bus-common systemd util-linux procps"
 # Tests: iproute2 (ip netns), the Python examples' bindings, polkitd, systemd-nspawn, the fuzzers'
 # clang, tmux with bash, bash-completion and zsh (completion and terminal tests), gdbus-codegen
-# (libglib2.0-dev-bin: the interface's docs), groff (man page checks), the engines.
+# (libglib2.0-dev-bin: the interface's docs), groff and man-db (man page checks), the engines.
 TEST_PKGS="iproute2
   python3-dbus python3-gi
   polkitd systemd-container
   clang clang-14 libclang-rt-14-dev llvm-14
-  tmux bash-completion zsh libglib2.0-dev-bin groff-base
+  tmux bash-completion zsh libglib2.0-dev-bin groff-base man-db
   docker.io containerd runc podman catatonit uidmap lxc busybox-static"
 case "${1:-}" in
   --build-only) PKGS=$BUILD_PKGS ;;

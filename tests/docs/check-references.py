@@ -8,10 +8,15 @@ names exists in the others and in the code.
       names pidnsd sends), `pidnsd --help`, `pidnsctl --help` and each subcommand's, and
       `pidnsctl __complete` (what the shell completions offer);
   pidnsd(8), pidnsctl(1);
-  README.md, which only has to name things that exist (it may name few or none of them).
+  README.md, which only has to name things that exist (it may name few or none of them);
+  and in each of README.md, doc/pidnsd.8, doc/pidnsctl.1, bench/README.md and fuzz/README.md: every
+      repo-relative path exists in the source tree (build/ and the host's absolute paths by rule),
+      every option a command is given exists in that program (--help, or a bench's source), every
+      error name and method exists; and both man pages render without a groff warning.
 
 Usage: check-references.py SOURCE_DIR PIDNSD PIDNSCTL ADAPTOR_HEADER
 """
+import glob
 import os
 import re
 import subprocess
@@ -213,8 +218,6 @@ within("method or signal", "README.md", set(re.findall(r"`([A-Z][a-z]+[A-Z][A-Za
        xml_methods | xml_signals)
 bus_errors = {"org.freedesktop.DBus.Error." + e for e in
               ("ServiceUnknown", "NameHasNoOwner", "NoReply", "Disconnected", "UnknownMethod", "Spawn")}
-within("error", "README.md", set(re.findall(ERROR_RE, readme)), "dbus/client/dbus_names.h or the bus's own",
-       code_errors | bus_errors)
 for line in re.findall(r"(?:^ {4}|`)(pidnsctl [^`\n#]*)", readme, re.M):
     words = line.split()
     sub = next((w for w in words[1:] if not w.startswith("-")), None)
@@ -224,12 +227,102 @@ for line in re.findall(r"(?:^ {4}|`)(pidnsctl [^`\n#]*)", readme, re.M):
                 fail(f"README.md runs `{line.strip()}`: pidnsctl {sub} has no option {opt}")
     elif sub and re.fullmatch(r"[a-z]+", sub):
         fail(f"README.md runs `{line.strip()}`: pidnsctl has no command {sub}")
-for opt in re.findall(r"pidnsd(?: [^`\n]*?)? (--[a-z][a-z-]*)", readme):
-    if opt not in pidnsd_opts:
-        fail(f"README.md gives pidnsd {opt}, which pidnsd --help does not have")
 for opt in re.findall(r"^  (--[a-z-]+)", readme, re.M):  # a copy of pidnsd --help's, if README has one
     if opt not in pidnsd_opts:
         fail(f"README.md lists pidnsd option {opt}, which pidnsd --help does not have")
+
+# --- Every document: the paths, options, errors and methods it names exist -----------------------
+# Repo-relative paths (those under a top-level directory of the tree, written as such: `lib/view.cpp`
+# in Markdown, \fItests/run.sh\fR or .B in roff) must exist in the source tree: as named, as a glob
+# (`tests/dbus/test_hostile*.cpp`), or as the source of a program of that name (`bench/bench_dump`
+# from bench/bench_dump.cpp). Paths under build/ are build products and absolute paths (/etc/,
+# /usr/, /proc/, /run/ ...) the host's: both are allowed by rule. A backticked bare file name
+# (`quotas.h`) must be some file of the tree.
+DOCS = ("README.md", "doc/pidnsd.8", "doc/pidnsctl.1", "bench/README.md", "fuzz/README.md")
+TOP = sorted(e for e in os.listdir(SRC) if os.path.isdir(os.path.join(SRC, e)) and not e.startswith(".")
+             and e not in ("build", "Testing")) + [".ci"]
+PATH_RE = re.compile(r"(?<![\w./$@<>{}-])(?:\./)?((?:" + "|".join(re.escape(t) for t in TOP) + r")/[\w./*@+-]*)")
+FILE_RE = re.compile(r"`([\w.+-]+\.(?:cpp|h|c|py|sh))`")
+tree_files = set()
+for root, dirs, files in os.walk(SRC):
+    dirs[:] = [d for d in dirs if not d.startswith(".") and d not in ("build", "Testing")]
+    tree_files.update(files)
+tree_files.update(os.listdir(SRC))
+
+
+def doc_text(doc):
+    return man_text(doc) if doc.startswith("doc/") else read(doc)
+
+
+def path_exists(path):
+    path = path.rstrip(".,:;)")
+    full = os.path.join(SRC, path)
+    if "*" in path:
+        return bool(glob.glob(full))
+    # as named, the source of a program (bench/bench_dump), or a configured file (systemd/pidnsd.service)
+    return any(os.path.exists(full + ext) for ext in ("", ".cpp", ".in"))
+
+
+for doc in DOCS:
+    text = doc_text(doc)
+    for path in sorted(set(PATH_RE.findall(text))):
+        if not path_exists(path):
+            fail(f"{doc} names {path.rstrip('.,:;)')}, which is not in the source tree")
+    if doc.endswith(".md"):
+        for name in sorted(set(FILE_RE.findall(text))):
+            if name not in tree_files:
+                fail(f"{doc} names the file {name}, which is nowhere in the source tree")
+    within("error", doc, set(re.findall(ERROR_RE, text)), "dbus/client/dbus_names.h or the bus's own",
+           code_errors | bus_errors)
+    within("method or signal", doc, set(re.findall(r"\b([A-Z][a-z]+[A-Z][A-Za-z]+)\(", text)) & set(
+        re.findall(API_NAME, text)), "the XML", xml_methods | xml_signals)
+    # Options: in each command a document gives (a `code span`, or a line, cut at | ; && and #),
+    # pidnsd's and pidnsctl's against their --help, a bench's or a script's against its source.
+    for line in text.splitlines():
+        for seg in re.split(r"`|\|(?!\|)|;|&&| # ", line):
+            words = [w for w in seg.split() if not re.fullmatch(r"sudo|\$|[A-Z_]+=\S*", w)]
+            if not words:
+                continue
+            prog = os.path.basename(words[0])
+            if prog not in ("pidnsd", "pidnsctl", "run.sh", "try-pidnsd.sh", "check-try-pidnsd.sh") and \
+                    not prog.startswith("bench_"):
+                continue
+            opts = []
+            for w in words[1:]:
+                if w in ("lsns", "busctl", "dbus-send", "cmake", "docker", "podman", "ctr", "ip", "unshare",
+                         "nsenter", "setpriv", "pidnsd", "pidnsctl") or w.startswith("bench_"):
+                    break
+                opts += re.findall(r"^(--[a-z][a-z0-9-]*)", w)
+            for opt in opts:
+                if prog == "pidnsd":
+                    ok = opt in pidnsd_opts
+                elif prog == "pidnsctl":
+                    ok = opt in all_ctl_opts or opt == "--help"
+                else:
+                    if prog.startswith("bench_"):
+                        srcs = [os.path.join(SRC, "bench", prog + ".cpp")] + glob.glob(os.path.join(SRC, "bench", "*.h"))
+                    else:
+                        srcs = [os.path.join(SRC, d, prog) for d in ("fuzz", "tests", "packaging", "tests/packaging")]
+                    srcs = [f for f in srcs if os.path.exists(f)]
+                    if not srcs:
+                        fail(f"{doc} runs {prog}, which is not in the source tree")
+                        break
+                    body = "".join(open(f, encoding="utf-8").read() for f in srcs)
+                    ok = opt in body or f'"{opt[2:]}' in body
+                if not ok:
+                    fail(f"{doc}: {prog} has no option {opt} (`{seg.strip()[:100]}`)")
+
+# --- The man pages render without a warning -----------------------------------------------------
+for page in ("doc/pidnsd.8", "doc/pidnsctl.1"):
+    r = subprocess.run(["groff", "-man", "-t", "-ww", "-z", os.path.join(SRC, page)], capture_output=True,
+                       text=True)
+    if r.returncode != 0 or r.stderr.strip():
+        fail(f"{page}: groff -man -t -ww -z warns: {r.stderr.strip()}")
+    if subprocess.run(["sh", "-c", "command -v man"], capture_output=True).returncode == 0:
+        r = subprocess.run(["man", "-l", os.path.join(SRC, page)], capture_output=True, text=True,
+                           env=dict(os.environ, MANPAGER="cat", PAGER="cat", MAN_KEEP_FORMATTING="0"))
+        if r.returncode != 0 or not r.stdout.strip():
+            fail(f"{page}: man -l fails: {r.stderr.strip()}")
 
 print(f"{len(failures)} failures; compared {len(xml_methods)} methods, {len(xml_signals)} signals, "
       f"{len(xml_props)} properties, {len(code_errors)} errors, {len(pidnsd_opts)} pidnsd and "
