@@ -220,9 +220,11 @@ void run_op(Live& l, CallerView& v, Reader& in) {
         break;
     }
     case 2: {  // ListNamespaces
-        static const char* const kTypes[] = {"", "pid", "user", "mnt", "net", "uts", "ipc", "cgroup", "time"};
         const std::uint8_t k = in.u8();
-        const std::string type = k < 200 ? kTypes[k % 9] : in.str(k % 10);
+        // "" (all), each type's name, or bytes.
+        const std::string type = k >= 200 ? in.str(k % 10)
+                                 : k % 9 == 0 ? std::string()
+                                              : std::string(ns_type_name(kAllNsTypes[k % 9 - 1]));
         auto r = v.list_namespaces(type);
         auto f = parse_type_filter(type);
         if (!r) {

@@ -15,9 +15,6 @@
 
 namespace pidns {
 namespace {
-constexpr std::array<const char*, kNsTypeCount> kNsNames = {"pid", "user", "mnt", "net", "uts", "ipc", "cgroup", "time"};
-constexpr std::array<const char*, kNsTypeCount> kNsLinks = {"ns/pid", "ns/user",   "ns/mnt", "ns/net",
-                                                            "ns/uts", "ns/ipc", "ns/cgroup", "ns/time"};
 
 // "PID/rest", relative to the /proc fd.
 std::string proc_rel(std::int32_t pid, std::string_view rest) {
@@ -220,7 +217,7 @@ Status Model::confirm_process(std::int32_t tgid) {
 
 Status Model::register_self() {
     for (auto t : kAllNsTypes) {
-        auto id = resolve_opened(open_link(std::string("self/ns/") + kNsNames[ns_type_index(t)]), t, 0);
+        auto id = resolve_opened(open_link("self/ns/" + std::string(ns_type_name(t))), t, 0);
         if (!id) return make_error(id.error().code, "cannot read our own namespaces: " + id.error().describe());
         self_[ns_type_index(t)] = *id;
     }
@@ -254,7 +251,7 @@ Result<ProcessData> Model::to_process_data(std::int32_t pid, RawProcess& raw) {
     for (auto t : kAllNsTypes) {
         const auto i = ns_type_index(t);
         if (raw.ns[i] == 0) return make_error(Errc::io, "namespace links of " + std::to_string(pid) + " are unreadable");
-        auto id = resolve_link(pid, base + kNsLinks[i], t, raw.ns[i], held);
+        auto id = resolve_link(pid, base + ns_type_link(t), t, raw.ns[i], held);
         if (!id) return id.error();
         d.ns[i] = *id;
     }
@@ -276,7 +273,7 @@ Result<ProcessData> Model::to_process_data(std::int32_t pid, RawProcess& raw) {
         for (auto t : kAllNsTypes) {
             const auto i = ns_type_index(t);
             if (rt.ns[i] == 0 || rt.ns[i] == raw.ns[i]) continue;
-            auto r = resolve_link(pid, "task/" + std::to_string(rt.tid) + "/" + kNsLinks[i], t, rt.ns[i], held);
+            auto r = resolve_link(pid, "task/" + std::to_string(rt.tid) + "/" + ns_type_link(t), t, rt.ns[i], held);
             if (r) th.ns_overrides.emplace_back(t, *r);
         }
         d.threads.push_back(std::move(th));
@@ -550,7 +547,7 @@ Status Model::add_thread(std::int32_t tgid, std::int32_t tid) {
         if (!p) return read_and_upsert(tgid);
         const Namespace* leader = index_.find_namespace(p->ns[i]);
         if (raw->ns[i] == 0 || (leader && leader->meta.inode == raw->ns[i])) continue;
-        auto r = resolve_link(tgid, "task/" + std::to_string(tid) + "/" + kNsLinks[i], t, raw->ns[i], held);
+        auto r = resolve_link(tgid, "task/" + std::to_string(tid) + "/" + ns_type_link(t), t, raw->ns[i], held);
         if (r) th.ns_overrides.emplace_back(t, *r);
     }
     auto s = index_.upsert_thread(tgid, std::move(th));
@@ -645,7 +642,7 @@ Result<Fd> Model::open_namespace_at(NsId id, bool& gone) {
     const Namespace* ns = index_.find_namespace(id);
     if (!ns) return make_error(Errc::no_such_namespace, "namespace " + std::to_string(id) + " is not known");
     const NsType type = ns->meta.type;
-    const char* name = kNsNames[ns_type_index(type)];
+    const std::string name(ns_type_name(type));
     // Its inode and type, and then its identity (same_namespace): a holder that moved is passed
     // over; one that reaches another namespace with this inode shows this one is gone.
     auto usable = [&](Result<Fd> fd) -> std::optional<Fd> {

@@ -398,7 +398,7 @@ Result<std::optional<NsType>> parse_type_filter(std::string_view type) {
     auto only = ns_type_from_name(type);
     if (!only)
         return make_error(Errc::invalid_argument, "unknown namespace type '" + std::string(type) +
-                                                      "'; use one of pid user mnt net uts ipc cgroup time, or '' for all");
+                                                      "'; use one of " + std::string(ns_type_names()) + ", or '' for all");
     return std::optional<NsType>{*only};
 }
 
