@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <string_view>
 
+#include "wire.h"
 #include "errors.h"
 #include "quotas.h"
 #include "model.h"
@@ -19,7 +20,7 @@
 namespace pidnsd {
 namespace {
 
-constexpr const char* kDbusName = "org.freedesktop.DBus";
+using pidns::bus::kBusDriverName;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -46,7 +47,7 @@ constexpr std::uint64_t kCapSysPtrace = 1ull << 19;
 }  // namespace
 
 Clients::Clients(sdbus::IConnection& conn, pidns::Model& model)
-    : model_(model), dbus_(sdbus::createProxy(conn, kDbusName, "/org/freedesktop/DBus")) {
+    : model_(model), dbus_(sdbus::createProxy(conn, kBusDriverName, pidns::bus::kBusDriverPath)) {
     name_owner_changed_ = conn.addMatch(
         "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged'",
         [this](sdbus::Message& m) {
@@ -248,7 +249,7 @@ void Clients::ask_identity(Client& c) {
     c.identity = Client::Identity::asking;
     try {
         dbus_->callMethodAsync("GetConnectionCredentials")
-            .onInterface(kDbusName)
+            .onInterface(kBusDriverName)
             .withArguments(c.name)
             .uponReplyInvoke([this, name = c.name](const sdbus::Error* error,
                                                    const std::map<std::string, sdbus::Variant>& creds) {
@@ -352,7 +353,7 @@ pidns::Caller Clients::caller_for_property(const std::string& sender) {
         const auto t0 = Clock::now();
         try {
             dbus_->callMethod("GetConnectionCredentials")
-                .onInterface(kDbusName)
+                .onInterface(kBusDriverName)
                 .withTimeout(limits::kSyncIdentifyTimeout)
                 .withArguments(sender)
                 .storeResultsTo(creds);
@@ -664,7 +665,7 @@ void Clients::check_owner(const std::string& name) {
     ++revalidations_;
     try {
         dbus_->callMethodAsync("NameHasOwner")
-            .onInterface(kDbusName)
+            .onInterface(kBusDriverName)
             .withArguments(name)
             .uponReplyInvoke([this, name](const sdbus::Error* error, bool has_owner) {
                 --owner_checks_;

@@ -7,12 +7,12 @@
 #include <exception>
 #include <utility>
 
-#include "dbus_names.h"
+#include "wire.h"
 #include "result.h"
 
 namespace pidnsd {
 
-// The names themselves are shared with the clients (dbus/client/dbus_names.h).
+// The names themselves are shared with the clients (dbus/client/wire.h).
 using pidns::bus::kErrorAccessDenied;
 using pidns::bus::kErrorAmbiguousNamespace;
 using pidns::bus::kErrorFailed;

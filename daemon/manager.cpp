@@ -26,6 +26,10 @@
 namespace pidnsd {
 namespace {
 
+namespace key = pidns::bus::key;
+namespace stat = pidns::bus::stat;
+namespace detail = pidns::bus::detail;
+
 Manager::NamespaceTuple to_tuple(const pidns::NamespaceEntry& e) {
     return {e.id, e.inode, std::string(pidns::ns_type_name(e.type)), e.parent, e.owner,
             e.level, e.init_pid, e.nprocs, e.owner_uid};
@@ -48,21 +52,21 @@ void put_text(Description& d, const char* key, std::string_view raw, pidns::Text
 }
 
 void put_labels(Description& d, pidns::CallerView& v, const pidns::Labels& l, pidns::TextBudget& budget) {
-    put_text(d, "Command", l.command, budget);
-    put_text(d, "CGroup", l.cgroup, budget);
-    put_text(d, "Unit", l.unit, budget);
-    put_text(d, "Slice", l.slice, budget);
+    put_text(d, key::kCommand, l.command, budget);
+    put_text(d, key::kCGroup, l.cgroup, budget);
+    put_text(d, key::kUnit, l.unit, budget);
+    put_text(d, key::kSlice, l.slice, budget);
     // Who could have named them, in the caller's user namespace: absent when only root could.
-    if (l.unit_owner) d["UnitOwnerUid"] = sdbus::Variant(v.caller_uid(*l.unit_owner));
+    if (l.unit_owner) d[key::kUnitOwnerUid] = sdbus::Variant(v.caller_uid(*l.unit_owner));
     if (l.container) {
-        d["ContainerEngine"] = sdbus::Variant(std::string(pidns::container_engine_name(l.container->engine)));
-        put_text(d, "ContainerId", l.container->id, budget);
-        put_text(d, "ContainerName", l.container->name, budget);
-        put_text(d, "PodUid", l.container->pod_uid, budget);
-        put_text(d, "PodId", l.container->pod_id, budget);
-        put_text(d, "PodName", l.container->pod_name, budget);
-        put_text(d, "PodNamespace", l.container->pod_namespace, budget);
-        if (l.container_owner) d["ContainerOwnerUid"] = sdbus::Variant(v.caller_uid(*l.container_owner));
+        d[key::kContainerEngine] = sdbus::Variant(std::string(pidns::container_engine_name(l.container->engine)));
+        put_text(d, key::kContainerId, l.container->id, budget);
+        put_text(d, key::kContainerName, l.container->name, budget);
+        put_text(d, key::kPodUid, l.container->pod_uid, budget);
+        put_text(d, key::kPodId, l.container->pod_id, budget);
+        put_text(d, key::kPodName, l.container->pod_name, budget);
+        put_text(d, key::kPodNamespace, l.container->pod_namespace, budget);
+        if (l.container_owner) d[key::kContainerOwnerUid] = sdbus::Variant(v.caller_uid(*l.container_owner));
     }
 }
 
@@ -97,9 +101,9 @@ void name_container(pidns::EngineState* engines, pidns::Labels& l) {
 void put_user(Description& d, pidns::CallerView& v, pidns::UserNames& users, std::uint32_t host_uid,
               pidns::TextBudget& budget) {
     const auto uid = v.caller_uid(host_uid);
-    d["Uid"] = sdbus::Variant(uid);
+    d[key::kUid] = sdbus::Variant(uid);
     if (v.in_root_userns())
-        if (auto name = users.name_of(host_uid)) put_text(d, "User", *name, budget);
+        if (auto name = users.name_of(host_uid)) put_text(d, key::kUser, *name, budget);
 }
 
 // Holders lists at most this many bind mounts (with their paths) per namespace; HoldersOmitted
@@ -152,8 +156,8 @@ bool all_members_within(pidns::CallerView& v, pidns::Model& model, const pidns::
 constexpr std::size_t kMaxSharers = 64;
 // (engine, id, name, who could have named its cgroup in the caller's user namespace or
 // kNamedByRoot), as ContainerSharers gives it.
-using Sharer = sdbus::Struct<std::string, std::string, std::string, std::uint32_t>;
-constexpr std::uint32_t kNamedByRoot = 0xffffffffu;
+using Sharer = pidns::bus::WireSharer;
+constexpr std::uint32_t kNamedByRoot = pidns::bus::kNoUid;
 std::vector<Sharer> sharers_of(pidns::CallerView& v, pidns::Model& model, pidns::EngineState* engines,
                                const pidns::NamespaceEntry& e, const std::string& own, pidns::TextBudget& budget) {
     std::vector<Sharer> out;
@@ -185,37 +189,37 @@ Description describe_entry(pidns::CallerView& v, pidns::UserNames& users, const 
                            pidns::EngineState* engines, pidns::Model& model, const pidns::NamespaceEntry& e,
                            pidns::Result<pidns::Labels>* labels_read, pidns::TextBudget& budget) {
     Description d;
-    d["Id"] = sdbus::Variant(e.id);
-    d["Inode"] = sdbus::Variant(e.inode);
-    d["Type"] = sdbus::Variant(std::string(pidns::ns_type_name(e.type)));
-    d["Parent"] = sdbus::Variant(e.parent);
-    d["Owner"] = sdbus::Variant(e.owner);
-    d["Level"] = sdbus::Variant(e.level);
-    d["InitPid"] = sdbus::Variant(e.init_pid);
-    d["Processes"] = sdbus::Variant(e.nprocs);
-    d["OwnerUid"] = sdbus::Variant(e.owner_uid);
+    d[key::kId] = sdbus::Variant(e.id);
+    d[key::kInode] = sdbus::Variant(e.inode);
+    d[key::kType] = sdbus::Variant(std::string(pidns::ns_type_name(e.type)));
+    d[key::kParent] = sdbus::Variant(e.parent);
+    d[key::kOwner] = sdbus::Variant(e.owner);
+    d[key::kLevel] = sdbus::Variant(e.level);
+    d[key::kInitPid] = sdbus::Variant(e.init_pid);
+    d[key::kProcesses] = sdbus::Variant(e.nprocs);
+    d[key::kOwnerUid] = sdbus::Variant(e.owner_uid);
     if (auto labels = labels_read ? std::move(*labels_read) : v.labels_of(e)) {
-        if (const auto pid = v.listed_pid(e.rep_tgid)) d["RepresentativePid"] = sdbus::Variant(pid);
+        if (const auto pid = v.listed_pid(e.rep_tgid)) d[key::kRepresentativePid] = sdbus::Variant(pid);
         // Its container is its representative's: a pid namespace's init, else its oldest member,
         // the one that made it. The other containers with members in it joined it.
         name_container(engines, *labels);
         const auto own = labels->container ? pidns::cgroup_prefix(labels->cgroup, labels->container->depth) : std::string();
         if (auto sharers = sharers_of(v, model, engines, e, own, budget); !sharers.empty())
-            d["ContainerSharers"] = sdbus::Variant(sharers);
+            d[key::kContainerSharers] = sdbus::Variant(sharers);
         put_labels(d, v, *labels, budget);
         // machined's machine of the representative's unit, when every member runs in that unit.
         if (const auto* name = machines ? machines->name_of_unit(labels->unit) : nullptr)
             if (const auto unit_cgroup = pidns::cgroup_upto(labels->cgroup, labels->unit);
                 !unit_cgroup.empty() && all_members_within(v, model, e, unit_cgroup))
-                put_text(d, "Machine", *name, budget);
+                put_text(d, key::kMachine, *name, budget);
         if (const auto* p = model.index().find_process(e.rep_tgid)) put_user(d, v, users, p->uid[1], budget);
     }
     if (e.type == pidns::NsType::net)
         if (auto names = v.netns_names(e.id); !names.empty()) {
             for (auto& name : names) name = budget.escape(name);
-            d["NetnsNames"] = sdbus::Variant(names);
+            d[key::kNetnsNames] = sdbus::Variant(names);
         }
-    std::vector<sdbus::Struct<std::string, std::string>> holders;
+    std::vector<pidns::bus::WireHolder> holders;
     std::size_t mounts = 0;
     std::uint32_t omitted = 0;
     for (auto& [kind, path] : v.holders_of(e.id)) {
@@ -225,8 +229,8 @@ Description describe_entry(pidns::CallerView& v, pidns::UserNames& users, const 
         }
         holders.emplace_back(std::move(kind), budget.escape(path));
     }
-    d["Holders"] = sdbus::Variant(holders);
-    if (omitted != 0) d["HoldersOmitted"] = sdbus::Variant(omitted);
+    d[key::kHolders] = sdbus::Variant(holders);
+    if (omitted != 0) d[key::kHoldersOmitted] = sdbus::Variant(omitted);
     return d;
 }
 
@@ -273,7 +277,7 @@ public:
           env_(env),
           details_(std::move(details)),
           names_target_(names_target) {
-        details_["method"] = method;
+        details_[detail::kMethod] = method;
     }
 
     Step step(Client& c, Clock::time_point deadline) override {
@@ -310,7 +314,7 @@ public:
             std::optional<bool> now;
         };
         auto answer = std::make_shared<Answer>();
-        env_.polkit.check(Polkit::Asker{c.name, c.principal.uid, c.uid, c.caller ? c.caller->pid : 0}, kInspectAction,
+        env_.polkit.check(Polkit::Asker{c.name, c.principal.uid, c.uid, c.caller ? c.caller->pid : 0}, pidns::bus::kInspectAction,
                           polkit_details(),
                           [answer, clients = &env_.clients, name = c.name, call = id](bool ok) {
                               if (answer->in_step)
@@ -361,9 +365,9 @@ private:
     Polkit::Details polkit_details() const {
         auto d = details_;
         if (names_target_ && denial_) {
-            d["pid"] = std::to_string(denial_->pid);
-            d["uid"] = std::to_string(denial_->uid);
-            d["namespace"] = std::to_string(denial_->pidns);
+            d[detail::kPid] = std::to_string(denial_->pid);
+            d[detail::kUid] = std::to_string(denial_->uid);
+            d[detail::kNamespace] = std::to_string(denial_->pidns);
         }
         return d;
     }
@@ -694,13 +698,14 @@ private:
 
 Manager::Manager(sdbus::IConnection& conn, pidns::Model& model, Clients& clients, Polkit& polkit,
                  const std::string& event_source)
-    : AdaptorInterfaces(conn, kObjectPath),
+    : AdaptorInterfaces(conn, pidns::bus::kObjectPath),
       model_(model),
       clients_(clients),
       polkit_(polkit),
       event_source_(event_source) {
     property_call_watch_ = conn.addMatch(
-        std::string("type='method_call',interface='org.freedesktop.DBus.Properties',path='") + kObjectPath + "'",
+        std::string("type='method_call',interface='") + pidns::bus::kPropertiesInterface + "',path='" +
+            pidns::bus::kObjectPath + "'",
         [this](sdbus::Message& m) { property_sender_ = m.getSender(); });
     registerAdaptor();
 }
@@ -745,7 +750,7 @@ void Manager::TranslatePid(sdbus::Result<uint32_t>&& result, uint32_t pid, uint6
                                             return std::make_tuple(unwrap(v.translate(pid, from, to)));
                                         }),
                                         CallEnv{model_, clients_, polkit_},
-                                        {{"from", std::to_string(from)}, {"to", std::to_string(to)}}, true));
+                                        {{detail::kFrom, std::to_string(from)}, {detail::kTo, std::to_string(to)}}, true));
 }
 
 void Manager::TranslatePids(sdbus::Result<std::vector<uint32_t>>&& result, std::vector<uint32_t> pids, uint64_t from,
@@ -761,11 +766,11 @@ void Manager::TranslatePids(sdbus::Result<std::vector<uint32_t>>&& result, std::
                                         std::unique_ptr<Work<std::vector<uint32_t>>>(
                                             std::make_unique<TranslateMany>(std::move(pids), from, to)),
                                         CallEnv{model_, clients_, polkit_},
-                                        {{"from", std::to_string(from)}, {"to", std::to_string(to)}}, false, n));
+                                        {{detail::kFrom, std::to_string(from)}, {detail::kTo, std::to_string(to)}}, false, n));
 }
 
 void Manager::ListNamespaces(sdbus::Result<std::vector<NamespaceTuple>>&& result, std::string type) {
-    Polkit::Details details{{"type", type}};
+    Polkit::Details details{{detail::kType, type}};
     queue(make_call("ListNamespaces", std::move(result),
                     std::unique_ptr<Work<std::vector<NamespaceTuple>>>(std::make_unique<ListWork<NamespaceTuple>>(
                         std::move(type),
@@ -780,7 +785,7 @@ void Manager::GetNamespace(sdbus::Result<NamespaceTuple>&& result, uint64_t ns) 
     queue(make_call("GetNamespace", std::move(result),
                     std::unique_ptr<Work<NamespaceTuple>>(std::make_unique<OneWork<NamespaceTuple>>(
                         ns, [](pidns::CallerView&, const pidns::NamespaceEntry& e) { return to_tuple(e); })),
-                    CallEnv{model_, clients_, polkit_}, {{"namespace", std::to_string(ns)}}));
+                    CallEnv{model_, clients_, polkit_}, {{detail::kNamespace, std::to_string(ns)}}));
 }
 
 void Manager::GetProcess(sdbus::Result<std::vector<uint32_t>, std::vector<uint32_t>, std::vector<uint32_t>,
@@ -802,7 +807,7 @@ void Manager::GetProcess(sdbus::Result<std::vector<uint32_t>, std::vector<uint32
 void Manager::ListProcesses(sdbus::Result<std::vector<uint32_t>>&& result, uint64_t ns) {
     queue(make_call("ListProcesses", std::move(result),
                                         std::unique_ptr<Work<std::vector<uint32_t>>>(std::make_unique<ListProcessesWork>(ns)),
-                                        CallEnv{model_, clients_, polkit_}, {{"namespace", std::to_string(ns)}}));
+                                        CallEnv{model_, clients_, polkit_}, {{detail::kNamespace, std::to_string(ns)}}));
 }
 
 Manager::Description Manager::describe(pidns::CallerView& v, const pidns::NamespaceEntry& e,
@@ -817,11 +822,11 @@ void Manager::DescribeNamespace(sdbus::Result<Description>&& result, uint64_t ns
                             pidns::TextBudget budget;
                             return describe(v, e, nullptr, budget);
                         })),
-                    CallEnv{model_, clients_, polkit_}, {{"namespace", std::to_string(ns)}}));
+                    CallEnv{model_, clients_, polkit_}, {{detail::kNamespace, std::to_string(ns)}}));
 }
 
 void Manager::DescribeNamespaces(sdbus::Result<std::vector<Description>>&& result, std::string type) {
-    Polkit::Details details{{"type", type}};
+    Polkit::Details details{{detail::kType, type}};
     auto budget = std::make_shared<pidns::TextBudget>();  // the whole reply's
     queue(make_call("DescribeNamespaces", std::move(result),
                     std::unique_ptr<Work<std::vector<Description>>>(std::make_unique<ListWork<Description>>(
@@ -836,21 +841,21 @@ void Manager::DescribeProcess(sdbus::Result<Description>&& result, uint32_t pid)
     auto work = one_shot<Description>([this, pid](pidns::CallerView& v, Client&) {
         auto p = unwrap(v.describe_process(pid));
         Description d;
-        d["Pid"] = sdbus::Variant(pid);
-        d["NSpid"] = sdbus::Variant(to_u32(p.entry.nspid));
-        d["NStgid"] = sdbus::Variant(to_u32(p.entry.nstgid));
-        d["NSpgid"] = sdbus::Variant(to_u32(p.entry.nspgid));
-        d["NSsid"] = sdbus::Variant(to_u32(p.entry.nssid));
+        d[key::kPid] = sdbus::Variant(pid);
+        d[key::kNSpid] = sdbus::Variant(to_u32(p.entry.nspid));
+        d[key::kNStgid] = sdbus::Variant(to_u32(p.entry.nstgid));
+        d[key::kNSpgid] = sdbus::Variant(to_u32(p.entry.nspgid));
+        d[key::kNSsid] = sdbus::Variant(to_u32(p.entry.nssid));
         std::map<std::string, uint64_t> ns;
         for (auto t : pidns::kAllNsTypes) ns.emplace(pidns::ns_type_name(t), p.entry.ns[pidns::ns_type_index(t)]);
-        d["Namespaces"] = sdbus::Variant(ns);
-        d["Threads"] = sdbus::Variant(to_u32(p.threads));
+        d[key::kNamespaces] = sdbus::Variant(ns);
+        d[key::kThreads] = sdbus::Variant(to_u32(p.threads));
         pidns::TextBudget budget;
         put_user(d, v, users_, p.host_uid, budget);
         name_container(engines_, p.labels);
         put_labels(d, v, p.labels, budget);
         if (const auto* name = machines_ ? machines_->name_of_unit(p.labels.unit) : nullptr)
-            put_text(d, "Machine", *name, budget);
+            put_text(d, key::kMachine, *name, budget);
         return std::make_tuple(std::move(d));
     });
     queue(make_call("DescribeProcess", std::move(result), std::move(work), CallEnv{model_, clients_, polkit_}, {}, true));
@@ -860,7 +865,7 @@ void Manager::DumpPidTree(sdbus::Result<std::vector<DumpTuple>>&& result, uint64
     queue(make_call("DumpPidTree", std::move(result),
                     std::unique_ptr<Work<std::vector<DumpTuple>>>(
                         std::make_unique<DumpWork>(DumpTree(model_, ns, event_sequence_))),
-                    CallEnv{model_, clients_, polkit_}, {{"namespace", std::to_string(ns)}}, false, 0, true));
+                    CallEnv{model_, clients_, polkit_}, {{detail::kNamespace, std::to_string(ns)}}, false, 0, true));
 }
 
 void Manager::DumpPidTreeWithSequence(sdbus::Result<uint64_t, std::vector<DumpTuple>>&& result, uint64_t ns) {
@@ -868,7 +873,7 @@ void Manager::DumpPidTreeWithSequence(sdbus::Result<uint64_t, std::vector<DumpTu
     queue(make_call("DumpPidTree", std::move(result),
                     std::unique_ptr<Work<uint64_t, std::vector<DumpTuple>>>(
                         std::make_unique<DumpSequenceWork>(DumpTree(model_, ns, event_sequence_))),
-                    CallEnv{model_, clients_, polkit_}, {{"namespace", std::to_string(ns)}}, false, 0, true));
+                    CallEnv{model_, clients_, polkit_}, {{detail::kNamespace, std::to_string(ns)}}, false, 0, true));
 }
 
 void Manager::GetStatistics(sdbus::Result<std::map<std::string, sdbus::Variant>>&& result) {
@@ -876,12 +881,12 @@ void Manager::GetStatistics(sdbus::Result<std::map<std::string, sdbus::Variant>>
                               one_shot<std::map<std::string, sdbus::Variant>>([this](pidns::CallerView& v, Client& c) {
                                   // Counters about everyone's activity only for those who may inspect everything.
                                   auto stats = statistics_ ? statistics_(v.inspects_everything()) : Statistics{};
-                                  stats["CallerCalls"] = sdbus::Variant(static_cast<std::uint64_t>(c.calls_total));
-                                  stats["CallerLimitsExceeded"] = sdbus::Variant(static_cast<std::uint64_t>(c.calls_limited));
-                                  stats["CallerSubscribed"] = sdbus::Variant(c.subscribed);
+                                  stats[stat::kCallerCalls] = sdbus::Variant(static_cast<std::uint64_t>(c.calls_total));
+                                  stats[stat::kCallerLimitsExceeded] = sdbus::Variant(static_cast<std::uint64_t>(c.calls_limited));
+                                  stats[stat::kCallerSubscribed] = sdbus::Variant(c.subscribed);
                                   // Whom its calls are charged to (README "Security": the principal rule).
-                                  stats["CallerPrincipal"] = sdbus::Variant(c.principal.uid);
-                                  stats["CallerPrivileged"] = sdbus::Variant(c.principal.privileged);
+                                  stats[stat::kCallerPrincipal] = sdbus::Variant(c.principal.uid);
+                                  stats[stat::kCallerPrivileged] = sdbus::Variant(c.principal.privileged);
                                   return std::make_tuple(std::move(stats));
                               }),
                               CallEnv{model_, clients_, polkit_}));
@@ -932,7 +937,7 @@ bool Manager::KernelNamespaceIds() { return model_.features().ns_get_id; }
 
 void Manager::send_signal(const std::string& destination, const char* member, std::uint64_t id, pidns::NsType type) {
     auto signal = getObject().createSignal(INTERFACE_NAME, member);
-    if (std::string_view(member) != "Resync") signal << id << std::string(pidns::ns_type_name(type));
+    if (std::string_view(member) != pidns::bus::kSignalResync) signal << id << std::string(pidns::ns_type_name(type));
     signal.setDestination(destination);
     getObject().emitSignal(signal);
 }
