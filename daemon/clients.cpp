@@ -101,7 +101,7 @@ Client& Clients::client_of(const std::string& sender) {
     if (!v.ok() && evict_idle(std::nullopt) > 0) v = quotas_.admit_unidentified(fresh, one);
     if (!v.ok()) {
         pressure();
-        throw limit_error(nullptr, sender, quotas_.describe(v, Principal{}, fresh));
+        throw limit_error(nullptr, sender, quotas_.refusal(v, Principal{}, fresh));
     }
     auto c = std::make_unique<Client>();
     c->name = sender;
@@ -128,7 +128,7 @@ std::size_t Clients::evict_idle(std::optional<bool> privileged, std::optional<Pr
     return drop;
 }
 
-sdbus::Error Clients::limit_error(Client* c, const std::string& sender, const std::string& what) {
+sdbus::Error Clients::limit_error(Client* c, const std::string& sender, const Refusal& refusal) {
     ++limited_;
     if (c) ++c->calls_limited;
     const auto now = Clock::now();
@@ -140,9 +140,9 @@ sdbus::Error Clients::limit_error(Client* c, const std::string& sender, const st
         ++limit_logs_;
         if (c) c->limit_logged = true;
         spdlog::warn("client {} exceeded a limit: {}; refusing its excess (logged once per client)",
-                     c ? who(*c) : sender, what);
+                     c ? who(*c) : sender, refusal_text(refusal));
     }
-    return sdbus::Error(kErrorLimitsExceeded, what + " (pidnsd's limits: man pidnsd, SECURITY)");
+    return pidnsd::limits_exceeded(refusal);
 }
 
 Principal Clients::principal_of(const pidns::Caller& caller) const {
@@ -160,7 +160,7 @@ void Clients::admit_client(Client& c, const Principal& p) {
         v = quotas_.admit(p, one);
     if (!v.ok()) {
         pressure();
-        throw limit_error(&c, c.name, quotas_.describe(v, p, c.unidentified));
+        throw limit_error(&c, c.name, quotas_.refusal(v, p, c.unidentified));
     }
     quotas_.release_unidentified(c.unidentified, one);
     quotas_.charge(p, one);
@@ -184,7 +184,7 @@ void Clients::reclassify(Client& c) {
 }
 
 std::optional<sdbus::Error> Clients::submit(const std::string& sender, std::unique_ptr<Call> call) {
-    if (sender.empty()) return sdbus::Error(kErrorAccessDenied, "the message has no sender; call through the bus");
+    if (sender.empty()) return unidentified(Unidentified::no_sender);
     Client* c = nullptr;
     try {
         c = &client_of(sender);
@@ -196,18 +196,17 @@ std::optional<sdbus::Error> Clients::submit(const std::string& sender, std::uniq
     c->owner_checked = now;  // it just sent a message: it is on the bus
     ++c->calls_total;
     const Usage add = call->holding();
-    std::string over;
+    std::optional<Refusal> over;
     if (c->identity == Client::Identity::known) {
         reclassify(*c);
         if (c->in_flight() >= limits::kCallsPerClient)
-            over = "this connection has " + std::to_string(c->in_flight()) + " calls being answered (at most " +
-                   std::to_string(limits::kCallsPerClient) + ")";
+            over = Refusal{Refusal::Kind::connection_calls, {}, c->principal, c->in_flight(), limits::kCallsPerClient};
         else if (const Verdict v = quotas_.admit(c->principal, add); !v.ok())
-            over = quotas_.describe(v, c->principal, c->unidentified);
+            over = quotas_.refusal(v, c->principal, c->unidentified);
     } else if (const Verdict v = quotas_.admit_unidentified(c->unidentified, add); !v.ok()) {
-        over = quotas_.describe(v, Principal{}, c->unidentified);
+        over = quotas_.refusal(v, Principal{}, c->unidentified);
     }
-    if (!over.empty()) return limit_error(c, sender, over);
+    if (over) return limit_error(c, sender, *over);
     call->id = next_call_id_++;
     charge(*c, *call);
     c->queue.push_back(std::move(call));
@@ -264,10 +263,10 @@ void Clients::pin(Client& c, const std::map<std::string, sdbus::Variant>& creds)
     auto pid_it = creds.find("ProcessID");
     auto uid_it = creds.find("UnixUserID");
     if (pid_it == creds.end() || uid_it == creds.end())
-        throw sdbus::Error(kErrorAccessDenied, "the bus gave no process id or uid for " + c.name);
+        throw unidentified(Unidentified::no_credentials, c.name);
     const auto pid = pid_it->second.get<std::uint32_t>();
     const auto uid = uid_it->second.get<std::uint32_t>();
-    if (!pidns::is_valid_pid(pid)) throw sdbus::Error(kErrorAccessDenied, "the bus gave an invalid process id for " + c.name);
+    if (!pidns::is_valid_pid(pid)) throw unidentified(Unidentified::invalid_pid, c.name);
     pidns::Fd pidfd;
     // dbus-broker hands out a pidfd for the connection's process: no pid-reuse window at all.
     if (auto fd_it = creds.find("ProcessFD"); fd_it != creds.end()) {
@@ -277,15 +276,13 @@ void Clients::pin(Client& c, const std::map<std::string, sdbus::Variant>& creds)
         } catch (const sdbus::Error&) {
         }
         if (pidfd.valid() && pid_of_pidfd(pidfd.get()) != static_cast<std::int64_t>(pid))
-            throw sdbus::Error(kErrorAccessDenied, "the bus's ProcessFD for " + c.name + " is not process " +
-                                                       std::to_string(pid) + " (it exited?); call again");
+            throw unidentified(Unidentified::process_fd_other, c.name, pid);
     }
     std::uint64_t started = 0;
     if (!pidfd.valid()) {
         const int raw = static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
         if (raw < 0)
-            throw sdbus::Error(kErrorAccessDenied, "cannot identify the calling process " + std::to_string(pid) +
-                                                       ": it exited; call again from a live process");
+            throw unidentified(Unidentified::exited, c.name, pid);
         pidfd = pidns::Fd(raw);
         started = started_by(c.name);  // without ProcessFD: a process newer than the connection is a reused pid
     }
@@ -306,7 +303,7 @@ void Clients::identified(const std::string& name, const sdbus::Error* error,
     if (c == nullptr || c->identity != Client::Identity::asking) return;  // gone, or identified meanwhile
     try {
         if (error != nullptr)
-            throw sdbus::Error(kErrorAccessDenied, "the bus could not tell who " + name + " is (" + error->getMessage() + ")");
+            throw unidentified(Unidentified::bus_failed, name, 0, error->getMessage());
         guarded("identification", [&] { pin(*c, creds); });
     } catch (const sdbus::Error& e) {
         ++identify_failures_;
@@ -329,7 +326,7 @@ void Clients::admit_identified(Client& c) {
     for (auto& call : c.queue) {
         release(c, *call);
         if (const Verdict v = quotas_.admit(c.principal, call->holding()); !v.ok()) {
-            call->fail(limit_error(&c, c.name, quotas_.describe(v, c.principal, c.unidentified)));
+            call->fail(limit_error(&c, c.name, quotas_.refusal(v, c.principal, c.unidentified)));
             continue;
         }
         charge(c, *call);
@@ -340,15 +337,14 @@ void Clients::admit_identified(Client& c) {
 }
 
 pidns::Caller Clients::caller_for_property(const std::string& sender) {
-    if (sender.empty()) throw sdbus::Error(kErrorAccessDenied, "the message has no sender; call through the bus");
+    if (sender.empty()) throw unidentified(Unidentified::no_sender);
     Client& c = client_of(sender);
     const auto now = Clock::now();
     c.last_active = now;
     c.owner_checked = now;
     if (c.identity != Client::Identity::known) {
         if (!sync_identify_.has(now))
-            throw limit_error(&c, sender, "pidnsd is spending its time for reading properties of new connections; "
-                                          "call a method first, or read again in a moment");
+            throw limit_error(&c, sender, Refusal{Refusal::Kind::sync_identify, {}, {}, 0, 0});
         std::map<std::string, sdbus::Variant> creds;
         const auto t0 = Clock::now();
         try {
@@ -359,7 +355,7 @@ pidns::Caller Clients::caller_for_property(const std::string& sender) {
                 .storeResultsTo(creds);
         } catch (const sdbus::Error& e) {
             sync_identify_.charge(Clock::now(), seconds_since(t0));
-            throw sdbus::Error(kErrorAccessDenied, "the bus could not tell who " + sender + " is (" + e.getMessage() + ")");
+            throw unidentified(Unidentified::bus_failed, sender, 0, e.getMessage());
         }
         sync_identify_.charge(Clock::now(), seconds_since(t0));
         if (c.identity != Client::Identity::known) {  // an asynchronous answer may have come meanwhile
@@ -374,9 +370,9 @@ pidns::Caller Clients::caller_for_property(const std::string& sender) {
     }
     reclassify(c);
     if (Bucket* time = quotas_.property_time(c.principal); time != nullptr && !time->has(now))
-        throw limit_error(&c, sender, "the property reads of uid " + std::to_string(c.principal.uid) + " took more than " +
-                                          std::to_string(static_cast<int>(limits::kPropertySecondsPerSecond * 1000)) +
-                                          " ms per second of pidnsd's time; read again in a few seconds");
+        throw limit_error(&c, sender,
+                          Refusal{Refusal::Kind::property_time, {}, c.principal, 0,
+                                  static_cast<std::size_t>(limits::kPropertySecondsPerSecond * 1000)});
     check_caller(c);
     return *c.caller;
 }
@@ -525,7 +521,7 @@ void Clients::resume(const std::string& sender, std::uint64_t call_id, bool auth
     c->parked.erase(it);
     if (c->identity != Client::Identity::known) {  // it lost its identity meanwhile
         release(*c, *call);
-        call->fail(sdbus::Error(kErrorAccessDenied, "the calling process changed identity; call again"));
+        call->fail(unidentified(Unidentified::changed_identity));
         return;
     }
     call->resume(authorized);
@@ -553,7 +549,7 @@ void Clients::subscribe(Client& c) {
     const Usage one{0, 0, 0, 0, 1};
     if (const Verdict v = quotas_.admit(c.principal, one); !v.ok()) {
         pressure();  // departed subscribers the bus did not announce are found and forgotten
-        throw limit_error(&c, c.name, quotas_.describe(v, c.principal, c.unidentified));
+        throw limit_error(&c, c.name, quotas_.refusal(v, c.principal, c.unidentified));
     }
     quotas_.charge(c.principal, one);
     c.subscribed = true;

@@ -214,7 +214,7 @@ public:
     [[nodiscard]] std::optional<Clock::time_point> next_revalidation() const;
 
     // Limits exceeded: the D-Bus error, counted and logged (once per client, rate-limited).
-    sdbus::Error limit_error(Client* c, const std::string& sender, const std::string& what);
+    sdbus::Error limit_error(Client* c, const std::string& sender, const Refusal& refusal);
 
     [[nodiscard]] std::size_t count() const noexcept { return clients_.size(); }
     [[nodiscard]] std::size_t calls_in_flight() const noexcept {

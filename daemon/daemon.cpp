@@ -192,7 +192,8 @@ pidns::Result<std::unique_ptr<Daemon>> Daemon::start(const Options& opts) {
             spdlog::info("event source: proc connector (receive buffer {} bytes, kernel filter {})",
                          d->connector_->rcvbuf(), d->connector_->filtered() ? "on" : "off");
         } else {
-            spdlog::warn("event source: polling /proc every {} ms, because the proc connector is unavailable: {}",
+            spdlog::warn("event source: polling /proc every {} ms, because the proc connector is unavailable: {} "
+                         "(run pidnsd in the initial pid, user and network namespace, or pass --no-proc-connector)",
                          opts.poll_interval.count(), pc.error().describe());
         }
     } else {

@@ -198,7 +198,12 @@ Description describe_entry(pidns::CallerView& v, pidns::UserNames& users, const 
     d[key::kInitPid] = sdbus::Variant(e.init_pid);
     d[key::kProcesses] = sdbus::Variant(e.nprocs);
     d[key::kOwnerUid] = sdbus::Variant(e.owner_uid);
-    if (auto labels = labels_read ? std::move(*labels_read) : v.labels_of(e)) {
+    std::optional<pidns::Labels> labels;
+    if (!labels_read)
+        labels = v.labels_of(e);
+    else if (*labels_read)
+        labels = std::move(**labels_read);
+    if (labels) {
         if (const auto pid = v.listed_pid(e.rep_tgid)) d[key::kRepresentativePid] = sdbus::Variant(pid);
         // Its container is its representative's: a pid namespace's init, else its oldest member,
         // the one that made it. The other containers with members in it joined it.
@@ -633,13 +638,7 @@ public:
         const auto denied = dump_->count_uninspectable(v, deadline);
         if (!denied) return std::nullopt;
         if (*denied > 0)
-            throw sdbus::Error(kErrorAccessDenied,
-                               "you may not inspect " + std::to_string(*denied) + " of the " +
-                                   std::to_string(dump_->tasks().size()) + " tasks in pid namespace " +
-                                   std::to_string(ref_) +
-                                   " (the kernel's ptrace read check: same uid and gid, or CAP_SYS_PTRACE over "
-                                   "them), and a dump is never partial; dump as their user, dump a namespace "
-                                   "further down, or ask an administrator for org.pidns.inspect");
+            throw dump_refused(*denied, dump_->tasks().size(), ref_);
         const auto* own = model_.index().find_namespace(c.caller->pidns);
         const std::size_t caller_level = own ? own->meta.level : 0;
         Answer a;
@@ -755,10 +754,8 @@ void Manager::TranslatePid(sdbus::Result<uint32_t>&& result, uint32_t pid, uint6
 
 void Manager::TranslatePids(sdbus::Result<std::vector<uint32_t>>&& result, std::vector<uint32_t> pids, uint64_t from,
                             uint64_t to) {
-    if (pids.size() > pidns::kMaxBatch) {
-        result.returnError(sdbus::Error(kErrorInvalidArgs, std::to_string(pids.size()) +
-                                                               " pids in one call; send at most " +
-                                                               std::to_string(pidns::kMaxBatch) + " per TranslatePids call"));
+    if (auto s = pidns::check_batch(pids.size()); !s) {
+        result.returnError(to_dbus_error(s.error()));
         return;
     }
     const std::size_t n = pids.size();

@@ -156,7 +156,7 @@ Result<NsId> Model::resolve_opened(Result<Fd> fd, NsType expect, std::uint64_t e
     auto ident = ns_identity(fd->get());
     if (!ident) return ident.error();
     if (ident->type != expect || (expect_inode && ident->inode != expect_inode))
-        return make_error(Errc::not_found, "a namespace changed while being read");
+        return make_error(Errc::changed, "a namespace changed while being read");
     return resolve_fd_at(fd->get());
 }
 
@@ -169,7 +169,7 @@ Result<NsId> Model::resolve_link(std::int32_t pid, std::string_view rel, NsType 
         case Same::yes: confirmed(*id); return *id;
         case Same::other: evict(*id); break;  // gone: read the namespace there now as a new one
         case Same::moved:
-        case Same::unknown: return make_error(Errc::not_found, "a namespace changed while being read");
+        case Same::unknown: return make_error(Errc::changed, "a namespace changed while being read");
         }
     }
     return resolve_opened(open_link(path), type, inode);
@@ -182,7 +182,7 @@ Result<NsId> Model::resolve_ns_link(const std::string& rel, NsType type, std::ui
         case Same::yes: confirmed(*id); return *id;
         case Same::other: evict(*id); break;
         case Same::moved:
-        case Same::unknown: return make_error(Errc::not_found, "a namespace changed while being read");
+        case Same::unknown: return make_error(Errc::changed, "a namespace changed while being read");
         }
     }
     return resolve_opened(open_link(rel), type, inode);
@@ -333,7 +333,7 @@ Status Model::refresh_credentials(std::int32_t tgid) {
         // them; read whole at the next turn (not here: the caller may be walking the index).
         if (stale_.size() < kMaxStale && std::find(stale_.begin(), stale_.end(), tgid) == stale_.end())
             stale_.push_back(tgid);
-        return make_error(Errc::io, "process " + std::to_string(tgid) + " changed its user namespace");
+        return make_error(Errc::moved, "process " + std::to_string(tgid) + " changed its user namespace");
     }
     index_.update_credentials(tgid, c->uid, c->gid, c->cap_prm, c->cap_eff, c->dumpable);
     return Ok{};
@@ -505,7 +505,7 @@ Result<RescanReport> Model::rescan_from(ProcSnapshot&& snap) {
     for (std::size_t i = 0; i < snap.pids.size() && i < snap.raws.size(); ++i) {
         if (!snap.raws[i]) continue;
         auto s = read_and_upsert(snap.pids[i], std::move(snap.raws[i]));
-        if (!s && s.error().code != Errc::not_found) ++report.unreadable;
+        if (!s && !is_gone(s.error().code)) ++report.unreadable;
     }
     if (opts_.bind_mounts)
         if (auto s = scan_mounts(); !s) return restore(s.error());

@@ -18,18 +18,18 @@ Error no_such_namespace(std::uint64_t ref) {
                           "readlink /proc/PID/ns/TYPE, or 0 for your own");
 }
 
-// A live task whose namespaces the kernel does not show even to pidnsd (as this VM's pid 1):
-// nobody may inspect it through the kernel, so nobody may through pidnsd either.
+// A live task whose namespaces the kernel does not show even to root (as this VM's pid 1):
+// nobody may inspect it through the kernel, so nobody may through the model either.
 Error unreadable(std::uint32_t pid) {
-    return make_error(Errc::access_denied, "the kernel does not let pidnsd read the namespaces of process " +
-                                               std::to_string(pid) + ", so nobody may inspect it; ask about another pid");
+    return make_error(Errc::unreadable, "the kernel does not let even root read the namespaces of process " +
+                                            std::to_string(pid) + ", so nobody may inspect it; ask about another pid");
 }
 
+// The front end says how the caller may be allowed more (pidnsd: its polkit action).
 Error denied(std::uint32_t pid) {
     return make_error(Errc::access_denied,
                       "you may not inspect process " + std::to_string(pid) +
-                          " (the kernel's ptrace read check: same uid and gid, or CAP_SYS_PTRACE over it); "
-                          "run as its user or ask an administrator for org.pidns.inspect");
+                          " (the kernel's ptrace read check: same uid and gid, or CAP_SYS_PTRACE over it)");
 }
 
 std::uint32_t at_level(std::span<const std::int32_t> chain, std::size_t level) {
@@ -106,7 +106,7 @@ CallerView::Fresh CallerView::inspect_now(const Process& p) {
     if (auto it = confirmed_.find(p.tgid); it != confirmed_.end()) return it->second ? Fresh::allowed : Fresh::denied;
     if (auto r = model_.refresh_credentials(p.tgid); !r) {
         if (r.error().code == Errc::not_found) return Fresh::gone;
-        if (r.error().code == Errc::io) return Fresh::moved;
+        if (r.error().code == Errc::moved) return Fresh::moved;
         confirmed_.emplace(p.tgid, false);
         note_denial(p);
         return Fresh::denied;
@@ -247,9 +247,7 @@ Result<std::uint32_t> CallerView::translate_resolved(std::int32_t nr, NsId from,
 
 Result<std::vector<std::uint32_t>> CallerView::translate_many(const std::vector<std::uint32_t>& pids,
                                                               std::uint64_t from, std::uint64_t to) {
-    if (pids.size() > kMaxBatch)
-        return make_error(Errc::invalid_argument, std::to_string(pids.size()) + " pids in one call; send at most " +
-                                                      std::to_string(kMaxBatch) + " per call");
+    if (auto s = check_batch(pids.size()); !s) return s.error();
     auto f = resolve_pidns(from);
     if (!f) return f.error();
     auto t = resolve_pidns(to);
@@ -393,6 +391,12 @@ std::uint32_t CallerView::listed_pid(std::int32_t tgid) {
     return view_tgid(*p);
 }
 
+Status check_batch(std::size_t pids) {
+    if (pids <= kMaxBatch) return Ok{};
+    return make_error(Errc::invalid_argument,
+                      std::to_string(pids) + " pids in one call; send at most " + std::to_string(kMaxBatch) + " per call");
+}
+
 Result<std::optional<NsType>> parse_type_filter(std::string_view type) {
     if (type.empty()) return std::optional<NsType>{};
     auto only = ns_type_from_name(type);
@@ -455,9 +459,11 @@ Result<ProcessDescription> CallerView::describe_process(std::uint32_t pid) {
     return d;
 }
 
-Result<Labels> CallerView::labels_of(const NamespaceEntry& e) const {
-    if (e.rep_tgid == 0) return make_error(Errc::not_found, "no process of it may be inspected");
-    return read_labels(model_.proc_fd(), e.rep_tgid, e.rep_start);
+std::optional<Labels> CallerView::labels_of(const NamespaceEntry& e) const {
+    if (e.rep_tgid == 0) return std::nullopt;  // none of its processes may be inspected
+    auto labels = read_labels(model_.proc_fd(), e.rep_tgid, e.rep_start);
+    if (!labels) return std::nullopt;  // it exited, or the pid names another process now
+    return std::move(*labels);
 }
 
 std::vector<std::pair<std::string, std::string>> CallerView::holders_of(NsId id) {

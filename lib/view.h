@@ -77,8 +77,9 @@ void sort_entries(std::vector<NamespaceEntry>& entries);
 // A pid as the API takes it: 1 to 2^31-1.
 inline constexpr bool is_valid_pid(std::uint32_t pid) noexcept { return pid != 0 && pid <= 0x7fffffffu; }
 
-// Largest TranslatePids batch.
+// Largest TranslatePids batch; check_batch: Errc::invalid_argument beyond it.
 inline constexpr std::size_t kMaxBatch = 65536;
+Status check_batch(std::size_t pids);
 
 // Answers for one caller over the model's index. Short-lived: build one per request.
 //
@@ -120,9 +121,10 @@ public:
     Result<ProcessEntry> get_process(std::uint32_t pid);
     // DescribeProcess: GetProcess's checks, then its labels read fresh from /proc.
     Result<ProcessDescription> describe_process(std::uint32_t pid);
-    // The labels of a namespace entry's representative (rep_tgid), read now; Errc::not_found when
-    // it has none or it exited (or the pid names another process) since the entry was built.
-    Result<Labels> labels_of(const NamespaceEntry& e) const;
+    // The labels of a namespace entry's representative (rep_tgid), read now; nothing when it has
+    // none (no process of it may be inspected) or it exited (or the pid names another process)
+    // since the entry was built.
+    std::optional<Labels> labels_of(const NamespaceEntry& e) const;
     // What holds namespace `id`, as (kind, path): one entry per holder kind (process, task, fd,
     // ancestor), and one per nsfs bind mount ("mount", its mount point) in a mount namespace
     // whose reader process the caller may inspect (other mounts are counted as a "mount" entry
