@@ -22,9 +22,9 @@
 #include "quotas.h"
 #include "raw_message.h"
 #include "run_queue.h"
-#include "scheduler.h"
+#include "call.h"
 #include "signal_credit.h"
-#include "subscriptions.h"
+#include "subscription.h"
 
 namespace pidns {
 class Model;

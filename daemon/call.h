@@ -1,4 +1,4 @@
-// What the scheduler runs (scheduler.cpp): one method call being answered, resumable in slices.
+// One method call being answered: what the scheduler (scheduler.cpp) runs, resumable in slices.
 #pragma once
 
 #include <sdbus-c++/Error.h>
