@@ -125,4 +125,24 @@ void PeerPing::process() {
     }
 }
 
+sd_bus* open_ping_connection(const Options& o) {
+    sd_bus* b = nullptr;
+    int r = -EINVAL;
+    switch (o.bus) {
+    case BusKind::system: r = sd_bus_open_system(&b); break;
+    case BusKind::session: r = sd_bus_open_user(&b); break;
+    case BusKind::address:
+        if ((r = sd_bus_new(&b)) < 0) break;
+        if ((r = sd_bus_set_address(b, o.bus_address.c_str())) >= 0 && (r = sd_bus_set_bus_client(b, 1)) >= 0)
+            r = sd_bus_start(b);
+        break;
+    }
+    if (r < 0) {
+        spdlog::warn("cannot open a connection for pinging subscribers: {}", std::strerror(-r));
+        if (b != nullptr) sd_bus_unref(b);
+        return nullptr;
+    }
+    return b;
+}
+
 }  // namespace pidnsd
