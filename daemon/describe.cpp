@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "engine_state.h"
+#include "label_policy.h"
 #include "escape.h"
 #include "machines.h"
 #include "model.h"
@@ -40,32 +41,6 @@ void put_labels(Description& d, pidns::CallerView& v, const pidns::Labels& l, pi
     }
 }
 
-// The container of a process's cgroup as the engines' own state names it (their names, pods,
-// and the containers no cgroup pattern names: lib/engine_state.h); the patterns alone without it.
-// The container of cgroup `path` as the engines' own state names it (their names and pods, and
-// the containers no cgroup pattern finds: lib/engine_state.h), or `pattern` (container_of's)
-// as it is. Root's state names only a container whose cgroup only root could have named: a user
-// who may make cgroups (a delegated subtree) could name one after a real container's id and
-// borrow that container's name. `pattern_owner`: who could have named the pattern's cgroup.
-std::optional<pidns::ContainerLabel> named_container(pidns::EngineState* engines, const std::string& path,
-                                                     std::optional<pidns::ContainerLabel> pattern,
-                                                     std::optional<std::uint32_t> pattern_owner) {
-    if (!engines || path.empty() || (pattern && pattern_owner)) return pattern;
-    auto named = engines->label(path);
-    if (!named) return pattern;
-    if ((!pattern || named->depth != pattern->depth) &&
-        pidns::cgroup_label_owner(pidns::systemd_hierarchy_fd(), path, named->depth))
-        return pattern;  // a bare id or ctr's /NAMESPACE/ID in a cgroup a user could have named
-    return named;
-}
-
-// A process's labels with its container named from the engines' state (named_container).
-void name_container(pidns::EngineState* engines, pidns::Labels& l) {
-    auto named = named_container(engines, l.cgroup, l.container, l.container_owner);
-    if (named && (!l.container || named->depth != l.container->depth)) l.container_owner.reset();  // only root's
-    l.container = std::move(named);
-}
-
 // The uid keys: Uid in the caller's user namespace, User (its name in /etc/passwd) only for a
 // caller in pidnsd's user namespace, where host names mean something.
 void put_user(Description& d, pidns::CallerView& v, pidns::UserNames& users, std::uint32_t host_uid,
@@ -82,73 +57,15 @@ constexpr std::size_t kMaxMountHolders = 64;
 
 std::vector<uint32_t> to_u32(const std::vector<std::uint32_t>& v) { return {v.begin(), v.end()}; }
 
-// Calls `f(cgroup path)` ("" if unreadable) for each member of the namespace the caller may
-// inspect besides its representative, until `f` returns false or kMaxMemberReads were read
-// (beyond, the representative speaks for them).
-constexpr std::size_t kMaxMemberReads = 256;
-template <class F>
-void each_member_cgroup(pidns::CallerView& v, pidns::Model& model, const pidns::NamespaceEntry& e, F&& f) {
-    std::size_t reads = 0;
-    // False: stop.
-    auto visit = [&](std::int32_t tgid) {
-        if (tgid == e.rep_tgid) return true;
-        const auto* p = model.index().find_process(tgid);
-        if (!p || p->ns[pidns::ns_type_index(e.type)] != e.id || !v.may_inspect(*p)) return true;
-        if (++reads > kMaxMemberReads) return false;
-        return f(pidns::read_cgroup_path(model.proc_fd(), tgid));
-    };
-    if (v.sees_everything()) {
-        // may_inspect asks the model nothing for such a caller, so the index does not change
-        // under the walk: no copy of the member list, and at most kMaxMemberReads + 1 visited.
-        if (const auto* ns = model.index().find_namespace(e.id))
-            for (const auto tgid : ns->members)
-                if (!visit(tgid)) return;
-        return;
-    }
-    for (const auto tgid : v.members_of(e.id))
-        if (!visit(tgid)) return;
-}
-
-// Whether every member of the namespace the caller may inspect runs at or below cgroup `within`.
-bool all_members_within(pidns::CallerView& v, pidns::Model& model, const pidns::NamespaceEntry& e,
-                        const std::string& within) {
-    bool all = true;
-    each_member_cgroup(v, model, e, [&](const std::string& path) {
-        all = path.empty() || pidns::cgroup_within(path, within);
-        return all;
-    });
-    return all;
-}
-
-// The containers with members in the namespace other than its own (at cgroup `own`, "" when its
-// representative runs in none): who joined it (--pid/--network container:X, a pod's members, a
-// host namespace's --pid=host containers). At most kMaxSharers, each once.
-constexpr std::size_t kMaxSharers = 64;
-// (engine, id, name, who could have named its cgroup in the caller's user namespace or
-// kNamedByRoot), as ContainerSharers gives it.
-using Sharer = pidns::bus::WireSharer;
-constexpr std::uint32_t kNamedByRoot = pidns::bus::kNoUid;
-std::vector<Sharer> sharers_of(pidns::CallerView& v, pidns::Model& model, pidns::EngineState* engines,
-                               const pidns::NamespaceEntry& e, const std::string& own, pidns::TextBudget& budget) {
-    std::vector<Sharer> out;
-    std::vector<std::string> seen;  // container cgroups already looked at
-    each_member_cgroup(v, model, e, [&](const std::string& path) {
-        if (path.empty() || (!own.empty() && pidns::cgroup_within(path, own))) return true;
-        for (const auto& s : seen)
-            if (pidns::cgroup_within(path, s)) return true;
-        auto pattern = pidns::container_of(path);
-        const auto owner = pattern ? pidns::cgroup_label_owner(pidns::systemd_hierarchy_fd(), path, pattern->depth)
-                                   : std::nullopt;
-        const auto c = named_container(engines, path, pattern, owner);
-        if (!c) return true;
-        // The pattern's owner, unless the engines' state named another container (only root's).
-        const auto named_by = pattern && c->depth == pattern->depth && owner ? v.caller_uid(*owner) : kNamedByRoot;
-        seen.push_back(pidns::cgroup_prefix(path, c->depth));
-        // Escaped as put_labels' (an lxc or nspawn id and name are cgroup names, as CGroup is).
-        out.emplace_back(std::string(pidns::container_engine_name(c->engine)), budget.escape(c->id), budget.escape(c->name),
-                         named_by);
-        return out.size() < kMaxSharers;
-    });
+// ContainerSharers: (engine, id, name, who could have named its cgroup in the caller's user
+// namespace or kNoUid), id and name escaped as put_labels' (an lxc or nspawn id and name are
+// cgroup names, as CGroup is).
+std::vector<pidns::bus::WireSharer> to_wire(std::vector<pidns::ContainerSharer>&& sharers, pidns::TextBudget& budget) {
+    std::vector<pidns::bus::WireSharer> out;
+    out.reserve(sharers.size());
+    for (auto& s : sharers)
+        out.emplace_back(std::string(pidns::container_engine_name(s.engine)), budget.escape(s.id), budget.escape(s.name),
+                         s.named_by.value_or(pidns::bus::kNoUid));
     return out;
 }
 
@@ -184,15 +101,15 @@ Description describe_entry(pidns::CallerView& v, pidns::UserNames& users, const 
         if (const auto pid = v.listed_pid(e.rep_tgid)) d[key::kRepresentativePid] = sdbus::Variant(pid);
         // Its container is its representative's: a pid namespace's init, else its oldest member,
         // the one that made it. The other containers with members in it joined it.
-        name_container(engines, *labels);
+        pidns::name_container(engines, *labels);
         const auto own = labels->container ? pidns::cgroup_prefix(labels->cgroup, labels->container->depth) : std::string();
-        if (auto sharers = sharers_of(v, model, engines, e, own, budget); !sharers.empty())
+        if (auto sharers = to_wire(pidns::sharers_of(v, model, engines, e, own), budget); !sharers.empty())
             d[key::kContainerSharers] = sdbus::Variant(sharers);
         put_labels(d, v, *labels, budget);
         // machined's machine of the representative's unit, when every member runs in that unit.
         if (const auto* name = machines ? machines->name_of_unit(labels->unit) : nullptr)
             if (const auto unit_cgroup = pidns::cgroup_upto(labels->cgroup, labels->unit);
-                !unit_cgroup.empty() && all_members_within(v, model, e, unit_cgroup))
+                !unit_cgroup.empty() && pidns::all_members_within(v, model, e, unit_cgroup))
                 put_text(d, key::kMachine, *name, budget);
         if (const auto* p = model.index().find_process(e.rep_tgid)) put_user(d, v, users, p->uid[1], budget);
     }
@@ -231,7 +148,7 @@ Description describe_process(pidns::CallerView& v, pidns::UserNames& users, cons
         d[key::kThreads] = sdbus::Variant(to_u32(p.threads));
         pidns::TextBudget budget;
         put_user(d, v, users, p.host_uid, budget);
-        name_container(engines, p.labels);
+        pidns::name_container(engines, p.labels);
         put_labels(d, v, p.labels, budget);
         if (const auto* name = machines ? machines->name_of_unit(p.labels.unit) : nullptr)
             put_text(d, key::kMachine, *name, budget);
