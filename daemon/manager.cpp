@@ -79,7 +79,7 @@ void Manager::TranslatePids(sdbus::Result<std::vector<uint32_t>>&& result, std::
     const std::size_t n = pids.size();
     queue(make_call("TranslatePids", std::move(result),
                                         std::unique_ptr<Work<std::vector<uint32_t>>>(
-                                            std::make_unique<TranslateMany>(std::move(pids), from, to)),
+                                            std::make_unique<TranslateMany>(pidns::TranslateQuery(std::move(pids), from, to))),
                                         CallEnv{model_, clients_, polkit_},
                                         {{detail::kFrom, std::to_string(from)}, {detail::kTo, std::to_string(to)}}, false, n));
 }
@@ -121,7 +121,7 @@ void Manager::GetProcess(sdbus::Result<std::vector<uint32_t>, std::vector<uint32
 
 void Manager::ListProcesses(sdbus::Result<std::vector<uint32_t>>&& result, uint64_t ns) {
     queue(make_call("ListProcesses", std::move(result),
-                                        std::unique_ptr<Work<std::vector<uint32_t>>>(std::make_unique<ListProcessesWork>(ns)),
+                                        std::unique_ptr<Work<std::vector<uint32_t>>>(std::make_unique<ListProcessesWork>(pidns::ProcessListQuery(ns))),
                                         CallEnv{model_, clients_, polkit_}, {{detail::kNamespace, std::to_string(ns)}}));
 }
 

@@ -1,5 +1,5 @@
-// The sliced queries pidnsd's methods run (method_call.h's Work): translations, namespace
-// listings and entries, process listings and pid tree dumps, each resumable at a deadline.
+// The works pidnsd's methods run (method_call.h): the lib/query.h engine's queries, namespace
+// answers made entry by entry (labels read ahead), and pid tree dumps, each resumable at a deadline.
 #pragma once
 
 #include <algorithm>
@@ -13,6 +13,7 @@
 
 #include "method_call.h"
 #include "pid_dump.h"
+#include "query.h"
 #include "signals.h"
 #include "wire.h"
 
@@ -20,88 +21,25 @@ namespace pidnsd {
 
 using DumpTuple = pidns::bus::WireDumpEntry;
 
-inline bool past(Clock::time_point deadline) { return Clock::now() >= deadline; }
-// The deadline as looked at after step `pos` of a loop: after every step, or, when each step is
-// cheap (O(1), no read), after every 16th.
-inline bool past_after(std::size_t pos, bool cheap, Clock::time_point deadline) {
-    return (!cheap || (pos & 15) == 0) && past(deadline);
-}
+// A lib/query.h query as a method's Work: a step per slice, its answer once complete.
+template <class Q, class T>
+class QueryWork final : public Work<T> {
+public:
+    explicit QueryWork(Q query) : q_(std::move(query)) {}
+    std::optional<std::tuple<T>> run(pidns::CallerView& v, Client&, Clock::time_point deadline) override {
+        if (!unwrap(q_.step(v, deadline))) return std::nullopt;
+        return std::make_tuple(std::move(q_.answer()));
+    }
+    void restart() override { q_.restart(); }
+
+private:
+    Q q_;
+};
 
 // TranslatePids: a slice of pids at a time.
-class TranslateMany final : public Work<std::vector<uint32_t>> {
-public:
-    TranslateMany(std::vector<uint32_t> pids, uint64_t from, uint64_t to) : pids_(std::move(pids)), from_(from), to_(to) {}
-    std::optional<std::tuple<std::vector<uint32_t>>> run(pidns::CallerView& v, Client&, Clock::time_point deadline) override {
-        if (!resolved_) {
-            f_ = unwrap(v.resolve_pidns(from_));
-            t_ = unwrap(v.resolve_pidns(to_));
-            out_.reserve(pids_.size());
-            resolved_ = true;
-        }
-        while (pos_ < pids_.size()) {
-            pos_ += unwrap(v.translate_some(std::span<const uint32_t>(pids_).subspan(pos_), f_, t_, out_, deadline));
-            if (pos_ < pids_.size() && past(deadline)) return std::nullopt;
-        }
-        return std::make_tuple(std::move(out_));
-    }
-    void restart() override {
-        resolved_ = false;
-        out_.clear();
-        pos_ = 0;
-    }
-
-private:
-    std::vector<uint32_t> pids_;
-    uint64_t from_, to_;
-    bool resolved_ = false;
-    pidns::NsId f_ = 0, t_ = 0;
-    std::vector<uint32_t> out_;
-    std::size_t pos_ = 0;
-};
-
-// ListNamespaces and GetNamespace: entries built namespace by namespace, member by member.
-class Entries final {
-public:
-    // One step over `ids`; true when every entry is built (or skipped as invisible or gone).
-    bool run(pidns::CallerView& v, Clock::time_point deadline) {
-        // For a caller who sees everything an entry is O(1) (the index's per-namespace summary).
-        const bool cheap = v.sees_everything();
-        while (pos_ < ids_.size()) {
-            if (!in_entry_) {
-                if (!v.can_see(ids_[pos_])) {
-                    ++pos_;
-                    if (past_after(pos_, cheap, deadline)) return false;
-                    continue;
-                }
-                build_ = pidns::CallerView::EntryBuild{};
-                build_.id = ids_[pos_];
-                in_entry_ = true;
-            }
-            pidns::NamespaceEntry e;
-            const auto r = v.build_entry(build_, e, deadline);
-            if (r == pidns::CallerView::Built::more) return false;
-            if (r == pidns::CallerView::Built::done) entries_.push_back(e);
-            in_entry_ = false;
-            ++pos_;
-            if (pos_ < ids_.size() && past_after(pos_, cheap, deadline)) return false;
-        }
-        return true;
-    }
-    void start(std::vector<pidns::NsId> ids) {
-        ids_ = std::move(ids);
-        entries_.clear();
-        pos_ = 0;
-        in_entry_ = false;
-    }
-    std::vector<pidns::NamespaceEntry>& entries() { return entries_; }
-
-private:
-    std::vector<pidns::NsId> ids_;
-    std::size_t pos_ = 0;
-    bool in_entry_ = false;
-    pidns::CallerView::EntryBuild build_;
-    std::vector<pidns::NamespaceEntry> entries_;
-};
+using TranslateMany = QueryWork<pidns::TranslateQuery, std::vector<uint32_t>>;
+// ListProcesses.
+using ListProcessesWork = QueryWork<pidns::ProcessListQuery, std::vector<uint32_t>>;
 
 // ListNamespaces and DescribeNamespaces: the entries of the namespaces of a type (or all), sorted,
 // each made into the answer by `make` (a tuple, or a description that reads /proc), a slice at a time.
@@ -113,20 +51,17 @@ public:
     // `cheap`: `make` reads nothing (the clock is then read every 16 answers, not after each).
     // `labels_from`: read the representatives' labels ahead on its helper thread (DescribeNamespaces).
     ListWork(std::string type, Make make, bool cheap, pidns::Model* labels_from = nullptr)
-        : type_(std::move(type)), make_(std::move(make)), cheap_(cheap), labels_from_(labels_from) {}
+        : entries_(std::move(type)), make_(std::move(make)), cheap_(cheap), labels_from_(labels_from) {}
     std::optional<std::tuple<std::vector<T>>> run(pidns::CallerView& v, Client& c, Clock::time_point deadline) override {
         if (!started_) {
-            const auto only = unwrap(pidns::parse_type_filter(type_));
-            entries_.start(v.namespaces_of_type(only));
             out_.clear();
             pos_ = 0;
             started_ = true;
             sorted_ = false;
         }
-        if (!entries_.run(v, deadline)) return std::nullopt;
-        auto& list = entries_.entries();
+        if (!sorted_ && !unwrap(entries_.step(v, deadline))) return std::nullopt;
+        auto& list = entries_.answer();
         if (!sorted_) {
-            pidns::sort_entries(list);
             out_.reserve(list.size());
             sorted_ = true;
             start_read_ahead(list);
@@ -140,7 +75,7 @@ public:
             out_.push_back(make_(v, list[pos_], labels));
             SignalFanout::told(c, list[pos_].id);
             ++pos_;
-            if (pos_ < list.size() && past_after(pos_, cheap_, deadline)) return std::nullopt;
+            if (pos_ < list.size() && pidns::past_after(pos_, cheap_, deadline)) return std::nullopt;
         }
         ahead_.reset();
         labels_ = {};
@@ -148,6 +83,7 @@ public:
     }
     void restart() override {
         started_ = false;
+        entries_.restart();
         ahead_.reset();
         labels_ = {};
     }
@@ -178,12 +114,11 @@ private:
         }
     }
 
-    std::string type_;
+    pidns::NamespaceListQuery entries_;
     Make make_;
     bool cheap_;
     pidns::Model* labels_from_;
     bool started_ = false, sorted_ = false;
-    Entries entries_;
     std::vector<T> out_;
     std::size_t pos_ = 0;
     std::vector<std::optional<pidns::Result<pidns::Labels>>> labels_;  // list's, as read ahead; sized once
@@ -195,56 +130,18 @@ template <class T>
 class OneWork final : public Work<T> {
 public:
     using Make = std::function<T(pidns::CallerView&, const pidns::NamespaceEntry&)>;
-    OneWork(uint64_t ref, Make make) : ref_(ref), make_(std::move(make)) {}
+    OneWork(uint64_t ref, Make make) : query_(ref), make_(std::move(make)) {}
     std::optional<std::tuple<T>> run(pidns::CallerView& v, Client& c, Clock::time_point deadline) override {
-        if (!started_) {
-            entries_.start({unwrap(v.resolve(ref_))});
-            started_ = true;
-        }
-        if (!entries_.run(v, deadline)) return std::nullopt;
-        if (entries_.entries().empty())
-            throw to_dbus_error(pidns::make_error(pidns::Errc::no_such_namespace,
-                                                  "namespace " + std::to_string(ref_) +
-                                                      " left the index while being described; list the namespaces again"));
-        const auto& e = entries_.entries().front();
+        if (!unwrap(query_.step(v, deadline))) return std::nullopt;
+        const auto& e = query_.answer();
         SignalFanout::told(c, e.id);
         return std::make_tuple(make_(v, e));
     }
-    void restart() override { started_ = false; }
+    void restart() override { query_.restart(); }
 
 private:
-    uint64_t ref_;
+    pidns::NamespaceQuery query_;
     Make make_;
-    bool started_ = false;
-    Entries entries_;
-};
-
-class ListProcessesWork final : public Work<std::vector<uint32_t>> {
-public:
-    explicit ListProcessesWork(uint64_t ref) : ref_(ref) {}
-    std::optional<std::tuple<std::vector<uint32_t>>> run(pidns::CallerView& v, Client&, Clock::time_point deadline) override {
-        if (!started_) {
-            const auto id = unwrap(v.resolve(ref_));
-            members_ = v.members_of(id);
-            out_.clear();
-            pos_ = 0;
-            started_ = true;
-        }
-        while (pos_ < members_.size()) {
-            if (const auto pid = v.listed_pid(members_[pos_++])) out_.push_back(pid);
-            if ((pos_ & 15) == 0 && past(deadline)) return std::nullopt;
-        }
-        std::sort(out_.begin(), out_.end());
-        return std::make_tuple(std::move(out_));
-    }
-    void restart() override { started_ = false; }
-
-private:
-    uint64_t ref_;
-    bool started_ = false;
-    std::vector<std::int32_t> members_;
-    std::size_t pos_ = 0;
-    std::vector<uint32_t> out_;
 };
 
 // DumpPidTree: the subtree read from /proc in slices (lib/pid_dump.h), then whether the caller

@@ -33,6 +33,7 @@
 #include "caller.h"
 #include "fuzz_check.h"
 #include "model.h"
+#include "query.h"
 #include "view.h"
 
 namespace {
@@ -176,6 +177,19 @@ void check_error(const Error& e) {
     }
 }
 
+// A query (lib/query.h) run as pidnsd runs it, in slices (each step given a deadline already
+// past: the least work a step does, every resume point taken), or at once.
+template <class Q>
+auto run_query(Q q, CallerView& v, bool sliced) -> Result<std::decay_t<decltype(q.answer())>> {
+    const Deadline deadline = sliced ? Deadline{} : kNoDeadline;
+    for (std::size_t steps = 0;; ++steps) {
+        auto done = q.step(v, deadline);
+        if (!done) return done.error();
+        if (*done) return std::move(q.answer());
+        FUZZ_CHECK(steps < (std::size_t{1} << 22));  // every step makes progress
+    }
+}
+
 bool is_sorted_listing(const std::vector<NamespaceEntry>& v) {
     return std::is_sorted(v.begin(), v.end(), [](const NamespaceEntry& a, const NamespaceEntry& b) {
         if (a.type != b.type) return ns_type_index(a.type) < ns_type_index(b.type);
@@ -185,7 +199,9 @@ bool is_sorted_listing(const std::vector<NamespaceEntry>& v) {
 }
 
 void run_op(Live& l, CallerView& v, Reader& in) {
-    switch (in.u8() % 9) {
+    const std::uint8_t method = in.u8();
+    const bool sliced = (method & 0x80) != 0;  // queries: in slices, as pidnsd runs them, or at once
+    switch (method % 9) {
     case 0: {  // TranslatePid
         const std::uint32_t pid = pick_pid(l, in);
         const std::uint64_t from = pick_ref(l, in), to = pick_ref(l, in);
@@ -208,7 +224,7 @@ void run_op(Live& l, CallerView& v, Reader& in) {
             for (std::size_t i = 0; i < n; ++i) pids.push_back(pick_pid(l, in));
         }
         const std::uint64_t from = pick_ref(l, in), to = pick_ref(l, in);
-        auto r = v.translate_many(pids, from, to);
+        auto r = run_query(TranslateQuery(pids, from, to), v, sliced);
         if (!r) {
             check_error(r.error());
             if (pids.size() > kMaxBatch) FUZZ_CHECK(r.error().code == Errc::invalid_argument);
@@ -227,7 +243,7 @@ void run_op(Live& l, CallerView& v, Reader& in) {
         const std::string type = k >= 200 ? in.str(k % 10)
                                  : k % 9 == 0 ? std::string()
                                               : std::string(ns_type_name(kAllNsTypes[k % 9 - 1]));
-        auto r = v.list_namespaces(type);
+        auto r = run_query(NamespaceListQuery(type), v, sliced);
         auto f = parse_type_filter(type);
         if (!r) {
             FUZZ_CHECK(r.error().code == Errc::invalid_argument && !f.ok());
@@ -241,7 +257,7 @@ void run_op(Live& l, CallerView& v, Reader& in) {
         break;
     }
     case 3: {  // GetNamespace
-        auto r = v.get_namespace(pick_ref(l, in));
+        auto r = run_query(NamespaceQuery(pick_ref(l, in)), v, sliced);
         if (!r) check_error(r.error());
         else FUZZ_CHECK(r->id != 0);
         break;
@@ -259,7 +275,7 @@ void run_op(Live& l, CallerView& v, Reader& in) {
         break;
     }
     case 5: {  // ListProcesses
-        auto r = v.list_processes(pick_ref(l, in));
+        auto r = run_query(ProcessListQuery(pick_ref(l, in)), v, sliced);
         if (!r) {
             check_error(r.error());
             break;

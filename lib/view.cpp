@@ -245,19 +245,6 @@ Result<std::uint32_t> CallerView::translate_resolved(std::int32_t nr, NsId from,
     return static_cast<std::uint32_t>(*r);
 }
 
-Result<std::vector<std::uint32_t>> CallerView::translate_many(const std::vector<std::uint32_t>& pids,
-                                                              std::uint64_t from, std::uint64_t to) {
-    if (auto s = check_batch(pids.size()); !s) return s.error();
-    auto f = resolve_pidns(from);
-    if (!f) return f.error();
-    auto t = resolve_pidns(to);
-    if (!t) return t.error();
-    std::vector<std::uint32_t> out;
-    out.reserve(pids.size());
-    if (auto s = translate_some(pids, *f, *t, out); !s) return s.error();
-    return out;
-}
-
 Result<std::size_t> CallerView::translate_some(std::span<const std::uint32_t> pids, NsId from, NsId to,
                                                std::vector<std::uint32_t>& out,
                                                std::chrono::steady_clock::time_point deadline) {
@@ -289,14 +276,6 @@ Result<std::size_t> CallerView::translate_some(std::span<const std::uint32_t> pi
         out.push_back(it->second);
     }
     return done;
-}
-
-NamespaceEntry CallerView::entry(const Namespace& ns) {
-    EntryBuild b;
-    b.id = ns.meta.id;
-    NamespaceEntry e;
-    (void)build_entry(b, e, std::chrono::steady_clock::time_point::max());
-    return e;
 }
 
 CallerView::Built CallerView::build_entry(EntryBuild& b, NamespaceEntry& e,
@@ -412,24 +391,6 @@ void sort_entries(std::vector<NamespaceEntry>& entries) {
         if (a.level != b.level) return a.level < b.level;
         return a.id < b.id;
     });
-}
-
-Result<std::vector<NamespaceEntry>> CallerView::list_namespaces(std::string_view type) {
-    auto only = parse_type_filter(type);
-    if (!only) return only.error();
-    std::vector<NamespaceEntry> out;
-    for (const auto& [id, ns] : index_.namespaces()) {
-        if (*only && ns.meta.type != **only) continue;
-        if (visible(ns)) out.push_back(entry(ns));
-    }
-    sort_entries(out);
-    return out;
-}
-
-Result<NamespaceEntry> CallerView::get_namespace(std::uint64_t ref) {
-    auto id = resolve(ref);
-    if (!id) return id.error();
-    return entry(*index_.find_namespace(*id));
 }
 
 Result<ProcessEntry> CallerView::get_process(std::uint32_t pid) {
@@ -555,19 +516,6 @@ ProcessEntry CallerView::entry_of(const TaskView& task) {
     }
     for (std::size_t i = 0; i < ns.size(); ++i) e.ns[i] = visible(ns[i]) ? ns[i] : 0;
     return e;
-}
-
-Result<std::vector<std::uint32_t>> CallerView::list_processes(std::uint64_t ref) {
-    auto id = resolve(ref);
-    if (!id) return id.error();
-    std::vector<std::uint32_t> out;
-    for (auto tgid : index_.find_namespace(*id)->members) {
-        const auto* p = index_.find_process(tgid);
-        if (!p || !may_inspect(*p)) continue;
-        if (auto v = view_tgid(*p)) out.push_back(v);
-    }
-    std::sort(out.begin(), out.end());
-    return out;
 }
 
 std::uint32_t CallerView::namespace_count() {
