@@ -87,8 +87,10 @@ struct Figures {
 // (and, with `status`, read its /proc/PID/status: the NSpid chain no link gives), the pids split
 // between 2 threads (as Model::rescan reads on 2 threads). Milliseconds.
 double readlink_floor(int proc_fd, int links, bool status = false) {
-    static const char* kNames[] = {"pid", "user", "mnt", "net", "uts", "ipc", "cgroup", "time", "pid_for_children",
-                                   "time_for_children"};
+    std::vector<std::string> names;  // the ten ns/* links, the types' first
+    for (auto t : pidns::kAllNsTypes) names.emplace_back(pidns::ns_type_link(t));
+    names.emplace_back("ns/pid_for_children");
+    names.emplace_back("ns/time_for_children");
     const auto t0 = Clock::now();
     std::vector<int> pids;
     DIR* d = ::opendir("/proc");
@@ -100,7 +102,7 @@ double readlink_floor(int proc_fd, int links, bool status = false) {
         std::vector<char> text(4096);
         for (std::size_t i = from; i < pids.size(); i += step) {
             for (int l = 0; l < links; ++l) {
-                std::snprintf(path, sizeof path, "%d/ns/%s", pids[i], kNames[l]);
+                std::snprintf(path, sizeof path, "%d/%s", pids[i], names[static_cast<std::size_t>(l)].c_str());
                 (void)!::readlinkat(proc_fd, path, buf, sizeof buf);
             }
             if (!status) continue;

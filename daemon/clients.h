@@ -22,7 +22,9 @@
 #include "quotas.h"
 #include "raw_message.h"
 #include "run_queue.h"
+#include "call.h"
 #include "signal_credit.h"
+#include "subscription.h"
 
 namespace pidns {
 class Model;
@@ -31,62 +33,6 @@ class Model;
 namespace pidnsd {
 
 struct Client;
-
-// One method call being answered: a resumable computation that replies when it is done.
-class Call {
-public:
-    // `pids`: what a TranslatePids holds; `dump`: a DumpPidTree (each holds its tasks as it reads).
-    explicit Call(const char* method, std::size_t pids = 0, bool dump = false)
-        : method_(method), pids_(pids), dump_(dump) {}
-    virtual ~Call() = default;
-    Call(const Call&) = delete;
-    Call& operator=(const Call&) = delete;
-
-    enum class Step : std::uint8_t {
-        more,    // the deadline came first: call step() again later
-        done,    // replied
-        parked,  // waiting for an outside answer (polkit); resume() makes it runnable again
-    };
-    // Works on until `deadline` (checked between pieces of work). Must not throw.
-    virtual Step step(Client& client, Clock::time_point deadline) = 0;
-    // Replies with this error instead (the caller could not be identified, limits). Must not throw.
-    virtual void fail(const sdbus::Error& error) noexcept = 0;
-    // The outside answer a parked call waited for.
-    virtual void resume(bool authorized) { (void)authorized; }
-
-    [[nodiscard]] const char* method() const noexcept { return method_; }
-    [[nodiscard]] std::size_t pids() const noexcept { return pids_; }
-    [[nodiscard]] std::size_t dumps() const noexcept { return dump_ ? 1 : 0; }
-    // What it holds while it is answered: one call, its pids, its dump.
-    [[nodiscard]] Usage holding() const noexcept { return Usage{1, pids_, dumps(), 0, 0}; }
-    std::uint64_t id = 0;        // set by the registry
-    bool checked = false;        // the caller's credentials were re-read for this call
-    // Whom it is charged to: nobody yet, its connection (before identification), or a principal.
-    enum class Charged : std::uint8_t { none, connection, principal } charged = Charged::none;
-    Principal charged_to;
-
-private:
-    const char* method_;
-    std::size_t pids_;
-    bool dump_;
-};
-
-// What a subscriber (Subscribe()) has been told and what waits to be sent to it.
-struct Subscription {
-    std::unordered_set<std::uint64_t> told;  // namespaces it knows of (signals, replies): NamespaceRemoved goes to these
-    // Changes decided for it and not sent yet, coalesced: an Added cancelled by its Removed is never sent.
-    struct Pending {
-        std::uint64_t id;
-        bool added;
-        pidns::NsType type;
-        bool cancelled = false;
-    };
-    std::deque<Pending> pending;
-    std::unordered_map<std::uint64_t, std::size_t> pending_added;  // id -> pending Added not cancelled
-    bool resync = false;  // it fell behind: one Resync replaces what it missed
-    Clock::time_point checked{};  // when its credentials were last re-read
-    Bucket tokens{limits::kSignalBurst, limits::kSignalsPerSecond};
-};
 
 struct Client {
     enum class Identity : std::uint8_t { unknown, asking, known };
@@ -214,7 +160,7 @@ public:
     [[nodiscard]] std::optional<Clock::time_point> next_revalidation() const;
 
     // Limits exceeded: the D-Bus error, counted and logged (once per client, rate-limited).
-    sdbus::Error limit_error(Client* c, const std::string& sender, const std::string& what);
+    sdbus::Error limit_error(Client* c, const std::string& sender, const Refusal& refusal);
 
     [[nodiscard]] std::size_t count() const noexcept { return clients_.size(); }
     [[nodiscard]] std::size_t calls_in_flight() const noexcept {

@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "wire.h"
 #include "quotas.h"
 
 namespace pidnsd {
@@ -14,7 +15,7 @@ constexpr const char* kMachineInterface = "org.freedesktop.machine1.Machine";
 
 Machines::Machines(sdbus::IConnection& conn)
     : conn_(conn),
-      bus_(sdbus::createProxy(conn, "org.freedesktop.DBus", "/org/freedesktop/DBus")),
+      bus_(sdbus::createProxy(conn, pidns::bus::kBusDriverName, pidns::bus::kBusDriverPath)),
       machined_(sdbus::createProxy(conn, kMachined, "/org/freedesktop/machine1")) {
     // Matches only the one name (arg0), so that other clients' comings and goings cost nothing here.
     owner_watch_ = conn.addMatch(std::string("type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
@@ -57,7 +58,7 @@ void Machines::start_refresh() {
     // Asking machined directly would start it by bus activation: ask the bus whether it runs.
     try {
         bus_->callMethodAsync("NameHasOwner")
-            .onInterface("org.freedesktop.DBus")
+            .onInterface(pidns::bus::kBusDriverName)
             .withTimeout(limits::kMachinedTimeout)
             .withArguments(std::string(kMachined))
             .uponReplyInvoke([this](const sdbus::Error* error, bool running) {
@@ -92,7 +93,7 @@ void Machines::list_machines() {
                     try {
                         auto proxy = sdbus::createProxy(conn_, kMachined, std::get<3>(m));
                         proxy->callMethodAsync("GetAll")
-                            .onInterface("org.freedesktop.DBus.Properties")
+                            .onInterface(pidns::bus::kPropertiesInterface)
                             .withTimeout(limits::kMachinedTimeout)
                             .withArguments(std::string(kMachineInterface))
                             .uponReplyInvoke([this, name = std::get<0>(m)](const sdbus::Error* err,

@@ -12,6 +12,7 @@
 #include "fast_arrays.h"  // before the adaptor: whole-array au
 #include "index.h"
 #include "labels.h"
+#include "wire.h"
 #include "org.pidns.Manager1.adaptor.h"
 
 namespace pidns {
@@ -29,9 +30,6 @@ class Clients;
 class Machines;
 class Polkit;
 class SignalFanout;
-
-inline constexpr const char* kBusName = "org.pidns";
-inline constexpr const char* kObjectPath = "/org/pidns";
 
 class Manager final : public sdbus::AdaptorInterfaces<org::pidns::Manager1_adaptor> {
 public:
@@ -57,10 +55,8 @@ public:
     // What DumpPidTreeWithSequence reports: the process events applied to the index so far.
     void set_event_sequence(std::function<std::uint64_t()> sequence) { event_sequence_ = std::move(sequence); }
 
-    using DumpTuple = sdbus::Struct<uint32_t, uint32_t, std::vector<uint32_t>, uint32_t, uint32_t, uint32_t, uint32_t,
-                                    uint64_t, uint64_t, uint32_t>;
-    using NamespaceTuple = sdbus::Struct<uint64_t, uint64_t, std::string, uint64_t, uint64_t, uint32_t, uint32_t,
-                                         uint32_t, uint32_t>;
+    using DumpTuple = pidns::bus::WireDumpEntry;
+    using NamespaceTuple = pidns::bus::WireNamespace;
     using Description = std::map<std::string, sdbus::Variant>;
 
 private:

@@ -9,14 +9,15 @@
 #include <algorithm>
 #include <cstring>
 
+#include "wire.h"
 #include "raw_message.h"
 
 namespace pidnsd {
 
 PeerPing::PeerPing(sdbus::IConnection& main, std::function<sd_bus*()> open) : open_(std::move(open)) {
     // sdbus-c++ 1.2 does not hand out its sd_bus: a message made on the connection knows it.
-    auto proxy = sdbus::createProxy(main, "org.freedesktop.DBus", "/org/freedesktop/DBus");
-    auto probe = proxy->createMethodCall("org.freedesktop.DBus.Peer", "Ping");
+    auto proxy = sdbus::createProxy(main, pidns::bus::kBusDriverName, pidns::bus::kBusDriverPath);
+    auto probe = proxy->createMethodCall(pidns::bus::kPeerInterface, "Ping");
     if (sd_bus_message* m = raw_message(probe)) main_ = sd_bus_ref(sd_bus_message_get_bus(m));
 }
 
@@ -47,7 +48,7 @@ bool PeerPing::ping(const std::string& destination, std::function<void(Result)> 
     Conn* c = room();
     if (c == nullptr) return false;
     sd_bus_message* m = nullptr;
-    if (sd_bus_message_new_method_call(c->bus, &m, destination.c_str(), "/", "org.freedesktop.DBus.Peer", "Ping") < 0)
+    if (sd_bus_message_new_method_call(c->bus, &m, destination.c_str(), "/", pidns::bus::kPeerInterface, "Ping") < 0)
         return false;
     auto p = std::make_unique<Pending>(Pending{this, next_id_++, c->bus, nullptr, std::move(done)});
     // No timeout of its own: the bus answers for a peer that leaves, and one that stays silent
@@ -122,6 +123,26 @@ void PeerPing::process() {
         }
         ++i;
     }
+}
+
+sd_bus* open_ping_connection(const Options& o) {
+    sd_bus* b = nullptr;
+    int r = -EINVAL;
+    switch (o.bus) {
+    case BusKind::system: r = sd_bus_open_system(&b); break;
+    case BusKind::session: r = sd_bus_open_user(&b); break;
+    case BusKind::address:
+        if ((r = sd_bus_new(&b)) < 0) break;
+        if ((r = sd_bus_set_address(b, o.bus_address.c_str())) >= 0 && (r = sd_bus_set_bus_client(b, 1)) >= 0)
+            r = sd_bus_start(b);
+        break;
+    }
+    if (r < 0) {
+        spdlog::warn("cannot open a connection for pinging subscribers: {}", std::strerror(-r));
+        if (b != nullptr) sd_bus_unref(b);
+        return nullptr;
+    }
+    return b;
 }
 
 }  // namespace pidnsd

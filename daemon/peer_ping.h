@@ -11,6 +11,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "options.h"
+
 namespace pidnsd {
 
 // dbus-daemon lets one connection wait for at most 128 answers (max_replies_per_connection) and
@@ -73,5 +75,9 @@ private:
     std::uint64_t next_id_ = 1;
     std::unordered_map<std::uint64_t, std::unique_ptr<Pending>> pending_;
 };
+
+// Another connection to the bus pidnsd serves on (`o`), for Peer.Ping; nullptr when it cannot
+// be made (logged).
+sd_bus* open_ping_connection(const Options& o);
 
 }  // namespace pidnsd

@@ -19,8 +19,6 @@
 
 namespace pidnsd {
 
-inline constexpr const char* kInspectAction = "org.pidns.inspect";
-
 class Polkit {
 public:
     using Details = std::map<std::string, std::string>;

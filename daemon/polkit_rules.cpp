@@ -127,7 +127,7 @@ void PolkitRules::reload() {
     fingerprint_ = fingerprint();
     naming_.clear();
     // A rule names the action, or its vendor's prefix ("org.pidns."): a rule that grants every
-    // action without naming any is not seen (README "Security").
+    // action without naming any is not seen (pidnsd(8), SECURITY).
     const std::string vendor = action_.substr(0, action_.rfind('.') + 1);
     for (const auto& d : dirs_)
         for (const auto& file : rules_files(d))

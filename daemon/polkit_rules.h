@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "wire.h"
+
 namespace pidnsd {
 
 // An <allow_*> value of a polkit action.
@@ -37,7 +39,7 @@ public:
     // polkitd 122's rules directories and the file dbus/org.pidns.policy is installed as.
     PolkitRules(std::vector<std::string> rules_dirs = {"/etc/polkit-1/rules.d", "/usr/share/polkit-1/rules.d"},
                 std::string action_file = "/usr/share/polkit-1/actions/org.pidns.policy",
-                std::string action = "org.pidns.inspect");
+                std::string action = pidns::bus::kInspectAction);
 
     void reload();
     void refresh(std::chrono::steady_clock::time_point now);

@@ -1,4 +1,4 @@
-// Principals' usage against their limits and their class's pool; refusals in the caller's own terms.
+// Principals' usage against their limits and their class's pool; refusals typed in the caller's own terms.
 #include "quota.h"
 
 #include <array>
@@ -33,34 +33,6 @@ void take_from(Usage& u, const Usage& add) {
         auto& f = field(u, m);
         f -= std::min(f, field(add, m));
     }
-}
-
-// "3 calls being answered", "2 subscribed connections", ... (n of the measure).
-std::string count_of(std::size_t n, Measure m) {
-    const std::string s = std::to_string(n);
-    switch (m) {
-    case Measure::calls: return s + (n == 1 ? " call" : " calls") + " being answered";
-    case Measure::pids: return s + " pids in TranslatePids calls being answered";
-    case Measure::dumps: return s + " DumpPidTree " + (n == 1 ? "call" : "calls") + " being answered";
-    case Measure::clients: return s + (n == 1 ? " connection" : " connections") + " with state in pidnsd";
-    case Measure::subscribers: return s + " subscribed " + (n == 1 ? "connection" : "connections");
-    }
-    return s;
-}
-
-const char* noun(Measure m) {
-    switch (m) {
-    case Measure::calls: return "calls";
-    case Measure::pids: return "TranslatePids pids";
-    case Measure::dumps: return "DumpPidTree calls";
-    case Measure::clients: return "connections";
-    case Measure::subscribers: return "subscriptions";
-    }
-    return "requests";
-}
-
-std::string whose(const Principal& p) {
-    return "uid " + std::to_string(p.uid) + (p.privileged ? " (privileged)" : "");
 }
 
 }  // namespace
@@ -166,27 +138,24 @@ Bucket* Quotas::property_time(const Principal& p) {
     return it == principals_.end() ? nullptr : &it->second.properties;
 }
 
-std::string Quotas::describe(const Verdict& v, const Principal& p, const Usage& connection) const {
-    const Measure m = v.what;
+Refusal Quotas::refusal(const Verdict& v, const Principal& p, const Usage& connection) const {
+    Refusal r;
+    r.verdict = v;
+    r.principal = p;
     switch (v.over) {
-    case Over::none: return {};
+    case Over::none:
+    case Over::unidentified: break;  // nothing of the caller's own to say
     case Over::principal:
-        return whose(p) + " has " + count_of(field(usage(p), m), m) + ", at most " +
-               std::to_string(field(limits_.per_principal, m)) +
-               " over all its connections (those of processes in user namespaces it made count as its own)";
     case Over::pool:
-        // The pool's own counters would tell of other users' activity: only the caller's share.
-        return std::string("the ") + noun(m) + " of all " + (p.privileged ? "privileged" : "unprivileged") +
-               " callers together are at pidnsd's limit; " + whose(p) + " has " + count_of(field(usage(p), m), m) +
-               " (its own limit: " + std::to_string(field(limits_.per_principal, m)) + "); try again shortly";
+        r.held = field(usage(p), v.what);
+        r.limit = field(limits_.per_principal, v.what);
+        break;
     case Over::connection:
-        return "this connection has " + count_of(field(connection, m), m) + ", sent before the bus told pidnsd who it is (at most " +
-               std::to_string(field(limits_.unidentified_per_connection, m)) +
-               "); wait for the answer to its first call before sending more";
-    case Over::unidentified:
-        return "pidnsd is still waiting for the bus to identify many new connections; call again in a moment";
+        r.held = field(connection, v.what);
+        r.limit = field(limits_.unidentified_per_connection, v.what);
+        break;
     }
-    return {};
+    return r;
 }
 
 bool Slots::take(const Principal& p) {

@@ -53,6 +53,22 @@ struct Verdict {
     [[nodiscard]] bool ok() const noexcept { return over == Over::none; }
 };
 
+// A request refused for a limit, in the caller's own terms (daemon/errors.cpp words it): never
+// the pools' counters, which tell of other users' activity.
+struct Refusal {
+    enum class Kind : std::uint8_t {
+        quota,               // `verdict`: a principal's, its pool's or an unidentified connection's limit
+        connection_calls,    // the connection's own calls being answered (`held` of `limit`)
+        sync_identify,       // the time for identifying new connections synchronously (properties) is spent
+        property_time,       // `principal`'s time for property reads is spent (`limit`: ms per second)
+    };
+    Kind kind = Kind::quota;
+    Verdict verdict;
+    Principal principal;
+    std::size_t held = 0;   // the caller's own count in the measure: its principal's, or its connection's
+    std::size_t limit = 0;  // its own limit in the measure
+};
+
 class Quotas {
 public:
     explicit Quotas(QuotaLimits limits = QuotaLimits::defaults());
@@ -77,10 +93,9 @@ public:
     // principal has something charged or a debt to pay back; nullptr for one with nothing charged.
     Bucket* property_time(const Principal& p);
 
-    // The refusal in words: the limit exceeded, with the caller's own usage and quota; never the
-    // pools' counters, which tell of other users' activity. `connection`: the connection's usage
-    // before identification (for Over::connection).
-    [[nodiscard]] std::string describe(const Verdict& v, const Principal& p, const Usage& connection) const;
+    // The refusal of verdict `v` (not ok) for `p`: the caller's own usage and limit in the measure
+    // exceeded. `connection`: the connection's usage before identification (for Over::connection).
+    [[nodiscard]] Refusal refusal(const Verdict& v, const Principal& p, const Usage& connection) const;
 
 private:
     struct Entry {

@@ -1,4 +1,4 @@
-// The quotas and bounds that keep any one client from stalling, growing or starving pidnsd (README "Security").
+// The quotas and bounds that keep any one client from stalling, growing or starving pidnsd (pidnsd(8), SECURITY).
 #pragma once
 
 #include <chrono>

@@ -6,6 +6,7 @@
 #include "quotas.h"
 #include "model.h"
 #include "view.h"
+#include "wire.h"
 
 namespace pidnsd {
 
@@ -169,7 +170,7 @@ bool SignalFanout::send_some(Clock::time_point until) {
             s.resync = false;
             ++resyncs_;
             try {
-                send_(c.name, "Resync", 0, pidns::NsType::pid);
+                send_(c.name, pidns::bus::kSignalResync, 0, pidns::NsType::pid);
             } catch (const std::exception& e) {
                 spdlog::debug("signal to {}: {}", c.name, e.what());
             }
@@ -192,7 +193,7 @@ bool SignalFanout::send_some(Clock::time_point until) {
             }
             ++sent_;
             try {
-                send_(c.name, p.added ? "NamespaceAdded" : "NamespaceRemoved", p.id, p.type);
+                send_(c.name, p.added ? pidns::bus::kSignalNamespaceAdded : pidns::bus::kSignalNamespaceRemoved, p.id, p.type);
             } catch (const std::exception& e) {
                 spdlog::debug("signal to {}: {}", c.name, e.what());
             }

@@ -33,6 +33,7 @@
 #include "caller.h"
 #include "fuzz_check.h"
 #include "model.h"
+#include "query.h"
 #include "view.h"
 
 namespace {
@@ -167,10 +168,25 @@ void check_error(const Error& e) {
     case Errc::ambiguous:
     case Errc::invalid_argument:
     case Errc::access_denied:
+    case Errc::unreadable:
+    case Errc::changed:
     case Errc::io: FUZZ_CHECK(!e.message.empty()); return;
     default:
         std::fprintf(stderr, "unexpected error: %s\n", e.describe().c_str());
         FUZZ_CHECK(false);
+    }
+}
+
+// A query (lib/query.h) run as pidnsd runs it, in slices (each step given a deadline already
+// past: the least work a step does, every resume point taken), or at once.
+template <class Q>
+auto run_query(Q q, CallerView& v, bool sliced) -> Result<std::decay_t<decltype(q.answer())>> {
+    const Deadline deadline = sliced ? Deadline{} : kNoDeadline;
+    for (std::size_t steps = 0;; ++steps) {
+        auto done = q.step(v, deadline);
+        if (!done) return done.error();
+        if (*done) return std::move(q.answer());
+        FUZZ_CHECK(steps < (std::size_t{1} << 22));  // every step makes progress
     }
 }
 
@@ -183,7 +199,9 @@ bool is_sorted_listing(const std::vector<NamespaceEntry>& v) {
 }
 
 void run_op(Live& l, CallerView& v, Reader& in) {
-    switch (in.u8() % 9) {
+    const std::uint8_t method = in.u8();
+    const bool sliced = (method & 0x80) != 0;  // queries: in slices, as pidnsd runs them, or at once
+    switch (method % 9) {
     case 0: {  // TranslatePid
         const std::uint32_t pid = pick_pid(l, in);
         const std::uint64_t from = pick_ref(l, in), to = pick_ref(l, in);
@@ -206,7 +224,7 @@ void run_op(Live& l, CallerView& v, Reader& in) {
             for (std::size_t i = 0; i < n; ++i) pids.push_back(pick_pid(l, in));
         }
         const std::uint64_t from = pick_ref(l, in), to = pick_ref(l, in);
-        auto r = v.translate_many(pids, from, to);
+        auto r = run_query(TranslateQuery(pids, from, to), v, sliced);
         if (!r) {
             check_error(r.error());
             if (pids.size() > kMaxBatch) FUZZ_CHECK(r.error().code == Errc::invalid_argument);
@@ -220,10 +238,12 @@ void run_op(Live& l, CallerView& v, Reader& in) {
         break;
     }
     case 2: {  // ListNamespaces
-        static const char* const kTypes[] = {"", "pid", "user", "mnt", "net", "uts", "ipc", "cgroup", "time"};
         const std::uint8_t k = in.u8();
-        const std::string type = k < 200 ? kTypes[k % 9] : in.str(k % 10);
-        auto r = v.list_namespaces(type);
+        // "" (all), each type's name, or bytes.
+        const std::string type = k >= 200 ? in.str(k % 10)
+                                 : k % 9 == 0 ? std::string()
+                                              : std::string(ns_type_name(kAllNsTypes[k % 9 - 1]));
+        auto r = run_query(NamespaceListQuery(type), v, sliced);
         auto f = parse_type_filter(type);
         if (!r) {
             FUZZ_CHECK(r.error().code == Errc::invalid_argument && !f.ok());
@@ -237,7 +257,7 @@ void run_op(Live& l, CallerView& v, Reader& in) {
         break;
     }
     case 3: {  // GetNamespace
-        auto r = v.get_namespace(pick_ref(l, in));
+        auto r = run_query(NamespaceQuery(pick_ref(l, in)), v, sliced);
         if (!r) check_error(r.error());
         else FUZZ_CHECK(r->id != 0);
         break;
@@ -255,7 +275,7 @@ void run_op(Live& l, CallerView& v, Reader& in) {
         break;
     }
     case 5: {  // ListProcesses
-        auto r = v.list_processes(pick_ref(l, in));
+        auto r = run_query(ProcessListQuery(pick_ref(l, in)), v, sliced);
         if (!r) {
             check_error(r.error());
             break;

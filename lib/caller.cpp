@@ -14,10 +14,7 @@ namespace pidns {
 namespace {
 
 Error denied(std::int32_t pid, const std::string& why, int err = 0) {
-    return make_error(Errc::access_denied,
-                      "cannot identify the calling process " + std::to_string(pid) + ": " + why +
-                          "; call again from a live process in pidnsd's pid namespace or below it",
-                      err);
+    return make_error(Errc::unidentified, "cannot identify the calling process " + std::to_string(pid) + ": " + why, err);
 }
 
 // The pidfd becomes readable when its process exits.
@@ -33,8 +30,7 @@ Error wrong_uid(std::int32_t pid, std::uint32_t euid, std::uint32_t bus_uid) {
 
 // The user namespace link of /proc/PID, as an inode (0 when unreadable).
 std::uint64_t userns_inode_of(int proc_fd, std::int32_t pid) {
-    auto link = read_ns_link_at(proc_fd, (std::to_string(pid) + "/ns/user").c_str());
-    return link && link->type == NsType::user ? link->inode : 0;
+    return ns_link_inode_at(proc_fd, (std::to_string(pid) + "/ns/user").c_str(), NsType::user);
 }
 
 }  // namespace

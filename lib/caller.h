@@ -50,7 +50,7 @@ std::uint32_t principal_uid(const Index& index, NsId userns, std::uint32_t bus_u
 // then checks that the pidfd still refers to a live process and that its effective uid is still
 // `bus_uid`. `started_by` (clock ticks after boot, 0: no check) is when its bus connection was
 // first seen: a process that started later cannot have made the connection, so the pid was
-// reused. Errc::access_denied when any step fails (the caller exited, changed identity, is not
+// reused. Errc::unidentified when any step fails (the caller exited, changed identity, is not
 // the process that connected, or cannot be read).
 Result<Caller> identify_caller(Model& model, int pidfd, std::int32_t pid, std::uint32_t bus_uid,
                                std::uint64_t started_by);
@@ -61,7 +61,7 @@ enum class CallerCheck : std::uint8_t {
     same,        // `caller` now holds the current credentials (capabilities never above the first ones)
     changed_ns,  // its user namespace changed (setns, unshare): identify it again
 };
-// Errc::access_denied when the process exited, its pid names another process, or its effective
+// Errc::unidentified when the process exited, its pid names another process, or its effective
 // uid is no longer the uid the bus authenticated.
 Result<CallerCheck> refresh_caller(Model& model, int pidfd, Caller& caller);
 

@@ -94,7 +94,7 @@ std::string pod_uid_of(std::string_view c) {
     return out;
 }
 
-// The patterns (README, "Names"), tried on each path component from the root down; `next` is
+// The patterns (pidnsd(8), LABELS), tried on each path component from the root down; `next` is
 // `prev` is the component above (or "" at the root).
 std::optional<ContainerLabel> match(std::string_view prev, std::string_view c) {
     auto label = [](ContainerEngine e, std::string_view id, std::string_view name = {}) {

@@ -1,6 +1,6 @@
 // Pure parsers over /proc/PID/cgroup and cgroup paths: which cgroup a process is in, which
 // systemd unit and slice that is, and which container engine made it (the table in cgroup.cpp,
-// documented in the README, "Names").
+// documented in pidnsd(8), LABELS).
 #pragma once
 
 #include <cstdint>

@@ -33,7 +33,7 @@ std::string str_at(const json& obj, const char* key) {
 bool root_only(const struct stat& st) { return st.st_uid == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0; }
 
 Error refused(const std::string& what, const std::string& why) {
-    return make_error(Errc::access_denied, what + ": " + why + "; pidnsd reads only root-owned engine state");
+    return make_error(Errc::access_denied, what + ": " + why + "; only engine state that root alone may write is read");
 }
 
 // Up to `max` entry names of directory `dir` (an O_PATH fd), "." and ".." left out.

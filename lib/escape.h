@@ -8,7 +8,7 @@
 
 namespace pidns {
 
-// The rule (dbus/org.pidns.Manager1.xml, pidnsctl(1) and the README say the same):
+// The rule (dbus/org.pidns.Manager1.xml, pidnsctl(1) and pidnsd(8) say the same):
 // - each byte of invalid UTF-8 (a stray continuation byte, a truncated or overlong sequence, a
 //   surrogate, a code point above U+10FFFF, bytes 0xF8-0xFF) is written "\xNN", two lower-case
 //   hex digits;

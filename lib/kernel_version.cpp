@@ -21,7 +21,7 @@ Result<KernelVersion> parse_kernel_version(std::string_view text) {
     auto minor = parse_u64(rest.substr(0, digits));
     if (!major || !minor || *major > 99 || *minor > 999) return bad("is not a version");
     const KernelVersion v{static_cast<int>(*major), static_cast<int>(*minor)};
-    if (v < kOldestKernel) return bad("is older than pidnsd supports (" + kOldestKernel.str() + ")");
+    if (v < kOldestKernel) return bad("is older than the oldest supported (" + kOldestKernel.str() + ")");
     return v;
 }
 

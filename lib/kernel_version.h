@@ -1,4 +1,4 @@
-// Kernel versions and the interfaces pidnsd uses that each one has: for --assume-kernel and the README's table.
+// Kernel versions and the interfaces pidnsd uses that each one has: for --assume-kernel and pidnsd(8)'s KERNELS table.
 #pragma once
 
 #include <array>

@@ -15,9 +15,6 @@
 
 namespace pidns {
 namespace {
-constexpr std::array<const char*, kNsTypeCount> kNsNames = {"pid", "user", "mnt", "net", "uts", "ipc", "cgroup", "time"};
-constexpr std::array<const char*, kNsTypeCount> kNsLinks = {"ns/pid", "ns/user",   "ns/mnt", "ns/net",
-                                                            "ns/uts", "ns/ipc", "ns/cgroup", "ns/time"};
 
 // "PID/rest", relative to the /proc fd.
 std::string proc_rel(std::int32_t pid, std::string_view rest) {
@@ -159,7 +156,7 @@ Result<NsId> Model::resolve_opened(Result<Fd> fd, NsType expect, std::uint64_t e
     auto ident = ns_identity(fd->get());
     if (!ident) return ident.error();
     if (ident->type != expect || (expect_inode && ident->inode != expect_inode))
-        return make_error(Errc::not_found, "a namespace changed while being read");
+        return make_error(Errc::changed, "a namespace changed while being read");
     return resolve_fd_at(fd->get());
 }
 
@@ -172,7 +169,7 @@ Result<NsId> Model::resolve_link(std::int32_t pid, std::string_view rel, NsType 
         case Same::yes: confirmed(*id); return *id;
         case Same::other: evict(*id); break;  // gone: read the namespace there now as a new one
         case Same::moved:
-        case Same::unknown: return make_error(Errc::not_found, "a namespace changed while being read");
+        case Same::unknown: return make_error(Errc::changed, "a namespace changed while being read");
         }
     }
     return resolve_opened(open_link(path), type, inode);
@@ -185,7 +182,7 @@ Result<NsId> Model::resolve_ns_link(const std::string& rel, NsType type, std::ui
         case Same::yes: confirmed(*id); return *id;
         case Same::other: evict(*id); break;
         case Same::moved:
-        case Same::unknown: return make_error(Errc::not_found, "a namespace changed while being read");
+        case Same::unknown: return make_error(Errc::changed, "a namespace changed while being read");
         }
     }
     return resolve_opened(open_link(rel), type, inode);
@@ -220,7 +217,7 @@ Status Model::confirm_process(std::int32_t tgid) {
 
 Status Model::register_self() {
     for (auto t : kAllNsTypes) {
-        auto id = resolve_opened(open_link(std::string("self/ns/") + kNsNames[ns_type_index(t)]), t, 0);
+        auto id = resolve_opened(open_link("self/ns/" + std::string(ns_type_name(t))), t, 0);
         if (!id) return make_error(id.error().code, "cannot read our own namespaces: " + id.error().describe());
         self_[ns_type_index(t)] = *id;
     }
@@ -242,7 +239,7 @@ Result<ProcessData> Model::to_process_data(std::int32_t pid, RawProcess& raw) {
     const std::string base = links_base(raw.ns_tid);
     // What this process (re-read) or its parent (a fork inherits its namespaces and fds) held
     // already: found again by inode, those are taken as the same namespaces without asking the
-    // kernel (README "Namespace identity"); the verify pass confirms them in time.
+    // kernel (pidnsd(8), IDENTITY); the verify pass confirms them in time.
     std::vector<NsId> held;
     if (!building_) {
         if (const Process* old = index_.find_process(raw.status.tgid); old && old->start_time == raw.stat.start_time)
@@ -254,7 +251,7 @@ Result<ProcessData> Model::to_process_data(std::int32_t pid, RawProcess& raw) {
     for (auto t : kAllNsTypes) {
         const auto i = ns_type_index(t);
         if (raw.ns[i] == 0) return make_error(Errc::io, "namespace links of " + std::to_string(pid) + " are unreadable");
-        auto id = resolve_link(pid, base + kNsLinks[i], t, raw.ns[i], held);
+        auto id = resolve_link(pid, base + ns_type_link(t), t, raw.ns[i], held);
         if (!id) return id.error();
         d.ns[i] = *id;
     }
@@ -276,7 +273,7 @@ Result<ProcessData> Model::to_process_data(std::int32_t pid, RawProcess& raw) {
         for (auto t : kAllNsTypes) {
             const auto i = ns_type_index(t);
             if (rt.ns[i] == 0 || rt.ns[i] == raw.ns[i]) continue;
-            auto r = resolve_link(pid, "task/" + std::to_string(rt.tid) + "/" + kNsLinks[i], t, rt.ns[i], held);
+            auto r = resolve_link(pid, "task/" + std::to_string(rt.tid) + "/" + ns_type_link(t), t, rt.ns[i], held);
             if (r) th.ns_overrides.emplace_back(t, *r);
         }
         d.threads.push_back(std::move(th));
@@ -336,7 +333,7 @@ Status Model::refresh_credentials(std::int32_t tgid) {
         // them; read whole at the next turn (not here: the caller may be walking the index).
         if (stale_.size() < kMaxStale && std::find(stale_.begin(), stale_.end(), tgid) == stale_.end())
             stale_.push_back(tgid);
-        return make_error(Errc::io, "process " + std::to_string(tgid) + " changed its user namespace");
+        return make_error(Errc::moved, "process " + std::to_string(tgid) + " changed its user namespace");
     }
     index_.update_credentials(tgid, c->uid, c->gid, c->cap_prm, c->cap_eff, c->dumpable);
     return Ok{};
@@ -493,7 +490,7 @@ Result<RescanReport> Model::rescan_from(ProcSnapshot&& snap) {
     previous_ = &old;
     stale_reads_.clear();  // of the index being replaced
     // Every namespace of the new index is opened and registered from this one read of /proc:
-    // a link found again by inode in it needs no asking (README "Namespace identity").
+    // a link found again by inode in it needs no asking (pidnsd(8), IDENTITY).
     building_ = true;
     RescanReport report;
     auto restore = [&](Error e) -> Result<RescanReport> {
@@ -508,7 +505,7 @@ Result<RescanReport> Model::rescan_from(ProcSnapshot&& snap) {
     for (std::size_t i = 0; i < snap.pids.size() && i < snap.raws.size(); ++i) {
         if (!snap.raws[i]) continue;
         auto s = read_and_upsert(snap.pids[i], std::move(snap.raws[i]));
-        if (!s && s.error().code != Errc::not_found) ++report.unreadable;
+        if (!s && !is_gone(s.error().code)) ++report.unreadable;
     }
     if (opts_.bind_mounts)
         if (auto s = scan_mounts(); !s) return restore(s.error());
@@ -550,7 +547,7 @@ Status Model::add_thread(std::int32_t tgid, std::int32_t tid) {
         if (!p) return read_and_upsert(tgid);
         const Namespace* leader = index_.find_namespace(p->ns[i]);
         if (raw->ns[i] == 0 || (leader && leader->meta.inode == raw->ns[i])) continue;
-        auto r = resolve_link(tgid, "task/" + std::to_string(tid) + "/" + kNsLinks[i], t, raw->ns[i], held);
+        auto r = resolve_link(tgid, "task/" + std::to_string(tid) + "/" + ns_type_link(t), t, raw->ns[i], held);
         if (r) th.ns_overrides.emplace_back(t, *r);
     }
     auto s = index_.upsert_thread(tgid, std::move(th));
@@ -645,7 +642,7 @@ Result<Fd> Model::open_namespace_at(NsId id, bool& gone) {
     const Namespace* ns = index_.find_namespace(id);
     if (!ns) return make_error(Errc::no_such_namespace, "namespace " + std::to_string(id) + " is not known");
     const NsType type = ns->meta.type;
-    const char* name = kNsNames[ns_type_index(type)];
+    const std::string name(ns_type_name(type));
     // Its inode and type, and then its identity (same_namespace): a holder that moved is passed
     // over; one that reaches another namespace with this inode shows this one is gone.
     auto usable = [&](Result<Fd> fd) -> std::optional<Fd> {

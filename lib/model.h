@@ -114,7 +114,8 @@ public:
     bool remove_task(std::int32_t tid, std::int32_t tgid);
     // Re-reads a process's credentials and dumpability into the index, in place: they change
     // without events. Errc::not_found if it is gone, or its pid now names another process (the
-    // entry is then left for the exit event or the next rescan to remove).
+    // entry is then left for the exit event or the next rescan to remove); Errc::moved if it is in
+    // another user namespace than the index shows (queued for reread_stale).
     Status refresh_credentials(std::int32_t tgid);
     // Processes refresh_credentials found in another user namespace than the index shows:
     // re-read them (call where no one walks the index). Returns how many.
@@ -154,7 +155,7 @@ public:
     // The namespace behind the nsfs link /proc/<rel> ("PID/ns/pid", "PID/task/TID/ns/user") seen
     // as (type, inode): the index's entry when its identity is confirmed by the kernel (an entry
     // of another type or found to be another namespace is dropped), else opened and registered.
-    // For callers outside the model's own reads (DumpPidTree). Errc::not_found when it changed.
+    // For callers outside the model's own reads (DumpPidTree). Errc::changed when it changed while read (opening it may give Errc::not_found).
     Result<NsId> resolve_ns_link(const std::string& rel, NsType type, std::uint64_t inode);
     // Checks with the kernel, through the process's own links, that the index's pid and user
     // namespaces of `tgid` are still what it names (what access decisions about and by it rest
@@ -203,7 +204,7 @@ private:
     // against `inode` and registered. Confirmed without asking the kernel when rescanning (the
     // index is being built from this very read) or when `held` names it: namespaces the
     // process, or its parent, held already in the index (a fork inherits them, a re-read finds
-    // them); otherwise asked (same_link). See README "Namespace identity".
+    // them); otherwise asked (same_link). See pidnsd(8), IDENTITY.
     Result<NsId> resolve_link(std::int32_t pid, std::string_view rel, NsType type, std::uint64_t inode,
                               std::span<const NsId> held = {}, LinkKind kind = LinkKind::ns);
 
@@ -217,7 +218,7 @@ private:
     // Whether the namespace open as `fd` is index entry `id`. With NS_GET_ID: its id. Without:
     // type, inode, owner uid (a user namespace) and, the same way up to one of the observer's own
     // namespaces, its parent and owner: a namespace may then be taken for a dead one only if
-    // they are alike in all of these (README "Namespace identity").
+    // they are alike in all of these (pidnsd(8), IDENTITY).
     Same same_namespace(NsId id, int fd, int depth = 0);
     // The same for the nsfs file behind /proc/<rel>: an ns link by its nsfs file handle where the
     // kernel has them (one call, nothing opened), anything else opened.

@@ -18,6 +18,10 @@ inline constexpr std::array<NsType, kNsTypeCount> kAllNsTypes = {
 // "pid", "user", ... as lsns and /proc/PID/ns/ name them.
 std::string_view ns_type_name(NsType t) noexcept;
 std::optional<NsType> ns_type_from_name(std::string_view name) noexcept;
+// "ns/pid", "ns/user", ...: the link below a task's /proc directory (NUL-terminated).
+const char* ns_type_link(NsType t) noexcept;
+// "pid user mnt net uts ipc cgroup time": every name, in kAllNsTypes' order, for messages.
+std::string_view ns_type_names() noexcept;
 
 // CLONE_NEW* flag, as NS_GET_NSTYPE returns it.
 int ns_type_clone_flag(NsType t) noexcept;

@@ -26,14 +26,9 @@ bool past(std::chrono::steady_clock::time_point deadline) { return std::chrono::
 // processes (fewer are read sooner than the helper wakes).
 constexpr std::size_t kReadAheadMin = 32;
 
-// The inode an nsfs link below `dirfd` points to, if it is of `type`; 0 when it cannot be read
-// (gone, a zombie's pid_for_children, a namespace without its init yet).
+// The inode of a pid (or `type`) namespace link below `dirfd` (lib/ns_link.h); 0 when unreadable.
 std::uint64_t link_inode(int dirfd, const char* rel, NsType type = NsType::pid) {
-    char buf[64];
-    const ssize_t n = ::readlinkat(dirfd, rel, buf, sizeof buf);
-    if (n <= 0 || static_cast<std::size_t>(n) >= sizeof buf) return 0;
-    auto link = parse_ns_link(std::string_view(buf, static_cast<std::size_t>(n)));
-    return link && link->type == type ? link->inode : 0;
+    return ns_link_inode_at(dirfd, rel, type);
 }
 
 // The numeric entries of a directory below `dirfd` (a task list), ascending; empty if gone.

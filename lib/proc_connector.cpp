@@ -41,8 +41,7 @@ constexpr int kAckTimeoutMs = 1000;
 constexpr std::size_t kRecvBufLen = 8192;  // a proc connector datagram is 76 bytes
 constexpr std::size_t kHandshakeDrainMax = 4096;
 
-const char* const kNoConnectorHint =
-    "run pidnsd in the initial pid, user and network namespace or use --no-proc-connector";
+const char* const kNoConnectorHint = "the proc connector serves only the initial pid, user and network namespace";
 
 Error io_error(const std::string& what, int err) { return make_error(Errc::io, what, err); }
 

@@ -32,23 +32,9 @@ Error vanished(std::int32_t pid) {
 
 bool is_gone(int e) { return e == ENOENT || e == ESRCH; }
 
-}  // namespace
-
-Result<NsLink> read_ns_link_at(int dirfd, const char* path) {
-    char buf[128];
-    ssize_t n = ::readlinkat(dirfd, path, buf, sizeof buf);
-    if (n < 0) return make_error(is_gone(errno) ? Errc::not_found : Errc::io, std::string("readlink ") + path, errno);
-    return parse_ns_link(std::string_view(buf, static_cast<std::size_t>(n)));
-}
-
-namespace {
-
-constexpr std::array<const char*, kNsTypeCount> kNsPaths = {"ns/pid", "ns/user",   "ns/mnt", "ns/net",
-                                                            "ns/uts", "ns/ipc", "ns/cgroup", "ns/time"};
-
 Status read_ns_set(int dirfd, NsInodes& out, std::int32_t pid) {
     for (auto t : kAllNsTypes) {
-        auto link = read_ns_link_at(dirfd, kNsPaths[ns_type_index(t)]);
+        auto link = read_ns_link_at(dirfd, ns_type_link(t));
         if (!link) {
             if (link.error().code == Errc::not_found) {
                 // A zombie keeps its /proc dir but its ns links fail; the task is on its way out.
@@ -152,15 +138,9 @@ void read_fds(int dirfd, RawProcess& p, std::size_t max_fds) {
         }
         auto v = parse_u64(name);
         if (!v || *v > 0x7fffffff) return true;
-        std::string n(name);
-        char buf[128];
-        ssize_t len = ::readlinkat(fddir->get(), n.c_str(), buf, sizeof buf);
-        if (len <= 0) return true;
-        std::string_view target(buf, static_cast<std::size_t>(len));
         // Namespace fds read as "net:[4026532000]"; everything else is skipped cheaply.
-        if (target.empty() || target.front() == '/' || target.back() != ']') return true;
-        auto link = parse_ns_link(target);
-        if (link) p.ns_fds.push_back(RawFdNs{static_cast<std::int32_t>(*v), *link});
+        if (auto link = ns_link_at(fddir->get(), std::string(name).c_str()))
+            p.ns_fds.push_back(RawFdNs{static_cast<std::int32_t>(*v), *link});
         return true;
     });
 }
@@ -414,7 +394,7 @@ Result<NsLinks> read_ns_links(int proc_fd, std::int32_t tgid, std::span<const st
         std::string base = "task/" + std::to_string(tid) + "/";
         bool gone = false;
         for (auto type : kAllNsTypes) {
-            auto link = read_ns_link_at(dir->get(), (base + kNsPaths[ns_type_index(type)]).c_str());
+            auto link = read_ns_link_at(dir->get(), (base + ns_type_link(type)).c_str());
             if (!link) {
                 gone = gone || link.error().code == Errc::not_found;
                 continue;

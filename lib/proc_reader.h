@@ -102,10 +102,6 @@ bool is_live_task(int proc_fd, std::int32_t tid);
 // of /proc/TGID/task (none when the process is gone).
 bool has_live_thread(int proc_fd, std::int32_t tgid, std::int32_t except = 0);
 
-// readlinkat(dirfd, path) parsed as a namespace link ("net:[4026532000]"): Errc::not_found when
-// gone, Errc::parse when it is no namespace link.
-Result<NsLink> read_ns_link_at(int dirfd, const char* path);
-
 // Reads the small file `name` relative to dirfd into a string (at most 1 MiB).
 Result<std::string> read_file_at(int dirfd, const char* name);
 

@@ -13,6 +13,10 @@ std::string_view errc_name(Errc e) noexcept {
     case Errc::ambiguous: return "ambiguous";
     case Errc::invalid_argument: return "invalid-argument";
     case Errc::access_denied: return "access-denied";
+    case Errc::unreadable: return "unreadable";
+    case Errc::unidentified: return "unidentified";
+    case Errc::changed: return "changed";
+    case Errc::moved: return "moved";
     case Errc::parse: return "parse";
     case Errc::io: return "io";
     case Errc::unsupported: return "unsupported";

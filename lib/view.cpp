@@ -18,18 +18,18 @@ Error no_such_namespace(std::uint64_t ref) {
                           "readlink /proc/PID/ns/TYPE, or 0 for your own");
 }
 
-// A live task whose namespaces the kernel does not show even to pidnsd (as this VM's pid 1):
-// nobody may inspect it through the kernel, so nobody may through pidnsd either.
+// A live task whose namespaces the kernel does not show even to root (as this VM's pid 1):
+// nobody may inspect it through the kernel, so nobody may through the model either.
 Error unreadable(std::uint32_t pid) {
-    return make_error(Errc::access_denied, "the kernel does not let pidnsd read the namespaces of process " +
-                                               std::to_string(pid) + ", so nobody may inspect it; ask about another pid");
+    return make_error(Errc::unreadable, "the kernel does not let even root read the namespaces of process " +
+                                            std::to_string(pid) + ", so nobody may inspect it; ask about another pid");
 }
 
+// The front end says how the caller may be allowed more (pidnsd: its polkit action).
 Error denied(std::uint32_t pid) {
     return make_error(Errc::access_denied,
                       "you may not inspect process " + std::to_string(pid) +
-                          " (the kernel's ptrace read check: same uid and gid, or CAP_SYS_PTRACE over it); "
-                          "run as its user or ask an administrator for org.pidns.inspect");
+                          " (the kernel's ptrace read check: same uid and gid, or CAP_SYS_PTRACE over it)");
 }
 
 std::uint32_t at_level(std::span<const std::int32_t> chain, std::size_t level) {
@@ -106,7 +106,7 @@ CallerView::Fresh CallerView::inspect_now(const Process& p) {
     if (auto it = confirmed_.find(p.tgid); it != confirmed_.end()) return it->second ? Fresh::allowed : Fresh::denied;
     if (auto r = model_.refresh_credentials(p.tgid); !r) {
         if (r.error().code == Errc::not_found) return Fresh::gone;
-        if (r.error().code == Errc::io) return Fresh::moved;
+        if (r.error().code == Errc::moved) return Fresh::moved;
         confirmed_.emplace(p.tgid, false);
         note_denial(p);
         return Fresh::denied;
@@ -245,21 +245,6 @@ Result<std::uint32_t> CallerView::translate_resolved(std::int32_t nr, NsId from,
     return static_cast<std::uint32_t>(*r);
 }
 
-Result<std::vector<std::uint32_t>> CallerView::translate_many(const std::vector<std::uint32_t>& pids,
-                                                              std::uint64_t from, std::uint64_t to) {
-    if (pids.size() > kMaxBatch)
-        return make_error(Errc::invalid_argument, std::to_string(pids.size()) + " pids in one call; send at most " +
-                                                      std::to_string(kMaxBatch) + " per call");
-    auto f = resolve_pidns(from);
-    if (!f) return f.error();
-    auto t = resolve_pidns(to);
-    if (!t) return t.error();
-    std::vector<std::uint32_t> out;
-    out.reserve(pids.size());
-    if (auto s = translate_some(pids, *f, *t, out); !s) return s.error();
-    return out;
-}
-
 Result<std::size_t> CallerView::translate_some(std::span<const std::uint32_t> pids, NsId from, NsId to,
                                                std::vector<std::uint32_t>& out,
                                                std::chrono::steady_clock::time_point deadline) {
@@ -291,14 +276,6 @@ Result<std::size_t> CallerView::translate_some(std::span<const std::uint32_t> pi
         out.push_back(it->second);
     }
     return done;
-}
-
-NamespaceEntry CallerView::entry(const Namespace& ns) {
-    EntryBuild b;
-    b.id = ns.meta.id;
-    NamespaceEntry e;
-    (void)build_entry(b, e, std::chrono::steady_clock::time_point::max());
-    return e;
 }
 
 CallerView::Built CallerView::build_entry(EntryBuild& b, NamespaceEntry& e,
@@ -393,12 +370,18 @@ std::uint32_t CallerView::listed_pid(std::int32_t tgid) {
     return view_tgid(*p);
 }
 
+Status check_batch(std::size_t pids) {
+    if (pids <= kMaxBatch) return Ok{};
+    return make_error(Errc::invalid_argument,
+                      std::to_string(pids) + " pids in one call; send at most " + std::to_string(kMaxBatch) + " per call");
+}
+
 Result<std::optional<NsType>> parse_type_filter(std::string_view type) {
     if (type.empty()) return std::optional<NsType>{};
     auto only = ns_type_from_name(type);
     if (!only)
         return make_error(Errc::invalid_argument, "unknown namespace type '" + std::string(type) +
-                                                      "'; use one of pid user mnt net uts ipc cgroup time, or '' for all");
+                                                      "'; use one of " + std::string(ns_type_names()) + ", or '' for all");
     return std::optional<NsType>{*only};
 }
 
@@ -408,24 +391,6 @@ void sort_entries(std::vector<NamespaceEntry>& entries) {
         if (a.level != b.level) return a.level < b.level;
         return a.id < b.id;
     });
-}
-
-Result<std::vector<NamespaceEntry>> CallerView::list_namespaces(std::string_view type) {
-    auto only = parse_type_filter(type);
-    if (!only) return only.error();
-    std::vector<NamespaceEntry> out;
-    for (const auto& [id, ns] : index_.namespaces()) {
-        if (*only && ns.meta.type != **only) continue;
-        if (visible(ns)) out.push_back(entry(ns));
-    }
-    sort_entries(out);
-    return out;
-}
-
-Result<NamespaceEntry> CallerView::get_namespace(std::uint64_t ref) {
-    auto id = resolve(ref);
-    if (!id) return id.error();
-    return entry(*index_.find_namespace(*id));
 }
 
 Result<ProcessEntry> CallerView::get_process(std::uint32_t pid) {
@@ -455,9 +420,11 @@ Result<ProcessDescription> CallerView::describe_process(std::uint32_t pid) {
     return d;
 }
 
-Result<Labels> CallerView::labels_of(const NamespaceEntry& e) const {
-    if (e.rep_tgid == 0) return make_error(Errc::not_found, "no process of it may be inspected");
-    return read_labels(model_.proc_fd(), e.rep_tgid, e.rep_start);
+std::optional<Labels> CallerView::labels_of(const NamespaceEntry& e) const {
+    if (e.rep_tgid == 0) return std::nullopt;  // none of its processes may be inspected
+    auto labels = read_labels(model_.proc_fd(), e.rep_tgid, e.rep_start);
+    if (!labels) return std::nullopt;  // it exited, or the pid names another process now
+    return std::move(*labels);
 }
 
 std::vector<std::pair<std::string, std::string>> CallerView::holders_of(NsId id) {
@@ -549,19 +516,6 @@ ProcessEntry CallerView::entry_of(const TaskView& task) {
     }
     for (std::size_t i = 0; i < ns.size(); ++i) e.ns[i] = visible(ns[i]) ? ns[i] : 0;
     return e;
-}
-
-Result<std::vector<std::uint32_t>> CallerView::list_processes(std::uint64_t ref) {
-    auto id = resolve(ref);
-    if (!id) return id.error();
-    std::vector<std::uint32_t> out;
-    for (auto tgid : index_.find_namespace(*id)->members) {
-        const auto* p = index_.find_process(tgid);
-        if (!p || !may_inspect(*p)) continue;
-        if (auto v = view_tgid(*p)) out.push_back(v);
-    }
-    std::sort(out.begin(), out.end());
-    return out;
 }
 
 std::uint32_t CallerView::namespace_count() {

@@ -77,8 +77,9 @@ void sort_entries(std::vector<NamespaceEntry>& entries);
 // A pid as the API takes it: 1 to 2^31-1.
 inline constexpr bool is_valid_pid(std::uint32_t pid) noexcept { return pid != 0 && pid <= 0x7fffffffu; }
 
-// Largest TranslatePids batch.
+// Largest TranslatePids batch; check_batch: Errc::invalid_argument beyond it.
 inline constexpr std::size_t kMaxBatch = 65536;
+Status check_batch(std::size_t pids);
 
 // Answers for one caller over the model's index. Short-lived: build one per request.
 //
@@ -99,10 +100,8 @@ public:
 
     // TranslatePid: pid in `from` -> pid in `to` (0 if none there).
     Result<std::uint32_t> translate(std::uint32_t pid, std::uint64_t from, std::uint64_t to);
-    // TranslatePids: element-wise; 0 for absent, out-of-range, untranslatable or uninspectable.
-    Result<std::vector<std::uint32_t>> translate_many(const std::vector<std::uint32_t>& pids, std::uint64_t from,
-                                                      std::uint64_t to);
-    // TranslatePids in slices: appends the answers for `pids` (namespaces already resolved by
+    // TranslatePids in slices (lib/query.h: TranslateQuery); element-wise, 0 for absent,
+    // out-of-range, untranslatable or uninspectable: appends the answers for `pids` (namespaces already resolved by
     // resolve_pidns) to `out`, until `deadline`; returns how many pids it answered (at least one).
     // Errc::no_such_namespace if `from` or `to` left the index meanwhile.
     Result<std::size_t> translate_some(std::span<const std::uint32_t> pids, NsId from, NsId to,
@@ -114,15 +113,13 @@ public:
     // Per-request state for the model's translation (cached namespace fds, the /proc listing
     // allowance); the owner keeps it across the slices of one request.
     void set_translate_scratch(TranslateScratch* s) noexcept { scratch_ = s; }
-    // ListNamespaces: type "" (all) or a type name; sorted by type, then level, then id.
-    Result<std::vector<NamespaceEntry>> list_namespaces(std::string_view type);
-    Result<NamespaceEntry> get_namespace(std::uint64_t ref);
     Result<ProcessEntry> get_process(std::uint32_t pid);
     // DescribeProcess: GetProcess's checks, then its labels read fresh from /proc.
     Result<ProcessDescription> describe_process(std::uint32_t pid);
-    // The labels of a namespace entry's representative (rep_tgid), read now; Errc::not_found when
-    // it has none or it exited (or the pid names another process) since the entry was built.
-    Result<Labels> labels_of(const NamespaceEntry& e) const;
+    // The labels of a namespace entry's representative (rep_tgid), read now; nothing when it has
+    // none (no process of it may be inspected) or it exited (or the pid names another process)
+    // since the entry was built.
+    std::optional<Labels> labels_of(const NamespaceEntry& e) const;
     // What holds namespace `id`, as (kind, path): one entry per holder kind (process, task, fd,
     // ancestor), and one per nsfs bind mount ("mount", its mount point) in a mount namespace
     // whose reader process the caller may inspect (other mounts are counted as a "mount" entry
@@ -136,7 +133,6 @@ public:
     [[nodiscard]] std::uint32_t caller_uid(std::uint32_t host_uid) const;
     // Whether the caller's user namespace is pidnsd's (host user names mean something to it).
     [[nodiscard]] bool in_root_userns() const;
-    Result<std::vector<std::uint32_t>> list_processes(std::uint64_t ref);
     std::uint32_t namespace_count();
     // polkit authorized the caller: rules 2 and 3 count as passed (rule 1 still holds).
     void widen() noexcept { widened_ = true; }
@@ -207,7 +203,6 @@ private:
     [[nodiscard]] std::uint32_t view_tgid(const Process& p) const;
     Result<std::int32_t> checked_pid(std::uint32_t pid) const;
     Result<std::uint32_t> translate_resolved(std::int32_t nr, NsId from, NsId to);
-    NamespaceEntry entry(const Namespace& ns);
 
     Model& model_;
     const Index& index_;

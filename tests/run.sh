@@ -40,7 +40,7 @@ echo "== tests =="
 (cd build/ci && ctest --output-on-failure)
 
 # The hosts pidnsd runs on mostly have older kernels (Debian 12: 6.1, RHEL 9: 5.14): the D-Bus
-# tests again with pidnsd using only the kernel interfaces those have (README, "Kernels").
+# tests again with pidnsd using only the kernel interfaces those have (pidnsd(8), KERNELS).
 for kernel in 5.14 6.1; do
   echo "== D-Bus tests as on Linux $kernel (pidnsd --assume-kernel=$kernel) =="
   (cd build/ci && PIDNS_TEST_DAEMON_ARGS="--assume-kernel=$kernel" \

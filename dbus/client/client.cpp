@@ -6,6 +6,8 @@
 namespace pidns::client {
 namespace {
 
+namespace key = bus::key;
+
 // Runs a call of the generated proxy; sdbus::Error becomes client::Error.
 template <class F>
 auto call(F&& f) -> decltype(f()) {
@@ -52,44 +54,44 @@ T value_or(const Description& d, const char* key, T dflt) {
 
 Labels labels_of(const Description& d) {
     Labels l;
-    l.command = value_or<std::string>(d, "Command", "");
-    l.uid = value_or<std::uint32_t>(d, "Uid", kNoUid);
-    l.user = value_or<std::string>(d, "User", "");
-    l.cgroup = value_or<std::string>(d, "CGroup", "");
-    l.unit = value_or<std::string>(d, "Unit", "");
-    l.slice = value_or<std::string>(d, "Slice", "");
-    l.container_engine = value_or<std::string>(d, "ContainerEngine", "");
-    l.container_id = value_or<std::string>(d, "ContainerId", "");
-    l.container_name = value_or<std::string>(d, "ContainerName", "");
-    l.pod_uid = value_or<std::string>(d, "PodUid", "");
-    l.pod_id = value_or<std::string>(d, "PodId", "");
-    l.pod_name = value_or<std::string>(d, "PodName", "");
-    l.pod_namespace = value_or<std::string>(d, "PodNamespace", "");
-    l.machine = value_or<std::string>(d, "Machine", "");
-    l.unit_owner_uid = value_or<std::uint32_t>(d, "UnitOwnerUid", kNoUid);
-    l.container_owner_uid = value_or<std::uint32_t>(d, "ContainerOwnerUid", kNoUid);
+    l.command = value_or<std::string>(d, key::kCommand, "");
+    l.uid = value_or<std::uint32_t>(d, key::kUid, kNoUid);
+    l.user = value_or<std::string>(d, key::kUser, "");
+    l.cgroup = value_or<std::string>(d, key::kCGroup, "");
+    l.unit = value_or<std::string>(d, key::kUnit, "");
+    l.slice = value_or<std::string>(d, key::kSlice, "");
+    l.container_engine = value_or<std::string>(d, key::kContainerEngine, "");
+    l.container_id = value_or<std::string>(d, key::kContainerId, "");
+    l.container_name = value_or<std::string>(d, key::kContainerName, "");
+    l.pod_uid = value_or<std::string>(d, key::kPodUid, "");
+    l.pod_id = value_or<std::string>(d, key::kPodId, "");
+    l.pod_name = value_or<std::string>(d, key::kPodName, "");
+    l.pod_namespace = value_or<std::string>(d, key::kPodNamespace, "");
+    l.machine = value_or<std::string>(d, key::kMachine, "");
+    l.unit_owner_uid = value_or<std::uint32_t>(d, key::kUnitOwnerUid, kNoUid);
+    l.container_owner_uid = value_or<std::uint32_t>(d, key::kContainerOwnerUid, kNoUid);
     return l;
 }
 
 NamespaceDescription namespace_description(const Description& d) {
     NamespaceDescription n;
-    n.ns.id = value_or<std::uint64_t>(d, "Id", 0);
-    n.ns.inode = value_or<std::uint64_t>(d, "Inode", 0);
-    n.ns.type = value_or<std::string>(d, "Type", "");
-    n.ns.parent = value_or<std::uint64_t>(d, "Parent", 0);
-    n.ns.owner = value_or<std::uint64_t>(d, "Owner", 0);
-    n.ns.level = value_or<std::uint32_t>(d, "Level", 0);
-    n.ns.init_pid = value_or<std::uint32_t>(d, "InitPid", 0);
-    n.ns.nprocs = value_or<std::uint32_t>(d, "Processes", 0);
-    n.ns.owner_uid = value_or<std::uint32_t>(d, "OwnerUid", 0);
-    n.representative_pid = value_or<std::uint32_t>(d, "RepresentativePid", 0);
+    n.ns.id = value_or<std::uint64_t>(d, key::kId, 0);
+    n.ns.inode = value_or<std::uint64_t>(d, key::kInode, 0);
+    n.ns.type = value_or<std::string>(d, key::kType, "");
+    n.ns.parent = value_or<std::uint64_t>(d, key::kParent, 0);
+    n.ns.owner = value_or<std::uint64_t>(d, key::kOwner, 0);
+    n.ns.level = value_or<std::uint32_t>(d, key::kLevel, 0);
+    n.ns.init_pid = value_or<std::uint32_t>(d, key::kInitPid, 0);
+    n.ns.nprocs = value_or<std::uint32_t>(d, key::kProcesses, 0);
+    n.ns.owner_uid = value_or<std::uint32_t>(d, key::kOwnerUid, 0);
+    n.representative_pid = value_or<std::uint32_t>(d, key::kRepresentativePid, 0);
     n.labels = labels_of(d);
-    n.netns_names = value_or<std::vector<std::string>>(d, "NetnsNames", {});
-    for (const auto& h : value_or<std::vector<sdbus::Struct<std::string, std::string>>>(d, "Holders", {}))
+    n.netns_names = value_or<std::vector<std::string>>(d, key::kNetnsNames, {});
+    for (const auto& h : value_or<std::vector<bus::WireHolder>>(d, key::kHolders, {}))
         n.holders.push_back(Holder{std::get<0>(h), std::get<1>(h)});
-    n.holders_omitted = value_or<std::uint32_t>(d, "HoldersOmitted", 0);
+    n.holders_omitted = value_or<std::uint32_t>(d, key::kHoldersOmitted, 0);
     for (const auto& c :
-         value_or<std::vector<sdbus::Struct<std::string, std::string, std::string, std::uint32_t>>>(d, "ContainerSharers", {}))
+         value_or<std::vector<bus::WireSharer>>(d, key::kContainerSharers, {}))
         n.sharers.push_back(ContainerRef{std::get<0>(c), std::get<1>(c), std::get<2>(c), std::get<3>(c)});
     return n;
 }
@@ -209,12 +211,12 @@ ProcessDescription Client::describe_process(std::uint32_t pid) {
     const auto d = call([&] { return DescribeProcess(pid); });
     ProcessDescription p;
     p.process.pid = pid;
-    p.process.nspid = value_or<std::vector<std::uint32_t>>(d, "NSpid", {});
-    p.process.nstgid = value_or<std::vector<std::uint32_t>>(d, "NStgid", {});
-    p.process.nspgid = value_or<std::vector<std::uint32_t>>(d, "NSpgid", {});
-    p.process.nssid = value_or<std::vector<std::uint32_t>>(d, "NSsid", {});
-    p.process.namespaces = value_or<std::map<std::string, std::uint64_t>>(d, "Namespaces", {});
-    p.threads = value_or<std::vector<std::uint32_t>>(d, "Threads", {});
+    p.process.nspid = value_or<std::vector<std::uint32_t>>(d, key::kNSpid, {});
+    p.process.nstgid = value_or<std::vector<std::uint32_t>>(d, key::kNStgid, {});
+    p.process.nspgid = value_or<std::vector<std::uint32_t>>(d, key::kNSpgid, {});
+    p.process.nssid = value_or<std::vector<std::uint32_t>>(d, key::kNSsid, {});
+    p.process.namespaces = value_or<std::map<std::string, std::uint64_t>>(d, key::kNamespaces, {});
+    p.threads = value_or<std::vector<std::uint32_t>>(d, key::kThreads, {});
     p.labels = labels_of(d);
     return p;
 }
@@ -261,7 +263,7 @@ std::string Client::event_source() { return call([&] { return EventSource(); });
 bool Client::kernel_namespace_ids() { return call([&] { return KernelNamespaceIds(); }); }
 
 void Client::ping() {
-    call([&] { getProxy().callMethod("Ping").onInterface("org.freedesktop.DBus.Peer").storeResultsTo(); });
+    call([&] { getProxy().callMethod("Ping").onInterface(bus::kPeerInterface).storeResultsTo(); });
 }
 
 int Client::fd() const { return conn->getEventLoopPollData().fd; }

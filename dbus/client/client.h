@@ -15,7 +15,7 @@
 #include <variant>
 #include <vector>
 
-#include "dbus_names.h"
+#include "wire.h"
 #include "fast_arrays.h"  // before the proxy: whole-array au
 #include "org.pidns.Manager1.proxy.h"
 
@@ -47,7 +47,7 @@ struct ProcessInfo {
 // What a process or namespace is known by (DescribeProcess, DescribeNamespace; see the XML for
 // each key). Empty where pidnsd gave nothing; a uid is kNoUid then. The strings are as pidnsd
 // sends them: escaped (the XML's rule, lib/escape.h), never raw bytes of a user's.
-inline constexpr std::uint32_t kNoUid = 0xffffffffu;
+inline constexpr std::uint32_t kNoUid = bus::kNoUid;
 struct Labels {
     std::string command;  // comm
     std::uint32_t uid = kNoUid;
@@ -156,12 +156,9 @@ private:
 };
 
 // The wire form of a namespace entry, and its conversion.
-using WireNamespace = sdbus::Struct<std::uint64_t, std::uint64_t, std::string, std::uint64_t, std::uint64_t,
-                                    std::uint32_t, std::uint32_t, std::uint32_t, std::uint32_t>;
+using bus::WireNamespace;
 NamespaceInfo to_namespace_info(const WireNamespace& w);
-using WireDumpEntry = sdbus::Struct<std::uint32_t, std::uint32_t, std::vector<std::uint32_t>, std::uint32_t,
-                                    std::uint32_t, std::uint32_t, std::uint32_t, std::uint64_t, std::uint64_t,
-                                    std::uint32_t>;
+using bus::WireDumpEntry;
 DumpEntry to_dump_entry(const WireDumpEntry& w);
 
 struct ConnectOptions {

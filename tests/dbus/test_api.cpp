@@ -254,7 +254,7 @@ TEST_CASE("ListNamespaces, GetNamespace and ListProcesses agree with the kernel 
         const auto inode = l.at("ns").get<std::uint64_t>();
         const auto pid = l.at("pid").get<std::uint32_t>();
         if (kill(static_cast<pid_t>(pid), 0) != 0) continue;  // exited since
-        if (pidns::testing::exited_unreaped(static_cast<pid_t>(pid))) continue;  // not indexed (README)
+        if (pidns::testing::exited_unreaped(static_cast<pid_t>(pid))) continue;  // not indexed (pidnsd(8), THE INDEX)
         INFO("lsns " << l.dump());
         auto it = by_inode.find(inode);
         REQUIRE(it != by_inode.end());

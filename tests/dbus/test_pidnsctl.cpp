@@ -233,7 +233,7 @@ TEST_CASE("pidnsctl list --json=short equals lsns -J on every shared field") {
         const auto pid = l.at("pid").get<std::uint32_t>();
         if (kill(static_cast<pid_t>(pid), 0) != 0) continue;  // exited since
         // Exited but not reaped yet: lsns lists the namespaces its pid and credentials keep
-        // alive, pidnsd does not index it (README "Known limits").
+        // alive, pidnsd does not index it (pidnsd(8), THE INDEX).
         if (pidns::testing::exited_unreaped(static_cast<pid_t>(pid))) continue;
         INFO("lsns " << l.dump());
         auto it = by_inode.find(inode);

@@ -178,7 +178,7 @@ Sample sample(pid_t pid, double t) {
 }
 
 // Tasks whose namespaces nobody may read (on the test VMs pid 1 and its threads: AccessDenied by
-// design, see the README's known limits); the random pids the clients ask about skip them.
+// design, see pidnsd(8), THE INDEX); the random pids the clients ask about skip them.
 std::set<std::uint32_t> unreadable_tasks() {
     std::set<std::uint32_t> out;
     DIR* proc = opendir("/proc");

@@ -4,7 +4,7 @@ names exists in the others and in the code.
 
   the interface XML (dbus/org.pidns.Manager1.xml): its org.gtk.GDBus.DocString annotations, and
       what gdbus-codegen renders of them (a description for every member and argument);
-  the code: the generated adaptor (what pidnsd registers), dbus/client/dbus_names.h (the error
+  the code: the generated adaptor (what pidnsd registers), dbus/client/wire.h (the error
       names pidnsd sends), `pidnsd --help`, `pidnsctl --help` and each subcommand's, and
       `pidnsctl __complete` (what the shell completions offer);
   pidnsd(8), pidnsctl(1);
@@ -134,8 +134,8 @@ adaptor = open(ADAPTOR, encoding="utf-8").read()
 same("method", "the XML", xml_methods, "pidnsd's adaptor", set(re.findall(r'registerMethod\("(\w+)"\)', adaptor)))
 same("signal", "the XML", xml_signals, "pidnsd's adaptor", set(re.findall(r'registerSignal\("(\w+)"\)', adaptor)))
 same("property", "the XML", xml_props, "pidnsd's adaptor", set(re.findall(r'registerProperty\("(\w+)"\)', adaptor)))
-code_errors = set(re.findall(r'"(' + ERROR_RE + r')"', read("dbus/client/dbus_names.h")))
-same("error", "the XML", xml_errors, "dbus/client/dbus_names.h", code_errors)
+code_errors = set(re.findall(r'"(' + ERROR_RE + r')"', read("dbus/client/wire.h")))
+same("error", "the XML", xml_errors, "dbus/client/wire.h", code_errors)
 
 # --- pidnsd(8) ----------------------------------------------------------------------------------
 p8 = man_text("doc/pidnsd.8")
@@ -146,7 +146,7 @@ within("signal", "the XML", xml_signals, "pidnsd(8) API", words)
 within("property", "the XML", xml_props, "pidnsd(8) API", words)
 within("method", "pidnsd(8)", set(re.findall(r"\b([A-Z][a-z]+[A-Z][A-Za-z]+)\(", p8)), "the XML",
        xml_methods | xml_signals)
-same("error", "pidnsd(8)", set(re.findall(ERROR_RE, p8)), "dbus/client/dbus_names.h", code_errors)
+same("error", "pidnsd(8)", set(re.findall(ERROR_RE, p8)), "dbus/client/wire.h", code_errors)
 pidnsd_opts = set(re.findall(r"^\s+(--[a-z-]+)", run(PIDNSD, "--help"), re.M)) | set(
     re.findall(r"^\s+-\w, (--[a-z-]+)", run(PIDNSD, "--help"), re.M))
 if len(pidnsd_opts) < 8:
@@ -272,7 +272,7 @@ for doc in DOCS:
         for name in sorted(set(FILE_RE.findall(text))):
             if name not in tree_files:
                 fail(f"{doc} names the file {name}, which is nowhere in the source tree")
-    within("error", doc, set(re.findall(ERROR_RE, text)), "dbus/client/dbus_names.h or the bus's own",
+    within("error", doc, set(re.findall(ERROR_RE, text)), "dbus/client/wire.h or the bus's own",
            code_errors | bus_errors)
     within("method or signal", doc, set(re.findall(r"\b([A-Z][a-z]+[A-Z][A-Za-z]+)\(", text)) & set(
         re.findall(API_NAME, text)), "the XML", xml_methods | xml_signals)

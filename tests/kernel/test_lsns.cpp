@@ -42,7 +42,7 @@ std::vector<std::string> compare(const nlohmann::json& lsns, const Model& m, std
         return ns ? ns->meta.inode : 0;
     };
     for (const auto& e : lsns.at("namespaces")) {
-        // lsns names a process that exited and is not reaped yet by its pid: not indexed (README).
+        // lsns names a process that exited and is not reaped yet by its pid: not indexed (pidnsd(8), THE INDEX).
         if (t::exited_unreaped(static_cast<pid_t>(json_u64(e.at("pid"))))) continue;
         ++compared;
         const auto inode = json_u64(e.at("ns"));

@@ -21,7 +21,7 @@ inline char stat_state(const std::string& stat_path) {
 }
 
 // An exited, unreaped process: every task of the thread group is a zombie (or dead). pidnsd does
-// not index it (README "Task shapes"); lsns still lists its user and pid namespaces, which its
+// not index it (pidnsd(8), THE INDEX); lsns still lists its user and pid namespaces, which its
 // credentials and pid keep alive, under its pid.
 inline bool exited_unreaped(pid_t pid) {
     const std::string base = "/proc/" + std::to_string(pid);

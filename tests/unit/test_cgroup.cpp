@@ -1,5 +1,5 @@
 // /proc/PID/cgroup and cgroup paths: systemd's unit and slice, and the container engines' patterns
-// (the table in lib/cgroup.cpp and the README, "Names"), on paths as each engine makes them.
+// (the table in lib/cgroup.cpp and pidnsd(8), LABELS), on paths as each engine makes them.
 #include <catch2/catch.hpp>
 
 #include <cctype>
@@ -153,7 +153,7 @@ struct Layout {
 }  // namespace
 
 // Every layout the engines and kubelet make, under the cgroupfs and the systemd drivers (the same
-// paths in the v1 name=systemd hierarchy and in cgroup v2): README, "Names".
+// paths in the v1 name=systemd hierarchy and in cgroup v2): pidnsd(8), LABELS.
 TEST_CASE("container_of: each engine's and kubelet's layouts under the cgroupfs and systemd drivers") {
     const std::string uid = "1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9", uid_ = "1f2e3d4c_5b6a_4978_8695_a4b3c2d1e0f9";
     const std::vector<Layout> layouts = {

@@ -87,7 +87,11 @@ TEST_CASE("errors: every library error class has its D-Bus name") {
     CHECK(std::string(dbus_error_name(Errc::ambiguous)) == "org.pidns.Error.AmbiguousNamespace");
     CHECK(std::string(dbus_error_name(Errc::invalid_argument)) == "org.freedesktop.DBus.Error.InvalidArgs");
     CHECK(std::string(dbus_error_name(Errc::access_denied)) == "org.freedesktop.DBus.Error.AccessDenied");
-    for (auto e : {Errc::parse, Errc::io, Errc::unsupported, Errc::unstable})
+    // Each reason keeps the name its class had before it was told apart.
+    CHECK(std::string(dbus_error_name(Errc::changed)) == "org.pidns.Error.NoSuchProcess");
+    CHECK(std::string(dbus_error_name(Errc::unreadable)) == "org.freedesktop.DBus.Error.AccessDenied");
+    CHECK(std::string(dbus_error_name(Errc::unidentified)) == "org.freedesktop.DBus.Error.AccessDenied");
+    for (auto e : {Errc::parse, Errc::io, Errc::unsupported, Errc::unstable, Errc::moved})
         CHECK(std::string(dbus_error_name(e)) == "org.freedesktop.DBus.Error.Failed");
     CHECK(std::string(dbus_error_name(Errc::too_large)) == "org.freedesktop.DBus.Error.LimitsExceeded");
     // A tree that kept changing is no internal failure: its message does not send anyone to the log.
@@ -96,6 +100,12 @@ TEST_CASE("errors: every library error class has its D-Bus name") {
     CHECK(err.getName() == "org.pidns.Error.AmbiguousNamespace");
     CHECK(err.getMessage() == "pass the id (namespace ids: ListNamespaces)");  // the daemon names the method
     CHECK(to_dbus_error(pidns::make_error(Errc::invalid_argument, "pid 0")).getMessage() == "pid 0");
+    // The library names no polkit action and no pidnsd: the next step is the daemon's.
+    CHECK(to_dbus_error(pidns::make_error(Errc::access_denied, "you may not")).getMessage() ==
+          "you may not; run as its user or ask an administrator for org.pidns.inspect");
+    CHECK(to_dbus_error(pidns::make_error(Errc::unreadable, "nobody may")).getMessage() == "nobody may");
+    CHECK(to_dbus_error(pidns::make_error(Errc::unidentified, "it exited")).getMessage() ==
+          "it exited; call again from a live process in pidnsd's pid namespace or below it");
 }
 
 TEST_CASE("options: --assume-kernel takes MAJOR.MINOR (or uname -r), refuses the rest and kernels too old") {

@@ -8,6 +8,7 @@
 
 #include "bucket.h"
 #include "caller.h"
+#include "errors.h"
 #include "quota.h"
 #include "run_queue.h"
 #include "signal_credit.h"
@@ -137,15 +138,15 @@ TEST_CASE("quota: a refusal names the caller's own usage and limit, never the po
     const Principal c{1002, false};
     const Verdict v = q.admit(c, kCall);
     REQUIRE(v.over == Over::pool);
-    const std::string text = q.describe(v, c, Usage{});
+    const std::string text = refusal_text(q.refusal(v, c, Usage{}));
     INFO(text);
     CHECK(text.find("uid 1002 has 0 calls being answered") != std::string::npos);
     CHECK(text.find("its own limit: 4") != std::string::npos);
     CHECK(text.find('8') == std::string::npos);  // the pool's size and usage stay unsaid
     CHECK(text.find("1000") == std::string::npos);
-    const std::string mine = q.describe(q.admit(b, kCall), b, Usage{});
+    const std::string mine = refusal_text(q.refusal(q.admit(b, kCall), b, Usage{}));
     CHECK(mine.find("uid 1001 has 4 calls being answered, at most 4") != std::string::npos);
-    const std::string root = q.describe(Verdict{Over::principal, Measure::subscribers}, Principal{0, true}, Usage{});
+    const std::string root = refusal_text(q.refusal(Verdict{Over::principal, Measure::subscribers}, Principal{0, true}, Usage{}));
     CHECK(root.find("uid 0 (privileged) has 0 subscribed connections") != std::string::npos);
 }
 
