@@ -18,11 +18,10 @@
 #include <string>
 #include <vector>
 
-#include "bus_fixture.h"
-#include "procs.h"
+#include "harness.h"
 #include "support/nstree.h"
 
-using namespace pidns::dbustest;
+using namespace pidns::harness;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
@@ -30,7 +29,6 @@ namespace {
 
 using Description = std::map<std::string, sdbus::Variant>;
 
-const Argv kAsNobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
 
 // Whether the kernel refuses `prefix` (a user) to open /proc/T/ns/pid: ptrace_may_access READ_FSCREDS.
 bool kernel_refuses(const Argv& prefix, pid_t target) {
@@ -47,25 +45,6 @@ T num(const Description& d, const std::string& key) {
     auto it = d.find(key);
     if (it == d.end()) throw std::runtime_error("no key " + key);
     return it->second.get<T>();
-}
-
-// Where the hierarchy systemd keeps units in is mounted, as pidnsd will read it: the v1
-// name=systemd hierarchy when there is one, else cgroup v2.
-fs::path systemd_hierarchy() {
-    std::ifstream mi("/proc/self/mountinfo");
-    std::string line;
-    fs::path v2;
-    while (std::getline(mi, line)) {
-        const auto dash = line.find(" - ");
-        if (dash == std::string::npos) continue;
-        std::istringstream pre(line.substr(0, dash)), post(line.substr(dash + 3));
-        std::string id, parent, devno, root, mnt, fstype, source, opts;
-        pre >> id >> parent >> devno >> root >> mnt;
-        post >> fstype >> source >> opts;
-        if (fstype == "cgroup" && ("," + opts + ",").find(",name=systemd,") != std::string::npos) return mnt;
-        if (fstype == "cgroup2" && v2.empty()) v2 = mnt;
-    }
-    return v2;
 }
 
 // A cgroup made for the test (parents too), removed with its processes killed at the end.
@@ -105,7 +84,7 @@ struct Shape {
 }  // namespace
 
 TEST_CASE("names: each container engine's cgroup, made for real, labels the process and the namespaces it holds") {
-    const fs::path root = systemd_hierarchy();
+    const fs::path root = systemd_cgroup_mount();  // where pidnsd reads cgroups
     REQUIRE(!root.empty());
     PrivateBus bus;
     Daemon d(bus);
@@ -171,7 +150,7 @@ TEST_CASE("names: each container engine's cgroup, made for real, labels the proc
 }
 
 TEST_CASE("names: a process moved to another cgroup is labelled by its new one at the next call") {
-    const fs::path root = systemd_hierarchy();
+    const fs::path root = systemd_cgroup_mount();  // where pidnsd reads cgroups
     REQUIRE(!root.empty());
     PrivateBus bus;
     Daemon d(bus);
@@ -329,7 +308,7 @@ std::size_t threads_named(pid_t pid, const std::string& comm) {
 }  // namespace
 
 TEST_CASE("names: DescribeNamespaces of many namespaces reads their labels ahead, each as the kernel has it, for root and nobody") {
-    const fs::path root = systemd_hierarchy();
+    const fs::path root = systemd_cgroup_mount();  // where pidnsd reads cgroups
     REQUIRE(!root.empty());
     PrivateBus bus;
     Daemon d(bus);
@@ -410,7 +389,7 @@ TEST_CASE("names: DescribeNamespaces of many namespaces reads their labels ahead
 }
 
 TEST_CASE("names: pidnsctl takes container:ID and unit:NAME where a namespace is expected") {
-    const fs::path root = systemd_hierarchy();
+    const fs::path root = systemd_cgroup_mount();  // where pidnsd reads cgroups
     REQUIRE(!root.empty());
     PrivateBus bus;
     Daemon d(bus);
@@ -455,7 +434,7 @@ TEST_CASE("names: pidnsctl takes container:ID and unit:NAME where a namespace is
 }
 
 TEST_CASE("names: a namespace whose members sit in different containers keeps its maker's and lists the others as sharers") {
-    const fs::path root = systemd_hierarchy();
+    const fs::path root = systemd_cgroup_mount();  // where pidnsd reads cgroups
     REQUIRE(!root.empty());
     PrivateBus bus;
     Daemon d(bus);

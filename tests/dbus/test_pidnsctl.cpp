@@ -22,44 +22,25 @@
 #include <sstream>
 #include <thread>
 
-#include "bus_fixture.h"
+#include "harness.h"
 #include "support/nstree.h"
 #include "support/lsns_oracle.h"
 #include "support/task_state.h"
 
-using namespace pidns::dbustest;
+using namespace pidns::harness;
 using namespace pidns::testing;
 using namespace std::chrono_literals;
 using nlohmann::json;
 
 namespace {
 
-using Argv = std::vector<std::string>;
 using Clock = std::chrono::steady_clock;
 
-const Argv kAsNobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
-
-#ifdef PIDNS_SANITIZED
-constexpr int kSlowdown = 5;  // pidnsd under ASan+UBSan
-#else
-constexpr int kSlowdown = 1;
-#endif
-
-// pidnsctl --address=BUS --no-pager ARGS..., optionally under a prefix (setpriv).
-CmdResult ctl(const PrivateBus& bus, const Argv& args, const Argv& prefix = {}) {
-    Argv argv = prefix;
-    argv.push_back(PIDNSCTL_BIN);
-    if (std::none_of(args.begin(), args.end(), [](const std::string& a) { return a.starts_with("--address="); }))
-        argv.push_back("--address=" + bus.address());
-    argv.push_back("--no-pager");
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, 60s);
-}
-
+// pidnsctl's --json=short output, parsed (exit status 0 required).
 json ctl_json(const PrivateBus& bus, const Argv& args, const Argv& prefix = {}) {
     auto a = args;
     a.push_back("--json=short");
-    auto r = ctl(bus, a, prefix);
+    auto r = pidnsctl(bus.address(), a, prefix);
     INFO("pidnsctl stderr: " << r.err);
     REQUIRE(r.status == 0);
     return json::parse(r.out);
@@ -81,96 +62,6 @@ pid_t unused_pid() {
         if (kill(p, 0) != 0 && errno == ESRCH) return p;
     throw std::runtime_error("no unused pid");
 }
-
-// A child running argv with stdout into a pipe; each line is kept with the time it was read.
-class LineReader {
-public:
-    explicit LineReader(const Argv& argv) {
-        const ExecArgs args(argv);
-        int fds[2];
-        REQUIRE(pipe2(fds, O_CLOEXEC) == 0);
-        pid_ = fork();
-        REQUIRE(pid_ >= 0);
-        if (pid_ == 0) {
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            dup2(fds[1], 1);
-            args.exec();
-        }
-        close(fds[1]);
-        fd_ = fds[0];
-        thread_ = std::thread([this] { read_loop(); });
-    }
-    ~LineReader() {
-        if (pid_ > 0) {
-            kill(pid_, SIGKILL);
-            waitpid(pid_, nullptr, 0);
-        }
-        thread_.join();
-        close(fd_);
-    }
-    struct Line {
-        Clock::time_point at;
-        std::string text;
-    };
-    // The first line (after `from`) for which pred holds, waiting up to `timeout`.
-    template <class P>
-    std::optional<Line> wait_line(P pred, std::chrono::milliseconds timeout = 10s) {
-        std::unique_lock lk(mu_);
-        std::optional<Line> found;
-        cv_.wait_for(lk, timeout, [&] {
-            for (const auto& l : lines_)
-                if (pred(l.text)) {
-                    found = l;
-                    return true;
-                }
-            return eof_;
-        });
-        return found;
-    }
-    // Sends sig and returns the exit status (128+signal if killed), -1 if not gone in 10 s.
-    int stop(int sig) {
-        kill(pid_, sig);
-        for (int i = 0; i < 1000; ++i) {
-            int st = 0;
-            if (waitpid(pid_, &st, WNOHANG) == pid_) {
-                pid_ = -1;
-                return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-            }
-            std::this_thread::sleep_for(10ms);
-        }
-        return -1;
-    }
-    [[nodiscard]] pid_t pid() const { return pid_; }
-
-private:
-    void read_loop() {
-        std::string buf;
-        char b[4096];
-        for (;;) {
-            const ssize_t n = read(fd_, b, sizeof b);
-            const auto now = Clock::now();
-            std::lock_guard lk(mu_);
-            if (n <= 0) {
-                eof_ = true;
-                cv_.notify_all();
-                return;
-            }
-            buf.append(b, static_cast<std::size_t>(n));
-            for (std::size_t nl; (nl = buf.find('\n')) != std::string::npos;) {
-                lines_.push_back({now, buf.substr(0, nl)});
-                buf.erase(0, nl + 1);
-            }
-            cv_.notify_all();
-        }
-    }
-    pid_t pid_ = -1;
-    int fd_ = -1;
-    std::thread thread_;
-    std::mutex mu_;
-    std::condition_variable cv_;
-    std::vector<Line> lines_;
-    bool eof_ = false;
-};
 
 // The fields of NamespaceInfo, as pidnsctl's JSON must name them.
 const std::set<std::string> kNamespaceFields = {"id",    "inode",    "type",   "parent",   "owner",
@@ -267,7 +158,7 @@ TEST_CASE("pidnsctl list --json=short equals lsns -J on every shared field") {
     // -t filters, repeated -t adds types, -o picks columns, --no-legend drops header and footer.
     for (const auto& e : ctl_json(bus, {"list", "-t", "net", "-t", "uts"}))
         CHECK((e.at("type") == "net" || e.at("type") == "uts"));
-    auto r = ctl(bus, {"list", "-t", "net", "-o", "INODE,TYPE,NPROCS", "--no-legend"});
+    auto r = pidnsctl(bus.address(), {"list", "-t", "net", "-o", "INODE,TYPE,NPROCS", "--no-legend"});
     REQUIRE(r.status == 0);
     std::istringstream lines(r.out);
     bool found = false;
@@ -280,7 +171,7 @@ TEST_CASE("pidnsctl list --json=short equals lsns -J on every shared field") {
         if (inode == str(oracle_ns_inode(netns, "net"))) found = nprocs == "2";
     }
     CHECK(found);
-    r = ctl(bus, {"list", "-t", "pid"});
+    r = pidnsctl(bus.address(), {"list", "-t", "pid"});
     REQUIRE(r.status == 0);
     const auto header = r.out.substr(0, r.out.find('\n'));
     std::istringstream hw(header);
@@ -341,13 +232,13 @@ TEST_CASE("pidnsctl translate and status equal the kernel's NSpid chains in nest
                     if (!from.empty()) args.insert(args.end(), {"--from", from});
                     if (!to.empty()) args.insert(args.end(), {"--to", to});
                     INFO("pidnsctl " << args[1] << " --from '" << from << "' --to '" << to << "'");
-                    auto r = ctl(bus, args);
+                    auto r = pidnsctl(bus.address(), args);
                     CHECK(r.status == 0);
                     CHECK(r.out == std::to_string(nspid[j]) + "\n");
                 }
     }
     // A process with no pid in a deeper namespace: exit 4, nothing on stdout.
-    auto r = ctl(bus, {"translate", std::to_string(t.t1), "--to", pid_path(t.t2)});
+    auto r = pidnsctl(bus.address(), {"translate", std::to_string(t.t1), "--to", pid_path(t.t2)});
     CHECK(r.status == 4);
     CHECK(r.out.empty());
     // --batch: the pids of every task in ns1, translated to ours; 0 for the pid that names nothing.
@@ -394,7 +285,7 @@ TEST_CASE("pidnsctl tree shows 32 nested pid namespaces, and with --all-types wh
         if (i + 1 < depth) node = &kids[0];
     }
     // The text form: one line per namespace, each indented one step below its parent.
-    auto r = ctl(bus, {"tree", "--no-legend", str(expected_ns_id(chain.front(), "pid"))});
+    auto r = pidnsctl(bus.address(), {"tree", "--no-legend", str(expected_ns_id(chain.front(), "pid"))});
     REQUIRE(r.status == 0);
     std::istringstream in(r.out);
     std::vector<std::string> lines;
@@ -410,7 +301,7 @@ TEST_CASE("pidnsctl tree shows 32 nested pid namespaces, and with --all-types wh
         CHECK(l.find("processes 1") != std::string::npos);
     }
     // Without NS: the whole hierarchy, ours at the top, the chain somewhere below it.
-    r = ctl(bus, {"tree"});
+    r = pidnsctl(bus.address(), {"tree"});
     REQUIRE(r.status == 0);
     CHECK(r.out.rfind("pid:[" + str(oracle_ns_inode(getpid(), "pid")) + "]", 0) == 0);
     CHECK(r.out.find("pid:[" + str(oracle_ns_inode(chain.back(), "pid")) + "]") != std::string::npos);
@@ -478,7 +369,7 @@ TEST_CASE("pidnsctl ps lists exactly a namespace's processes") {
     tree.exit_agent(net_c);
     CHECK(pids_of(ctl_json(bus, {"ps", net})) == std::set<std::uint32_t>{u(net_a), u(net_b)});
     // The table: a header, one line per process, the footer.
-    auto r = ctl(bus, {"ps", pid_path(t.t4)});
+    auto r = pidnsctl(bus.address(), {"ps", pid_path(t.t4)});
     REQUIRE(r.status == 0);
     CHECK(r.out.find("PID NSPID") != std::string::npos);
     std::string chain;
@@ -490,7 +381,7 @@ TEST_CASE("pidnsctl ps lists exactly a namespace's processes") {
     CHECK(r.out.find("2 processes listed.") != std::string::npos);
 }
 
-TEST_CASE("pidnsctl monitor prints a line within 100 ms of unshare -n and of its end") {
+TEST_CASE("pidnsctl monitor prints a line as unshare -n makes a net namespace and as it ends, each within the event bound") {
     PrivateBus bus;
     Daemon d(bus);
     Client c(bus.address());
@@ -499,7 +390,7 @@ TEST_CASE("pidnsctl monitor prints a line within 100 ms of unshare -n and of its
     for (int i = 0; i < 500 && stat_of(c, "Subscribers") == subscribers0; ++i) std::this_thread::sleep_for(10ms);
     REQUIRE(stat_of(c, "Subscribers") == subscribers0 + 1);
     const auto own_net = oracle_ns_inode(getpid(), "net");
-    const auto bound = std::chrono::milliseconds(100 * kSlowdown);
+    const auto bound = pidns::harness::bound(100ms);
     for (int round = 0; round < 3; ++round) {
         INFO("round " << round);
         // `unshare -n sleep 60`, done by hand so that the child can tell when the kernel had made
@@ -619,7 +510,7 @@ TEST_CASE("pidnsctl exit codes: 0 ok, 1 failure, 2 usage, 4 no such process or n
     for (const auto& k : cases) {
         Argv args = k.args;
         if (!k.dbus_error.empty()) args.insert(args.begin(), "--verbose");
-        auto r = ctl(bus, args, k.prefix);
+        auto r = pidnsctl(bus.address(), args, k.prefix);
         std::string shown;
         for (const auto& a : args) shown += " " + a;
         INFO("pidnsctl" << shown << (k.prefix.empty() ? "" : " (as nobody)") << "\nstderr: " << r.err);
@@ -628,7 +519,7 @@ TEST_CASE("pidnsctl exit codes: 0 ok, 1 failure, 2 usage, 4 no such process or n
         if (!k.dbus_error.empty()) CHECK(r.err.find("(" + k.dbus_error + ")") != std::string::npos);
     }
     // Errors carry pidnsd's whole message, not only the D-Bus name's usual text.
-    auto r = ctl(bus, {"status", std::to_string(agent)}, kAsNobody);
+    auto r = pidnsctl(bus.address(), {"status", std::to_string(agent)}, kAsNobody);
     CHECK(r.status == 5);
     CHECK(r.err.find("org.freedesktop.DBus.Error.AccessDenied") == std::string::npos);  // without --verbose
     CHECK(r.err.size() > std::string("pidnsctl: Access denied\n").size());
@@ -689,8 +580,8 @@ TEST_CASE("pidnsctl as an unprivileged user shows only what it may see") {
     }
     CHECK(agreed);
     // Nothing about root's agent: status and ps of its namespace are refused or empty.
-    CHECK(ctl(bus, {"status", std::to_string(root_agent)}, kAsNobody).status == 5);
-    auto r = ctl(bus, {"ps", "--json=short", "net:[" + str(oracle_ns_inode(root_agent, "net")) + "]"}, kAsNobody);
+    CHECK(pidnsctl(bus.address(), {"status", std::to_string(root_agent)}, kAsNobody).status == 5);
+    auto r = pidnsctl(bus.address(), {"ps", "--json=short", "net:[" + str(oracle_ns_inode(root_agent, "net")) + "]"}, kAsNobody);
     if (r.status == 0) CHECK(json::parse(r.out).empty());
     else CHECK(r.status == 4);
     // Its own process, in full.
