@@ -23,7 +23,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-
 // The kernel's line "NAME:\t..." of /proc/PID/status, without its newline ("" if absent).
 std::string status_line(pid_t pid, const std::string& name) {
     std::istringstream in(read_file("/proc/" + std::to_string(pid) + "/status"));

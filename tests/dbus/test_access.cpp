@@ -23,7 +23,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-
 enum class Verdict { allowed, denied, absent, other };
 char letter(Verdict v) { return v == Verdict::allowed ? 'A' : v == Verdict::denied ? 'D' : v == Verdict::absent ? '-' : '?'; }
 

@@ -26,7 +26,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-
 // How often `needle` occurs in `hay`.
 std::size_t occurrences(const std::string& hay, const std::string& needle) {
     std::size_t n = 0;

@@ -33,7 +33,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-
 const Argv kAsNobodyPtrace = concat(kAsNobody, {"--inh-caps=+sys_ptrace", "--ambient-caps=+sys_ptrace"});
 constexpr std::uint64_t kCapSysPtrace = 1ull << 19;
 const std::string kDenied = "org.freedesktop.DBus.Error.AccessDenied";

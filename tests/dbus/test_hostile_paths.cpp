@@ -33,7 +33,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-
 using Setup = pidns::testing::ScriptAgent;  // the attacker's script: mounts, then it waits
 
 const Argv kAsNobodyInOwnNamespaces = concat(kAsNobody, {"unshare", "-Urm", "--propagation", "private"});

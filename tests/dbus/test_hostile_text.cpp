@@ -40,7 +40,6 @@ namespace {
 using Description = std::map<std::string, sdbus::Variant>;
 using Clock = std::chrono::steady_clock;
 
-
 std::string hex(const std::string& bytes) {
     static constexpr char kHex[] = "0123456789abcdef";
     std::string out;

@@ -29,7 +29,6 @@ namespace {
 
 using Description = std::map<std::string, sdbus::Variant>;
 
-
 // Whether the kernel refuses `prefix` (a user) to open /proc/T/ns/pid: ptrace_may_access READ_FSCREDS.
 bool kernel_refuses(const Argv& prefix, pid_t target) {
     return open_ns_pid_as(prefix, target).err.find("Permission denied") != std::string::npos;

@@ -94,7 +94,8 @@ TEST_CASE("pidnsctl list --json=short equals lsns -J on every shared field") {
         {oracle_ns_inode(netns, "net"), 2}, {oracle_ns_inode(netns, "uts"), 2}};
     (void)netns_member;
     Client c(bus.address());
-    for (const pid_t p : {t.t5, netns_member}) (void)expected_ns_id(p, "pid");  // indexed
+    (void)wait_indexed(t.t5, "pid", 2);
+    (void)wait_indexed(netns_member, "net", 2);
 
     // lsns, then pidnsctl. Other processes of the host come and go in between (another test suite
     // may be churning namespaces), so nprocs is compared on our own namespaces, whose processes are
@@ -194,7 +195,7 @@ TEST_CASE("pidnsctl translate and status equal the kernel's NSpid chains in nest
     ProcTree tree;
     auto t = make_seed000_tree(tree);
     const pid_t thread = tree.spawn_thread(t.t5);
-    (void)expected_ns_id(t.t5, "pid");  // indexed
+    (void)wait_indexed(t.t5, "pid", 2);
     Client c(bus.address());
     // The pid namespace at each level of t5's NSpid: ours, ns1 (t2's), ns2 (t4's).
     const std::vector<pid_t> inits = {0, t.t2, t.t4};
@@ -267,7 +268,7 @@ TEST_CASE("pidnsctl tree shows 32 nested pid namespaces, and with --all-types wh
     const int depth = max_extra_pid_ns_levels();
     REQUIRE(depth >= 31);
     const auto chain = make_chain(tree, depth);
-    (void)expected_ns_id(chain.back(), "pid");  // indexed
+    (void)wait_indexed(chain.back(), "pid");
     auto roots = ctl_json(bus, {"tree", pid_path(chain.front())});
     REQUIRE(roots.size() == 1);
     const json* node = &roots[0];
@@ -309,7 +310,7 @@ TEST_CASE("pidnsctl tree shows 32 nested pid namespaces, and with --all-types wh
     // --all-types: the user namespace hierarchy, each with the namespaces it owns.
     const pid_t u1 = tree.spawn(0, CLONE_NEWUSER | CLONE_NEWNET);
     const pid_t u2 = tree.spawn(u1, CLONE_NEWUSER | CLONE_NEWUTS);
-    (void)expected_ns_id(u2, "uts");
+    (void)wait_indexed(u2, "uts");
     const auto all = ctl_json(bus, {"tree", "--all-types"});
     REQUIRE(all.at("pid").size() == 1);
     CHECK(all.at("pid")[0].at("inode").get<std::uint64_t>() == oracle_ns_inode(getpid(), "pid"));
@@ -344,8 +345,9 @@ TEST_CASE("pidnsctl ps lists exactly a namespace's processes") {
     const pid_t net_a = tree.spawn(0, CLONE_NEWNET);
     const pid_t net_b = tree.spawn(net_a, 0);
     const pid_t net_c = tree.spawn(net_b, 0);
-    (void)expected_ns_id(net_c, "net");
-    (void)expected_ns_id(t.t5, "pid");
+    (void)wait_indexed(net_c, "net", 3);
+    (void)wait_indexed(t.t2, "pid", 2);
+    (void)wait_indexed(t.t5, "pid", 2);
     auto pids_of = [](const json& j) {
         std::set<std::uint32_t> s;
         for (const auto& e : j) s.insert(e.at("pid").get<std::uint32_t>());

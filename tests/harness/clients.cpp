@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "bus.h"
+#include "timing.h"
 
 #ifndef PIDNSCTL_BIN
 #error "PIDNSCTL_BIN must name the pidnsctl binary"
@@ -130,6 +131,22 @@ std::uint64_t expected_ns_id(pid_t pid, const char* type) {
         }
     }
     throw std::runtime_error("pidnsd never listed the namespace of " + path);
+}
+
+std::uint64_t wait_indexed(pid_t pid, const char* type, std::uint32_t members) {
+    const std::uint64_t id = expected_ns_id(pid, type);
+    Client c(latest_bus_address());
+    std::uint32_t listed = 0;
+    const bool indexed = eventually(
+        [&] {
+            listed = std::get<7>(c.GetNamespace(id));  // Processes
+            return listed >= members;
+        },
+        patience(5s), 10ms, /*retry_throws=*/true);
+    if (!indexed)
+        throw std::runtime_error("pidnsd never listed " + std::to_string(members) + " processes in the " + type +
+                                 " namespace of pid " + std::to_string(pid) + " (" + std::to_string(listed) + ")");
+    return id;
 }
 
 }  // namespace pidns::harness

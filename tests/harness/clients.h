@@ -77,6 +77,10 @@ std::uint64_t stat_of(Client& c, const std::string& key);
 // kernel_ids_expected(), else the id pidnsd assigned (>= 2^32), looked up by nsfs inode on the bus
 // of the latest PrivateBus (waiting up to 5 s for it to be indexed).
 std::uint64_t expected_ns_id(pid_t pid, const char* type);
+// expected_ns_id(), once pidnsd lists that namespace with at least `members` processes: what a
+// test waits for before it asks about processes it just made (pidnsd learns of them from proc
+// connector events, which may lag on a busy host). Throws if that takes over patience(5 s).
+std::uint64_t wait_indexed(pid_t pid, const char* type, std::uint32_t members = 1);
 
 // The D-Bus error name thrown by `f`, "" if it did not throw.
 template <class F>

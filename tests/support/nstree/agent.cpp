@@ -60,7 +60,6 @@ std::string proc_self() {
   return std::string(buf, static_cast<std::size_t>(n));
 }
 
-
 [[noreturn]] void agent_main(int ctl, bool direct_child_of_test) noexcept;
 
 }  // namespace
