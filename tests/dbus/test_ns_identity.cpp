@@ -43,10 +43,12 @@ CmdResult ctl(const Argv& prefix, const std::string& address, const Argv& args) 
     return pidnsctl(address, concat({"--json=short"}, args), prefix, 20s);
 }
 
-// Waits until `f` returns true (it may throw: not yet), at most 10 s (more under ASan).
+// Waits until `f` returns true (it may throw: not yet), at most 30 s (more under ASan): a wait
+// for pidnsd to catch up, not a bound (the loop it replaced made 1,000 tries of `f`, each slow
+// on a loaded host, so it waited well past 10 s there).
 template <class F>
 bool eventually_ok(F&& f) {
-    return eventually(std::forward<F>(f), patience(10s), 10ms, true);
+    return eventually(std::forward<F>(f), patience(30s), 10ms, true);
 }
 
 // The namespaces root sees with inode `inode`.
