@@ -54,7 +54,7 @@ void usage(std::FILE* to) {
                  "  medians of R runs (default 7) after one warm-up each.\n"
                  "  pidnsctl: %s\n"
                  "  pidnsd:   %s\n",
-                 PIDNSCTL_PATH, PIDNSD_PATH);
+                 PIDNSCTL_PATH, PIDNSD_BIN);
 }
 
 // --opt N or --opt=N, a positive integer.
@@ -308,7 +308,7 @@ int main(int argc, char** argv) {
     const std::string lsns = in_path("lsns");
     std::vector<std::string> missing;
     if (::access(PIDNSCTL_PATH, X_OK) != 0) missing.push_back(std::string("pidnsctl (") + PIDNSCTL_PATH + ")");
-    if (::access(PIDNSD_PATH, X_OK) != 0) missing.push_back(std::string("pidnsd (") + PIDNSD_PATH + ")");
+    if (::access(PIDNSD_BIN, X_OK) != 0) missing.push_back(std::string("pidnsd (") + PIDNSD_BIN + ")");
     if (lsns.empty()) missing.push_back("lsns (util-linux, in PATH)");
     if (in_path("dbus-daemon").empty()) missing.push_back("dbus-daemon (in PATH)");
     if (!missing.empty()) {
@@ -339,7 +339,7 @@ int main(int argc, char** argv) {
     const double fork_s = us_since(f0, Clock::now()) / 1e6;
 
     PrivateBus bus;
-    bus.start("bench_ctl");
+    bus.start();
     int rc = 0;
     double index_s = 0;
     if (!wait_indexed(*bus.c, static_cast<std::uint32_t>(made), index_s)) {

@@ -503,9 +503,10 @@ int run(Bench& b, const Options& opt, const std::string& cmdline) {
     std::printf("kernel %s %s (%s), %u cpus, pid_max %s", u.sysname, u.release, u.version,
                 std::thread::hardware_concurrency(), read_file("/proc/sys/kernel/pid_max").c_str());
     std::printf("date   %s, load average %s\n", now_text().c_str(), loadavg().c_str());
-    std::printf("bus    dbus-daemon --config-file=%s --nofork --print-address=FD\n", b.conf_path.c_str());
-    std::printf("       (%s with @SOCKET@=%s, @POLICY@=%s)\n", BUS_CONF_IN, b.bus_path.c_str(), BUS_POLICY);
-    std::printf("daemon %s --bus=%s  (pid %d; version %s, event source %s, kernel ids %s)\n", PIDNSD_PATH,
+    std::printf("bus    dbus-daemon --config-file=%s --nofork\n", b.conf_path.c_str());
+    std::printf("       (%s with @SOCKET@=%s, @POLICY@=%s)\n", pidns::harness::bus_conf_template().c_str(),
+                b.bus_path.c_str(), PIDNS_SOURCE_DIR "/dbus/org.pidns.conf");
+    std::printf("daemon %s --bus=%s  (pid %d; version %s, event source %s, kernel ids %s)\n", PIDNSD_BIN,
                 b.address.c_str(), static_cast<int>(g_pidnsd), b.c->Version().c_str(), b.c->EventSource().c_str(),
                 b.c->KernelNamespaceIds() ? "yes" : "no");
     std::printf("client sdbus-c++ generated proxy org::pidns::Manager1_proxy on its own connection, pid %d\n",
@@ -686,7 +687,7 @@ int main(int argc, char** argv) {
 
     Bench b;
     b.opt = opt;
-    b.start("bench_dbus");
+    b.start();
     int rc = 1;
     try {
         rc = run(b, opt, cmdline);

@@ -173,7 +173,7 @@ int main(int argc, char** argv) {
     for (const int tasks : sizes) {
         const pid_t top = build_tree(tasks);
         PrivateBus bus;
-        bus.start("bench_dump");
+        bus.start();
         Row r;
         r.tasks = tasks;
         std::uint64_t ns = 0;

@@ -534,7 +534,7 @@ void print_header(PrivateBus& b, const Options& opt, const std::string& cmdline,
     std::printf("kernel %s %s, %u cpus, pid_max %s", u.sysname, u.release, std::thread::hardware_concurrency(),
                 read_file("/proc/sys/kernel/pid_max").c_str());
     std::printf("date   %s, load average %s\n", now_text().c_str(), loadavg().c_str());
-    std::printf("daemon %s%s  (pid %d, version %s)\n", PIDNSD_PATH, args.c_str(), static_cast<int>(g_pidnsd),
+    std::printf("daemon %s%s  (pid %d, version %s)\n", PIDNSD_BIN, args.c_str(), static_cast<int>(g_pidnsd),
                 b.c->Version().c_str());
     std::printf("       event source %s, receive buffer %" PRIu64 " KiB (ReceiveBufferBytes)\n", st.raw.count("EventSource") ? st.raw.at("EventSource").get<std::string>().c_str() : "?",
                 st.u64("ReceiveBufferBytes") / 1024);
@@ -651,14 +651,10 @@ std::optional<std::vector<double>> parse_rates(const std::string& list) {
 std::optional<Options> parse_options(int argc, char** argv) {
     Options o;
     for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i], v;
-        if (auto eq = a.find('='); eq != std::string::npos) {
-            v = a.substr(eq + 1);
-            a.resize(eq);
-        } else if (a != "--fork") {
-            if (i + 1 >= argc) return std::nullopt;
-            v = argv[++i];
-        }
+        const auto opt = next_option(argc, argv, i, {"--fork"});
+        if (!opt) return std::nullopt;
+        const std::string& a = opt->name;
+        const std::string& v = opt->value;
         if (a == "--reps") o.reps = std::max(1, std::atoi(v.c_str()));
         else if (a == "--seconds") o.seconds = std::max(0.5, std::atof(v.c_str()));
         else if (a == "--forkers") o.forkers = std::max(1, std::atoi(v.c_str()));
@@ -685,12 +681,11 @@ int main(int argc, char** argv) {
                   "                    [--samples N] [--daemon-arg=X]...   (root; starts its own dbus-daemon and pidnsd)");
         return 2;
     }
-    std::string cmdline = "bench_events";
-    for (int i = 1; i < argc; ++i) cmdline += std::string(" ") + argv[i];
+    const std::string cmdline = command_line(argc, argv);
     install_signal_handlers();
 
     PrivateBus b;
-    b.start("bench_events", opt->daemon_args);
+    b.start(opt->daemon_args);
     int rc = 1;
     try {
         rc = run(b, *opt, cmdline);

@@ -22,6 +22,7 @@
 #include <map>
 #include <optional>
 #include <sstream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -148,21 +149,15 @@ std::vector<Flooder> start_flooders(const Options& o, const std::string& address
     char secs[32];
     std::snprintf(secs, sizeof secs, "%g", o.seconds);
     // Every flooder's command line, made before the forks (a child must not allocate before exec).
-    std::vector<std::vector<std::string>> args;
-    std::vector<std::vector<char*>> argvs;
+    std::vector<std::unique_ptr<pidns::harness::ExecArgs>> cmds;
     for (int i = 0; i < n; ++i) {
         const std::string uid = o.crowd ? std::to_string(kCrowdUid + static_cast<std::uint32_t>(i)) : o.as_user;
-        args.push_back({"setpriv", "--reuid=" + uid, "--regid=" + uid, "--clear-groups", PIDNS_FLOOD_PATH, address, kind, secs,
-                        std::to_string(o.inflight), std::to_string(o.conns)});
-    }
-    for (auto& a : args) {
-        argvs.emplace_back();
-        for (auto& x : a) argvs.back().push_back(x.data());
-        argvs.back().push_back(nullptr);
+        cmds.push_back(std::make_unique<pidns::harness::ExecArgs>(
+            pidns::harness::Argv{"setpriv", "--reuid=" + uid, "--regid=" + uid, "--clear-groups", PIDNS_FLOOD_PATH, address,
+                                 kind, secs, std::to_string(o.inflight), std::to_string(o.conns)}));
     }
     const pid_t parent = ::getpid();
     for (int i = 0; i < n; ++i) {
-        auto& argv = argvs[static_cast<std::size_t>(i)];
         Flooder f;
         f.out = ::memfd_create("pidns-flood", MFD_CLOEXEC);
         if (f.out < 0) {
@@ -181,9 +176,7 @@ std::vector<Flooder> start_flooders(const Options& o, const std::string& address
             ::dup2(f.out, 1);
             ::dup2(f.out, 2);
             ::raise(SIGSTOP);
-            ::execvp(argv[0], argv.data());
-            std::fprintf(stderr, "exec %s: %s\n", argv[0], std::strerror(errno));
-            ::_exit(127);
+            cmds[static_cast<std::size_t>(i)]->exec();  // _exit(127) if it fails
         }
         int st = 0;
         ::waitpid(f.pid, &st, WUNTRACED);  // stopped (or, if exec never came, exited: reaped in finish)
@@ -411,10 +404,11 @@ int run(Bench& b, const Options& o, const std::string& cmdline) {
     std::printf("pidnsd bench_flood: %s\n", cmdline.c_str());
     std::printf("kernel %s %s, %u cpus; date %s, load average %s\n", u.sysname, u.release, std::thread::hardware_concurrency(),
                 now_text().c_str(), loadavg().c_str());
-    std::printf("bus    dbus-daemon --config-file=%s --nofork  (%s, policy %s)\n", b.conf_path.c_str(), BUS_CONF_IN, BUS_POLICY);
+    std::printf("bus    dbus-daemon --config-file=%s --nofork  (%s, policy %s)\n", b.conf_path.c_str(),
+                pidns::harness::bus_conf_template().c_str(), PIDNS_SOURCE_DIR "/dbus/org.pidns.conf");
     std::string dargs;
     for (const auto& a : b.daemon_args) dargs += " " + a;
-    std::printf("daemon %s%s  (pid %d, version %s)\n", PIDNSD_PATH, dargs.c_str(), static_cast<int>(g_pidnsd),
+    std::printf("daemon %s%s  (pid %d, version %s)\n", PIDNSD_BIN, dargs.c_str(), static_cast<int>(g_pidnsd),
                 b.c->Version().c_str());
     if (o.crowd)
         std::printf("flood  N x setpriv --reuid=U --regid=U --clear-groups %s ADDRESS KIND %g %d %d, U = %u + i: a crowd of"
@@ -505,8 +499,7 @@ int run(Bench& b, const Options& o, const std::string& cmdline) {
     if (full) std::printf("dbus-daemon: %zu \"destination has a full message queue\" rejections; the first:\n  %s\n", full,
                           first_full.c_str());
     std::printf("load average at the end: %s\n", loadavg().c_str());
-    const bool alive = g_pidnsd > 0 && ::waitpid(g_pidnsd, nullptr, WNOHANG) == 0;
-    if (!alive) g_pidnsd = 0;  // reaped (or never there): nothing to stop
+    const bool alive = b.pidnsd_alive();
     std::printf("summary: %zu rows, p99 under flood <= %gx idle p99 and no failed call in %zu (%s); root calls: %ld wrong,"
                 " %ld failed; pidnsd %s; measured in %.0f s\n",
                 rows.size(), kTargetRatio, rows.size() - static_cast<std::size_t>(missed), missed ? "NOT MET in some" : "MET in all",
@@ -625,8 +618,7 @@ int main(int argc, char** argv) {
                   "  dbus-daemon and pidnsd; the flooders run as UID through setpriv");
         return 2;
     }
-    std::string cmdline = "bench_flood";
-    for (int i = 1; i < argc; ++i) cmdline += std::string(" ") + argv[i];
+    const std::string cmdline = command_line(argc, argv);
     install_signal_handlers();
 
     Bench b;
@@ -636,8 +628,7 @@ int main(int argc, char** argv) {
         for (int n : opt->clients) most = std::max(most, n);
         for (int i = 0; i < most; ++i) b.bus_users.push_back(kCrowdUid + static_cast<std::uint32_t>(i));
     }
-    b.start("bench_flood", opt->daemon_args);
-    ::chmod(b.tmp.c_str(), 0755);  // the flooders (nobody) reach the bus socket through it
+    b.start(opt->daemon_args);
     int rc = 1;
     try {
         rc = run(b, *opt, cmdline);

@@ -20,12 +20,10 @@
 #include <thread>
 
 #include "bench_bus.h"
+#include "polkit.h"
 
 #ifndef PIDNS_FLOOD_PATH
 #error "PIDNS_FLOOD_PATH must name the pidns-flood binary (tests/support/bus_flood.cpp)"
-#endif
-#ifndef PIDNS_POLICY_FILE
-#error "PIDNS_POLICY_FILE must name dbus/org.pidns.policy"
 #endif
 
 namespace {
@@ -33,8 +31,6 @@ namespace {
 using namespace bench;
 namespace fs = std::filesystem;
 
-constexpr const char* kPolkitd = "/usr/lib/polkit-1/polkitd";
-constexpr const char* kActionFile = "/usr/share/polkit-1/actions/org.pidns.policy";
 constexpr const char* kRulesFile = "/etc/polkit-1/rules.d/49-pidns-bench.rules";
 
 struct Options {
@@ -45,28 +41,6 @@ struct Options {
     int idle_checks = 60;    // pkchecks before the flood
     bool rules = true;       // a rules file that names the action
     std::string pidnsd;      // another build's
-};
-
-// Puts a file in place for the bench's run; restores what was there.
-class Installed {
-public:
-    Installed(std::string path, const std::string& content) : path_(std::move(path)) {
-        had_ = fs::exists(path_);
-        if (had_) old_ = read_file(path_);
-        std::error_code ec;
-        fs::create_directories(fs::path(path_).parent_path(), ec);
-        std::ofstream(path_) << content;
-    }
-    ~Installed() {
-        if (had_)
-            std::ofstream(path_) << old_;
-        else
-            fs::remove(path_);
-    }
-
-private:
-    std::string path_, old_;
-    bool had_ = false;
 };
 
 struct Window {
@@ -95,32 +69,22 @@ std::uint64_t stat_or_zero(Client& c, const char* key) {
 int run(const Options& o, const std::string& cmdline) {
     utsname u{};
     ::uname(&u);
-    if (!fs::exists(kPolkitd)) {
-        std::printf("no %s (package polkitd)\n", kPolkitd);
+    if (!fs::exists(pidns::harness::kPolkitdBin)) {
+        std::printf("no %s (package polkitd)\n", pidns::harness::kPolkitdBin);
         return 1;
     }
-    Installed action(kActionFile, read_file(PIDNS_POLICY_FILE));
-    std::unique_ptr<Installed> rules;
+    pidns::harness::InstalledFile action(pidns::harness::kPolkitActionFile, read_file(pidns::harness::pidns_policy_file()));
+    std::unique_ptr<pidns::harness::InstalledFile> rules;
     if (o.rules)
-        rules = std::make_unique<Installed>(kRulesFile, "polkit.addRule(function(action, subject) {\n"
-                                                        "    if (action.id == \"org.pidns.inspect\" && subject.user == \"daemon\")\n"
-                                                        "        return polkit.Result.YES;\n"
-                                                        "});\n");
+        rules = std::make_unique<pidns::harness::InstalledFile>(kRulesFile,
+                                                                pidns::harness::inspect_rule("subject.user == \"daemon\""));
     std::vector<std::uint32_t> crowd;
     for (int i = 0; i < o.crowd; ++i) crowd.push_back(2301 + static_cast<std::uint32_t>(i));
     PrivateBus b;
     b.bus_users = crowd;
     if (!o.pidnsd.empty()) b.pidnsd_path = o.pidnsd;
-    b.start("bench_polkit");
-    ::chmod(b.tmp.c_str(), 0755);
-    const pid_t polkitd = start_program({"env", "DBUS_SYSTEM_BUS_ADDRESS=" + b.address, kPolkitd, "--no-debug"}, -1);
-    auto bus = sdbus::createProxy(b.c->connection(), "org.freedesktop.DBus", "/org/freedesktop/DBus");
-    for (int i = 0; i < 500; ++i) {
-        bool has = false;
-        bus->callMethod("NameHasOwner").onInterface("org.freedesktop.DBus").withArguments(std::string("org.freedesktop.PolicyKit1")).storeResultsTo(has);
-        if (has) break;
-        ::usleep(20000);
-    }
+    b.start();
+    pidns::harness::Polkitd polkitd(*b.bus);
     // Root's processes: 64 distinct targets the kernel refuses to every flooder.
     std::vector<pid_t> targets;
     std::string list;
@@ -134,7 +98,7 @@ int run(const Options& o, const std::string& cmdline) {
     std::printf("kernel %s %s, %u cpus; date %s, load average %s\n", u.sysname, u.release, std::thread::hardware_concurrency(),
                 now_text().c_str(), loadavg().c_str());
     std::printf("daemon %s (version %s); polkitd %s; rules file naming org.pidns.inspect: %s\n", b.pidnsd_path.c_str(),
-                b.c->Version().c_str(), kPolkitd, o.rules ? kRulesFile : "none");
+                b.c->Version().c_str(), pidns::harness::kPolkitdBin, o.rules ? kRulesFile : "none");
     std::printf("flood  %d x nobody + %d uids (2301...): %s ADDRESS denied %g 300 %g PIDS (64 root processes)\n", o.clients,
                 o.crowd, PIDNS_FLOOD_PATH, o.seconds, o.gap_ms);
     std::printf("probe  root: pkcheck --action-id org.freedesktop.policykit.exec --process PID, 30 ms apart\n\n");
@@ -142,14 +106,14 @@ int run(const Options& o, const std::string& cmdline) {
 
     Window idle;
     {
-        const double p0 = cpu_us(polkitd), d0 = cpu_us(g_pidnsd);
+        const double p0 = cpu_us(polkitd.pid()), d0 = cpu_us(g_pidnsd);
         const auto w0 = Clock::now();
         for (int i = 0; i < o.idle_checks; ++i) {
             idle.ms.push_back(pkcheck_ms(b.address));
             ::usleep(30000);
         }
         const double wall = us_since(w0, Clock::now());
-        idle.polkitd_cpu = (cpu_us(polkitd) - p0) / wall;
+        idle.polkitd_cpu = (cpu_us(polkitd.pid()) - p0) / wall;
         idle.pidnsd_cpu = (cpu_us(g_pidnsd) - d0) / wall;
     }
     const std::uint64_t asked0 = stat_or_zero(*b.c, "PolkitAsked");
@@ -159,16 +123,15 @@ int run(const Options& o, const std::string& cmdline) {
     std::snprintf(gap, sizeof gap, "%g", o.gap_ms);
     auto flood = [&](std::uint32_t uid) {
         const int out = ::memfd_create("bench-polkit", MFD_CLOEXEC);
-        const pid_t p = start_program({"setpriv", "--reuid=" + std::to_string(uid), "--regid=" + std::to_string(uid),
-                                       "--clear-groups", PIDNS_FLOOD_PATH, b.address, "denied", secs, "300", gap, list},
-                                      out);
+        const pid_t p = start_program(
+            pidns::harness::concat(pidns::harness::as_uid(uid), {PIDNS_FLOOD_PATH, b.address, "denied", secs, "300", gap, list}), out);
         flooders.emplace_back(p, out);
     };
     for (int i = 0; i < o.clients; ++i) flood(65534);
     for (auto uid : crowd) flood(uid);
     Window busy;
     {
-        const double p0 = cpu_us(polkitd), d0 = cpu_us(g_pidnsd);
+        const double p0 = cpu_us(polkitd.pid()), d0 = cpu_us(g_pidnsd);
         const auto w0 = Clock::now();
         const auto until = w0 + std::chrono::duration<double>(o.seconds);
         while (Clock::now() < until) {
@@ -176,7 +139,7 @@ int run(const Options& o, const std::string& cmdline) {
             ::usleep(30000);
         }
         const double wall = us_since(w0, Clock::now());
-        busy.polkitd_cpu = (cpu_us(polkitd) - p0) / wall;
+        busy.polkitd_cpu = (cpu_us(polkitd.pid()) - p0) / wall;
         busy.pidnsd_cpu = (cpu_us(g_pidnsd) - d0) / wall;
     }
     std::uint64_t denied = 0;
@@ -211,8 +174,7 @@ int run(const Options& o, const std::string& cmdline) {
     std::fflush(stdout);
     for (auto t : targets) ::kill(t, SIGKILL);
     for (auto t : targets) ::waitpid(t, nullptr, 0);
-    ::kill(polkitd, SIGTERM);
-    ::waitpid(polkitd, nullptr, 0);
+    polkitd.stop();
     b.cleanup();
     return 0;
 }
@@ -221,22 +183,12 @@ int run(const Options& o, const std::string& cmdline) {
 
 int main(int argc, char** argv) {
     Options o;
-    std::string cmdline = "bench_polkit";
+    const std::string cmdline = command_line(argc, argv);
     for (int i = 1; i < argc; ++i) {
-        cmdline += std::string(" ") + argv[i];
-        std::string a = argv[i], v;
-        if (a == "--no-rules") {
-            o.rules = false;
-            continue;
-        }
-        if (auto eq = a.find('='); eq != std::string::npos) {
-            v = a.substr(eq + 1);
-            a.resize(eq);
-        } else if (i + 1 < argc) {
-            v = argv[++i];
-            cmdline += std::string(" ") + v;
-        }
-        if (a == "--seconds") o.seconds = std::max(2.0, std::atof(v.c_str()));
+        const auto opt = next_option(argc, argv, i, {"--no-rules"});
+        const std::string a = opt ? opt->name : "", v = opt ? opt->value : "";
+        if (a == "--no-rules") o.rules = false;
+        else if (a == "--seconds") o.seconds = std::max(2.0, std::atof(v.c_str()));
         else if (a == "--clients") o.clients = std::max(0, std::atoi(v.c_str()));
         else if (a == "--crowd") o.crowd = std::max(0, std::atoi(v.c_str()));
         else if (a == "--gap-ms") o.gap_ms = std::max(0.0, std::atof(v.c_str()));
@@ -249,11 +201,5 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    install_signal_handlers();
-    try {
-        return run(o, cmdline);
-    } catch (const std::exception& e) {
-        std::printf("\nFAILED: %s\n", e.what());
-        return 1;
-    }
+    return guarded_main([&] { return run(o, cmdline); });
 }

@@ -341,7 +341,7 @@ int main(int argc, char** argv) {
 
     PrivateBus b;
     b.start_timeout_s = 300;
-    b.start("bench_scale");
+    b.start();
     const std::uint32_t base = b.processes();
     int wrong = 0;
 
@@ -395,7 +395,7 @@ int main(int argc, char** argv) {
     const double rate_alone = fork_load(opt.quick ? 2 : 5, &failures_alone);
     std::printf("ingest floor: %.0f fork+exit/s with no pidnsd running (%ld failed forks)\n", rate_alone, failures_alone);
     t0 = Clock::now();
-    b.start("bench_scale");
+    b.start();
     const double ready_s = ms_since(t0) / 1000;
     const std::uint32_t at_start = b.processes();
     const long rss_start = rss_kib(g_pidnsd);

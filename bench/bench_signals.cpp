@@ -1,5 +1,5 @@
 // bench_signals: the non-reading-subscriber storm (issue 24) on a private bus it starts itself (root).
-// U unprivileged uids (distinct, known to the bus only: tests/support/bus_users.h) each keep S
+// U unprivileged uids (distinct, known to the bus only: tests/harness/bus_users.h) each keep S
 // subscribed connections that never read (`pidns-flood noread`) and make user+net+uts namespaces
 // that live a second, 20 a second (`unshare -Urnu sleep 1 &`), for T seconds; two subscribers that read keep a mirror of what
 // they may see (`pidns-signal-listener --mirror`): root, and one more uid that makes namespaces
@@ -79,10 +79,7 @@ int wait_for(Spawned& s) {
 }
 
 std::vector<std::string> as_uid(std::uint32_t uid, std::vector<std::string> argv) {
-    std::vector<std::string> out{"setpriv", "--reuid=" + std::to_string(uid), "--regid=" + std::to_string(uid),
-                                 "--clear-groups"};
-    out.insert(out.end(), argv.begin(), argv.end());
-    return out;
+    return pidns::harness::concat(pidns::harness::as_uid(uid), argv);
 }
 
 std::uint64_t stat_u64(Client& c, const char* key) {
@@ -135,8 +132,7 @@ int run(const Options& o, const std::string& cmdline) {
     b.bus_users.assign(crowd.begin(), crowd.end());
     b.bus_users.push_back(honest);
     if (!o.pidnsd.empty()) b.pidnsd_path = o.pidnsd;
-    b.start("bench_signals");
-    ::chmod(b.tmp.c_str(), 0755);
+    b.start();
     std::printf("pidnsd bench_signals: %s\n", cmdline.c_str());
     std::printf("kernel %s %s, %u cpus; date %s, load average %s\n", u.sysname, u.release, std::thread::hardware_concurrency(),
                 now_text().c_str(), loadavg().c_str());
@@ -275,17 +271,10 @@ int run(const Options& o, const std::string& cmdline) {
 
 int main(int argc, char** argv) {
     Options o;
-    std::string cmdline = "bench_signals";
+    const std::string cmdline = command_line(argc, argv);
     for (int i = 1; i < argc; ++i) {
-        cmdline += std::string(" ") + argv[i];
-        std::string a = argv[i], v;
-        if (auto eq = a.find('='); eq != std::string::npos) {
-            v = a.substr(eq + 1);
-            a.resize(eq);
-        } else if (i + 1 < argc) {
-            v = argv[++i];
-            cmdline += std::string(" ") + v;
-        }
+        const auto opt = next_option(argc, argv, i);
+        const std::string a = opt ? opt->name : "", v = opt ? opt->value : "";
         if (a == "--uids") o.uids = std::max(1, std::atoi(v.c_str()));
         else if (a == "--first-uid") o.first_uid = static_cast<std::uint32_t>(std::strtoul(v.c_str(), nullptr, 10));
         else if (a == "--subs") o.subs = std::max(1, std::atoi(v.c_str()));
@@ -298,11 +287,5 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    install_signal_handlers();
-    try {
-        return run(o, cmdline);
-    } catch (const std::exception& e) {
-        std::printf("\nFAILED: %s\n", e.what());
-        return 1;
-    }
+    return guarded_main([&] { return run(o, cmdline); });
 }

@@ -16,15 +16,12 @@
 #include <sstream>
 #include <thread>
 
-#include "bus_fixture.h"
-#include "procs.h"
+#include "harness.h"
 
-using namespace pidns::dbustest;
+using namespace pidns::harness;
 using namespace std::chrono_literals;
 
 namespace {
-
-const Argv kAsNobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
 
 // The kernel's line "NAME:\t..." of /proc/PID/status, without its newline ("" if absent).
 std::string status_line(pid_t pid, const std::string& name) {

@@ -10,7 +10,7 @@
 #include <system_error>
 #include <vector>
 
-namespace pidns::dbustest {
+namespace pidns::harness {
 
 namespace fs = std::filesystem;
 
@@ -63,4 +63,4 @@ private:
 // A docker container's id as the tests name their cgroups (64 hex digits).
 inline const std::string kTestContainerId = "7a1d3c2b9a8e7f6d5c4b3a29180716253a4b5c6d7e8f90a1b2c3d4e5f6a7b8c9";
 
-}  // namespace pidns::dbustest
+}  // namespace pidns::harness

@@ -16,15 +16,12 @@
 #include <sstream>
 #include <thread>
 
-#include "bus_fixture.h"
-#include "procs.h"
+#include "harness.h"
 
-using namespace pidns::dbustest;
+using namespace pidns::harness;
 using namespace std::chrono_literals;
 
 namespace {
-
-using Argv = std::vector<std::string>;
 
 enum class Verdict { allowed, denied, absent, other };
 char letter(Verdict v) { return v == Verdict::allowed ? 'A' : v == Verdict::denied ? 'D' : v == Verdict::absent ? '-' : '?'; }
@@ -52,15 +49,14 @@ Verdict pidnsd_says(const std::string& address, const Argv& prefix, const std::s
 TEST_CASE("differential matrix: pidnsd allows exactly what the kernel allows, for every caller and target") {
     PrivateBus bus;
     Daemon d(bus);
-    const Argv as_nobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
-    const Argv as_daemon = {"setpriv", "--reuid=1", "--regid=1", "--clear-groups"};
+    const Argv as_daemon = as_uid(1);
     const Argv sleep = {"sleep", "1000"};
     const Argv userns_sleep = {"unshare", "-U", "-r", "-p", "-f", "sleep", "1000"};
 
     // Targets.
-    Proc t_root(sleep), t_nobody(concat(as_nobody, sleep)), t_daemon(concat(as_daemon, sleep));
+    Proc t_root(sleep), t_nobody(concat(kAsNobody, sleep)), t_daemon(concat(as_daemon, sleep));
     Proc t_nondump(Proc::NonDumpable{});
-    Proc u_root(userns_sleep), u_nobody(concat(as_nobody, userns_sleep)), u_daemon(concat(as_daemon, userns_sleep));
+    Proc u_root(userns_sleep), u_nobody(concat(kAsNobody, userns_sleep)), u_daemon(concat(as_daemon, userns_sleep));
     for (const Proc* p : {&t_root, &t_nobody, &t_daemon}) wait_comm(p->pid(), "sleep");
     struct Target {
         std::string name;
@@ -94,14 +90,14 @@ TEST_CASE("differential matrix: pidnsd allows exactly what the kernel allows, fo
     };
     const std::vector<CallerKind> callers = {
         {"root", {}},
-        {"nobody", as_nobody},
+        {"nobody", kAsNobody},
         {"daemon", as_daemon},
         {"nobody, gid daemon", {"setpriv", "--reuid=65534", "--regid=1", "--clear-groups"}},
         {"uid daemon, euid nobody",
          {"setpriv", "--ruid=1", "--euid=65534", "--rgid=65534", "--egid=65534", "--clear-groups"}},
         {"root in a user ns", {"unshare", "-U", "-r"}},
         {"root in a user+pid ns", {"unshare", "-U", "-r", "-p", "-f", "--mount-proc"}},
-        {"nobody + CAP_SYS_PTRACE", concat(as_nobody, {"--inh-caps=+sys_ptrace", "--ambient-caps=+sys_ptrace"})},
+        {"nobody + CAP_SYS_PTRACE", concat(kAsNobody, {"--inh-caps=+sys_ptrace", "--ambient-caps=+sys_ptrace"})},
     };
 
     int cells = 0, differing = 0, allowed = 0, denied = 0, absent = 0;
@@ -145,7 +141,7 @@ TEST_CASE("differential matrix: pidnsd allows exactly what the kernel allows, fo
         return r.out.substr(0, r.out.find('\n'));
     };
     const std::string mine = pidns_of(targets[5].pid), theirs = pidns_of(targets[6].pid);
-    auto listed = busctl_call(bus.address(), "ListNamespaces", "s", {"pid"}, as_nobody).at(0);
+    auto listed = busctl_call(bus.address(), "ListNamespaces", "s", {"pid"}, kAsNobody).at(0);
     bool sees_mine = false, sees_theirs = false;
     for (const auto& e : listed) {
         sees_mine = sees_mine || std::to_string(e.at(1).get<std::uint64_t>()) == mine;
@@ -153,24 +149,24 @@ TEST_CASE("differential matrix: pidnsd allows exactly what the kernel allows, fo
     }
     CHECK(sees_mine);
     CHECK_FALSE(sees_theirs);
-    CHECK(dbus_send(bus.address(), "GetNamespace", {"uint64:" + theirs}, as_nobody).error_name ==
+    CHECK(dbus_send(bus.address(), "GetNamespace", {"uint64:" + theirs}, kAsNobody).error_name ==
           "org.pidns.Error.NoSuchNamespace");
-    CHECK(dbus_send(bus.address(), "ListProcesses", {"uint64:" + theirs}, as_nobody).error_name ==
+    CHECK(dbus_send(bus.address(), "ListProcesses", {"uint64:" + theirs}, kAsNobody).error_name ==
           "org.pidns.Error.NoSuchNamespace");
-    CHECK(dbus_send(bus.address(), "GetNamespace", {"uint64:" + mine}, as_nobody).ok);
+    CHECK(dbus_send(bus.address(), "GetNamespace", {"uint64:" + mine}, kAsNobody).ok);
     CHECK(dbus_send(bus.address(), "GetNamespace", {"uint64:" + theirs}).ok);  // root sees it
-    auto shown = busctl_call(bus.address(), "ListProcesses", "t", {"0"}, as_nobody).at(0).get<std::vector<std::uint32_t>>();
+    auto shown = busctl_call(bus.address(), "ListProcesses", "t", {"0"}, kAsNobody).at(0).get<std::vector<std::uint32_t>>();
     CHECK(!shown.empty());
     int refused = 0;
     for (auto p : shown) {
-        const Verdict k = kernel_says(as_nobody, static_cast<pid_t>(p));
+        const Verdict k = kernel_says(kAsNobody, static_cast<pid_t>(p));
         if (k == Verdict::denied) {
             ++refused;
             std::cout << "nobody was shown process " << p << " but the kernel refuses it\n";
         }
     }
     CHECK(refused == 0);
-    const auto count = busctl_property(bus.address(), "Processes", as_nobody).get<std::uint32_t>();
+    const auto count = busctl_property(bus.address(), "Processes", kAsNobody).get<std::uint32_t>();
     CHECK(count >= shown.size());  // + nobody's process in its own user+pid namespace
     CHECK(count < busctl_property(bus.address(), "Processes").get<std::uint32_t>());
 }
@@ -179,7 +175,6 @@ TEST_CASE("signals reach only the clients that may see the namespace") {
     PrivateBus bus;
     Daemon d(bus);
     TempDir dir;
-    const Argv as_nobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
     auto listener = [&](const Argv& prefix, const std::string& out) {
         return concat(prefix, {"sh", "-c", std::string("exec ") + PIDNS_LISTENER_BIN + " " + bus.address() + " 60 > " + out});
     };
@@ -189,7 +184,7 @@ TEST_CASE("signals reach only the clients that may see the namespace") {
         chmod(f.c_str(), 0666);  // nobody's listener writes its own
     }
     Proc root_l(listener({}, root_out));
-    Proc nobody_l(listener(as_nobody, nobody_out));
+    Proc nobody_l(listener(kAsNobody, nobody_out));
     auto wait_for = [&](const std::string& file, const std::string& line) {
         for (int i = 0; i < 1000; ++i) {
             if (read_file(file).find(line) != std::string::npos) return true;
@@ -210,7 +205,7 @@ TEST_CASE("signals reach only the clients that may see the namespace") {
     auto ns_id = [](pid_t p, const char* type) { return std::to_string(expected_ns_id(p, type)); };
     // root's net namespace, and nobody's user+net namespaces.
     auto root_ns = std::make_unique<Proc>(Argv{"unshare", "-n", "sleep", "1000"});
-    auto nobody_ns = std::make_unique<Proc>(concat(as_nobody, {"unshare", "-U", "-r", "-n", "sleep", "1000"}));
+    auto nobody_ns = std::make_unique<Proc>(concat(kAsNobody, {"unshare", "-U", "-r", "-n", "sleep", "1000"}));
     wait_comm(root_ns->pid(), "sleep");
     wait_comm(nobody_ns->pid(), "sleep");
     const std::string root_net = ns_id(root_ns->pid(), "net");
@@ -237,7 +232,7 @@ TEST_CASE("signals reach only the clients that may see the namespace") {
     const std::string handed_net = ns_id(handed->pid(), "net");
     expect(root_out, "added " + handed_net + " net\n");
     wait_comm(handed->pid(), "sleep");
-    const auto listed = busctl_call(bus.address(), "ListNamespaces", "s", {"net"}, as_nobody).dump();
+    const auto listed = busctl_call(bus.address(), "ListNamespaces", "s", {"net"}, kAsNobody).dump();
     CHECK(listed.find(handed_net) != std::string::npos);
     handed.reset();
     expect(root_out, "removed " + handed_net + " net\n");
@@ -252,16 +247,14 @@ TEST_CASE("callers that change identity or vanish mid-call get no answer compute
     auto r = run({PIDNS_LISTENER_BIN, bus.address(), "--become", "65534"});
     CHECK(r.out == "org.freedesktop.DBus.Error.AccessDenied\n");
     // Connected as nobody and calling as nobody: accepted.
-    auto ok = run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PIDNS_LISTENER_BIN, bus.address(),
-                   "--become", "65534"});
+    auto ok = run(concat(kAsNobody, {PIDNS_LISTENER_BIN, bus.address(), "--become", "65534"}));
     CHECK(ok.out == "ok\n");
 
     // 200 callers that send and exit without waiting for the reply (dbus-send without
     // --print-reply): pidnsd finds them gone, answers nobody, and keeps serving.
     for (int i = 0; i < 200; ++i) {
-        auto s = run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "dbus-send",
-                      "--bus=" + bus.address(), "--dest=org.pidns", "/org/pidns", "org.pidns.Manager1.GetProcess",
-                      "uint32:" + std::to_string(getpid())});
+        auto s = run(concat(kAsNobody, {"dbus-send", "--bus=" + bus.address(), "--dest=org.pidns", "/org/pidns",
+                                        "org.pidns.Manager1.GetProcess", "uint32:" + std::to_string(getpid())}));
         REQUIRE(s.status == 0);
     }
     Client c(bus.address());

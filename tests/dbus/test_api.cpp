@@ -14,12 +14,12 @@
 #include <set>
 #include <thread>
 
-#include "bus_fixture.h"
+#include "harness.h"
 #include "support/lsns_oracle.h"
 #include "support/task_state.h"
 #include "support/nstree.h"
 
-using namespace pidns::dbustest;
+using namespace pidns::harness;
 using namespace pidns::testing;
 using namespace std::chrono_literals;
 
@@ -59,7 +59,7 @@ using Entry = sdbus::Struct<std::uint64_t, std::uint64_t, std::string, std::uint
 
 }  // namespace
 
-TEST_CASE("properties: Version, counts, EventSource, KernelNamespaceIds, and READY reached") {
+TEST_CASE("properties: Version, counts, EventSource and KernelNamespaceIds answer once READY is reached") {
     PrivateBus bus;
     Daemon d(bus);
     Client c(bus.address());
@@ -265,7 +265,7 @@ TEST_CASE("ListNamespaces, GetNamespace and ListProcesses agree with the kernel 
     CHECK(compared >= 12);
 }
 
-TEST_CASE("GetProcess equals /proc/PID/status and the ns links, for a nested process and a thread") {
+TEST_CASE("GetProcess equals /proc/PID/status and the ns links for a nested process and a thread") {
     PrivateBus bus;
     Daemon d(bus);
     ProcTree tree;

@@ -13,21 +13,15 @@
 #include <fstream>
 #include <thread>
 
-#include "bus_fixture.h"
+#include "harness.h"
 #include "cgroups.h"
-#include "procs.h"
 #include "tmux.h"
 
-using namespace pidns::dbustest;
+using namespace pidns::harness;
 using namespace std::chrono_literals;
 
 namespace {
 
-#ifdef PIDNS_SANITIZED
-constexpr int kSlowdown = 5;  // pidnsctl under ASan+UBSan
-#else
-constexpr int kSlowdown = 1;
-#endif
 
 enum class ShellKind { bash_plain, bash_completion_package, zsh };
 
@@ -84,7 +78,7 @@ public:
                 found = screen.substr(bol == std::string::npos ? 0 : bol + 1, at - (bol == std::string::npos ? 0 : bol + 1));
                 return true;
             },
-            10s * kSlowdown);
+            patience(10s));
         tmux_.keys({"C-u"});
         if (found.starts_with("$ ")) found.erase(0, 2);
         return found;
@@ -97,7 +91,7 @@ public:
         const std::string marker = "DONE" + std::to_string(++cases_);
         tmux_.type(line + "; echo " + marker);
         tmux_.keys({"Enter"});
-        REQUIRE(tmux_.wait([&](const std::string& s) { return s.find(marker + "\n") != std::string::npos; }, 20s * kSlowdown));
+        REQUIRE(tmux_.wait([&](const std::string& s) { return s.find(marker + "\n") != std::string::npos; }, patience(20s)));
     }
 
 private:
@@ -106,14 +100,14 @@ private:
     void settle() {
         std::string last = tmux_.screen();
         auto since = std::chrono::steady_clock::now();
-        const auto until = since + 10s * kSlowdown;
+        const auto until = since + patience(10s);
         while (std::chrono::steady_clock::now() < until) {
             std::this_thread::sleep_for(50ms);
             const auto now = tmux_.screen();
             if (now != last) {
                 last = now;
                 since = std::chrono::steady_clock::now();
-            } else if (std::chrono::steady_clock::now() - since > 400ms * kSlowdown) {
+            } else if (std::chrono::steady_clock::now() - since > patience(400ms)) {
                 return;
             }
         }

@@ -11,7 +11,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <iostream>
@@ -20,13 +22,13 @@
 #include <string>
 #include <thread>
 
-#include "bus_fixture.h"
+#include "harness.h"
+#include "skip.h"
 #include "client_json.h"
-#include "procs.h"
 #include "support/nstree.h"
 #include "support/restore_tree.h"
 
-using namespace pidns::dbustest;
+using namespace pidns::harness;
 using namespace pidns::testing;
 using namespace std::chrono_literals;
 using pidns::client::DumpEntry;
@@ -490,19 +492,23 @@ struct EndsFirst {
 // A cgroup v2 directory of its own (removed at the end), for the freezer.
 class FreezerCgroup {
 public:
-    FreezerCgroup() {
-        path_ = std::string(kRoot) + "/pidns-dump-test-" + std::to_string(::getpid());
-        if (::mkdir(path_.c_str(), 0755) != 0) path_.clear();
+    // Under the cgroup2 hierarchy `root` (prerequisites.h: cgroup2_mount()).
+    explicit FreezerCgroup(std::string root) : root_(std::move(root)) {
+        path_ = root_ + "/pidns-dump-test-" + std::to_string(::getpid());
+        if (::mkdir(path_.c_str(), 0755) != 0) {
+            why_ = "cannot make a cgroup at " + path_ + ": " + std::strerror(errno);
+            path_.clear();
+        }
     }
     ~FreezerCgroup() {
         if (path_.empty()) return;
         freeze(false);
         // Move what is left out, then remove the directory.
         std::istringstream procs(read_file(path_ + "/cgroup.procs"));
-        for (std::string pid; procs >> pid;) std::ofstream(std::string(kRoot) + "/cgroup.procs") << pid;
+        for (std::string pid; procs >> pid;) std::ofstream(root_ + "/cgroup.procs") << pid;
         for (int i = 0; i < 100 && ::rmdir(path_.c_str()) != 0; ++i) std::this_thread::sleep_for(20ms);
     }
-    [[nodiscard]] bool ok() const { return !path_.empty(); }
+    [[nodiscard]] const std::string& missing() const { return why_; }  // "" once made
     [[nodiscard]] const std::string& path() const { return path_; }
     void freeze(bool on) {
         std::ofstream(path_ + "/cgroup.freeze") << (on ? "1" : "0");
@@ -513,23 +519,21 @@ public:
         }
         FAIL("cgroup " << path_ << " never reported " << want);
     }
-    static constexpr const char* kRoot = "/sys/fs/cgroup/unified";
 
 private:
-    std::string path_;
+    std::string root_, path_, why_;
 };
 
 }  // namespace
 
 TEST_CASE("dump: a frozen tree dumps identically twice, a churning one consistently every time") {
+    const std::string v2 = cgroup2_mount();
+    PIDNS_REQUIRE_PREREQUISITE(v2.empty() ? "no cgroup2 hierarchy is mounted (its freezer stops the tree)" : "");
+    FreezerCgroup cg(v2);
+    PIDNS_REQUIRE_PREREQUISITE(cg.missing());
     PrivateBus bus;
     Daemon d(bus);
     Client c(bus.address());
-    FreezerCgroup cg;
-    if (!cg.ok()) {
-        WARN("no cgroup v2 at " << FreezerCgroup::kRoot << ": the freezer part cannot run here");
-        return;
-    }
     // pidns-churn as pid 1 of a pid namespace, started inside the cgroup (its children inherit it).
     Proc churn({"sh", "-c",
                 "echo $$ > " + cg.path() + "/cgroup.procs && exec unshare -p -f --kill-child " PIDNS_CHURN_BIN " 400"});
@@ -606,17 +610,16 @@ TEST_CASE("dump: nobody may not dump root's container, which it cannot even see,
     PrivateBus bus;
     Daemon d(bus);
     Client c(bus.address());
-    const Argv as_nobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
     // root's container: invisible to nobody, the same error as an id that does not exist.
     Proc rooted({"unshare", "-p", "-f", "--kill-child", "sleep", "1000"});
     const pid_t rooted_init = child_of(rooted.pid());
     EndsFirst end_rooted{rooted_init};
     wait_comm(rooted_init, "sleep");
     const auto rooted_ns = listed_pidns(c, rooted_init);
-    auto hidden = run(concat(as_nobody, {PIDNSCTL_BIN, "--address=" + bus.address(), "dump", std::to_string(rooted_ns)}));
+    auto hidden = run(concat(kAsNobody, {PIDNSCTL_BIN, "--address=" + bus.address(), "dump", std::to_string(rooted_ns)}));
     CHECK(hidden.status == 4);
     CHECK(hidden.err.find("no namespace") != std::string::npos);
-    auto bogus = run(concat(as_nobody, {PIDNSCTL_BIN, "--address=" + bus.address(), "dump", "123456789"}));
+    auto bogus = run(concat(kAsNobody, {PIDNSCTL_BIN, "--address=" + bus.address(), "dump", "123456789"}));
     CHECK(bogus.status == 4);
 
     // A container of root's with one of nobody's tasks in it: visible to nobody, never dumped in part.
@@ -628,17 +631,17 @@ TEST_CASE("dump: nobody may not dump root's container, which it cannot even see,
     const auto mixed_ns = listed_pidns(c, mixed_init);
     for (int i = 0; i < 1000 && c.dump_pid_tree(mixed_ns).size() < 2; ++i) std::this_thread::sleep_for(10ms);
     REQUIRE(c.dump_pid_tree(mixed_ns).size() == 2);
-    auto denied = run(concat(as_nobody, {PIDNSCTL_BIN, "--address=" + bus.address(), "dump", std::to_string(mixed_ns)}));
+    auto denied = run(concat(kAsNobody, {PIDNSCTL_BIN, "--address=" + bus.address(), "dump", std::to_string(mixed_ns)}));
     CHECK(denied.status == 5);
     CHECK(denied.err.find("may not inspect 1 of the 2 tasks") != std::string::npos);
     CHECK(denied.out.empty());
-    const auto raw = dbus_send(bus.address(), "DumpPidTree", {"uint64:" + std::to_string(mixed_ns)}, as_nobody);
+    const auto raw = dbus_send(bus.address(), "DumpPidTree", {"uint64:" + std::to_string(mixed_ns)}, kAsNobody);
     CHECK_FALSE(raw.ok);
     CHECK(raw.error_name == "org.freedesktop.DBus.Error.AccessDenied");
 
     // nobody's container: its own user-ns root dumps its own pid namespace (the kernel lets it read
     // every task: checked first by reading a task's ns link from inside).
-    auto own = run(concat(as_nobody, {"unshare", "-U", "-r", "-p", "-f", "--mount-proc", "sh", "-c",
+    auto own = run(concat(kAsNobody, {"unshare", "-U", "-r", "-p", "-f", "--mount-proc", "sh", "-c",
                                       "sleep 1000 >/dev/null 2>&1 & until [ -e /proc/2/ns/pid ]; do sleep 0.05; done; "
                                       "readlink /proc/2/ns/pid >/dev/null && exec " PIDNSCTL_BIN
                                       " --address=" + bus.address() + " --json=short dump; kill %1"}));

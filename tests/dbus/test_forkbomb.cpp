@@ -17,11 +17,11 @@
 
 #include <signal.h>
 
-#include "bus_fixture.h"
+#include "harness.h"
 #include "model.h"
 #include "support/nstree.h"
 
-using namespace pidns::dbustest;
+using namespace pidns::harness;
 using namespace std::chrono_literals;
 
 namespace {

@@ -25,17 +25,14 @@
 #include <thread>
 #include <vector>
 
-#include "bus_fixture.h"
+#include "harness.h"
 
-using namespace pidns::dbustest;
+using namespace pidns::harness;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-using Argv = std::vector<std::string>;
-
-const Argv kAsNobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
 const Argv kAsNobodyPtrace = concat(kAsNobody, {"--inh-caps=+sys_ptrace", "--ambient-caps=+sys_ptrace"});
 constexpr std::uint64_t kCapSysPtrace = 1ull << 19;
 const std::string kDenied = "org.freedesktop.DBus.Error.AccessDenied";

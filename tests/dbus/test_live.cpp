@@ -20,10 +20,10 @@
 #include <string>
 #include <thread>
 
-#include "bus_fixture.h"
+#include "harness.h"
 #include "support/nstree.h"
 
-using namespace pidns::dbustest;
+using namespace pidns::harness;
 using namespace pidns::testing;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
@@ -79,15 +79,16 @@ TEST_CASE("unshare() without fork or exec: found by the verify pass within its i
         const auto passes = stat_of(c, "VerifyPasses");
         tree.unshare_in(a, CLONE_NEWNET);
         const auto inode = static_cast<std::uint64_t>(oracle_ns_inode(a, "net"));
-        const auto took = time_until([&] { return listed_id(c, "net", inode) != 0; }, 3000ms);
+        const auto took = time_until([&] { return listed_id(c, "net", inode) != 0; }, patience(3000ms));
         std::cout << "unshare(CLONE_NEWNET) found after " << took.count() << " ms (verify interval 1000 ms); rescans "
                   << stat_of(c, "Rescans") << ", losses " << stat_of(c, "EventsLost") << "\n";
+        REQUIRE(listed_id(c, "net", inode) != 0);  // found (waiting alone does not: the next section)
         // The pass starts at most 1 s after the previous one ended and takes a few ms of work here
         // (spread over ten times that: a pass works a tenth of the time).
-        CHECK(took < 1500ms);
+        CHECK(took < bound(1500ms));
         CHECK(stat_of(c, "VerifyMismatches") > mismatches);
         // The pass that found it may still be going through the other processes.
-        CHECK(time_until([&] { return stat_of(c, "VerifyPasses") > passes; }, 1000ms) < 1000ms);
+        CHECK(time_until([&] { return stat_of(c, "VerifyPasses") > passes; }, patience(2000ms)) < bound(1000ms));
         CHECK(ns_of(c, a, "net") == std::to_string(listed_id(c, "net", inode)));
     }
     SECTION("verify pass off: not found by waiting, found by GetProcess (verify-on-read)") {
@@ -122,20 +123,21 @@ TEST_CASE("a thread that setns()s alone is found by the verify pass, GetProcess 
     const pid_t tid = tree.spawn_thread(agent);
     const auto inode = static_cast<std::uint64_t>(oracle_ns_inode(holder, "uts"));
     const std::uint64_t kernel_id = kernel_ids_expected() ? expected_ns_id(holder, "uts") : 0;
-    REQUIRE(time_until([&] { return listed_id(c, "uts", inode) != 0; }, 2000ms) < 2000ms);
+    REQUIRE(eventually([&] { return listed_id(c, "uts", inode) != 0; }, patience(2000ms), 2ms));
 
     tree.thread_setns(tid, "/proc/" + std::to_string(holder) + "/ns/uts");
     tree.kill_agent(holder);  // now only the thread holds it
     // Once the daemon has applied the holder's exit, the namespace stays listed only if the
     // thread's link was seen (the kernel keeps it alive for the thread all along).
-    REQUIRE(time_until([&] { return error_of([&] { c.GetProcess(static_cast<std::uint32_t>(holder)); }) ==
+    REQUIRE(eventually([&] { return error_of([&] { c.GetProcess(static_cast<std::uint32_t>(holder)); }) ==
                                     "org.pidns.Error.NoSuchProcess"; },
-                       2000ms) < 2000ms);
+                       patience(2000ms), 2ms));
     const bool dropped_meanwhile = listed_id(c, "uts", inode) == 0;
-    const auto took = time_until([&] { return listed_id(c, "uts", inode) != 0; }, 3000ms);
+    const auto took = time_until([&] { return listed_id(c, "uts", inode) != 0; }, patience(3000ms));
     std::cout << "thread setns(uts) alone: listed again " << took.count() << " ms after the holder's exit was applied"
               << (dropped_meanwhile ? " (dropped meanwhile)" : " (the pass had already seen it)") << "\n";
-    CHECK(took < 1500ms);
+    REQUIRE(listed_id(c, "uts", inode) != 0);
+    CHECK(took < bound(1500ms));
     // (An id pidnsd assigns is new if the namespace left the index meanwhile.)
     const std::uint64_t id = kernel_ids_expected() ? kernel_id : listed_id(c, "uts", inode);
     CHECK(listed_id(c, "uts", inode) == id);
@@ -143,7 +145,7 @@ TEST_CASE("a thread that setns()s alone is found by the verify pass, GetProcess 
     CHECK(ns_of(c, agent, "uts") != std::to_string(id));
 }
 
-TEST_CASE("ip netns add is found through the mountinfo watch within 100 ms, ip netns del removes it") {
+TEST_CASE("ip netns add is found through the mountinfo watch alone, at once, and ip netns del removes it") {
     PrivateBus bus;
     Daemon d(bus, {"--verify-interval=off"});  // only the mountinfo watch can find it
     Client c(bus.address());
@@ -167,8 +169,8 @@ TEST_CASE("ip netns add is found through the mountinfo watch within 100 ms, ip n
     const auto removed = time_until([&] { return listed_id(c, "net", inode) == 0; }, 2000ms);
     std::cout << "ip netns add: listed " << added.count() << " ms after the command returned; ip netns del: gone after "
               << removed.count() << " ms\n";
-    CHECK(added <= 100ms);
-    CHECK(removed <= 100ms);
+    CHECK(added <= bound(100ms));  // the watch: nothing else looks (verify off, no process event)
+    CHECK(removed <= bound(100ms));
 }
 
 TEST_CASE("a rescan does not stop the daemon: calls are answered while /proc is being read") {
@@ -177,13 +179,7 @@ TEST_CASE("a rescan does not stop the daemon: calls are answered while /proc is 
     Client c(bus.address());
     // Enough processes that reading /proc takes a while.
     std::vector<pid_t> sleepers;
-    struct Reap {
-        std::vector<pid_t>& pids;
-        ~Reap() {
-            for (auto p : pids) ::kill(p, SIGKILL);
-            for (auto p : pids) (void)waitpid(p, nullptr, 0);
-        }
-    } reap{sleepers};
+    Reap reap;
     for (int i = 0; i < 3000; ++i) {
         const pid_t p = fork();
         REQUIRE(p >= 0);
@@ -192,6 +188,7 @@ TEST_CASE("a rescan does not stop the daemon: calls are answered while /proc is 
             _exit(0);
         }
         sleepers.push_back(p);
+        reap.add(p);
     }
     const auto self = static_cast<std::uint32_t>(getpid());
     const auto rescans = stat_of(c, "Rescans");
@@ -373,13 +370,10 @@ TEST_CASE("a zombie is an exited process: NoSuchProcess, not AccessDenied") {
     const pid_t z = fork();
     REQUIRE(z >= 0);
     if (z == 0) _exit(0);
-    struct Reap {
-        pid_t pid;
-        ~Reap() { (void)waitpid(pid, nullptr, 0); }
-    } reap{z};
+    Reap reap{z};
     // Not reaped yet: /proc still lists it, in state Z, with most namespace links gone.
-    REQUIRE(time_until([&] { return read_file("/proc/" + std::to_string(z) + "/stat").find(") Z ") != std::string::npos; },
-                       2000ms) < 2000ms);
+    REQUIRE(eventually([&] { return read_file("/proc/" + std::to_string(z) + "/stat").find(") Z ") != std::string::npos; },
+                       patience(2000ms), 2ms));
     const auto pid = static_cast<std::uint32_t>(z);
     CHECK(error_of([&] { c.GetProcess(pid); }) == "org.pidns.Error.NoSuchProcess");
     CHECK(error_of([&] { c.TranslatePid(pid, 0, 0); }) == "org.pidns.Error.NoSuchProcess");

@@ -18,20 +18,17 @@
 #include <string>
 #include <vector>
 
-#include "bus_fixture.h"
 #include "cgroups.h"
-#include "procs.h"
+#include "harness.h"
 #include "support/nstree.h"
 
-using namespace pidns::dbustest;
+using namespace pidns::harness;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
 
 using Description = std::map<std::string, sdbus::Variant>;
-
-const Argv kAsNobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
 
 // Whether the kernel refuses `prefix` (a user) to open /proc/T/ns/pid: ptrace_may_access READ_FSCREDS.
 bool kernel_refuses(const Argv& prefix, pid_t target) {
@@ -60,7 +57,7 @@ struct Shape {
 }  // namespace
 
 TEST_CASE("names: each container engine's cgroup, made for real, labels the process and the namespaces it holds") {
-    const fs::path root = systemd_hierarchy();
+    const fs::path root = systemd_cgroup_mount();  // where pidnsd reads cgroups
     REQUIRE(!root.empty());
     PrivateBus bus;
     Daemon d(bus);
@@ -126,7 +123,7 @@ TEST_CASE("names: each container engine's cgroup, made for real, labels the proc
 }
 
 TEST_CASE("names: a process moved to another cgroup is labelled by its new one at the next call") {
-    const fs::path root = systemd_hierarchy();
+    const fs::path root = systemd_cgroup_mount();  // where pidnsd reads cgroups
     REQUIRE(!root.empty());
     PrivateBus bus;
     Daemon d(bus);
@@ -284,7 +281,7 @@ std::size_t threads_named(pid_t pid, const std::string& comm) {
 }  // namespace
 
 TEST_CASE("names: DescribeNamespaces of many namespaces reads their labels ahead, each as the kernel has it, for root and nobody") {
-    const fs::path root = systemd_hierarchy();
+    const fs::path root = systemd_cgroup_mount();  // where pidnsd reads cgroups
     REQUIRE(!root.empty());
     PrivateBus bus;
     Daemon d(bus);
@@ -365,7 +362,7 @@ TEST_CASE("names: DescribeNamespaces of many namespaces reads their labels ahead
 }
 
 TEST_CASE("names: pidnsctl takes container:ID and unit:NAME where a namespace is expected") {
-    const fs::path root = systemd_hierarchy();
+    const fs::path root = systemd_cgroup_mount();  // where pidnsd reads cgroups
     REQUIRE(!root.empty());
     PrivateBus bus;
     Daemon d(bus);
@@ -414,7 +411,7 @@ TEST_CASE("names: pidnsctl takes container:ID and unit:NAME where a namespace is
 }
 
 TEST_CASE("names: a namespace whose members sit in different containers keeps its maker's and lists the others as sharers") {
-    const fs::path root = systemd_hierarchy();
+    const fs::path root = systemd_cgroup_mount();  // where pidnsd reads cgroups
     REQUIRE(!root.empty());
     PrivateBus bus;
     Daemon d(bus);

@@ -20,12 +20,11 @@
 #include <thread>
 #include <vector>
 
-#include "bus_fixture.h"
+#include "harness.h"
 #include "nsfs.h"
-#include "procs.h"
 #include "support/ns_tool.h"
 
-using namespace pidns::dbustest;
+using namespace pidns::harness;
 using namespace std::chrono_literals;
 namespace t = pidns::testing;
 
@@ -34,37 +33,22 @@ namespace {
 // Unprivileged users that every Debian has (dbus-daemon refuses a uid without a passwd entry):
 // the attacker and the victim of the reuse attack, and the stress test's other churners.
 constexpr std::uint32_t kAttacker = 5, kVictim = 6;  // games, man
-Argv as(std::uint32_t uid) {
-    return {"setpriv", "--reuid=" + std::to_string(uid), "--regid=" + std::to_string(uid), "--clear-groups"};
-}
-const Argv kAsAttacker = as(kAttacker);
-const Argv kAsVictim = as(kVictim);
+const Argv kAsAttacker = as_uid(kAttacker);
+const Argv kAsVictim = as_uid(kVictim);
 const std::string kDenied = "org.freedesktop.DBus.Error.AccessDenied";
 constexpr int kAttempts = 4;  // a busy host may take the freed inode first: the whole shape again
 
-Argv tool(const Argv& prefix, const Argv& args) { return concat(concat(prefix, {PIDNS_NS_TOOL_BIN}), args); }
-
 // pidnsctl as `prefix` makes its caller, --json=short.
 CmdResult ctl(const Argv& prefix, const std::string& address, const Argv& args) {
-    return run(concat(concat(prefix, {PIDNSCTL_BIN, "--address=" + address, "--json=short"}), args));
+    return pidnsctl(address, concat({"--json=short"}, args), prefix, 20s);
 }
 
-// Waits until `f` returns true (it may throw: not yet), at most 10 s (more under ASan).
+// Waits until `f` returns true (it may throw: not yet), at most 30 s (more under ASan): a wait
+// for pidnsd to catch up, not a bound (the loop it replaced made 1,000 tries of `f`, each slow
+// on a loaded host, so it waited well past 10 s there).
 template <class F>
-bool eventually(F&& f) {
-#ifdef PIDNS_SANITIZED
-    constexpr int kPolls = 3000;
-#else
-    constexpr int kPolls = 1000;
-#endif
-    for (int i = 0; i < kPolls; ++i) {
-        try {
-            if (f()) return true;
-        } catch (const std::exception&) {
-        }
-        std::this_thread::sleep_for(10ms);
-    }
-    return false;
+bool eventually_ok(F&& f) {
+    return eventually(std::forward<F>(f), patience(30s), 10ms, true);
 }
 
 // The namespaces root sees with inode `inode`.
@@ -83,10 +67,10 @@ TEST_CASE("identity: one user frees a user namespace whose inode goes to another
     Client root(bus.address());
     for (int attempt = 1; attempt <= kAttempts; ++attempt) {
         // The attacker's user namespace X held only by an fd (its maker ended, the holder re-executed).
-        t::ToolProc attacker(tool(kAsAttacker, {"hold", "user"}));
+        t::ToolProc attacker(t::ns_tool(kAsAttacker, {"hold", "user"}));
         const auto inode = t::field(attacker.line(), "held");
         REQUIRE(inode != 0);
-        REQUIRE(eventually([&] {
+        REQUIRE(eventually_ok([&] {
             const auto x = with_inode(root, inode);
             return x.size() == 1 && x[0].owner_uid == kAttacker;
         }));
@@ -94,7 +78,7 @@ TEST_CASE("identity: one user frees a user namespace whose inode goes to another
         // The fd closed (no event); the victim makes user namespaces until one has X's inode and
         // runs `unshare -pf sh -c 'sleep 90 & exec sleep 90'` there (as `unshare -Urpf` would).
         REQUIRE(attacker.ask("close") == "closed");
-        t::ToolProc victim(tool(kAsVictim, {"reuse", "user", std::to_string(inode), "--", "unshare", "-pf",
+        t::ToolProc victim(t::ns_tool(kAsVictim, {"reuse", "user", std::to_string(inode), "--", "unshare", "-pf",
                                           "--kill-child", "sh", "-c", "sleep 90 & exec sleep 90"}));
         const auto won = victim.line();
         if (won.rfind("reused ", 0) != 0) {
@@ -106,7 +90,7 @@ TEST_CASE("identity: one user frees a user namespace whose inode goes to another
         wait_comm(init, "sleep");
         // pidnsd has read the victim's container (its init's pid namespace is listed to root).
         std::uint64_t pidns = 0;
-        REQUIRE(eventually([&] {
+        REQUIRE(eventually_ok([&] {
             const auto p = root.get_process(static_cast<std::uint32_t>(init));
             pidns = p.namespaces.at("pid");
             return pidns != 0 && root.list_processes(pidns).size() == 2;
@@ -161,7 +145,7 @@ TEST_CASE("identity: in a user namespace of its own, a uts namespace that takes 
         t::ToolProc holder(concat(kAsAttacker, {"unshare", "-Ur", PIDNS_NS_TOOL_BIN, "hold", "net"}));
         const auto inode = t::field(holder.line(), "held");
         REQUIRE(inode != 0);
-        REQUIRE(eventually([&] {
+        REQUIRE(eventually_ok([&] {
             const auto x = with_inode(root, inode);
             return x.size() == 1 && x[0].type == "net";
         }));
@@ -176,7 +160,7 @@ TEST_CASE("identity: in a user namespace of its own, a uts namespace that takes 
         for (const Argv& who : {kAsAttacker, Argv{}}) {
             INFO((who.empty() ? "root" : "its owner"));
             std::uint64_t uts = 0;
-            REQUIRE(eventually([&] {
+            REQUIRE(eventually_ok([&] {
                 auto p = ctl(who, bus.address(), {"status", std::to_string(w)});
                 if (p.status != 0) return false;
                 uts = nlohmann::json::parse(p.out).at("namespaces").at("uts").get<std::uint64_t>();
@@ -198,18 +182,10 @@ TEST_CASE("identity: an fd-held and a mount-held namespace die and each one's in
     PrivateBus bus;
     Daemon d(bus);
     Client root(bus.address());
-    TempDir dir;
-    const std::string mount_a = dir.path() + "/a", mount_b = dir.path() + "/b";
-    for (const auto& f : {mount_a, mount_b}) close(open(f.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
-    struct Unmount {
-        std::string a, b;
-        ~Unmount() {
-            umount2(a.c_str(), MNT_DETACH);
-            umount2(b.c_str(), MNT_DETACH);
-        }
-    } unmount{mount_a, mount_b};
+    const t::MountPoints mounts;
+    const std::string &mount_a = mounts.a, &mount_b = mounts.b;
     auto held_as = [&](std::uint64_t inode, const std::string& type, const std::string& kind) {
-        return eventually([&] {
+        return eventually_ok([&] {
             const auto x = with_inode(root, inode);
             if (x.size() != 1 || x[0].type != type) return false;
             for (const auto& h : root.describe_namespace(x[0].id).holders)
@@ -220,13 +196,9 @@ TEST_CASE("identity: an fd-held and a mount-held namespace die and each one's in
     for (int attempt = 1; attempt <= kAttempts; ++attempt) {
         // A: a net namespace held by A's fd. B: a uts namespace held only by a bind mount (in the
         // mount namespace pidnsd watches).
-        t::ToolProc a(tool({}, {"hold", "net"}));
-        const auto inode_a = t::field(a.line(), "held");
-        t::ToolProc b(tool({}, {"hold", "uts"}));
-        const auto inode_b = t::field(b.line(), "held");
-        REQUIRE((inode_a != 0 && inode_b != 0));
-        REQUIRE(b.ask("bind " + mount_b) == "bound");
-        REQUIRE(b.ask("close") == "closed");
+        t::HeldByFdAndMount held(mount_b);
+        auto &a = held.a, &b = held.b;
+        const auto inode_a = held.inode_a, inode_b = held.inode_b;
         REQUIRE(held_as(inode_a, "net", "fd"));
         REQUIRE(held_as(inode_b, "uts", "mount"));
         // Both die unseen; A's inode goes to an ipc namespace held by a bind mount only, B's to a
@@ -265,7 +237,7 @@ TEST_CASE("dump: a traced task (state t) is dumped, not failed as a parse error"
     REQUIRE(t::field(traced.line(), "traced") == 2);
     const pid_t tracer = child_of(traced.pid());
     std::uint64_t tracer_ns = 0;
-    REQUIRE(eventually([&] {
+    REQUIRE(eventually_ok([&] {
         tracer_ns = root.get_process(static_cast<std::uint32_t>(tracer)).namespaces.at("pid");
         return tracer_ns != 0 && root.list_processes(tracer_ns).size() == 2 &&
                read_file("/proc/" + std::to_string(child_of(tracer)) + "/status").find("State:\tt") != std::string::npos;
@@ -289,7 +261,7 @@ TEST_CASE("dump: a user's churning container dumps for it every time, and the ho
                                     "while :; do sh -c 'sleep 0.02 & sleep 0.03 & true & wait' & sleep 0.005; done"}));
     const pid_t init = child_of(churn.pid());
     wait_comm(init, "sh");
-    REQUIRE(eventually([&] { return root.get_process(static_cast<std::uint32_t>(init)).namespaces.at("pid") != 0; }));
+    REQUIRE(eventually_ok([&] { return root.get_process(static_cast<std::uint32_t>(init)).namespaces.at("pid") != 0; }));
     const std::string at_init = "@" + std::to_string(init);
     int ok = 0, several = 0;
     std::map<int, std::string> failures;
@@ -342,11 +314,11 @@ TEST_CASE("identity: stress: users churning user, mount and fd-held namespaces, 
     // (sys), zombie leaders whose last thread setns()es between mount namespaces (games); man does
     // all three. The tool's stdout pipe holds their "done" lines.
     const std::uint32_t kBin = 2, kSys = 3;
-    load.push_back(std::make_unique<t::ToolProc>(tool(as(kBin), {"churn-held", seconds})));
+    load.push_back(std::make_unique<t::ToolProc>(t::ns_tool(as_uid(kBin), {"churn-held", seconds})));
     const std::string mounts = "mount -t tmpfs t /tmp && exec " PIDNS_NS_TOOL_BIN " churn-mounts " + seconds + " /tmp";
-    load.push_back(std::make_unique<t::ToolProc>(concat(as(kSys), {"unshare", "-Urm", "sh", "-c", mounts})));
+    load.push_back(std::make_unique<t::ToolProc>(concat(as_uid(kSys), {"unshare", "-Urm", "sh", "-c", mounts})));
     load.push_back(std::make_unique<t::ToolProc>(concat(kAsAttacker, {"unshare", "-Urm", PIDNS_NS_TOOL_BIN, "zombies", seconds})));
-    load.push_back(std::make_unique<t::ToolProc>(tool(kAsVictim, {"churn-held", seconds})));
+    load.push_back(std::make_unique<t::ToolProc>(t::ns_tool(kAsVictim, {"churn-held", seconds})));
     load.push_back(std::make_unique<t::ToolProc>(concat(kAsVictim, {"unshare", "-Urm", "sh", "-c", mounts})));
     load.push_back(std::make_unique<t::ToolProc>(concat(kAsVictim, {"unshare", "-Urm", PIDNS_NS_TOOL_BIN, "zombies", seconds})));
 
@@ -443,7 +415,7 @@ TEST_CASE("identity: stress: users churning user, mount and fd-held namespaces, 
             }
         return out;
     };
-    CHECK(eventually([&] { return leftovers(root).empty(); }));
+    CHECK(eventually_ok([&] { return leftovers(root).empty(); }));
     INFO("left in the churned pidnsd: " << nlohmann::json(leftovers(root)).dump());
     CHECK(leftovers(root).empty());
     PrivateBus fresh_bus;

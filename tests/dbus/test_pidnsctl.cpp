@@ -24,47 +24,32 @@
 #include <sstream>
 #include <thread>
 
-#include "bus_fixture.h"
 #include "cgroups.h"
-#include "procs.h"
+#include "harness.h"
 #include "support/nstree.h"
 #include "tmux.h"
 #include "support/lsns_oracle.h"
 #include "support/task_state.h"
 
-using namespace pidns::dbustest;
+using namespace pidns::harness;
 using namespace pidns::testing;
 using namespace std::chrono_literals;
 using nlohmann::json;
 
 namespace {
 
-using Argv = std::vector<std::string>;
 using Clock = std::chrono::steady_clock;
-
-const Argv kAsNobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
-
-#ifdef PIDNS_SANITIZED
-constexpr int kSlowdown = 5;  // pidnsd under ASan+UBSan
-#else
-constexpr int kSlowdown = 1;
-#endif
 
 // pidnsctl --address=BUS --no-pager ARGS..., optionally under a prefix (setpriv).
 CmdResult ctl(const PrivateBus& bus, const Argv& args, const Argv& prefix = {}) {
-    Argv argv = prefix;
-    argv.push_back(PIDNSCTL_BIN);
-    if (std::none_of(args.begin(), args.end(), [](const std::string& a) { return a.starts_with("--address="); }))
-        argv.push_back("--address=" + bus.address());
-    argv.push_back("--no-pager");
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, 60s);
+    return pidnsctl(bus.address(), args, prefix);
 }
 
+// pidnsctl's --json=short output, parsed (exit status 0 required).
 json ctl_json(const PrivateBus& bus, const Argv& args, const Argv& prefix = {}) {
     auto a = args;
     a.push_back("--json=short");
-    auto r = ctl(bus, a, prefix);
+    auto r = pidnsctl(bus.address(), a, prefix);
     INFO("pidnsctl stderr: " << r.err);
     REQUIRE(r.status == 0);
     return json::parse(r.out);
@@ -87,96 +72,6 @@ pid_t unused_pid() {
     throw std::runtime_error("no unused pid");
 }
 
-// A child running argv with stdout into a pipe; each line is kept with the time it was read.
-class LineReader {
-public:
-    explicit LineReader(const Argv& argv) {
-        const ExecArgs args(argv);
-        int fds[2];
-        REQUIRE(pipe2(fds, O_CLOEXEC) == 0);
-        pid_ = fork();
-        REQUIRE(pid_ >= 0);
-        if (pid_ == 0) {
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            dup2(fds[1], 1);
-            args.exec();
-        }
-        close(fds[1]);
-        fd_ = fds[0];
-        thread_ = std::thread([this] { read_loop(); });
-    }
-    ~LineReader() {
-        if (pid_ > 0) {
-            kill(pid_, SIGKILL);
-            waitpid(pid_, nullptr, 0);
-        }
-        thread_.join();
-        close(fd_);
-    }
-    struct Line {
-        Clock::time_point at;
-        std::string text;
-    };
-    // The first line (after `from`) for which pred holds, waiting up to `timeout`.
-    template <class P>
-    std::optional<Line> wait_line(P pred, std::chrono::milliseconds timeout = 10s) {
-        std::unique_lock lk(mu_);
-        std::optional<Line> found;
-        cv_.wait_for(lk, timeout, [&] {
-            for (const auto& l : lines_)
-                if (pred(l.text)) {
-                    found = l;
-                    return true;
-                }
-            return eof_;
-        });
-        return found;
-    }
-    // Sends sig and returns the exit status (128+signal if killed), -1 if not gone in 10 s.
-    int stop(int sig) {
-        kill(pid_, sig);
-        for (int i = 0; i < 1000; ++i) {
-            int st = 0;
-            if (waitpid(pid_, &st, WNOHANG) == pid_) {
-                pid_ = -1;
-                return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-            }
-            std::this_thread::sleep_for(10ms);
-        }
-        return -1;
-    }
-    [[nodiscard]] pid_t pid() const { return pid_; }
-
-private:
-    void read_loop() {
-        std::string buf;
-        char b[4096];
-        for (;;) {
-            const ssize_t n = read(fd_, b, sizeof b);
-            const auto now = Clock::now();
-            std::lock_guard lk(mu_);
-            if (n <= 0) {
-                eof_ = true;
-                cv_.notify_all();
-                return;
-            }
-            buf.append(b, static_cast<std::size_t>(n));
-            for (std::size_t nl; (nl = buf.find('\n')) != std::string::npos;) {
-                lines_.push_back({now, buf.substr(0, nl)});
-                buf.erase(0, nl + 1);
-            }
-            cv_.notify_all();
-        }
-    }
-    pid_t pid_ = -1;
-    int fd_ = -1;
-    std::thread thread_;
-    std::mutex mu_;
-    std::condition_variable cv_;
-    std::vector<Line> lines_;
-    bool eof_ = false;
-};
-
 // The fields of NamespaceInfo, as pidnsctl's JSON must name them.
 const std::set<std::string> kNamespaceFields = {"id",    "inode",    "type",   "parent",   "owner",
                                                  "level", "init_pid", "nprocs", "owner_uid"};
@@ -185,7 +80,8 @@ const std::set<std::string> kNamespaceFields = {"id",    "inode",    "type",   "
 const std::set<std::string> kDescriptionFields = {"representative_pid", "command", "uid", "user", "cgroup", "unit",
                                                   "slice", "container_engine", "container_id", "container_name",
                                                   "pod_uid", "netns_names", "holders", "holders_omitted",
-                                                  "machine", "unit_owner_uid", "container_owner_uid"};
+                                                  "machine", "unit_owner_uid", "container_owner_uid", "pod_id",
+                                                  "pod_name", "pod_namespace", "container_sharers"};
 
 std::set<std::string> keys(const json& o) {
     std::set<std::string> k;
@@ -208,7 +104,8 @@ TEST_CASE("pidnsctl list --json=short equals lsns -J on every shared field") {
         {oracle_ns_inode(netns, "net"), 2}, {oracle_ns_inode(netns, "uts"), 2}};
     (void)netns_member;
     Client c(bus.address());
-    for (const pid_t p : {t.t5, netns_member}) (void)expected_ns_id(p, "pid");  // indexed
+    (void)wait_indexed(t.t5, "pid", 2);
+    (void)wait_indexed(netns_member, "net", 2);
 
     // lsns, then pidnsctl. Other processes of the host come and go in between (another test suite
     // may be churning namespaces), so nprocs is compared on our own namespaces, whose processes are
@@ -272,7 +169,7 @@ TEST_CASE("pidnsctl list --json=short equals lsns -J on every shared field") {
     // -t filters, repeated -t adds types, -o picks columns, --no-legend drops header and footer.
     for (const auto& e : ctl_json(bus, {"list", "-t", "net", "-t", "uts"}))
         CHECK((e.at("type") == "net" || e.at("type") == "uts"));
-    auto r = ctl(bus, {"list", "-t", "net", "-o", "INODE,TYPE,NPROCS", "--no-legend"});
+    auto r = pidnsctl(bus.address(), {"list", "-t", "net", "-o", "INODE,TYPE,NPROCS", "--no-legend"});
     REQUIRE(r.status == 0);
     std::istringstream lines(r.out);
     bool found = false;
@@ -285,7 +182,7 @@ TEST_CASE("pidnsctl list --json=short equals lsns -J on every shared field") {
         if (inode == str(oracle_ns_inode(netns, "net"))) found = nprocs == "2";
     }
     CHECK(found);
-    r = ctl(bus, {"list", "-t", "pid"});
+    r = pidnsctl(bus.address(), {"list", "-t", "pid"});
     REQUIRE(r.status == 0);
     const auto header = r.out.substr(0, r.out.find('\n'));
     std::istringstream hw(header);
@@ -309,7 +206,7 @@ TEST_CASE("pidnsctl translate and status equal the kernel's NSpid chains in nest
     ProcTree tree;
     auto t = make_seed000_tree(tree);
     const pid_t thread = tree.spawn_thread(t.t5);
-    (void)expected_ns_id(t.t5, "pid");  // indexed
+    (void)wait_indexed(t.t5, "pid", 2);
     Client c(bus.address());
     // The pid namespace at each level of t5's NSpid: ours, ns1 (t2's), ns2 (t4's).
     const std::vector<pid_t> inits = {0, t.t2, t.t4};
@@ -347,13 +244,13 @@ TEST_CASE("pidnsctl translate and status equal the kernel's NSpid chains in nest
                     if (!from.empty()) args.insert(args.end(), {"--from", from});
                     if (!to.empty()) args.insert(args.end(), {"--to", to});
                     INFO("pidnsctl " << args[1] << " --from '" << from << "' --to '" << to << "'");
-                    auto r = ctl(bus, args);
+                    auto r = pidnsctl(bus.address(), args);
                     CHECK(r.status == 0);
                     CHECK(r.out == std::to_string(nspid[j]) + "\n");
                 }
     }
     // A process with no pid in a deeper namespace: exit 4, nothing on stdout.
-    auto r = ctl(bus, {"translate", std::to_string(t.t1), "--to", pid_path(t.t2)});
+    auto r = pidnsctl(bus.address(), {"translate", std::to_string(t.t1), "--to", pid_path(t.t2)});
     CHECK(r.status == 4);
     CHECK(r.out.empty());
     // --batch: the pids of every task in ns1, translated to ours; 0 for the pid that names nothing.
@@ -382,7 +279,7 @@ TEST_CASE("pidnsctl tree shows 32 nested pid namespaces, and with --all-types wh
     const int depth = max_extra_pid_ns_levels();
     REQUIRE(depth >= 31);
     const auto chain = make_chain(tree, depth);
-    (void)expected_ns_id(chain.back(), "pid");  // indexed
+    (void)wait_indexed(chain.back(), "pid");
     auto roots = ctl_json(bus, {"tree", pid_path(chain.front())});
     REQUIRE(roots.size() == 1);
     const json* node = &roots[0];
@@ -400,7 +297,7 @@ TEST_CASE("pidnsctl tree shows 32 nested pid namespaces, and with --all-types wh
         if (i + 1 < depth) node = &kids[0];
     }
     // The text form: one line per namespace, each indented one step below its parent.
-    auto r = ctl(bus, {"tree", "--no-legend", str(expected_ns_id(chain.front(), "pid"))});
+    auto r = pidnsctl(bus.address(), {"tree", "--no-legend", str(expected_ns_id(chain.front(), "pid"))});
     REQUIRE(r.status == 0);
     std::istringstream in(r.out);
     std::vector<std::string> lines;
@@ -416,7 +313,7 @@ TEST_CASE("pidnsctl tree shows 32 nested pid namespaces, and with --all-types wh
         CHECK(l.find("processes 1") != std::string::npos);
     }
     // Without NS: the whole hierarchy, ours at the top, the chain somewhere below it.
-    r = ctl(bus, {"tree"});
+    r = pidnsctl(bus.address(), {"tree"});
     REQUIRE(r.status == 0);
     CHECK(r.out.rfind("pid:[" + str(oracle_ns_inode(getpid(), "pid")) + "]", 0) == 0);
     CHECK(r.out.find("pid:[" + str(oracle_ns_inode(chain.back(), "pid")) + "]") != std::string::npos);
@@ -424,7 +321,7 @@ TEST_CASE("pidnsctl tree shows 32 nested pid namespaces, and with --all-types wh
     // --all-types: the user namespace hierarchy, each with the namespaces it owns.
     const pid_t u1 = tree.spawn(0, CLONE_NEWUSER | CLONE_NEWNET);
     const pid_t u2 = tree.spawn(u1, CLONE_NEWUSER | CLONE_NEWUTS);
-    (void)expected_ns_id(u2, "uts");
+    (void)wait_indexed(u2, "uts");
     const auto all = ctl_json(bus, {"tree", "--all-types"});
     REQUIRE(all.at("pid").size() == 1);
     CHECK(all.at("pid")[0].at("inode").get<std::uint64_t>() == oracle_ns_inode(getpid(), "pid"));
@@ -459,8 +356,9 @@ TEST_CASE("pidnsctl ps lists exactly a namespace's processes") {
     const pid_t net_a = tree.spawn(0, CLONE_NEWNET);
     const pid_t net_b = tree.spawn(net_a, 0);
     const pid_t net_c = tree.spawn(net_b, 0);
-    (void)expected_ns_id(net_c, "net");
-    (void)expected_ns_id(t.t5, "pid");
+    (void)wait_indexed(net_c, "net", 3);
+    (void)wait_indexed(t.t2, "pid", 2);
+    (void)wait_indexed(t.t5, "pid", 2);
     auto pids_of = [](const json& j) {
         std::set<std::uint32_t> s;
         for (const auto& e : j) s.insert(e.at("pid").get<std::uint32_t>());
@@ -484,7 +382,7 @@ TEST_CASE("pidnsctl ps lists exactly a namespace's processes") {
     tree.exit_agent(net_c);
     CHECK(pids_of(ctl_json(bus, {"ps", net})) == std::set<std::uint32_t>{u(net_a), u(net_b)});
     // The table: a header, one line per process, the footer.
-    auto r = ctl(bus, {"ps", pid_path(t.t4)});
+    auto r = pidnsctl(bus.address(), {"ps", pid_path(t.t4)});
     REQUIRE(r.status == 0);
     CHECK(r.out.find("PID NSPID") != std::string::npos);
     std::string chain;  // written as tree and dump write chains: 12333/2/1
@@ -496,7 +394,7 @@ TEST_CASE("pidnsctl ps lists exactly a namespace's processes") {
     CHECK(r.out.find("2 processes listed.") != std::string::npos);
 }
 
-TEST_CASE("pidnsctl monitor prints a line within 100 ms of unshare -n and of its end") {
+TEST_CASE("pidnsctl monitor prints a line as unshare -n makes a net namespace and as it ends, each within the event bound") {
     PrivateBus bus;
     Daemon d(bus);
     Client c(bus.address());
@@ -505,7 +403,7 @@ TEST_CASE("pidnsctl monitor prints a line within 100 ms of unshare -n and of its
     for (int i = 0; i < 500 && stat_of(c, "Subscribers") == subscribers0; ++i) std::this_thread::sleep_for(10ms);
     REQUIRE(stat_of(c, "Subscribers") == subscribers0 + 1);
     const auto own_net = oracle_ns_inode(getpid(), "net");
-    const auto bound = std::chrono::milliseconds(100 * kSlowdown);
+    const auto bound = pidns::harness::bound(100ms);
     for (int round = 0; round < 3; ++round) {
         INFO("round " << round);
         // `unshare -n sleep 60`, done by hand so that the child can tell when the kernel had made
@@ -854,8 +752,8 @@ TEST_CASE("pidnsctl as an unprivileged user shows only what it may see") {
     }
     CHECK(agreed);
     // Nothing about root's agent: status and ps of its namespace are refused or empty.
-    CHECK(ctl(bus, {"status", std::to_string(root_agent)}, kAsNobody).status == 5);
-    auto r = ctl(bus, {"ps", "--json=short", "net:[" + str(oracle_ns_inode(root_agent, "net")) + "]"}, kAsNobody);
+    CHECK(pidnsctl(bus.address(), {"status", std::to_string(root_agent)}, kAsNobody).status == 5);
+    auto r = pidnsctl(bus.address(), {"ps", "--json=short", "net:[" + str(oracle_ns_inode(root_agent, "net")) + "]"}, kAsNobody);
     if (r.status == 0) CHECK(json::parse(r.out).empty());
     else CHECK(r.status == 4);
     // Its own process, in full.
@@ -882,7 +780,7 @@ std::string in_tmux(const std::string& script, int width = 250, bool joined = fa
             pane = s;
             return s.find("__DONE__") != std::string::npos;
         },
-        20s * kSlowdown, joined));
+        patience(20s), joined));
     if (!joined) pane = t.screen(false, true);
     return pane.substr(0, pane.find("__DONE__"));
 }
@@ -1162,7 +1060,7 @@ TEST_CASE("signals: root's busctl monitor and dbus-monitor see the unicast signa
     LineReader root_monitor({"dbus-monitor", "--address", bus.address(), match});
     LineReader root_busctl({"busctl", "--address=" + bus.address(), "monitor", "org.pidns"});
     LineReader nobody_monitor(concat(kAsNobody, {"dbus-monitor", "--address", bus.address(), match}));
-    std::this_thread::sleep_for(500ms * kSlowdown);  // the monitors are connected
+    std::this_thread::sleep_for(patience(500ms));  // the monitors are connected
     // A subscriber of its own (pidnsctl monitor), and a namespace made after it subscribed.
     const auto subscribers0 = stat_of(c, "Subscribers");
     LineReader subscriber({PIDNSCTL_BIN, "--address=" + bus.address(), "monitor"});

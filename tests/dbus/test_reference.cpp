@@ -10,10 +10,9 @@
 #include <sstream>
 #include <string>
 
-#include "bus_fixture.h"
-#include "procs.h"
+#include "harness.h"
 
-using namespace pidns::dbustest;
+using namespace pidns::harness;
 
 namespace {
 

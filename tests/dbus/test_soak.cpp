@@ -39,9 +39,9 @@
 #include <thread>
 #include <vector>
 
-#include "bus_fixture.h"
+#include "harness.h"
 
-using namespace pidns::dbustest;
+using namespace pidns::harness;
 using namespace std::chrono_literals;
 
 namespace {

@@ -13,39 +13,19 @@
 #include <string>
 #include <thread>
 
-#include "bus_fixture.h"
+#include "harness.h"
 #include "support/nstree.h"
 #include "support/zombie_leader.h"
 
-using namespace pidns::dbustest;
+using namespace pidns::harness;
 using namespace pidns::testing;
 using namespace std::chrono_literals;
 
 namespace {
 
-std::string task_path(pid_t tgid, pid_t tid, const std::string& rest) {
-    return "/proc/" + std::to_string(tgid) + "/task/" + std::to_string(tid) + "/" + rest;
-}
-
-std::uint64_t thread_ns_inode(pid_t tgid, pid_t tid, const char* type) {
-    struct stat st {};
-    REQUIRE(::stat(task_path(tgid, tid, std::string("ns/") + type).c_str(), &st) == 0);
-    return st.st_ino;
-}
-
 bool listed(Client& c, const std::string& type, std::uint64_t inode) {
     const auto all = c.ListNamespaces(type);
     return std::any_of(all.begin(), all.end(), [&](const auto& e) { return std::get<1>(e) == inode; });
-}
-
-template <class F>
-bool eventually(F&& pred, std::chrono::milliseconds limit = 5000ms) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() > until) return false;
-        std::this_thread::sleep_for(5ms);
-    }
-    return true;
 }
 
 std::vector<std::uint32_t> as_u32(const std::vector<pid_t>& v) { return {v.begin(), v.end()}; }
@@ -58,8 +38,8 @@ void check_served(Client& c, const ZombieLeader& z, std::uint64_t pidns, std::ui
     const pid_t tgid = z.tgid();
     const auto tids = z.tids();
     REQUIRE_FALSE(tids.empty());
-    const auto pid_inode = thread_ns_inode(tgid, tids.front(), "pid");
-    const auto net_inode = thread_ns_inode(tgid, tids.front(), "net");
+    const auto pid_inode = ZombieLeader::thread_ns_inode(tgid, tids.front(), "pid");
+    const auto net_inode = ZombieLeader::thread_ns_inode(tgid, tids.front(), "net");
     auto e = c.GetNamespace(pid_inode);
     CHECK(std::get<0>(e) == pidns);
     CHECK(std::get<2>(e) == "pid");
@@ -72,10 +52,10 @@ void check_served(Client& c, const ZombieLeader& z, std::uint64_t pidns, std::ui
     CHECK(c.ListProcesses(pidns) == std::vector<std::uint32_t>{static_cast<std::uint32_t>(tgid)});
     CHECK(c.ListProcesses(netns) == std::vector<std::uint32_t>{static_cast<std::uint32_t>(tgid)});
     auto own_fd = open_path("/proc/self/ns/pid");
-    auto ns_fd = open_path(task_path(tgid, tids.front(), "ns/pid"));
+    auto ns_fd = open_path(ZombieLeader::task_path(tgid, tids.front(), "ns/pid"));
     for (pid_t tid : tids) {
         INFO("thread " << tid);
-        const auto chain = ZombieLeader::nspid_of(task_path(tgid, tid, "status"));
+        const auto chain = ZombieLeader::nspid_of(ZombieLeader::task_path(tgid, tid, "status"));
         REQUIRE(chain.size() == 2);
         const auto p = c.GetProcess(static_cast<std::uint32_t>(tid));
         CHECK(std::get<0>(p) == as_u32(chain));
@@ -96,7 +76,7 @@ void check_served(Client& c, const ZombieLeader& z, std::uint64_t pidns, std::ui
 // shows the unreaped zombie leader.
 void check_last_exit(Client& c, ZombieLeader& z, std::uint64_t pidns, std::uint64_t netns) {
     const pid_t tgid = z.tgid();
-    const auto pid_inode = thread_ns_inode(tgid, z.tids().front(), "pid");
+    const auto pid_inode = ZombieLeader::thread_ns_inode(tgid, z.tids().front(), "pid");
     const auto tids = z.tids();
     for (std::size_t i = 0; i + 1 < tids.size(); ++i) {
         z.end_thread(tids[i]);
@@ -145,7 +125,7 @@ TEST_CASE("zombie leader: found by events, and GetProcess of its thread at once 
     c.Subscribe();
     SECTION("by events: listed without being asked about") {
         ZombieLeader z(CLONE_NEWPID | CLONE_NEWNET, 2);
-        const auto pid_inode = thread_ns_inode(z.tgid(), z.tids().front(), "pid");
+        const auto pid_inode = ZombieLeader::thread_ns_inode(z.tgid(), z.tids().front(), "pid");
         CHECK(eventually([&] { return listed(c, "pid", pid_inode); }));
         const pid_t tid = z.tids().front();
         const auto pidns = expected_ns_id(tid, "pid");
@@ -157,7 +137,7 @@ TEST_CASE("zombie leader: found by events, and GetProcess of its thread at once 
         ZombieLeader z(CLONE_NEWPID | CLONE_NEWNET, 1);
         const pid_t tid = z.tids().front();
         const auto p = c.GetProcess(static_cast<std::uint32_t>(tid));
-        CHECK(std::get<0>(p) == as_u32(ZombieLeader::nspid_of(task_path(z.tgid(), tid, "status"))));
+        CHECK(std::get<0>(p) == as_u32(ZombieLeader::nspid_of(ZombieLeader::task_path(z.tgid(), tid, "status"))));
         CHECK(std::get<4>(p).at("pid") == expected_ns_id(tid, "pid"));
         CHECK(c.TranslatePid(static_cast<std::uint32_t>(tid), 0, 0) == static_cast<std::uint32_t>(tid));
         check_served(c, z, expected_ns_id(tid, "pid"), expected_ns_id(tid, "net"));

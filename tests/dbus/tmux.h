@@ -12,9 +12,9 @@
 #include <thread>
 #include <vector>
 
-#include "bus_fixture.h"
+#include "harness.h"
 
-namespace pidns::dbustest {
+namespace pidns::harness {
 
 class Tmux {
 public:
@@ -88,4 +88,4 @@ private:
     std::string socket_;
 };
 
-}  // namespace pidns::dbustest
+}  // namespace pidns::harness

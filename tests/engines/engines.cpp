@@ -50,14 +50,19 @@ std::string skipped(const std::string& engine) {
     return it->second.starts_with("skip:") ? it->second.substr(5) : it->second;
 }
 
+std::string engine_missing(const std::string& engine) {
+    const auto why = skipped(engine);
+    return why.empty() ? "" : engine + " is not up: " + why;
+}
+
 std::vector<std::string> daemon_args() {
     return {"--container-state=docker:" + var("DOCKER_ROOT"), "--container-state=podman:" + var("PODMAN_ROOT"),
             "--container-state=containerd:" + var("CONTAINERD_STATE")};
 }
 
-dbustest::CmdResult attempt(const Argv& argv) {
+harness::CmdResult attempt(const Argv& argv) {
     (void)env();
-    return dbustest::run(argv, 60s);
+    return harness::run(argv, 60s);
 }
 
 std::string must(const Argv& argv) {
@@ -121,13 +126,13 @@ pid_t lxc_pid(const std::string& name) {
 }
 
 std::string comm_of(pid_t pid) {
-    auto s = dbustest::read_file("/proc/" + std::to_string(pid) + "/comm");
+    auto s = harness::read_file("/proc/" + std::to_string(pid) + "/comm");
     if (!s.empty() && s.back() == '\n') s.pop_back();
     return s;
 }
 
 std::string cgroup_of(pid_t pid) {
-    std::istringstream in(dbustest::read_file("/proc/" + std::to_string(pid) + "/cgroup"));
+    std::istringstream in(harness::read_file("/proc/" + std::to_string(pid) + "/cgroup"));
     std::string v2;
     for (std::string line; std::getline(in, line);) {
         const auto c1 = line.find(':');

@@ -11,11 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "bus_fixture.h"
+#include "harness.h"
+#include "skip.h"
 
 namespace pidns::enginetest {
 
-using Argv = std::vector<std::string>;
+using harness::Argv;
 
 // The variables of $PIDNS_ENGINES_ENV (DIR/engines.env), exported into this process's environment
 // on first use so that docker, podman, ctr and lxc-* reach the private engines.
@@ -24,13 +25,15 @@ std::string var(const std::string& key);
 
 // "" when `engine` (docker, podman, containerd, lxc) is up, else why engines.sh skipped it.
 std::string skipped(const std::string& engine);
+// The same as a prerequisite (tests/harness/prerequisites.h): "" or "ENGINE is not up: why".
+std::string engine_missing(const std::string& engine);
 
 // pidnsd's arguments for the engines' private state directories (--container-state).
 std::vector<std::string> daemon_args();
 
 // Runs an engine command (60 s at most); throws std::runtime_error with its stderr on failure.
 std::string must(const Argv& argv);
-dbustest::CmdResult attempt(const Argv& argv);
+harness::CmdResult attempt(const Argv& argv);
 
 // The command line that runs argv as engines.sh's rootless podman user, in its environment.
 Argv as_rootless(const Argv& argv);
@@ -94,13 +97,8 @@ public:
     std::string id, name;
 };
 
-// An engine that is up, or a WARN with the reason engines.sh skipped it, and the test returns.
-#define PIDNS_REQUIRE_ENGINE(engine)                                                 \
-    do {                                                                             \
-        if (const auto why = ::pidns::enginetest::skipped(engine); !why.empty()) {   \
-            WARN(engine " SKIPPED on this machine: " << why);                        \
-            return;                                                                  \
-        }                                                                            \
-    } while (0)
+// An engine that is up, or the test is skipped (a reported skip, skip.h) with the reason engines.sh
+// gave for not starting it.
+#define PIDNS_REQUIRE_ENGINE(engine) PIDNS_REQUIRE_PREREQUISITE(::pidns::enginetest::engine_missing(engine))
 
 }  // namespace pidns::enginetest

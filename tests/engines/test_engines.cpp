@@ -19,11 +19,10 @@
 #include <sstream>
 #include <thread>
 
-#include "bus_fixture.h"
+#include "harness.h"
 #include "engines.h"
-#include "procs.h"
 
-using namespace pidns::dbustest;
+using namespace pidns::harness;
 using namespace pidns::enginetest;
 using namespace std::chrono_literals;
 using nlohmann::json;
@@ -38,12 +37,6 @@ struct Pidnsd {
     Daemon daemon{bus, concat(daemon_args(), extra_daemon_args())};
     Client client{bus.address()};
 };
-
-CmdResult ctl(const PrivateBus& bus, const Argv& args) {
-    Argv argv = {PIDNSCTL_BIN, "--address=" + bus.address(), "--no-pager"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, 60s);
-}
 
 std::string basename_of(const std::string& path) {
     const auto slash = path.rfind('/');
@@ -138,16 +131,16 @@ void check_pidnsctl(const PrivateBus& bus, const Container& k, const std::string
     if (k.id.size() == 64) refs.push_back("container:" + k.id.substr(0, 12));
     for (const auto& ref : refs) {
         INFO("pidnsctl with " << ref);
-        auto t = ctl(bus, {"translate", "1", "--from", ref});
+        auto t = pidnsctl(bus.address(), {"translate", "1", "--from", ref});
         INFO(t.err);
         CHECK(t.status == 0);
         CHECK(t.out == std::to_string(k.pid()) + "\n");
-        auto ps = ctl(bus, {"--json=short", "ps", ref});
+        auto ps = pidnsctl(bus.address(), {"--json=short", "ps", ref});
         REQUIRE(ps.status == 0);
         std::set<std::uint32_t> pids;
         for (const auto& row : json::parse(ps.out)) pids.insert(row.at("pid").get<std::uint32_t>());
         CHECK(pids.count(static_cast<std::uint32_t>(k.pid())) == 1);
-        auto tree = ctl(bus, {"--json=short", "tree", ref});
+        auto tree = pidnsctl(bus.address(), {"--json=short", "tree", ref});
         REQUIRE(tree.status == 0);
         const auto roots = json::parse(tree.out);
         REQUIRE(roots.size() == 1);
@@ -165,7 +158,7 @@ void check_gone(Pidnsd& p, Container& k, const std::string& name) {
     k.remove();
     CHECK(p.client.wait_signal(false, pidns, 30s));
     CHECK(error_of([&] { p.client.describe_namespace(pidns); }) == pidns::bus::kErrorNoSuchNamespace);
-    const auto r = ctl(p.bus, {"translate", "1", "--from", "container:" + name});
+    const auto r = pidnsctl(p.bus.address(), {"translate", "1", "--from", "container:" + name});
     INFO(r.err);
     CHECK(r.status == 4);
 }
@@ -302,7 +295,7 @@ TEST_CASE("docker: a pid or net namespace joined with --pid/--network container:
     // container:d4 and container:d5 both find d4's pid namespace (d5 runs in it).
     for (const auto& ref : std::vector<std::string>{"container:pidns-d4", "container:pidns-d5", "container:" + d5.id.substr(0, 12)}) {
         INFO(ref);
-        const auto r = ctl(p.bus, {"translate", "1", "--from", ref});
+        const auto r = pidnsctl(p.bus.address(), {"translate", "1", "--from", ref});
         INFO(r.err);
         CHECK(r.status == 0);
         CHECK(r.out == std::to_string(d4.pid()) + "\n");
@@ -367,7 +360,7 @@ TEST_CASE("podman: a pod's infra container and members carry the pod id, and the
     }
     // container:NAME for a member and for the infra container.
     check_pidnsctl(p.bus, m1, "pidns-pm1");
-    const auto r = ctl(p.bus, {"translate", "1", "--from", "container:" + infra_name});
+    const auto r = pidnsctl(p.bus.address(), {"translate", "1", "--from", "container:" + infra_name});
     INFO(r.err);
     CHECK(r.status == 0);
     CHECK(r.out == std::to_string(infra_pid) + "\n");
@@ -398,15 +391,14 @@ TEST_CASE("podman rootless: an unprivileged user's container, described to root 
     CHECK(userns.ns.level == 1);
     // The user itself sees its container's pid 1 through pidnsctl, nobody does not (as the kernel says).
     const Argv as_user = {"setpriv", "--reuid=" + var("ROOTLESS_USER"), "--regid=" + var("ROOTLESS_USER"), "--init-groups"};
-    const Argv as_nobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
     REQUIRE(open_ns_pid_as(as_user, r.pid()).status == 0);
-    REQUIRE(open_ns_pid_as(as_nobody, r.pid()).status != 0);
+    REQUIRE(open_ns_pid_as(kAsNobody, r.pid()).status != 0);
     const Argv status = {PIDNSCTL_BIN, "--address=" + p.bus.address(), "--json=short", "status", std::to_string(r.pid())};
     const auto mine = run(concat(as_user, status));
     INFO(mine.err);
     REQUIRE(mine.status == 0);
     CHECK(json::parse(mine.out).at("nspid").back() == 1);
-    CHECK(run(concat(as_nobody, status)).status == 5);
+    CHECK(run(concat(kAsNobody, status)).status == 5);
     check_gone(p, r, "pidns-r1");
 }
 
@@ -501,7 +493,7 @@ TEST_CASE("pidnsctl monitor started after containers prints their removal with t
         REQUIRE(stat(("/proc/" + std::to_string(k.pid()) + "/ns/pid").c_str(), &st) == 0);
         const auto inode = std::to_string(st.st_ino);
         std::string container;
-        const auto row = ctl(p.bus, {"--no-legend", "list", "-t", "pid", "-o", "ID,CONTAINER,COMMAND"});
+        const auto row = pidnsctl(p.bus.address(), {"--no-legend", "list", "-t", "pid", "-o", "ID,CONTAINER,COMMAND"});
         std::istringstream in(row.out);
         for (std::string line; std::getline(in, line);) {
             std::istringstream w(line);

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "model.h"
+#include "process.h"  // tests/harness
 #include "support/lsns_oracle.h"
 #include "support/task_state.h"
 #include "support/nstree.h"
@@ -144,13 +145,7 @@ TEST_CASE("lsns oracle: a newline in another process's comm fails lsns, and the 
         ::prctl(PR_SET_NAME, "a\nb");
         for (;;) ::pause();
     }
-    struct Reap {
-        pid_t pid;
-        ~Reap() {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, nullptr, 0);
-        }
-    } reap{hostile};
+    pidns::harness::Reap reap{hostile};
     const std::string comm_path = "/proc/" + std::to_string(hostile) + "/comm";
     for (int i = 0; i < 500; ++i) {
         std::ifstream f(comm_path);

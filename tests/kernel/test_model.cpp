@@ -20,6 +20,7 @@
 #include "model.h"
 #include "updater.h"
 #include "nsfs.h"
+#include "process.h"  // tests/harness
 #include "support/nstree.h"
 
 using namespace pidns;
@@ -112,7 +113,7 @@ TEST_CASE("seed 000 t1..t5: every translation equals the kernel's") {
     CHECK(*host == s.t5);
 }
 
-TEST_CASE("seed 000 ns1..ns5 hierarchy: levels, parents and every translation") {
+TEST_CASE("seed 000 ns1..ns5 hierarchy: levels, parents and every translation equal the kernel's") {
     t::ProcTree tree;
     auto h = t::make_ns_hierarchy5(tree);
     auto m = scanned_model();
@@ -139,7 +140,7 @@ TEST_CASE("seed 000 ns1..ns5 hierarchy: levels, parents and every translation") 
     }
 }
 
-TEST_CASE("nesting to the kernel's maximum depth of 32 levels") {
+TEST_CASE("pid namespaces nested to the kernel's maximum depth of 32 levels translate as the kernel does, and a 33rd is refused") {
     t::ProcTree tree;
     const int levels = t::max_extra_pid_ns_levels();
     REQUIRE(levels >= 1);
@@ -238,7 +239,7 @@ TEST_CASE("namespaces held by an fd, a bind mount, or only as ancestors are foun
                       [](const NsChange& c) { return !c.added && c.type == NsType::net; }));
 }
 
-TEST_CASE("incremental: fork/exec/exit operations and the kernel check on a miss") {
+TEST_CASE("incremental: fork, exec and exit update the index, and a miss is checked with the kernel") {
     t::ProcTree tree;
     auto m = scanned_model();
     (void)m->take_changes();
@@ -440,13 +441,7 @@ TEST_CASE("a process's open fds beyond the first 4096 are read by a full rescan 
         if (write(pipefd[1], &ns, sizeof ns) != sizeof ns) _exit(1);
         for (;;) pause();
     }
-    struct Reap {
-        pid_t p;
-        ~Reap() {
-            kill(p, SIGKILL);
-            waitpid(p, nullptr, 0);
-        }
-    } reap{child};
+    pidns::harness::Reap reap{child};
     int nsfd = -1;
     REQUIRE(read(pipefd[0], &nsfd, sizeof nsfd) == sizeof nsfd);
     REQUIRE(nsfd > 5000);

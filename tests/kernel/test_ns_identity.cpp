@@ -21,6 +21,7 @@
 #include "pid_dump.h"
 #include "view.h"
 #include "support/nstree.h"
+#include "process.h"  // tests/harness
 #include "support/ns_tool.h"
 
 using namespace pidns;
@@ -28,15 +29,9 @@ namespace t = pidns::testing;
 
 namespace {
 
-const std::vector<std::string> kAs1001 = {"setpriv", "--reuid=1001", "--regid=1001", "--clear-groups"};
-const std::vector<std::string> kAs1005 = {"setpriv", "--reuid=1005", "--regid=1005", "--clear-groups"};
+const std::vector<std::string> kAs1001 = pidns::harness::as_uid(1001);
+const std::vector<std::string> kAs1005 = pidns::harness::as_uid(1005);
 constexpr int kAttempts = 4;  // a busy host may take the freed inode first: the whole shape again
-
-std::vector<std::string> tool(std::vector<std::string> prefix, const std::vector<std::string>& args) {
-    prefix.push_back(PIDNS_NS_TOOL_BIN);
-    prefix.insert(prefix.end(), args.begin(), args.end());
-    return prefix;
-}
 
 // Each identity test runs as on this kernel (NS_GET_ID, nsfs handles), as on 5.14 and 6.1, and
 // with library-assigned ids on this kernel: every path older kernels take.
@@ -150,7 +145,7 @@ TEST_CASE("identity: another uid's user namespace that reuses a dead one's inode
         auto m = scanned(opts);
         // uid 1001's user namespace X, held only by an fd of a process that re-executed (so an
         // exec event makes the model read the fd).
-        t::ToolProc attacker(tool(kAs1001, {"hold", "user"}));
+        t::ToolProc attacker(t::ns_tool(kAs1001, {"hold", "user"}));
         const auto x_inode = t::field(attacker.line(), "held");
         REQUIRE(x_inode != 0);
         REQUIRE(m->add_process(attacker.pid()).ok());
@@ -162,7 +157,7 @@ TEST_CASE("identity: another uid's user namespace that reuses a dead one's inode
         // The fd closed: no event. uid 1005 makes user namespaces until one has X's inode, and
         // runs a process there (its fork event makes the model read it).
         REQUIRE(attacker.ask("close") == "closed");
-        t::ToolProc victim(tool(kAs1005, {"reuse", "user", std::to_string(x_inode), "--", "sleep", "1000"}));
+        t::ToolProc victim(t::ns_tool(kAs1005, {"reuse", "user", std::to_string(x_inode), "--", "sleep", "1000"}));
         const auto won = victim.line();
         if (won.rfind("reused ", 0) != 0) {
             WARN("attempt " << attempt << ": the kernel gave inode " << x_inode << " to someone else (" << won << ")");
@@ -200,7 +195,7 @@ TEST_CASE("identity: a uts namespace that takes a dead net namespace's inode is 
     const auto opts = kernel_mode();
     for (int attempt = 1; attempt <= kAttempts; ++attempt) {
         auto m = scanned(opts);
-        t::ToolProc holder(tool({}, {"hold", "net"}));
+        t::ToolProc holder(t::ns_tool({}, {"hold", "net"}));
         const auto inode = t::field(holder.line(), "held");
         REQUIRE(inode != 0);
         REQUIRE(m->add_process(holder.pid()).ok());
@@ -235,29 +230,12 @@ TEST_CASE("identity: fd-held and mount-held namespaces die and each one's inode 
     const auto opts = kernel_mode();
     for (int attempt = 1; attempt <= kAttempts; ++attempt) {
         auto m = scanned(opts);
-        char dir_template[] = "/tmp/pidns-identity-XXXXXX";
-        REQUIRE(mkdtemp(dir_template));
-        const std::string dir = dir_template;
-        const std::string mount_a = dir + "/a", mount_b = dir + "/b";
-        for (const auto& f : {mount_a, mount_b}) close(open(f.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
-        struct Cleanup {
-            std::string dir, a, b;
-            ~Cleanup() {
-                umount2(a.c_str(), MNT_DETACH);
-                umount2(b.c_str(), MNT_DETACH);
-                unlink(a.c_str());
-                unlink(b.c_str());
-                rmdir(dir.c_str());
-            }
-        } cleanup{dir, mount_a, mount_b};
+        const t::MountPoints mounts;
+        const std::string &mount_a = mounts.a, &mount_b = mounts.b;
         // A: a net namespace held by A's fd. B: a uts namespace held by a bind mount only.
-        t::ToolProc a(tool({}, {"hold", "net"}));
-        const auto inode_a = t::field(a.line(), "held");
-        t::ToolProc b(tool({}, {"hold", "uts"}));
-        const auto inode_b = t::field(b.line(), "held");
-        REQUIRE((inode_a != 0 && inode_b != 0));
-        REQUIRE(b.ask("bind " + mount_b) == "bound");
-        REQUIRE(b.ask("close") == "closed");
+        t::HeldByFdAndMount held(mount_b);
+        auto &a = held.a, &b = held.b;
+        const auto inode_a = held.inode_a, inode_b = held.inode_b;
         REQUIRE(m->add_process(a.pid()).ok());
         REQUIRE(m->add_process(b.pid()).ok());
         REQUIRE(m->refresh_mounts().ok());
@@ -305,13 +283,13 @@ TEST_CASE("identity: without kernel ids a rescan gives a new id, not the dead on
     opts.kernel_ids = false;
     for (int attempt = 1; attempt <= kAttempts; ++attempt) {
         auto m = scanned(opts);
-        t::ToolProc attacker(tool(kAs1001, {"hold", "user"}));
+        t::ToolProc attacker(t::ns_tool(kAs1001, {"hold", "user"}));
         const auto inode = t::field(attacker.line(), "held");
         REQUIRE(inode != 0);
         REQUIRE(m->rescan().ok());
         const NsId x_id = entry_of_inode(*m, inode).meta.id;
         REQUIRE(attacker.ask("close") == "closed");
-        t::ToolProc victim(tool(kAs1005, {"reuse", "user", std::to_string(inode), "--", "sleep", "1000"}));
+        t::ToolProc victim(t::ns_tool(kAs1005, {"reuse", "user", std::to_string(inode), "--", "sleep", "1000"}));
         const auto won = victim.line();
         if (won.rfind("reused ", 0) != 0) {
             WARN("attempt " << attempt << ": inode " << inode << " went elsewhere (" << won << ")");
@@ -334,13 +312,13 @@ TEST_CASE("identity: the verify pass finds an fd that now reaches another namesp
     opts.confirm_interval = std::chrono::seconds(0);
     for (int attempt = 1; attempt <= kAttempts; ++attempt) {
         auto m = scanned(opts);
-        t::ToolProc holder(tool({}, {"hold", "user"}));  // root: owner uid 0
+        t::ToolProc holder(t::ns_tool({}, {"hold", "user"}));  // root: owner uid 0
         const auto inode = t::field(holder.line(), "held");
         REQUIRE(inode != 0);
         REQUIRE(m->add_process(holder.pid()).ok());
         const NsId x_id = entry_of_inode(*m, inode).meta.id;
         REQUIRE(holder.ask("close") == "closed");
-        t::ToolProc victim(tool(kAs1005, {"reuse", "user", std::to_string(inode), "--", "sleep", "1000"}));
+        t::ToolProc victim(t::ns_tool(kAs1005, {"reuse", "user", std::to_string(inode), "--", "sleep", "1000"}));
         const auto won = victim.line();
         if (won.rfind("reused ", 0) != 0) {
             WARN("attempt " << attempt << ": inode " << inode << " went elsewhere (" << won << ")");

@@ -138,7 +138,7 @@ TEST_CASE("seed000 tree: three independent translations agree", "[nstree]") {
   CHECK_THROWS_AS(tree.pid_seen_by(s.t1, 4000000), t::KernelError);
 }
 
-TEST_CASE("5-namespace hierarchy: parents via NS_GET_PARENT", "[nstree]") {
+TEST_CASE("the 5-namespace hierarchy has the parents NS_GET_PARENT reports", "[nstree]") {
   t::ProcTree tree;
   auto h = t::make_ns_hierarchy5(tree);
   const ino_t init_ns = t::oracle_ns_inode(getpid(), "pid");
@@ -264,7 +264,7 @@ TEST_CASE("threads: tids are real and threads can setns alone", "[nstree]") {
   CHECK(tree.threads_of(s.t5) == std::vector<pid_t>{th});
 }
 
-TEST_CASE("user namespaces: agents are mapped root, unshare_in", "[nstree]") {
+TEST_CASE("user namespaces: agents are root under a full identity map, nested and after unshare_in", "[nstree]") {
   t::ProcTree tree;
   pid_t u = tree.spawn(0, CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS);
   {

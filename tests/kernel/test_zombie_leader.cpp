@@ -41,17 +41,6 @@ std::unique_ptr<Model> scanned_model(const DiscoveryOptions& opts = {}) {
     return std::move(*m);
 }
 
-std::string task_path(pid_t tgid, pid_t tid, const std::string& rest) {
-    return "/proc/" + std::to_string(tgid) + "/task/" + std::to_string(tid) + "/" + rest;
-}
-
-// The inode of a thread's namespace link (/proc/TGID/task/TID/ns/TYPE).
-std::uint64_t thread_ns_inode(pid_t tgid, pid_t tid, const char* type) {
-    struct stat st {};
-    REQUIRE(::stat(task_path(tgid, tid, std::string("ns/") + type).c_str(), &st) == 0);
-    return st.st_ino;
-}
-
 NsId id_of_inode(const Model& m, std::uint64_t inode) {
     auto id = m.index().find_by_inode(kernel_features().nsfs_dev, inode);
     INFO("inode " << inode);
@@ -76,7 +65,7 @@ void check_indexed(Model& m, const t::ZombieLeader& z) {
           t::ZombieLeader::nspid_of("/proc/" + std::to_string(tgid) + "/status"));
     for (std::size_t i = 0; i < kNsTypeCount; ++i) {
         INFO("namespace " << kTypes[i]);
-        const auto inode = thread_ns_inode(tgid, tids.front(), kTypes[i]);
+        const auto inode = t::ZombieLeader::thread_ns_inode(tgid, tids.front(), kTypes[i]);
         const NsId id = id_of_inode(m, inode);
         CHECK(p->ns[i] == id);
         const Namespace* ns = m.index().find_namespace(id);
@@ -87,12 +76,12 @@ void check_indexed(Model& m, const t::ZombieLeader& z) {
     const NsId pidns = p->ns_of(NsType::pid);
     const NsId root = m.index().root_pidns();
     auto own_fd = t::open_path("/proc/self/ns/pid");
-    auto ns_fd = t::open_path(task_path(tgid, tids.front(), "ns/pid"));
+    auto ns_fd = t::open_path(t::ZombieLeader::task_path(tgid, tids.front(), "ns/pid"));
     std::vector<pid_t> tasks = tids;
     tasks.push_back(tgid);  // the zombie leader's pid names the process while it lives
     for (pid_t task : tasks) {
         INFO("task " << task);
-        const auto chain = t::ZombieLeader::nspid_of(task_path(tgid, task, "status"));
+        const auto chain = t::ZombieLeader::nspid_of(t::ZombieLeader::task_path(tgid, task, "status"));
         REQUIRE(chain.size() >= 1);
         auto view = m.index().find_task(task);
         REQUIRE(view);
@@ -155,7 +144,7 @@ TEST_CASE("zombie leader: a fresh rescan indexes its process through a live thre
     // Its namespaces open through its live thread (the leader's links are gone).
     for (const char* type : {"pid", "net", "uts"}) {
         INFO(type);
-        const auto inode = thread_ns_inode(tgid, z.tids().front(), type);
+        const auto inode = t::ZombieLeader::thread_ns_inode(tgid, z.tids().front(), type);
         auto fd = (*m)->open_namespace(id_of_inode(**m, inode));
         REQUIRE(fd.ok());
         CHECK(ns_identity(fd->get())->inode == inode);
@@ -178,7 +167,7 @@ TEST_CASE("zombie leader: a fresh rescan indexes its process through a live thre
 TEST_CASE("zombie leader: lsns -t pid lists what the index lists") {
     REQUIRE(::system("command -v lsns >/dev/null") == 0);
     t::ZombieLeader z(CLONE_NEWPID, 1);
-    const auto inode = thread_ns_inode(z.tgid(), z.tids().front(), "pid");
+    const auto inode = t::ZombieLeader::thread_ns_inode(z.tgid(), z.tids().front(), "pid");
     std::string diffs;
     bool listed = false;
     // The host changes under us (other processes come and go): retry a few times, each a fresh pair.

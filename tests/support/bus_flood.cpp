@@ -108,6 +108,21 @@ sd_bus* open_bus(const char* address) {
     return bus;
 }
 
+// `n` connections, or none (and a message) if one of them cannot be made.
+std::vector<sd_bus*> open_buses(const char* address, int n) {
+    std::vector<sd_bus*> buses;
+    for (int i = 0; i < n; ++i) {
+        sd_bus* bus = open_bus(address);
+        if (!bus) {
+            std::fprintf(stderr, "pidns-flood: cannot connect to %s\n", address);
+            for (sd_bus* b : buses) sd_bus_unref(b);
+            return {};
+        }
+        buses.push_back(bus);
+    }
+    return buses;
+}
+
 int on_reply(sd_bus_message* m, void* userdata, sd_bus_error*) {
     auto* t = static_cast<Tally*>(userdata);
     t->add(sd_bus_message_get_error(m));
@@ -296,15 +311,8 @@ int latency(const char* address, int n, int gap_ms, bool bus_only) {
 // `conns` connections, each sending `per` DumpPidTree(ns) at once; then every reply is read.
 int dumps(const char* address, int conns, int per, std::uint64_t ns) {
     Tally t;
-    std::vector<sd_bus*> buses;
-    for (int i = 0; i < conns; ++i) {
-        sd_bus* bus = open_bus(address);
-        if (!bus) {
-            std::fprintf(stderr, "pidns-flood: cannot connect to %s\n", address);
-            return 1;
-        }
-        buses.push_back(bus);
-    }
+    const std::vector<sd_bus*> buses = open_buses(address, conns);
+    if (buses.empty()) return 1;
     for (sd_bus* bus : buses)
         for (int k = 0; k < per; ++k)
             if (sd_bus_call_method_async(bus, nullptr, kDest, kPath, kIface, "DumpPidTree", on_reply, &t, "t", ns) < 0) {
@@ -334,17 +342,10 @@ int dumps(const char* address, int conns, int per, std::uint64_t ns) {
 // `conns` connections each keep `per` DumpPidTree(ns) in flight for `seconds`.
 int dumploop(const char* address, double seconds, int conns, int per, std::uint64_t ns) {
     Tally t;
-    std::vector<sd_bus*> buses;
+    const std::vector<sd_bus*> buses = open_buses(address, conns);
+    if (buses.empty()) return 1;
     std::vector<std::uint64_t> sent(static_cast<std::size_t>(conns), 0);
     std::vector<Tally> own(static_cast<std::size_t>(conns));
-    for (int i = 0; i < conns; ++i) {
-        sd_bus* bus = open_bus(address);
-        if (!bus) {
-            std::fprintf(stderr, "pidns-flood: cannot connect to %s\n", address);
-            return 1;
-        }
-        buses.push_back(bus);
-    }
     const auto until = Clock::now() + std::chrono::duration<double>(seconds);
     while (Clock::now() < until) {
         bool any = false;

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -118,5 +119,55 @@ inline unsigned long long field(const std::string& line, const std::string& word
     if (line.rfind(word + " ", 0) != 0) return 0;
     return std::stoull(line.substr(word.size() + 1));
 }
+
+#ifdef PIDNS_NS_TOOL_BIN
+// PREFIX pidns-ns-tool ARGS.
+inline std::vector<std::string> ns_tool(std::vector<std::string> prefix, const std::vector<std::string>& args) {
+    prefix.push_back(PIDNS_NS_TOOL_BIN);
+    prefix.insert(prefix.end(), args.begin(), args.end());
+    return prefix;
+}
+
+// Two empty files in a temp dir to bind-mount namespaces on (`a` and `b`), unmounted and removed at
+// the end.
+class MountPoints {
+public:
+    MountPoints() {
+        char tmpl[] = "/tmp/pidns-identity-XXXXXX";
+        if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
+        dir_ = tmpl;
+        a = dir_ + "/a";
+        b = dir_ + "/b";
+        for (const auto& f : {a, b}) close(open(f.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+    }
+    ~MountPoints() {
+        for (const auto& f : {a, b}) {
+            umount2(f.c_str(), MNT_DETACH);
+            unlink(f.c_str());
+        }
+        rmdir(dir_.c_str());
+    }
+    MountPoints(const MountPoints&) = delete;
+    MountPoints& operator=(const MountPoints&) = delete;
+    std::string a, b;
+
+private:
+    std::string dir_;
+};
+
+// The reuse tests' start: A, a pidns-ns-tool holding a net namespace by its fd; B, one holding a
+// uts namespace by a bind mount at `mount_b` only (it closed its fd).
+struct HeldByFdAndMount {
+    ToolProc a{ns_tool({}, {"hold", "net"})};
+    const unsigned long long inode_a = field(a.line(), "held");
+    ToolProc b{ns_tool({}, {"hold", "uts"})};
+    const unsigned long long inode_b = field(b.line(), "held");
+    explicit HeldByFdAndMount(const std::string& mount_b) {
+        if (inode_a == 0 || inode_b == 0) throw std::runtime_error("pidns-ns-tool did not hold a net and a uts namespace");
+        if (b.ask("bind " + mount_b) != "bound" || b.ask("close") != "closed")
+            throw std::runtime_error("pidns-ns-tool did not leave its uts namespace to a bind mount at " + mount_b);
+    }
+};
+#endif
 
 }  // namespace pidns::testing

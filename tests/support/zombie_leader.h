@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -103,7 +105,7 @@ class ZombieLeader {
     for (const auto& [index, local_tid] : local) {
       pid_t found = 0;
       for (pid_t tid : task_ids(tgid_)) {
-        const auto chain = nspid_of("/proc/" + std::to_string(tgid_) + "/task/" + std::to_string(tid) + "/status");
+        const auto chain = nspid_of(task_path(tgid_, tid, "status"));
         if (!chain.empty() && chain.back() == local_tid && tid != tgid_) found = tid;
       }
       if (found == 0) throw std::runtime_error("thread with local tid " + std::to_string(local_tid) + " not found");
@@ -193,6 +195,17 @@ class ZombieLeader {
       return out;
     }
     return {};
+  }
+  // /proc/TGID/task/TID/REST: a thread's view, which works while its leader is a zombie.
+  static std::string task_path(pid_t tgid, pid_t tid, const std::string& rest) {
+    return "/proc/" + std::to_string(tgid) + "/task/" + std::to_string(tid) + "/" + rest;
+  }
+  // The inode of a thread's namespace link (/proc/TGID/task/TID/ns/TYPE).
+  static std::uint64_t thread_ns_inode(pid_t tgid, pid_t tid, const char* type) {
+    struct stat st {};
+    const std::string path = task_path(tgid, tid, std::string("ns/") + type);
+    if (::stat(path.c_str(), &st) != 0) throw std::runtime_error("stat " + path + ": " + std::strerror(errno));
+    return st.st_ino;
   }
 
  private:

@@ -55,7 +55,7 @@ TEST_CASE("parse_proc_cgroup: v1, v2 and hybrid files, and malformed lines are e
     CHECK_FALSE(parse_proc_cgroup("0::/" + std::string(5000, 'a') + "\n").ok());
 }
 
-TEST_CASE("systemd_placement: the unit below the slices, the last slice above it") {
+TEST_CASE("systemd_placement finds the unit below the slices and the last slice above it") {
     auto p = systemd_placement("/system.slice/ssh.service");
     CHECK(p.unit == "ssh.service");
     CHECK(p.slice == "system.slice");
@@ -78,7 +78,7 @@ TEST_CASE("systemd_placement: the unit below the slices, the last slice above it
     CHECK(p.slice == "kubepods-besteffort.slice");
 }
 
-TEST_CASE("container_of: docker, podman, containerd, CRI-O, LXC and nspawn cgroup paths") {
+TEST_CASE("container_of names the engine and id of docker, podman, containerd, CRI-O, LXC and nspawn cgroup paths") {
     auto c = must("/system.slice/docker-" + kId + ".scope");
     CHECK(c.engine == ContainerEngine::docker);
     CHECK(c.id == kId);
@@ -136,7 +136,7 @@ TEST_CASE("container_of: look-alikes and monitors are not containers") {
     CHECK(container_of("/docker/" + kId2));
 }
 
-TEST_CASE("unescape_unit_name") {
+TEST_CASE("unescape_unit_name decodes hex escapes and leaves broken ones as they are") {
     CHECK(unescape_unit_name("my\\x2dbox") == "my-box");
     CHECK(unescape_unit_name("a\\x2fb") == "a/b");
     CHECK(unescape_unit_name("bad\\x2") == "bad\\x2");
@@ -154,7 +154,7 @@ struct Layout {
 
 // Every layout the engines and kubelet make, under the cgroupfs and the systemd drivers (the same
 // paths in the v1 name=systemd hierarchy and in cgroup v2): pidnsd(8), LABELS.
-TEST_CASE("container_of: each engine's and kubelet's layouts under the cgroupfs and systemd drivers") {
+TEST_CASE("container_of reads each engine's and kubelet's layouts under the cgroupfs and systemd drivers") {
     const std::string uid = "1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9", uid_ = "1f2e3d4c_5b6a_4978_8695_a4b3c2d1e0f9";
     const std::vector<Layout> layouts = {
         // docker: systemd driver (also --cgroup-parent=ci.slice, and kubelet with cri-dockerd).

@@ -12,7 +12,7 @@ namespace {
 pidns::Result<Options> parse(std::vector<const char*> args) { return parse_options(args); }
 }  // namespace
 
-TEST_CASE("options: defaults") {
+TEST_CASE("options: with none given, the system bus, proc connector, polkit, 2 s poll, 5 s verify and an 8 MiB buffer") {
     auto o = parse({});
     REQUIRE(o.ok());
     CHECK(o->bus == BusKind::system);
@@ -42,7 +42,7 @@ TEST_CASE("options: every option, with = and as a separate word") {
     CHECK(parse({"--polkit", "auto"})->polkit);
 }
 
-TEST_CASE("options: intervals") {
+TEST_CASE("options: an interval is seconds, or a number with s or ms, and garbage is refused") {
     CHECK(*parse_interval("2") == std::chrono::seconds(2));
     CHECK(*parse_interval("1.5s") == std::chrono::milliseconds(1500));
     CHECK(*parse_interval("10ms") == std::chrono::milliseconds(10));
@@ -50,7 +50,7 @@ TEST_CASE("options: intervals") {
         CHECK_FALSE(parse_interval(bad).ok());
 }
 
-TEST_CASE("options: verify interval and netlink buffer") {
+TEST_CASE("options: --verify-interval takes off or an interval, --netlink-buffer a size in K or M, and a bad one names the option") {
     CHECK(parse({"--verify-interval=off"})->verify_interval.count() == 0);
     CHECK(parse({"--verify-interval", "250ms"})->verify_interval == std::chrono::milliseconds(250));
     CHECK(parse({"--netlink-buffer=64M"})->netlink_buffer == 64u << 20);

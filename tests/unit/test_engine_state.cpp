@@ -69,7 +69,7 @@ TEST_CASE("engine_text: valid UTF-8 names pass as they are, anything else is dro
     }
 }
 
-TEST_CASE("parse_docker_config, parse_oci_annotations, parse_storage_containers: the engines' files") {
+TEST_CASE("parse_docker_config, parse_oci_annotations and parse_storage_containers read the engines' own files") {
     auto d = parse_docker_config(R"({"ID":"x","Name":"/web","Config":{"Labels":{"io.kubernetes.pod.name":"shop-0",
         "io.kubernetes.pod.namespace":"prod","io.kubernetes.pod.uid":"u","io.kubernetes.sandbox.id":"s"}}})");
     REQUIRE(d);

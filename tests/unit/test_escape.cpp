@@ -33,7 +33,7 @@ const std::vector<std::string> kCorpus = {
 
 }  // namespace
 
-TEST_CASE("escape_text: printable UTF-8 kept, every other byte of the rule as \\xNN, a backslash doubled where it would read as one") {
+TEST_CASE("escape_text: printable UTF-8 kept, every other byte of the rule as a hex escape, a backslash doubled where it would read as one") {
     CHECK(escape_text("sleep") == "sleep");
     CHECK(escape_text("caf\xc3\xa9 \xf0\x9f\x90\xa7"s) == "caf\xc3\xa9 \xf0\x9f\x90\xa7"s);
     // systemd's escapes of printable characters read as they are; a backslash that would start an
@@ -76,7 +76,7 @@ TEST_CASE("escape_text: the hostile corpus and every byte pair give printable UT
     }
 }
 
-TEST_CASE("printable_text: what a terminal may show, backslashes left alone") {
+TEST_CASE("printable_text keeps what a terminal may show and leaves backslashes alone") {
     CHECK(printable_text("a\\xff") == "a\\xff");  // already escaped: unchanged
     CHECK(printable_text("a\xff"s) == "a\\xff");
     CHECK(printable_text("x\ny") == "x\\x0ay");
@@ -120,7 +120,7 @@ TEST_CASE("escape_text: a value longer than the limit is cut at a boundary and e
     CHECK(unescape_text(s).cut);
 }
 
-TEST_CASE("unescape_text: only \\\\, \\xNN of a byte the rule escapes and a final marker are escapes") {
+TEST_CASE("unescape_text: only a doubled backslash, the hex escape of a byte the rule escapes and a final marker are escapes") {
     CHECK(unescape_text("a\\x1b\\\\").bytes == "a\x1b\\");
     CHECK(unescape_text("\\xFF").bytes == "\xff"s);
     CHECK(unescape_text("\\x41").bytes == "\\x41");  // 'A' is never escaped: this is text
@@ -188,7 +188,7 @@ TEST_CASE("parse_proc_cgroup: a path as long as the kernel prints (PATH_MAX - 1)
     }
 }
 
-TEST_CASE("systemd_placement: the depth of the unit, else of the last slice") {
+TEST_CASE("systemd_placement counts the depth of the unit, else of the last slice") {
     CHECK(systemd_placement("/system.slice/ssh.service/x").depth == 2);
     CHECK(systemd_placement("/user.slice/user-1000.slice/user@1000.service/app.slice/a.service").depth == 3);
     CHECK(systemd_placement("/a.slice/b.slice").depth == 2);

@@ -5,7 +5,7 @@
 
 using namespace pidns;
 
-TEST_CASE("id map: the initial namespace's identity map") {
+TEST_CASE("id map: the initial namespace's identity map maps every id to itself") {
     auto m = parse_id_map("         0          0 4294967295\n");
     REQUIRE(m.ok());
     REQUIRE(m->size() == 1);
@@ -14,7 +14,7 @@ TEST_CASE("id map: the initial namespace's identity map") {
     CHECK(map_id_in(*m, 4294967294u) == 4294967294u);
 }
 
-TEST_CASE("id map: a rootless container's map and unmapped ids") {
+TEST_CASE("id map: a rootless container's map maps its ranges and everything else to the overflow id") {
     auto m = parse_id_map("0 1000 1\n1 100000 65536\n");
     REQUIRE(m.ok());
     CHECK(map_id_in(*m, 1000) == 0);

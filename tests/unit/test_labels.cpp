@@ -53,7 +53,7 @@ TEST_CASE("UserNames: reads the file, and again when it changes") {
     CHECK_FALSE(missing.name_of(0));
 }
 
-TEST_CASE("cgroup_prefix and cgroup_within: a container's cgroup and what lies below it") {
+TEST_CASE("cgroup_prefix and cgroup_within find a container's cgroup and what lies below it") {
     CHECK(cgroup_prefix("/lxc.payload.c1/system.slice/docker-x.scope", 1) == "/lxc.payload.c1");
     CHECK(cgroup_prefix("/system.slice/docker-x.scope/init", 2) == "/system.slice/docker-x.scope");
     CHECK(cgroup_prefix("/a/b", 5) == "/a/b");
@@ -64,7 +64,7 @@ TEST_CASE("cgroup_prefix and cgroup_within: a container's cgroup and what lies b
     CHECK(cgroup_within("/anything", "/"));
 }
 
-TEST_CASE("cgroup_upto: a unit's own cgroup within a path") {
+TEST_CASE("cgroup_upto cuts a path after the unit's own component, and finds nothing for a mere prefix") {
     CHECK(cgroup_upto("/machine.slice/systemd-nspawn@web.service/payload/init.scope", "systemd-nspawn@web.service") ==
           "/machine.slice/systemd-nspawn@web.service");
     CHECK(cgroup_upto("/system.slice/holder.service", "holder.service") == "/system.slice/holder.service");

@@ -98,7 +98,7 @@ TEST_CASE("polkit policy: a principal polkit said yes to is never negative-cache
     CHECK_FALSE(p.granted(1000, t0 + l.granted_for + 1s));
 }
 
-TEST_CASE("polkit rules: the action's defaults, parsed as polkitd reads them") {
+TEST_CASE("polkit rules: the action's defaults parse as polkitd reads them") {
     const std::string xml =
         "<policyconfig>\n<action id=\"org.other\"><defaults><allow_any>yes</allow_any></defaults></action>\n"
         "<action id=\"org.pidns.inspect\">\n <description>x</description>\n <defaults>\n"

@@ -132,7 +132,7 @@ TEST_CASE("kernel layouts match what the parser assumes", "[proc_event]") {
     CHECK(kernel_msg(fork_event(1, 1, 2, 2)).size() == 76);
 }
 
-TEST_CASE("a fork event", "[proc_event]") {
+TEST_CASE("a fork event parses into its pids, tgids and parent", "[proc_event]") {
     auto b = parse_ok(kernel_msg(fork_event(100, 99, 4242, 4241)));
     REQUIRE(b.events.size() == 1);
     const ProcEvent& e = b.events[0];
@@ -146,13 +146,13 @@ TEST_CASE("a fork event", "[proc_event]") {
     CHECK_FALSE(b.overrun);
 }
 
-TEST_CASE("an exec event", "[proc_event]") {
+TEST_CASE("an exec event parses into its pid and tgid", "[proc_event]") {
     auto b = parse_ok(kernel_msg(exec_event(555, 554)));
     REQUIRE(b.events.size() == 1);
     CHECK(b.events[0] == ProcEvent{.kind = ProcEventKind::exec, .pid = 555, .tgid = 554});
 }
 
-TEST_CASE("an exit event", "[proc_event]") {
+TEST_CASE("an exit event parses into its pid, tgid and exit code", "[proc_event]") {
     auto b = parse_ok(kernel_msg(exit_event(777, 777, 0x0100)));
     REQUIRE(b.events.size() == 1);
     CHECK(b.events[0] == ProcEvent{.kind = ProcEventKind::exit, .pid = 777, .tgid = 777, .exit_code = 0x0100});

@@ -213,7 +213,7 @@ TEST_CASE("signal credit: a window of signals, a ping at half of it, more only o
     CHECK(c.unacknowledged() == 1);
 }
 
-TEST_CASE("slots: a share per principal and per class") {
+TEST_CASE("slots: each principal has its own share, unprivileged ones share their class's, privileged ones have theirs") {
     Slots s(2, 3, 1);
     const Principal a{1000, false}, b{1001, false}, root{0, true};
     CHECK(s.take(a));

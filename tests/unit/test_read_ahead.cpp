@@ -11,9 +11,11 @@
 #include <thread>
 #include <vector>
 
+#include "process.h"  // tests/harness: eventually
 #include "read_ahead.h"
 
 using pidns::HelperThread;
+using pidns::harness::eventually;
 using pidns::ReadAhead;
 
 namespace {
@@ -30,17 +32,6 @@ struct Counts {
         return true;
     }
 };
-
-// Waits up to 10 s for `cond`.
-template <class F>
-bool eventually(F cond) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!cond()) {
-        if (std::chrono::steady_clock::now() > until) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return true;
-}
 
 }  // namespace
 
@@ -77,7 +68,7 @@ TEST_CASE("read-ahead: the helper reads on while the owner does not ask", "[read
     });
     REQUIRE(ahead.helped());
     // The owner takes nothing (as between two slices of a call): the helper runs them all.
-    REQUIRE(eventually([&] { return helper.items() == n; }));
+    REQUIRE(eventually([&] { return helper.items() == n; }, std::chrono::seconds(10), std::chrono::milliseconds(1)));
     for (std::size_t i = 0; i < n; ++i) ahead.take(i);
     REQUIRE(c.each_once());
     for (std::size_t i = 0; i < n; ++i) REQUIRE(by[i] != std::this_thread::get_id());
@@ -128,7 +119,7 @@ TEST_CASE("read-ahead: the owner alone when the helper serves another", "[read_a
     const auto before = helper.items();
     a.emplace(helper, n, [&](std::size_t i) { third.ran[i].fetch_add(1); });
     REQUIRE(a->helped());
-    REQUIRE(eventually([&] { return helper.items() == before + n; }));
+    REQUIRE(eventually([&] { return helper.items() == before + n; }, std::chrono::seconds(10), std::chrono::milliseconds(1)));
     a.reset();
     REQUIRE(third.each_once());
 }

@@ -6,11 +6,12 @@
 
 #include <cstdint>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
-namespace pidns::testsupport {
+#include "process.h"
+
+namespace pidns::harness {
 
 // Writes DIR/passwd and DIR/group (the host's, plus "pidns-crowd-UID" for each uid and group)
 // and returns the command line that runs `argv` with them over /etc/passwd and /etc/group.
@@ -19,10 +20,7 @@ inline std::vector<std::string> with_bus_users(const std::string& dir, const std
                                                const std::vector<std::string>& argv) {
     if (uids.empty()) return argv;
     auto copy = [](const std::string& from) {
-        std::ifstream in(from);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        std::string s = ss.str();
+        std::string s = read_file(from);
         if (!s.empty() && s.back() != '\n') s += '\n';
         return s;
     };
@@ -39,4 +37,4 @@ inline std::vector<std::string> with_bus_users(const std::string& dir, const std
     return {"unshare", "--mount", "--propagation", "private", "sh", "-c", cmd};
 }
 
-}  // namespace pidns::testsupport
+}  // namespace pidns::harness
