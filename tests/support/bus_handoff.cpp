@@ -12,10 +12,19 @@
 //                         steps once a line arrives on stdin (EOF: it exits with status 3).
 //   become:UID[:GID]      setresuid(UID, UID, UID), after setgroups({}) and setresgid(GID, GID, GID)
 //                         when GID is given; prints "became UID[:GID]"
+//   unshare-user          unshare(CLONE_NEWUSER): the same uids, every capability in the new user
+//                         namespace and none outside it; prints "unshared user"
+//   drop-ptrace           clears CAP_SYS_PTRACE from its effective set (capset); prints "dropped ptrace"
+//   open:PID              the kernel's own answer, now: opens /proc/PID/ns/pid (ptrace_may_access
+//                         READ_FSCREDS); prints "open PID: ok" or "open PID: error ERRNO-NAME"
 // sd-bus cannot do this: a connection used after fork answers -ECHILD. So this speaks the wire
 // protocol (little-endian) on its own socket. Exit status: 0 when every step ran (errors from
 // pidnsd included), 1 on a protocol or system failure (with a message on stderr), 2 on usage.
+#include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -369,6 +378,22 @@ int run(int argc, char** argv) {
             }
             if (::setresuid(uid, uid, uid) != 0) fail(std::string("setresuid: ") + std::strerror(errno));
             say("became " + ids);
+        } else if (step == "unshare-user") {
+            if (::unshare(CLONE_NEWUSER) != 0) fail(std::string("unshare(CLONE_NEWUSER): ") + std::strerror(errno));
+            say("unshared user");
+        } else if (step == "drop-ptrace") {
+            __user_cap_header_struct head{_LINUX_CAPABILITY_VERSION_3, 0};
+            __user_cap_data_struct data[2]{};
+            if (::syscall(SYS_capget, &head, data) != 0) fail(std::string("capget: ") + std::strerror(errno));
+            data[0].effective &= ~(1u << CAP_SYS_PTRACE);
+            if (::syscall(SYS_capset, &head, data) != 0) fail(std::string("capset: ") + std::strerror(errno));
+            say("dropped ptrace");
+        } else if (step.rfind("open:", 0) == 0) {
+            const std::string path = "/proc/" + step.substr(5) + "/ns/pid";
+            const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+            const int err = errno;
+            if (fd >= 0) ::close(fd);
+            say("open " + step.substr(5) + ": " + (fd >= 0 ? std::string("ok") : std::string("error ") + ::strerrorname_np(err)));
         } else {
             std::fprintf(stderr, "pidns-bus-handoff: unknown step %s\n", step.c_str());
             return 2;
@@ -382,7 +407,8 @@ int run(int argc, char** argv) {
 int main(int argc, char** argv) {
     if (argc < 2) {
         std::fprintf(stderr, "usage: pidns-bus-handoff ADDRESS "
-                             "[call:[METHOD:]PID|self | fork-exit | fork-stay | become:UID[:GID]]...\n");
+                             "[call:[METHOD:]PID|self | fork-exit | fork-stay | become:UID[:GID] | unshare-user | drop-ptrace |\n"
+                             " open:PID]...\n");
         return 2;
     }
     try {
