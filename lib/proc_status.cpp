@@ -19,23 +19,25 @@ bool parse_i32(std::string_view s, std::int32_t& out) {
 
 bool parse_chain(std::string_view value, std::vector<std::int32_t>& out) {
     out.clear();
-    for (auto f : split_ws(value)) {
+    std::size_t pos = 0;
+    std::string_view f;
+    while (next_field(value, pos, f)) {
         std::int32_t v = 0;
-        if (!parse_i32(f, v)) return false;
+        if (!parse_i32(f, v) || out.size() == 64) return false;
         out.push_back(v);
     }
-    return !out.empty() && out.size() <= 64;
+    return !out.empty();
 }
 
 bool parse_ids(std::string_view value, std::array<std::uint32_t, 4>& out) {
-    auto f = split_ws(value);
-    if (f.size() != 4) return false;
-    for (std::size_t i = 0; i < 4; ++i) {
-        auto v = parse_u64(f[i]);
-        if (!v || *v > std::numeric_limits<std::uint32_t>::max()) return false;
-        out[i] = static_cast<std::uint32_t>(*v);
+    std::size_t pos = 0, n = 0;
+    std::string_view f;
+    while (next_field(value, pos, f)) {
+        auto v = parse_u64(f);
+        if (n == 4 || !v || *v > std::numeric_limits<std::uint32_t>::max()) return false;
+        out[n++] = static_cast<std::uint32_t>(*v);
     }
-    return true;
+    return n == 4;
 }
 
 std::string_view trim_blanks(std::string_view v) {
