@@ -424,3 +424,22 @@ TEST_CASE("hostile callers: a root connection that enters a user namespace or dr
         CHECK(h.reap_original() == 0);
     }
 }
+
+// A process whose leader exited has a zombie leader whose status keeps the credentials it died
+// with; its live threads hold the process's credentials now. A root connection whose leader
+// exits, then whose live thread drops to nobody, is refused like any other.
+TEST_CASE("hostile callers: a connection whose leader exited is judged by its live thread's credentials") {
+    PrivateBus bus;
+    Daemon d(bus);
+    Sleeper nobody_proc(kAsNobody);
+    const std::string nobody = std::to_string(nobody_proc.pid());
+    Handoff h({}, {bus.address(), "call:" + nobody, "leader-exit", "call:" + nobody, "become:65534", "call:" + nobody,
+                   "call:self"});
+    REQUIRE(h.line().rfind("hello :", 0) == 0);
+    CHECK(verdict(h.line()) == "ok");
+    REQUIRE(h.line() == "leader exits");
+    CHECK(verdict(h.line()) == "ok");  // a root thread still: its zombie leader does not end the connection
+    REQUIRE(h.line() == "became 65534");
+    CHECK(verdict(h.line()) == kDenied);
+    CHECK(verdict(h.line()) == kDenied);
+}

@@ -15,6 +15,8 @@
 //   unshare-user          unshare(CLONE_NEWUSER): the same uids, every capability in the new user
 //                         namespace and none outside it; prints "unshared user"
 //   drop-ptrace           clears CAP_SYS_PTRACE from its effective set (capset); prints "dropped ptrace"
+//   leader-exit           the remaining steps run on a new thread; the leader (main thread) exits
+//                         and prints "leader exits"
 //   open:PID              the kernel's own answer, now: opens /proc/PID/ns/pid (ptrace_may_access
 //                         READ_FSCREDS); prints "open PID: ok" or "open PID: error ERRNO-NAME"
 // sd-bus cannot do this: a connection used after fork answers -ECHILD. So this speaks the wire
@@ -23,6 +25,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
@@ -37,6 +40,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -347,11 +351,33 @@ bool wait_go() {
     }
 }
 
+int run_steps(Connection& c, int from, int argc, char** argv);
+
 int run(int argc, char** argv) {
-    Connection c(argv[1]);
-    say("hello " + c.name());
-    for (int i = 2; i < argc; ++i) {
+    // On the heap: a leader that exits (leader-exit) unwinds its stack, and the connection lives on.
+    auto* c = new Connection(argv[1]);
+    say("hello " + c->name());
+    return run_steps(*c, 2, argc, argv);
+}
+
+int run_steps(Connection& c, int from, int argc, char** argv) {
+    for (int i = from; i < argc; ++i) {
         const std::string step = argv[i];
+        if (step == "leader-exit") {
+            // The rest runs on a second thread while the leader exits: a zombie leader whose
+            // status keeps its credentials as they were, with a live thread.
+            say("leader exits");
+            std::thread([&c, i, argc, argv] {
+                int rc = 1;
+                try {
+                    rc = run_steps(c, i + 1, argc, argv);
+                } catch (const std::exception& e) {
+                    std::fprintf(stderr, "pidns-bus-handoff: %s\n", e.what());
+                }
+                ::_exit(rc);
+            }).detach();
+            ::pthread_exit(nullptr);
+        }
         if (step.rfind("call:", 0) == 0) {
             say(call_step(c, step.substr(5)));
         } else if (step == "fork-exit" || step == "fork-stay") {
@@ -408,7 +434,7 @@ int main(int argc, char** argv) {
     if (argc < 2) {
         std::fprintf(stderr, "usage: pidns-bus-handoff ADDRESS "
                              "[call:[METHOD:]PID|self | fork-exit | fork-stay | become:UID[:GID] | unshare-user | drop-ptrace |\n"
-                             " open:PID]...\n");
+                             " open:PID | leader-exit]...\n");
         return 2;
     }
     try {
