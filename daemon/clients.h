@@ -44,6 +44,7 @@ struct Client {
     Principal principal;          // valid once identity == known: whom its usage is charged to
     std::optional<pidns::Caller> caller;
     pidns::Fd pidfd;              // pins the caller's process
+    pidns::CallerFiles caller_files;  // its status and ns held open (2 fds): calls re-read it cheaply
     std::deque<std::unique_ptr<Call>> queue;                    // runnable or waiting for the identity
     std::unordered_map<std::uint64_t, std::unique_ptr<Call>> parked;  // waiting for polkit
     Usage unidentified;           // what it holds while identity != known (its calls, pids, itself)

@@ -303,12 +303,14 @@ int Daemon::run() {
     while (!stop) {
         TurnClock turn;
         // Bus messages: handlers only parse and queue, so they are dispatched within a time budget.
-        bool bus_pending = false;
+        // Messages left unread (budget, or a privileged call to answer first) need no turn of their
+        // own: the bus fd stays readable, and sd-bus's timeout is 0 while it holds read messages
+        // (sd_bus_get_timeout), so epoll_wait below returns at once for them.
         turn.begin("bus");
         try {
             const auto until = Clock::now() + limits::kBusBudget;
             std::size_t n = 0;
-            while ((bus_pending = conn_->processPendingRequest())) {
+            while (conn_->processPendingRequest()) {
                 ++n;
                 // A privileged caller's call, once read, runs before the rest of the queue is read.
                 if (Clock::now() >= until || clients_->privileged_waiting()) break;
@@ -358,7 +360,7 @@ int Daemon::run() {
         if (auto due = polkit_->next_wake()) until(*due);
         const auto held = upkeep_->held_until();
         if (held) until(*held);
-        if (events_pending || bus_pending || calls_pending || test_slow_pending_ || model_->has_stale()) timeout_ms = 0;
+        if (events_pending || calls_pending || test_slow_pending_ || model_->has_stale()) timeout_ms = 0;
 
         epoll_event out[8];
         const int n = epoll_wait(epoll_.get(), out, 8, static_cast<int>(std::min<long long>(timeout_ms, 60'000)));

@@ -214,7 +214,7 @@ void Clients::charge_property(const std::string& sender, Clock::duration spent) 
 }
 
 void Clients::check_caller(Client& c) {
-    auto r = pidns::refresh_caller(model_, c.pidfd.get(), *c.caller);
+    auto r = pidns::refresh_caller(model_, c.pidfd.get(), *c.caller, c.caller_files);
     if (!r) {
         // Exited or changed identity: refuse, and identify afresh at its next call.
         const sdbus::Error e = to_dbus_error(r.error());
@@ -245,6 +245,7 @@ void Clients::forget_identity(Client& c) {
     }
     c.identity = Client::Identity::unknown;
     c.caller.reset();
+    c.caller_files = pidns::CallerFiles{};
     c.pidfd = pidns::Fd();
 }
 

@@ -1,14 +1,18 @@
 // Identifies a caller's process: pidfd pinning, its namespaces, credentials and uid_map.
 #include "caller.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <string>
 
 #include "model.h"
 #include "ns_link.h"
+#include "proc_reader.h"
+#include "proc_status.h"
 
 namespace pidns {
 namespace {
@@ -108,21 +112,89 @@ Result<Caller> identify_caller(Model& model, int pidfd, std::int32_t pid, std::u
     return c;
 }
 
-Result<CallerCheck> refresh_caller(Model& model, int pidfd, Caller& caller) {
-    auto creds = read_credentials(model.proc_fd(), caller.pid);
-    if (!creds || exited(pidfd)) return denied(caller.pid, "it exited");
-    if (creds->start_time != caller.start_time) return denied(caller.pid, "its pid now names another process");
-    if (creds->uid[1] != caller.bus_uid) return wrong_uid(caller.pid, creds->uid[1], caller.bus_uid);
+namespace {
+
+// Opens `files` for process `pid` (see CallerFiles); false, with `files` empty, when it cannot.
+bool open_files(int proc_fd, int pidfd, std::int32_t pid, CallerFiles& files) {
+    files = CallerFiles{};
+    const Fd dir(::openat(proc_fd, std::to_string(pid).c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!dir.valid()) return false;
+    Fd status(::openat(dir.get(), "status", O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    Fd ns(::openat(dir.get(), "ns", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    // Opened while the pinned process lived: /proc/PID was that process, not one that reused its pid.
+    if (!status.valid() || !ns.valid() || exited(pidfd)) return false;
+    files.pid = pid;
+    files.status = std::move(status);
+    files.ns = std::move(ns);
+    return true;
+}
+
+// What one read of a caller gives: its credentials now and the inode of its user namespace
+// (read after them).
+struct Current {
+    std::array<std::uint32_t, 4> uid{}, gid{};
+    std::uint64_t cap_eff = 0;
+    std::uint64_t userns_inode = 0;
+};
+
+enum class Read : std::uint8_t { ok, gone, slow };
+
+// Through `files`: the status text with one pread (at offset 0 the kernel prints it afresh),
+// then the user namespace link. Read::slow for what only the path through /proc/PID decides: a
+// zombie leader (whose live threads hold the credentials), a status that does not fit or parse.
+Read read_files(const CallerFiles& files, Current& now) {
+    static thread_local char buf[16384];
+    ssize_t n;
+    do n = ::pread(files.status.get(), buf, sizeof buf, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return errno == ESRCH || errno == ENOENT ? Read::gone : Read::slow;
+    if (static_cast<std::size_t>(n) == sizeof buf) return Read::slow;
+    auto creds = parse_status_credentials(std::string_view(buf, static_cast<std::size_t>(n)));
+    if (!creds || creds->state == 'Z' || creds->state == 'X') return Read::slow;
+    auto link = read_ns_link_at(files.ns.get(), "user");
+    if (!link) return link.error().code == Errc::not_found ? Read::gone : Read::slow;
+    if (link->type != NsType::user) return Read::slow;
+    now.uid = creds->uid;
+    now.gid = creds->gid;
+    now.cap_eff = creds->cap_eff;
+    now.userns_inode = link->inode;
+    return Read::ok;
+}
+
+// The same through /proc/PID (by its number: the pidfd, polled after, says it was the caller).
+Read read_by_pid(int proc_fd, int pidfd, const Caller& caller, Current& now, Error& why) {
+    auto creds = read_credentials(proc_fd, caller.pid);
+    if (!creds || exited(pidfd)) return Read::gone;
+    if (creds->start_time != caller.start_time) {
+        why = denied(caller.pid, "its pid now names another process");
+        return Read::gone;
+    }
+    now.uid = creds->uid;
+    now.gid = creds->gid;
+    now.cap_eff = creds->cap_eff;
+    // The link is read after the credentials: the user namespace they are (at the latest) in.
+    now.userns_inode = userns_inode_of(proc_fd, caller.pid);
+    return now.userns_inode == 0 ? Read::gone : Read::ok;
+}
+
+}  // namespace
+
+Result<CallerCheck> refresh_caller(Model& model, int pidfd, Caller& caller, CallerFiles& files) {
+    Current now;
+    Error why = denied(caller.pid, "it exited");
+    Read r = Read::slow;
+    if (files.pid == caller.pid || open_files(model.proc_fd(), pidfd, caller.pid, files)) r = read_files(files, now);
+    if (r == Read::slow) r = read_by_pid(model.proc_fd(), pidfd, caller, now, why);
+    if (r != Read::ok || exited(pidfd)) return why;
+    if (now.uid[1] != caller.bus_uid) return wrong_uid(caller.pid, now.uid[1], caller.bus_uid);
     // By inode, at every call: identify_caller confirmed the namespace's identity, and a caller
     // cannot have left it for another with the same inode since unless it had CAP_SYS_ADMIN over
     // its parent (to leave a user namespace is to enter one it holds CAP_SYS_ADMIN in: one below
     // it, which keeps it alive, unless it had that capability above it).
-    const std::uint64_t userns = userns_inode_of(model.proc_fd(), caller.pid);
-    if (userns == 0 || exited(pidfd)) return denied(caller.pid, "it exited");
-    if (userns != caller.userns_inode) return CallerCheck::changed_ns;
-    caller.uid = creds->uid;
-    caller.gid = creds->gid;
-    caller.cap_eff &= creds->cap_eff;  // the weaker of then and now: never more than when it was identified
+    if (now.userns_inode != caller.userns_inode) return CallerCheck::changed_ns;
+    caller.uid = now.uid;
+    caller.gid = now.gid;
+    caller.cap_eff &= now.cap_eff;  // the weaker of then and now: never more than when it was identified
     return CallerCheck::same;
 }
 

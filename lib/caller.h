@@ -9,6 +9,7 @@
 
 #include "id_map.h"
 #include "index.h"
+#include "nsfs.h"
 #include "result.h"
 
 namespace pidns {
@@ -61,9 +62,22 @@ enum class CallerCheck : std::uint8_t {
     same,        // `caller` now holds the current credentials (capabilities never above the first ones)
     changed_ns,  // its user namespace changed (setns, unshare): identify it again
 };
+// A caller's /proc/PID/status and /proc/PID/ns, held open for its connection (two fds), so that
+// each call re-reads its credentials with one pread and one readlinkat instead of opening,
+// reading and closing /proc files. Opened through /proc/PID while the caller's pidfd says its
+// process lives (a pid is reused only after its process is reaped): they stay that process's and
+// fail (ESRCH, ENOENT) once it is gone, whoever gets the pid next. Empty: not opened (yet, or
+// they could not be: every call then takes the slower path through /proc/PID).
+struct CallerFiles {
+    std::int32_t pid = 0;  // the process they were opened for (0: not open)
+    Fd status;
+    Fd ns;
+};
+
 // Errc::unidentified when the process exited, its pid names another process, or its effective
-// uid is no longer the uid the bus authenticated.
-Result<CallerCheck> refresh_caller(Model& model, int pidfd, Caller& caller);
+// uid is no longer the uid the bus authenticated. `files` (kept by the caller of this function
+// per connection, reset when the connection's identity is forgotten) are opened at the first call.
+Result<CallerCheck> refresh_caller(Model& model, int pidfd, Caller& caller, CallerFiles& files);
 
 // CLOCK_BOOTTIME now, in the clock ticks of /proc/PID/stat's start time.
 std::uint64_t boottime_ticks() noexcept;

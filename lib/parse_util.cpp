@@ -30,16 +30,20 @@ std::optional<std::uint64_t> parse_hex_u64(std::string_view s) noexcept {
     return v;
 }
 
+bool next_field(std::string_view s, std::size_t& pos, std::string_view& field) noexcept {
+    while (pos < s.size() && (s[pos] == ' ' || s[pos] == '\t')) ++pos;
+    if (pos >= s.size()) return false;
+    const std::size_t start = pos;
+    while (pos < s.size() && s[pos] != ' ' && s[pos] != '\t') ++pos;
+    field = s.substr(start, pos - start);
+    return true;
+}
+
 std::vector<std::string_view> split_ws(std::string_view s) {
     std::vector<std::string_view> out;
-    std::size_t i = 0;
-    while (i < s.size()) {
-        while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
-        std::size_t j = i;
-        while (j < s.size() && s[j] != ' ' && s[j] != '\t') ++j;
-        if (j > i) out.push_back(s.substr(i, j - i));
-        i = j;
-    }
+    std::size_t pos = 0;
+    std::string_view field;
+    while (next_field(s, pos, field)) out.push_back(field);
     return out;
 }
 

@@ -15,6 +15,9 @@ std::optional<std::uint64_t> parse_hex_u64(std::string_view s) noexcept;
 
 // Splits on runs of spaces and tabs, dropping empty fields.
 std::vector<std::string_view> split_ws(std::string_view s);
+// The next field of S separated by spaces or tabs, from `pos` on (advanced past it); false when
+// none is left. split_ws without the vector.
+bool next_field(std::string_view s, std::size_t& pos, std::string_view& field) noexcept;
 
 // Next line of `text` starting at `pos` (without the '\n'); advances pos past it.
 // Returns false when no line is left.

@@ -19,23 +19,31 @@ bool parse_i32(std::string_view s, std::int32_t& out) {
 
 bool parse_chain(std::string_view value, std::vector<std::int32_t>& out) {
     out.clear();
-    for (auto f : split_ws(value)) {
+    std::size_t pos = 0;
+    std::string_view f;
+    while (next_field(value, pos, f)) {
         std::int32_t v = 0;
-        if (!parse_i32(f, v)) return false;
+        if (!parse_i32(f, v) || out.size() == 64) return false;
         out.push_back(v);
     }
-    return !out.empty() && out.size() <= 64;
+    return !out.empty();
 }
 
 bool parse_ids(std::string_view value, std::array<std::uint32_t, 4>& out) {
-    auto f = split_ws(value);
-    if (f.size() != 4) return false;
-    for (std::size_t i = 0; i < 4; ++i) {
-        auto v = parse_u64(f[i]);
-        if (!v || *v > std::numeric_limits<std::uint32_t>::max()) return false;
-        out[i] = static_cast<std::uint32_t>(*v);
+    std::size_t pos = 0, n = 0;
+    std::string_view f;
+    while (next_field(value, pos, f)) {
+        auto v = parse_u64(f);
+        if (n == 4 || !v || *v > std::numeric_limits<std::uint32_t>::max()) return false;
+        out[n++] = static_cast<std::uint32_t>(*v);
     }
-    return true;
+    return n == 4;
+}
+
+std::string_view trim_blanks(std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    return v;
 }
 
 Error bad(std::string_view field) {
@@ -56,9 +64,7 @@ Result<ProcStatus> parse_proc_status(std::string_view text) {
         if (colon == std::string_view::npos) continue;
         auto key = line.substr(0, colon);
         auto value = line.substr(colon + 1);
-        auto trimmed = value;
-        while (!trimmed.empty() && (trimmed.front() == ' ' || trimmed.front() == '\t')) trimmed.remove_prefix(1);
-        while (!trimmed.empty() && (trimmed.back() == ' ' || trimmed.back() == '\t')) trimmed.remove_suffix(1);
+        const auto trimmed = trim_blanks(value);
         if (key == "Tgid") {
             if (!parse_i32(trimmed, st.tgid)) return bad(key);
             seen |= kTgid;
@@ -115,6 +121,41 @@ Result<ProcStatus> parse_proc_status(std::string_view text) {
     if (st.nspid.front() != st.pid || st.nstgid.front() != st.tgid)
         return make_error(Errc::parse, "/proc status: NSpid/NStgid do not start with Pid/Tgid");
     return st;
+}
+
+Result<StatusCredentials> parse_status_credentials(std::string_view text) {
+    StatusCredentials c;
+    enum Seen : unsigned { kState = 1, kUid = 2, kGid = 4, kCap = 8, kAll = 15 };
+    unsigned seen = 0;
+    std::size_t pos = 0;
+    std::string_view line;
+    while (seen != kAll && next_line(text, pos, line)) {
+        const auto colon = line.find(':');
+        if (colon == std::string_view::npos) continue;
+        const auto key = line.substr(0, colon);
+        const auto value = trim_blanks(line.substr(colon + 1));
+        if (key == "State") {
+            if (value.empty()) return bad(key);
+            c.state = value.front();
+            seen |= kState;
+        } else if (key == "Uid") {
+            if (!parse_ids(value, c.uid)) return bad(key);
+            seen |= kUid;
+        } else if (key == "Gid") {
+            if (!parse_ids(value, c.gid)) return bad(key);
+            seen |= kGid;
+        } else if (key == "CapEff") {
+            auto v = parse_hex_u64(value);
+            if (!v) return bad(key);
+            c.cap_eff = *v;
+            seen |= kCap;
+        }
+    }
+    if (!(seen & kState)) return bad("State");
+    if (!(seen & kUid)) return bad("Uid");
+    if (!(seen & kGid)) return bad("Gid");
+    if (!(seen & kCap)) return bad("CapEff");
+    return c;
 }
 
 }  // namespace pidns

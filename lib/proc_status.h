@@ -29,4 +29,14 @@ struct ProcStatus {
 // detached from its pids) gives Errc::not_found, as a task whose status cannot be opened.
 Result<ProcStatus> parse_proc_status(std::string_view text);
 
+// What a caller's credentials are judged by, from the same text (parse_proc_status reads more).
+struct StatusCredentials {
+    char state = 0;  // the first letter of State ('R', 'S', 'Z', 'X', ...)
+    std::array<std::uint32_t, 4> uid{};
+    std::array<std::uint32_t, 4> gid{};
+    std::uint64_t cap_eff = 0;
+};
+// State, Uid, Gid and CapEff of a status text; a missing or malformed one gives Errc::parse.
+Result<StatusCredentials> parse_status_credentials(std::string_view text);
+
 }  // namespace pidns

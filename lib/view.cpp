@@ -86,9 +86,16 @@ void CallerView::note_denial(const Process& p) const {
     if (!first_denial_) first_denial_ = Denial{p.tgid, p.uid[1], p.ns_of(NsType::pid)};
 }
 
+bool CallerView::is_caller(const Process& p) const {
+    // The caller's own credentials were read again for this call (refresh_caller), and whatever
+    // they are the kernel lets a process inspect its own thread group.
+    return p.tgid == caller_.pid && p.start_time == caller_.start_time;
+}
+
 bool CallerView::may_inspect(const Process& p) {
     const Access a = access(p);
-    if (a != Access::allowed || all_creds_ || widened_ || !fresh_credentials_) return a == Access::allowed;
+    if (a != Access::allowed || all_creds_ || widened_ || !fresh_credentials_ || is_caller(p))
+        return a == Access::allowed;
     // Allowed on what the index remembers; credentials change without events (setuid, prctl),
     // so confirm with fresh ones before showing it (once per process and request).
     auto [it, fresh] = confirmed_.try_emplace(p.tgid, false);
@@ -101,7 +108,7 @@ bool CallerView::may_inspect(const Process& p) {
 
 CallerView::Fresh CallerView::inspect_now(const Process& p) {
     const Access a = access(p);
-    if (a != Access::allowed || all_creds_ || widened_ || !fresh_credentials_)
+    if (a != Access::allowed || all_creds_ || widened_ || !fresh_credentials_ || is_caller(p))
         return a == Access::allowed ? Fresh::allowed : Fresh::denied;
     if (auto it = confirmed_.find(p.tgid); it != confirmed_.end()) return it->second ? Fresh::allowed : Fresh::denied;
     if (auto r = model_.refresh_credentials(p.tgid); !r) {
@@ -120,6 +127,7 @@ CallerView::Fresh CallerView::inspect_now(const Process& p) {
 Access CallerView::decide(const Process& p) {
     if (all_creds_ || widened_) return access(p);
     if (!in_subtree(p)) return Access::invisible;
+    if (is_caller(p)) return access(p);
     if (!model_.refresh_credentials(p.tgid)) return Access::denied;  // gone or reused: nothing to show
     return access(p);
 }

@@ -196,6 +196,8 @@ private:
     // Rule 1: the process is in the caller's pid namespace or below.
     [[nodiscard]] bool in_subtree(const Process& p) const;
     [[nodiscard]] Access access(const Process& p) const;
+    // `p` is the calling process itself (same pid and start time).
+    [[nodiscard]] bool is_caller(const Process& p) const;
     void note_denial(const Process& p) const;
     // For one target: decided on fresh credentials.
     [[nodiscard]] Access decide(const Process& p);

@@ -394,3 +394,49 @@ TEST_CASE("hostile callers: a root connection that drops to nobody after its fir
         CHECK(h.reap_original() == 0);
     }
 }
+
+// Credentials change without any event: the second call on a connection is judged by the caller's
+// credentials at that call, which the kernel (opening /proc/T/ns/pid in the same process, at the
+// same moment) confirms: once it entered a user namespace of its own (root there, with none of
+// its capabilities outside), and once it dropped CAP_SYS_PTRACE from its effective set. Neither
+// changes its uid, so only a re-read of its user namespace and capabilities tells.
+TEST_CASE("hostile callers: a root connection that enters a user namespace or drops CAP_SYS_PTRACE is judged anew") {
+    PrivateBus bus;
+    Daemon d(bus);
+    Sleeper nobody_proc(kAsNobody);
+    const std::string nobody = std::to_string(nobody_proc.pid());
+    for (const std::string change : {"unshare-user", "drop-ptrace"}) {
+        std::cout << "root connects, inspects nobody's sleep " << nobody << ", then " << change << ":\n";
+        Handoff h({}, {bus.address(), "open:" + nobody, "call:" + nobody, "call:self", change, "open:" + nobody,
+                       "call:" + nobody, "call:TranslatePid:" + nobody, "call:self"});
+        REQUIRE(h.line().rfind("hello :", 0) == 0);
+        REQUIRE(h.line() == "open " + nobody + ": ok");
+        CHECK(verdict(h.line()) == "ok");
+        CHECK(verdict(h.line()) == "ok");
+        REQUIRE(h.line().find(change == "unshare-user" ? "unshared user" : "dropped ptrace") == 0);
+        REQUIRE(h.line() == "open " + nobody + ": error EACCES");  // the kernel now refuses it
+        CHECK(verdict(h.line()) == kDenied);
+        CHECK(verdict(h.line()) == kDenied);
+        CHECK(verdict(h.line()) == "ok");  // itself it may still inspect
+        CHECK(h.reap_original() == 0);
+    }
+}
+
+// A process whose leader exited has a zombie leader whose status keeps the credentials it died
+// with; its live threads hold the process's credentials now. A root connection whose leader
+// exits, then whose live thread drops to nobody, is refused like any other.
+TEST_CASE("hostile callers: a connection whose leader exited is judged by its live thread's credentials") {
+    PrivateBus bus;
+    Daemon d(bus);
+    Sleeper nobody_proc(kAsNobody);
+    const std::string nobody = std::to_string(nobody_proc.pid());
+    Handoff h({}, {bus.address(), "call:" + nobody, "leader-exit", "call:" + nobody, "become:65534", "call:" + nobody,
+                   "call:self"});
+    REQUIRE(h.line().rfind("hello :", 0) == 0);
+    CHECK(verdict(h.line()) == "ok");
+    REQUIRE(h.line() == "leader exits");
+    CHECK(verdict(h.line()) == "ok");  // a root thread still: its zombie leader does not end the connection
+    REQUIRE(h.line() == "became 65534");
+    CHECK(verdict(h.line()) == kDenied);
+    CHECK(verdict(h.line()) == kDenied);
+}

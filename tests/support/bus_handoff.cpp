@@ -12,10 +12,22 @@
 //                         steps once a line arrives on stdin (EOF: it exits with status 3).
 //   become:UID[:GID]      setresuid(UID, UID, UID), after setgroups({}) and setresgid(GID, GID, GID)
 //                         when GID is given; prints "became UID[:GID]"
+//   unshare-user          unshare(CLONE_NEWUSER): the same uids, every capability in the new user
+//                         namespace and none outside it; prints "unshared user"
+//   drop-ptrace           clears CAP_SYS_PTRACE from its effective set (capset); prints "dropped ptrace"
+//   leader-exit           the remaining steps run on a new thread; the leader (main thread) exits
+//                         and prints "leader exits"
+//   open:PID              the kernel's own answer, now: opens /proc/PID/ns/pid (ptrace_may_access
+//                         READ_FSCREDS); prints "open PID: ok" or "open PID: error ERRNO-NAME"
 // sd-bus cannot do this: a connection used after fork answers -ECHILD. So this speaks the wire
 // protocol (little-endian) on its own socket. Exit status: 0 when every step ran (errors from
 // pidnsd included), 1 on a protocol or system failure (with a message on stderr), 2 on usage.
+#include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -28,6 +40,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -338,11 +351,33 @@ bool wait_go() {
     }
 }
 
+int run_steps(Connection& c, int from, int argc, char** argv);
+
 int run(int argc, char** argv) {
-    Connection c(argv[1]);
-    say("hello " + c.name());
-    for (int i = 2; i < argc; ++i) {
+    // On the heap: a leader that exits (leader-exit) unwinds its stack, and the connection lives on.
+    auto* c = new Connection(argv[1]);
+    say("hello " + c->name());
+    return run_steps(*c, 2, argc, argv);
+}
+
+int run_steps(Connection& c, int from, int argc, char** argv) {
+    for (int i = from; i < argc; ++i) {
         const std::string step = argv[i];
+        if (step == "leader-exit") {
+            // The rest runs on a second thread while the leader exits: a zombie leader whose
+            // status keeps its credentials as they were, with a live thread.
+            say("leader exits");
+            std::thread([&c, i, argc, argv] {
+                int rc = 1;
+                try {
+                    rc = run_steps(c, i + 1, argc, argv);
+                } catch (const std::exception& e) {
+                    std::fprintf(stderr, "pidns-bus-handoff: %s\n", e.what());
+                }
+                ::_exit(rc);
+            }).detach();
+            ::pthread_exit(nullptr);
+        }
         if (step.rfind("call:", 0) == 0) {
             say(call_step(c, step.substr(5)));
         } else if (step == "fork-exit" || step == "fork-stay") {
@@ -369,6 +404,22 @@ int run(int argc, char** argv) {
             }
             if (::setresuid(uid, uid, uid) != 0) fail(std::string("setresuid: ") + std::strerror(errno));
             say("became " + ids);
+        } else if (step == "unshare-user") {
+            if (::unshare(CLONE_NEWUSER) != 0) fail(std::string("unshare(CLONE_NEWUSER): ") + std::strerror(errno));
+            say("unshared user");
+        } else if (step == "drop-ptrace") {
+            __user_cap_header_struct head{_LINUX_CAPABILITY_VERSION_3, 0};
+            __user_cap_data_struct data[2]{};
+            if (::syscall(SYS_capget, &head, data) != 0) fail(std::string("capget: ") + std::strerror(errno));
+            data[0].effective &= ~(1u << CAP_SYS_PTRACE);
+            if (::syscall(SYS_capset, &head, data) != 0) fail(std::string("capset: ") + std::strerror(errno));
+            say("dropped ptrace");
+        } else if (step.rfind("open:", 0) == 0) {
+            const std::string path = "/proc/" + step.substr(5) + "/ns/pid";
+            const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+            const int err = errno;
+            if (fd >= 0) ::close(fd);
+            say("open " + step.substr(5) + ": " + (fd >= 0 ? std::string("ok") : std::string("error ") + ::strerrorname_np(err)));
         } else {
             std::fprintf(stderr, "pidns-bus-handoff: unknown step %s\n", step.c_str());
             return 2;
@@ -382,7 +433,8 @@ int run(int argc, char** argv) {
 int main(int argc, char** argv) {
     if (argc < 2) {
         std::fprintf(stderr, "usage: pidns-bus-handoff ADDRESS "
-                             "[call:[METHOD:]PID|self | fork-exit | fork-stay | become:UID[:GID]]...\n");
+                             "[call:[METHOD:]PID|self | fork-exit | fork-stay | become:UID[:GID] | unshare-user | drop-ptrace |\n"
+                             " open:PID | leader-exit]...\n");
         return 2;
     }
     try {

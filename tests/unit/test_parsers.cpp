@@ -44,6 +44,24 @@ std::string replace_line(std::string text, const std::string& key, const std::st
 }
 }  // namespace
 
+TEST_CASE("status: the credentials a caller is judged by parse alone") {
+    auto c = parse_status_credentials(kStatus);
+    REQUIRE(c.ok());
+    CHECK(c->state == 'S');
+    CHECK(c->uid == std::array<std::uint32_t, 4>{1000, 1001, 1002, 1003});
+    CHECK(c->gid == std::array<std::uint32_t, 4>{100, 101, 102, 103});
+    CHECK(c->cap_eff == 0x1ffffffffffull);
+    CHECK(parse_status_credentials(replace_line(kStatus, "State", "State:\tZ (zombie)"))->state == 'Z');
+    for (const char* key : {"State", "Uid", "Gid", "CapEff"}) {
+        INFO(key);
+        auto bad = parse_status_credentials(replace_line(kStatus, key, "Nothing:\t1"));
+        REQUIRE(!bad.ok());
+        CHECK(bad.error().code == Errc::parse);
+    }
+    CHECK(!parse_status_credentials(replace_line(kStatus, "Uid", "Uid:\t1 2 3")).ok());
+    CHECK(!parse_status_credentials(replace_line(kStatus, "CapEff", "CapEff:\tzz")).ok());
+}
+
 TEST_CASE("status: the seed's nested example parses") {
     auto st = parse_proc_status(kStatus);
     REQUIRE(st.ok());
