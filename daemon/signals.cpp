@@ -128,12 +128,17 @@ void SignalFanout::decide(Client& c, const pidns::NsChange& change, bool present
         }
         s.pending.push_back({change.id, true, change.type});
         ++s.pending_added[change.id];
-    } else if (auto it = s.pending_added.find(change.id); it != s.pending_added.end()) {
-        // Announced but not sent yet: it never hears of it at all.
-        for (auto& p : s.pending)
-            if (p.id == change.id && p.added) p.cancelled = true;
-        s.pending_added.erase(it);
-    } else if (s.told.erase(change.id) > 0) {
+    } else {
+        if (auto it = s.pending_added.find(change.id); it != s.pending_added.end()) {
+            // Announced but not sent yet: its NamespaceAdded never goes out.
+            for (auto& p : s.pending)
+                if (p.id == change.id && p.added) p.cancelled = true;
+            s.pending_added.erase(it);
+        }
+        // It hears of the end only if it knows of the namespace: from a signal sent, or from a
+        // reply (a ListNamespaces made after the Added was decided, e.g. the listing after a
+        // Resync, lists it: without its NamespaceRemoved it would keep it for ever).
+        if (s.told.erase(change.id) == 0) return;
         if (s.pending.size() >= limits::kPendingChangesPerSubscriber) {
             fell_behind(s);
             return;
