@@ -519,9 +519,9 @@ std::vector<std::string> interface_methods() {
 TEST_CASE("pidnsctl exit codes: every command with every class of error, exactly as pidnsctl(1) gives them, each error in the CLI's words") {
     const fs::path root = systemd_hierarchy();
     REQUIRE(!root.empty());
+    PrivateBus bare;  // a bus with no pidnsd on it (made first: the harness asks the bus made last)
     PrivateBus bus;
     Daemon d(bus);
-    PrivateBus bare;  // a bus with no pidnsd on it
     const std::string no_bus = "unix:path=/nonexistent/pidns-test-bus";
     // Two pid namespaces whose inits run in the same docker container's unit: container:ID names
     // both at the same level (ambiguous); a net namespace of root's; a pid that names nothing.
