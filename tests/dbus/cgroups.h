@@ -10,28 +10,15 @@
 #include <system_error>
 #include <vector>
 
+#include "prerequisites.h"
+
 namespace pidns::harness {
 
 namespace fs = std::filesystem;
 
 // Where the hierarchy systemd keeps units in is mounted, as pidnsd will read it: the v1
-// name=systemd hierarchy when there is one, else cgroup v2.
-inline fs::path systemd_hierarchy() {
-    std::ifstream mi("/proc/self/mountinfo");
-    std::string line;
-    fs::path v2;
-    while (std::getline(mi, line)) {
-        const auto dash = line.find(" - ");
-        if (dash == std::string::npos) continue;
-        std::istringstream pre(line.substr(0, dash)), post(line.substr(dash + 3));
-        std::string id, parent, devno, root, mnt, fstype, source, opts;
-        pre >> id >> parent >> devno >> root >> mnt;
-        post >> fstype >> source >> opts;
-        if (fstype == "cgroup" && ("," + opts + ",").find(",name=systemd,") != std::string::npos) return mnt;
-        if (fstype == "cgroup2" && v2.empty()) v2 = mnt;
-    }
-    return v2;
-}
+// name=systemd hierarchy when there is one, else cgroup v2 (the harness's mountinfo reading).
+inline fs::path systemd_hierarchy() { return systemd_cgroup_mount(); }
 
 // A cgroup made for the test (parents too), removed with its processes killed at the end.
 class TestCgroup {
