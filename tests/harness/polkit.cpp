@@ -41,10 +41,14 @@ InstalledFile::~InstalledFile() {
         fs::remove(path_, ec);
 }
 
-Polkitd::Polkitd(const PrivateBus& bus) {
+Polkitd::Polkitd(const PrivateBus& bus, bool verbose) {
     SpawnOptions o;
     o.env = {"DBUS_SYSTEM_BUS_ADDRESS=" + bus.address()};
-    pid_ = spawn({kPolkitdBin, "--no-debug"}, o);
+    if (verbose) {
+        o.out_path = dir_.path() + "/stdout";
+        o.err_path = dir_.path() + "/stderr";
+    }
+    pid_ = spawn(verbose ? Argv{kPolkitdBin} : Argv{kPolkitdBin, "--no-debug"}, o);
     const bool owned = eventually(
         [&] {
             const auto r = run({"busctl", "--address=" + bus.address(), "call", "org.freedesktop.DBus", "/org/freedesktop/DBus",
@@ -56,6 +60,15 @@ Polkitd::Polkitd(const PrivateBus& bus) {
         stop();
         throw std::runtime_error("polkitd did not take its name on the private bus");
     }
+}
+
+std::string Polkitd::log() const {
+    std::string text;
+    for (const char* name : {"/stdout", "/stderr"}) {
+        std::error_code ec;
+        if (fs::exists(dir_.path() + name, ec)) text += read_file(dir_.path() + name);
+    }
+    return text;
 }
 
 void Polkitd::stop() {

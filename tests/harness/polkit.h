@@ -7,6 +7,7 @@
 #include <string>
 
 #include "bus.h"
+#include "process.h"
 
 namespace pidns::harness {
 
@@ -37,7 +38,8 @@ private:
 // throws). Killed (SIGKILL) and reaped on destruction or stop().
 class Polkitd {
 public:
-    explicit Polkitd(const PrivateBus& bus);
+    // verbose: without --no-debug, its messages (rules loaded, script errors) kept for log().
+    explicit Polkitd(const PrivateBus& bus, bool verbose = false);
     ~Polkitd() { stop(); }
     Polkitd(const Polkitd&) = delete;
     Polkitd& operator=(const Polkitd&) = delete;
@@ -45,8 +47,11 @@ public:
     void freeze() const;  // SIGSTOP: every check waits
     void thaw() const;    // SIGCONT
     [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+    // What a verbose polkitd wrote so far (stdout and stderr): for a failure's message.
+    [[nodiscard]] std::string log() const;
 
 private:
+    TempDir dir_;
     pid_t pid_ = -1;
 };
 
