@@ -177,7 +177,13 @@ struct PrivateBus {
     std::string tmp, bus_path, address, conf_path, log_path, bus_log_path;
     std::vector<std::string> daemon_args;  // pidnsd's arguments after --bus=
     std::vector<std::uint32_t> bus_users;  // uids without a passwd entry that may connect (bus_users.h)
-    std::string pidnsd_path = PIDNSD_BIN;  // another build's, to compare
+    // This build's pidnsd, or the one PIDNS_BENCH_PIDNSD names (another build's, to compare:
+    // bench/before-after.sh runs a bench with each in turn).
+    std::string pidnsd_path = default_pidnsd();
+    static std::string default_pidnsd() {
+        const char* other = std::getenv("PIDNS_BENCH_PIDNSD");
+        return other != nullptr && *other != '\0' ? std::string(other) : std::string(PIDNSD_BIN);
+    }
     std::unique_ptr<Client> c;
     double start_timeout_s = 10;  // how long start() waits for pidnsd's READY (its scan comes first)
     std::unique_ptr<pidns::harness::PrivateBus> bus;
@@ -202,6 +208,7 @@ struct PrivateBus {
             o.suite_args = false;
             daemon = std::make_unique<pidns::harness::Daemon>(*bus, o);
             g_pidnsd = daemon->pid();
+            if (pidnsd_path != PIDNSD_BIN) std::printf("pidnsd: %s (not this build's)\n", pidnsd_path.c_str());
             log_path = daemon->log_path();
             daemon_args = {"--bus=" + address};
             daemon_args.insert(daemon_args.end(), extra_daemon_args.begin(), extra_daemon_args.end());
