@@ -41,7 +41,11 @@ public:
     // What it holds while it is answered: one call, its pids, its dump.
     [[nodiscard]] Usage holding() const noexcept { return Usage{1, pids_, dumps(), 0, 0}; }
     std::uint64_t id = 0;        // set by the registry
-    bool checked = false;        // the caller's credentials were re-read for this call
+    bool checked = false;        // the caller's credentials were re-read for this call (it has started)
+    // A listing whose entries its subscriber is told of as it collects them: the subscriber's
+    // signals wait while it is answered, so that none describes a change the reply, sent later,
+    // may or may not include (signals.h).
+    bool holds_signals = false;
     // Whom it is charged to: nobody yet, its connection (before identification), or a principal.
     enum class Charged : std::uint8_t { none, connection, principal } charged = Charged::none;
     Principal charged_to;

@@ -11,6 +11,16 @@
 #include "wire.h"
 
 namespace pidnsd {
+
+bool Client::holding_signals() const noexcept {
+    auto holds = [](const Call& call) { return call.holds_signals && call.checked; };
+    for (const auto& call : queue)
+        if (holds(*call)) return true;
+    for (const auto& [id, call] : parked)
+        if (holds(*call)) return true;
+    return false;
+}
+
 namespace {
 
 using pidns::bus::kBusDriverName;

@@ -63,6 +63,8 @@ struct Client {
     std::uint64_t calls_total = 0, calls_limited = 0;
 
     [[nodiscard]] std::size_t in_flight() const noexcept { return queue.size() + parked.size(); }
+    // Whether a listing it is being answered holds its signals back (Call::holds_signals).
+    [[nodiscard]] bool holding_signals() const noexcept;
     // Nothing that would be lost if it were forgotten (it calls again: identified again).
     [[nodiscard]] bool idle() const noexcept {
         return in_flight() == 0 && !subscribed && identity != Identity::asking && ping == Ping::none &&

@@ -86,14 +86,16 @@ void Manager::TranslatePids(sdbus::Result<std::vector<uint32_t>>&& result, std::
 
 void Manager::ListNamespaces(sdbus::Result<std::vector<NamespaceTuple>>&& result, std::string type) {
     Polkit::Details details{{detail::kType, type}};
-    queue(make_call("ListNamespaces", std::move(result),
-                    std::unique_ptr<Work<std::vector<NamespaceTuple>>>(std::make_unique<ListWork<NamespaceTuple>>(
-                        std::move(type),
-                        [](pidns::CallerView&, const pidns::NamespaceEntry& e, pidns::Result<pidns::Labels>*) {
-                            return to_tuple(e);
-                        },
-                        true)),
-                    CallEnv{model_, clients_, polkit_}, std::move(details)));
+    auto call = make_call("ListNamespaces", std::move(result),
+                          std::unique_ptr<Work<std::vector<NamespaceTuple>>>(std::make_unique<ListWork<NamespaceTuple>>(
+                              std::move(type),
+                              [](pidns::CallerView&, const pidns::NamespaceEntry& e, pidns::Result<pidns::Labels>*) {
+                                  return to_tuple(e);
+                              },
+                              true)),
+                          CallEnv{model_, clients_, polkit_}, std::move(details));
+    call->holds_signals = true;
+    queue(std::move(call));
 }
 
 void Manager::GetNamespace(sdbus::Result<NamespaceTuple>&& result, uint64_t ns) {
@@ -143,13 +145,15 @@ void Manager::DescribeNamespace(sdbus::Result<Description>&& result, uint64_t ns
 void Manager::DescribeNamespaces(sdbus::Result<std::vector<Description>>&& result, std::string type) {
     Polkit::Details details{{detail::kType, type}};
     auto budget = std::make_shared<pidns::TextBudget>();  // the whole reply's
-    queue(make_call("DescribeNamespaces", std::move(result),
-                    std::unique_ptr<Work<std::vector<Description>>>(std::make_unique<ListWork<Description>>(
-                        std::move(type),
-                        [this, budget](pidns::CallerView& v, const pidns::NamespaceEntry& e,
-                                       pidns::Result<pidns::Labels>* labels) { return describe(v, e, labels, *budget); },
-                        false, &model_)),
-                    CallEnv{model_, clients_, polkit_}, std::move(details)));
+    auto call = make_call("DescribeNamespaces", std::move(result),
+                          std::unique_ptr<Work<std::vector<Description>>>(std::make_unique<ListWork<Description>>(
+                              std::move(type),
+                              [this, budget](pidns::CallerView& v, const pidns::NamespaceEntry& e,
+                                             pidns::Result<pidns::Labels>* labels) { return describe(v, e, labels, *budget); },
+                              false, &model_)),
+                          CallEnv{model_, clients_, polkit_}, std::move(details));
+    call->holds_signals = true;
+    queue(std::move(call));
 }
 
 void Manager::DescribeProcess(sdbus::Result<Description>&& result, uint32_t pid) {

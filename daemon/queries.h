@@ -64,6 +64,16 @@ public:
         if (!sorted_) {
             out_.reserve(list.size());
             sorted_ = true;
+            // The entries were collected over slices: those gone meanwhile are left out, and the
+            // subscriber is told of the others now, at once, so that each one's end, however soon,
+            // reaches it as a NamespaceRemoved (sent after this reply: Call::holds_signals).
+            gone_.assign(list.size(), false);
+            for (std::size_t k = 0; k < list.size(); ++k) {
+                if (v.exists(list[k].id))
+                    SignalFanout::told(c, list[k].id);
+                else
+                    gone_[k] = true;
+            }
             start_read_ahead(list);
         }
         while (pos_ < list.size()) {
@@ -72,8 +82,7 @@ public:
                 ahead_->take(pos_);
                 if (labels_[pos_]) labels = &*labels_[pos_];
             }
-            out_.push_back(make_(v, list[pos_], labels));
-            SignalFanout::told(c, list[pos_].id);
+            if (!gone_[pos_]) out_.push_back(make_(v, list[pos_], labels));
             ++pos_;
             if (pos_ < list.size() && pidns::past_after(pos_, cheap_, deadline)) return std::nullopt;
         }
@@ -120,6 +129,7 @@ private:
     pidns::Model* labels_from_;
     bool started_ = false, sorted_ = false;
     std::vector<T> out_;
+    std::vector<bool> gone_;  // list's entries no longer indexed when the list was complete
     std::size_t pos_ = 0;
     std::vector<std::optional<pidns::Result<pidns::Labels>>> labels_;  // list's, as read ahead; sized once
     std::optional<pidns::ReadAhead> ahead_;                            // after labels_: stopped before it goes

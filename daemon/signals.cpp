@@ -159,6 +159,12 @@ bool SignalFanout::send_some(Clock::time_point until) {
         auto& s = *c.subscription;
         const auto now = Clock::now();
         if (now >= until) return true;
+        if (c.holding_signals()) {
+            // A listing of it is being answered (told of entries as it collects them): what it
+            // hears now could describe a change its reply, sent later, includes or not. After it.
+            left = left || !s.pending.empty() || s.resync;
+            continue;
+        }
         if (!may_send(c)) {
             // Its window is used up: nothing more until it answers a Ping (what waits meanwhile is
             // its queue here, then one Resync); ask again if the last Ping went nowhere.

@@ -153,6 +153,8 @@ public:
     [[nodiscard]] Fresh inspect_now(const Process& p);
     // Whether the caller can see namespace `id` (what NamespaceAdded may tell it).
     [[nodiscard]] bool can_see(NsId id) { return visible(id); }
+    // Whether the index still holds the namespace (whoever may see it).
+    [[nodiscard]] bool exists(NsId id) const { return index_.find_namespace(id) != nullptr; }
     std::uint32_t process_count();
 
     // Answers built in pieces, so that no one request holds pidnsd for long.
