@@ -506,7 +506,7 @@ int run(Bench& b, const Options& opt, const std::string& cmdline) {
     std::printf("bus    dbus-daemon --config-file=%s --nofork\n", b.conf_path.c_str());
     std::printf("       (%s with @SOCKET@=%s, @POLICY@=%s)\n", pidns::harness::bus_conf_template().c_str(),
                 b.bus_path.c_str(), PIDNS_SOURCE_DIR "/dbus/org.pidns.conf");
-    std::printf("daemon %s --bus=%s  (pid %d; version %s, event source %s, kernel ids %s)\n", PIDNSD_BIN,
+    std::printf("daemon %s --bus=%s  (pid %d; version %s, event source %s, kernel ids %s)\n", b.pidnsd_path.c_str(),
                 b.address.c_str(), static_cast<int>(g_pidnsd), b.c->Version().c_str(), b.c->EventSource().c_str(),
                 b.c->KernelNamespaceIds() ? "yes" : "no");
     std::printf("client sdbus-c++ generated proxy org::pidns::Manager1_proxy on its own connection, pid %d\n",

@@ -408,7 +408,7 @@ int run(Bench& b, const Options& o, const std::string& cmdline) {
                 pidns::harness::bus_conf_template().c_str(), PIDNS_SOURCE_DIR "/dbus/org.pidns.conf");
     std::string dargs;
     for (const auto& a : b.daemon_args) dargs += " " + a;
-    std::printf("daemon %s%s  (pid %d, version %s)\n", PIDNSD_BIN, dargs.c_str(), static_cast<int>(g_pidnsd),
+    std::printf("daemon %s%s  (pid %d, version %s)\n", b.pidnsd_path.c_str(), dargs.c_str(), static_cast<int>(g_pidnsd),
                 b.c->Version().c_str());
     if (o.crowd)
         std::printf("flood  N x setpriv --reuid=U --regid=U --clear-groups %s ADDRESS KIND %g %d %d, U = %u + i: a crowd of"
