@@ -304,10 +304,9 @@ int Daemon::run() {
         TurnClock turn;
         // Bus messages: handlers only parse and queue, so they are dispatched within a time budget.
         // Messages left unread (budget, or a privileged call to answer first) get the next turn at
-        // once (bus_pending: a zero epoll timeout). Neither the fd nor sd-bus's timeout says they
-        // wait: sd-bus may have read them off the socket already, and sd_bus_get_timeout does not
-        // count its read queue. Without it a root call waited up to ~170 ms behind a flood of 100
-        // clients (bench_flood --kinds calls --clients 100: p99 131-171 ms against 2.6-3.6 ms).
+        // once (bus_pending: a zero epoll timeout), as before be75323: whether the fd or sd-bus's
+        // timeout would wake the loop for messages sd-bus already read is not shown (bench/README.md,
+        // bench_flood).
         turn.begin("bus");
         bool bus_pending = false;
         try {
