@@ -38,6 +38,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -363,16 +365,31 @@ int run(int argc, char** argv) {
     return run_steps(*g_connection, 2, argc, argv);
 }
 
+// Waits (at most 10 s) until this process's leader is a zombie: State Z in /proc/self/stat.
+bool leader_is_zombie() {
+    for (int i = 0; i < 10000; ++i) {
+        std::ifstream in("/proc/self/stat");
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const auto paren = text.rfind(')');
+        if (paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] == 'Z') return true;
+        ::usleep(1000);
+    }
+    return false;
+}
+
 int run_steps(Connection& c, int from, int argc, char** argv) {
     for (int i = from; i < argc; ++i) {
         const std::string step = argv[i];
         if (step == "leader-exit") {
-            // The rest runs on a second thread while the leader exits: a zombie leader whose
-            // status keeps its credentials as they were, with a live thread.
-            say("leader exits");
+            // The rest runs on a second thread once the leader has exited: a zombie leader whose
+            // status keeps its credentials as they were, with a live thread. Not before: while the
+            // leader still runs (pthread_exit's userspace part) glibc's setresuid skips it, and its
+            // credentials, which are the process's in /proc/PID/status, stay the old ones.
             std::thread([&c, i, argc, argv] {
                 int rc = 1;
                 try {
+                    if (!leader_is_zombie()) fail("the leader did not exit within 10 s");
+                    say("leader exits");
                     rc = run_steps(c, i + 1, argc, argv);
                 } catch (const std::exception& e) {
                     std::fprintf(stderr, "pidns-bus-handoff: %s\n", e.what());
