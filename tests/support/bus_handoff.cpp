@@ -38,12 +38,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "task_state.h"
 
 namespace {
 
@@ -368,10 +368,7 @@ int run(int argc, char** argv) {
 // Waits (at most 10 s) until this process's leader is a zombie: State Z in /proc/self/stat.
 bool leader_is_zombie() {
     for (int i = 0; i < 10000; ++i) {
-        std::ifstream in("/proc/self/stat");
-        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        const auto paren = text.rfind(')');
-        if (paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] == 'Z') return true;
+        if (pidns::testing::stat_state("/proc/self/stat") == 'Z') return true;
         ::usleep(1000);
     }
     return false;
