@@ -32,6 +32,7 @@ class Clients;
 class Machines;
 class Manager;
 class PeerPing;
+class BusReader;
 class Polkit;
 class SignalFanout;
 
@@ -81,6 +82,7 @@ private:
     std::unique_ptr<pidns::EngineState> engines_;  // container names from the engines' state
     std::unique_ptr<Manager> manager_;
     std::unique_ptr<PeerPing> peer_ping_;
+    std::unique_ptr<BusReader> bus_reader_;
     std::unordered_set<int> ping_fds_;
     std::unique_ptr<SignalFanout> fanout_;
     pidns::Fd epoll_;

@@ -14,12 +14,8 @@
 
 namespace pidnsd {
 
-PeerPing::PeerPing(sdbus::IConnection& main, std::function<sd_bus*()> open) : open_(std::move(open)) {
-    // sdbus-c++ 1.2 does not hand out its sd_bus: a message made on the connection knows it.
-    auto proxy = sdbus::createProxy(main, pidns::bus::kBusDriverName, pidns::bus::kBusDriverPath);
-    auto probe = proxy->createMethodCall(pidns::bus::kPeerInterface, "Ping");
-    if (sd_bus_message* m = raw_message(probe)) main_ = sd_bus_ref(sd_bus_message_get_bus(m));
-}
+PeerPing::PeerPing(sdbus::IConnection& main, std::function<sd_bus*()> open)
+    : main_(raw_bus(main)), open_(std::move(open)) {}
 
 PeerPing::~PeerPing() {
     for (auto& [id, p] : pending_) sd_bus_slot_unref(p->slot);

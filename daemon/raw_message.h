@@ -2,17 +2,29 @@
 #pragma once
 
 #include <sdbus-c++/Error.h>
+#include <sdbus-c++/IConnection.h>
+#include <sdbus-c++/IProxy.h>
 #include <sdbus-c++/Message.h>
 #include <systemd/sd-bus.h>
 
 #include <utility>
 
 #include "message_access.h"
+#include "wire.h"
 
 namespace pidnsd {
 
 inline sd_bus_message* raw_message(const sdbus::Message& m) {
     return static_cast<sd_bus_message*>(sdbus::pidnsd_detail::MessageAccess::raw(m));
+}
+
+// The sd_bus behind a connection, with a reference of the caller's (sd_bus_unref it), or null.
+// sdbus-c++ 1.2 does not hand out its sd_bus: a message made on the connection knows it.
+inline sd_bus* raw_bus(sdbus::IConnection& conn) {
+    auto proxy = sdbus::createProxy(conn, pidns::bus::kBusDriverName, pidns::bus::kBusDriverPath);
+    auto probe = proxy->createMethodCall(pidns::bus::kPeerInterface, "Ping");
+    sd_bus_message* m = raw_message(probe);
+    return m != nullptr ? sd_bus_ref(sd_bus_message_get_bus(m)) : nullptr;
 }
 
 // An error reply to a method call, made at once (so the call, with its body, can be freed) and

@@ -1,0 +1,51 @@
+// Reading pidnsd's bus connection within a loop turn's budget, including the rest of a large message.
+#pragma once
+
+#include <sdbus-c++/IConnection.h>
+#include <systemd/sd-bus.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+
+namespace pidnsd {
+
+// dbus-daemon writes a message larger than its socket's send buffer (~208 KiB: a TranslatePids
+// of 65,536 pids is 256 KiB) in parts, each once pidnsd has read the one before. sd-bus reads
+// what the socket holds and returns; a loop that then went on to answer calls got one part of
+// such a message per turn, a few hundred a second: unprivileged clients sending them faster kept
+// dbus-daemon's queue for pidnsd full (127 MiB), root's calls waited behind it for up to 0.5 s or
+// were rejected by dbus-daemon ("destination has a full message queue").
+//
+// BusReader dispatches messages until the budget is spent, `stop` says so, or the socket is
+// empty; when sd-bus holds part of a message (it read something, but no message was handed on),
+// it waits for the rest, at most kRestWait at a time and never beyond the budget.
+class BusReader {
+public:
+    using Clock = std::chrono::steady_clock;
+    static constexpr auto kRestWait = std::chrono::milliseconds(2);
+
+    explicit BusReader(sdbus::IConnection& conn);
+    ~BusReader();
+    BusReader(const BusReader&) = delete;
+    BusReader& operator=(const BusReader&) = delete;
+
+    struct Read {
+        std::size_t messages = 0;  // handed on to handlers (calls, signals, replies)
+        std::size_t waits = 0;     // times the rest of a message was waited for
+        bool pending = false;      // more may be readable now: the next turn should not sleep
+    };
+    // Throws sdbus::Error when the connection is lost.
+    Read read(Clock::time_point until, const std::function<bool()>& stop);
+
+private:
+    static int count(sd_bus_message* m, void* self, sd_bus_error* error);
+    bool wait_readable(Clock::time_point until) const;
+
+    sdbus::IConnection& conn_;
+    sd_bus* bus_ = nullptr;
+    sd_bus_slot* filter_ = nullptr;
+    std::uint64_t seen_ = 0;  // messages the filter saw
+};
+
+}  // namespace pidnsd
