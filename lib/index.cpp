@@ -602,10 +602,13 @@ Result<std::int32_t> Index::translate(std::int32_t nr, NsId from, NsId to) const
                                                            std::string(ns_type_name(ns->meta.type)) +
                                                            " namespace; name a pid namespace");
     }
+    // Not worded with the pid: every caller words its own not_found (CallerView: whether the
+    // caller may know), and TranslatePids meets one per absent pid (the text fits std::string's
+    // inline buffer: no allocation).
     auto host = host_tid(from, nr);
-    if (!host) return make_error(Errc::not_found, "no task " + std::to_string(nr) + " in pid namespace " + std::to_string(from));
+    if (!host) return make_error(Errc::not_found, "no such task");
     auto task = find_task(*host);
-    if (!task) return make_error(Errc::not_found, "no task " + std::to_string(nr));
+    if (!task) return make_error(Errc::not_found, "no such task");
     return pid_in(*task, to);
 }
 

@@ -228,29 +228,40 @@ Result<std::uint32_t> CallerView::translate(std::uint32_t pid, std::uint64_t fro
     return translate_resolved(*nr, *f, *t);
 }
 
-Result<std::uint32_t> CallerView::translate_resolved(std::int32_t nr, NsId from, NsId to) {
-    const std::uint32_t pid = static_cast<std::uint32_t>(nr);
-    auto absent = [&] {
-        return make_error(Errc::not_found, "no process " + std::to_string(pid) + " in pid namespace " +
-                                               std::to_string(from) + "; check the pid and the namespace");
-    };
+CallerView::Translated CallerView::translate_decided(std::int32_t nr, NsId from, NsId to) {
     auto r = model_.translate(nr, from, to, scratch_);  // may read the kernel and add the task to the index
     visible_cache_.clear();
-    if (!r) return r.error().code == Errc::not_found ? absent() : r.error();
+    if (!r) return r.error().code == Errc::not_found ? Translated{Outcome::absent} : Translated{Outcome::failed, 0, std::move(r.error())};
     auto host = index_.host_tid(from, nr);
     const auto task = host ? index_.find_task(*host) : std::nullopt;
     if (!task) {
         // The kernel knows the task, but it exited since or its /proc entries cannot be read.
         if (auto h = model_.translate(nr, from, index_.root_pidns(), scratch_); h && *h > 0 && is_live_task(model_.proc_fd(), *h))
-            return unreadable(pid);
-        return make_error(Errc::not_found, "process " + std::to_string(pid) + " exited; check the pid");
+            return {Outcome::unreadable};
+        return {Outcome::exited};
     }
     switch (decide(*task->process)) {
     case Access::allowed: break;
-    case Access::invisible: return absent();
-    case Access::denied: return denied(pid);
+    case Access::invisible: return {Outcome::absent};
+    case Access::denied: return {Outcome::denied};
     }
-    return static_cast<std::uint32_t>(*r);
+    return {Outcome::ok, static_cast<std::uint32_t>(*r)};
+}
+
+Result<std::uint32_t> CallerView::translate_resolved(std::int32_t nr, NsId from, NsId to) {
+    const std::uint32_t pid = static_cast<std::uint32_t>(nr);
+    auto t = translate_decided(nr, from, to);
+    switch (t.outcome) {
+    case Outcome::ok: return t.pid;
+    case Outcome::absent:
+        return make_error(Errc::not_found, "no process " + std::to_string(pid) + " in pid namespace " +
+                                               std::to_string(from) + "; check the pid and the namespace");
+    case Outcome::unreadable: return unreadable(pid);
+    case Outcome::exited: return make_error(Errc::not_found, "process " + std::to_string(pid) + " exited; check the pid");
+    case Outcome::denied: return denied(pid);
+    case Outcome::failed: break;
+    }
+    return std::move(t.error);
 }
 
 Result<std::size_t> CallerView::translate_some(std::span<const std::uint32_t> pids, NsId from, NsId to,
@@ -277,10 +288,7 @@ Result<std::size_t> CallerView::translate_some(std::span<const std::uint32_t> pi
                 continue;
             }
         auto [it, fresh] = seen.try_emplace(pid, 0);
-        if (fresh) {
-            auto r = translate_resolved(static_cast<std::int32_t>(pid), from, to);
-            it->second = r ? *r : 0;
-        }
+        if (fresh) it->second = translate_decided(static_cast<std::int32_t>(pid), from, to).pid;
         out.push_back(it->second);
     }
     return done;

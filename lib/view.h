@@ -207,6 +207,15 @@ private:
     [[nodiscard]] std::uint32_t view_tgid(const Process& p) const;
     Result<std::int32_t> checked_pid(std::uint32_t pid) const;
     Result<std::uint32_t> translate_resolved(std::int32_t nr, NsId from, NsId to);
+    // translate_resolved's decision, not yet worded: TranslatePids answers 0 for every failure, and
+    // wording one for each of 65,536 absent pids cost a fifth of such a call.
+    enum class Outcome : std::uint8_t { ok, absent, unreadable, exited, denied, failed };
+    struct Translated {
+        Outcome outcome = Outcome::ok;
+        std::uint32_t pid = 0;  // ok: the answer (0: no pid in `to`)
+        Error error{};          // failed: the model's
+    };
+    Translated translate_decided(std::int32_t nr, NsId from, NsId to);
 
     Model& model_;
     const Index& index_;
