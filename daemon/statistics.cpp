@@ -41,6 +41,7 @@ std::map<std::string, sdbus::Variant> Daemon::statistics(bool everything) const 
     };
     add(model_->features().ns_get_id, "ns-get-id");
     add(model_->features().pid_ioctls, "pid-ioctls");
+    add(model_->features().pidfd_info, "pidfd-info");
     add(connector_ && connector_->filtered(), "event-filter");
     m[stat::kKernelInterfaces] = sdbus::Variant(interfaces);
     if (!everything) return m;  // the rest tells of other users' activity

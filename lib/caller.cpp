@@ -11,6 +11,7 @@
 
 #include "model.h"
 #include "ns_link.h"
+#include "pidfd_creds.h"
 #include "proc_reader.h"
 #include "proc_status.h"
 
@@ -161,6 +162,26 @@ Read read_files(const CallerFiles& files, Current& now) {
     return Read::ok;
 }
 
+// Through the pidfd (PIDFD_GET_INFO, Linux 6.13) and capget, then the user namespace link: what
+// read_files reads, without the kernel rendering the whole status text. Read::slow for a leader
+// that has exited (a zombie whose live threads hold the credentials, or one exiting): it releases
+// its namespaces before it becomes a zombie, so its mnt link, read after the credentials, no
+// longer reads; a link that does not read for any other reason is left to the slow path too.
+Read read_pidfd(int pidfd, std::int32_t pid, const CallerFiles& files, Current& now) {
+    auto creds = pidfd_creds(pidfd);
+    if (!creds) return creds.error().code == Errc::not_found ? Read::gone : Read::slow;
+    auto caps = effective_capabilities(pid);
+    if (!caps) return caps.error().code == Errc::not_found ? Read::gone : Read::slow;
+    if (!read_ns_link_at(files.ns.get(), "mnt")) return Read::slow;
+    auto link = read_ns_link_at(files.ns.get(), "user");
+    if (!link || link->type != NsType::user) return Read::slow;
+    now.uid = creds->uid;
+    now.gid = creds->gid;
+    now.cap_eff = *caps;
+    now.userns_inode = link->inode;
+    return Read::ok;
+}
+
 // The same through /proc/PID (by its number: the pidfd, polled after, says it was the caller).
 Read read_by_pid(int proc_fd, int pidfd, const Caller& caller, Current& now, Error& why) {
     auto creds = read_credentials(proc_fd, caller.pid);
@@ -183,7 +204,8 @@ Result<CallerCheck> refresh_caller(Model& model, int pidfd, Caller& caller, Call
     Current now;
     Error why = denied(caller.pid, "it exited");
     Read r = Read::slow;
-    if (files.pid == caller.pid || open_files(model.proc_fd(), pidfd, caller.pid, files)) r = read_files(files, now);
+    if (files.pid == caller.pid || open_files(model.proc_fd(), pidfd, caller.pid, files))
+        r = model.features().pidfd_info ? read_pidfd(pidfd, caller.pid, files, now) : read_files(files, now);
     if (r == Read::slow) r = read_by_pid(model.proc_fd(), pidfd, caller, now, why);
     if (r != Read::ok || exited(pidfd)) return why;
     if (now.uid[1] != caller.bus_uid) return wrong_uid(caller.pid, now.uid[1], caller.bus_uid);

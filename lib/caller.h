@@ -64,7 +64,8 @@ enum class CallerCheck : std::uint8_t {
 };
 // A caller's /proc/PID/status and /proc/PID/ns, held open for its connection (two fds), so that
 // each call re-reads its credentials with one pread and one readlinkat instead of opening,
-// reading and closing /proc files. Opened through /proc/PID while the caller's pidfd says its
+// reading and closing /proc files (with PIDFD_GET_INFO, Linux 6.13: the pidfd and capget instead
+// of the pread, and a second readlinkat that tells a leader that has exited). Opened through /proc/PID while the caller's pidfd says its
 // process lives (a pid is reused only after its process is reaped): they stay that process's and
 // fail (ESRCH, ENOENT) once it is gone, whoever gets the pid next. Empty: not opened (yet, or
 // they could not be: every call then takes the slower path through /proc/PID).

@@ -28,6 +28,7 @@ Result<KernelVersion> parse_kernel_version(std::string_view text) {
 KernelFeatures features_of(const KernelFeatures& probed, KernelVersion v) {
     KernelFeatures k = probed;
     if (v < KernelVersion{6, 18}) k.ns_get_id = k.ns_handles = false;
+    if (v < KernelVersion{6, 13}) k.pidfd_info = false;
     if (v < KernelVersion{6, 11}) k.pid_ioctls = false;
     return k;
 }

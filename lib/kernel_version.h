@@ -34,12 +34,15 @@ struct KernelInterface {
     const char* without;  // what pidnsd does on an older kernel
 };
 inline constexpr KernelVersion kOldestKernel{5, 6};
-inline constexpr std::array<KernelInterface, 3> kKernelInterfaces{{
+inline constexpr std::array<KernelInterface, 4> kKernelInterfaces{{
     {"proc connector event filter (PROC_CN_MCAST_LISTEN with proc_input)", {6, 6},
      "every event kind is delivered; pidnsd parses and drops all but fork/exec/exit"},
     {"NS_GET_PID_FROM_PIDNS, NS_GET_TGID_FROM_PIDNS, NS_GET_PID_IN_PIDNS", {6, 11},
      "a translation the index misses lists /proc and reads the processes the index lacks (at most "
      "one listing per call)"},
+    {"PIDFD_GET_INFO", {6, 13},
+     "a caller's credentials are re-read at each call from its /proc/PID/status (held open: one "
+     "pread, which the kernel renders whole) instead of its pidfd and capget"},
     {"NS_GET_ID, nsfs file handles", {6, 18},
      "namespace ids are assigned by pidnsd from 2^32 up (never equal to an nsfs inode), carried over "
      "a rescan only to a namespace alike in inode, type, parent, owner and owner uid, valid while "

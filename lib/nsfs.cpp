@@ -15,6 +15,7 @@
 #include <linux/nsfs.h>
 #include <linux/openat2.h>
 
+#include "pidfd_creds.h"
 
 // Debian 12's <linux/nsfs.h> predates these.
 #ifndef NS_GET_PID_FROM_PIDNS
@@ -280,6 +281,7 @@ const KernelFeatures& kernel_features() {
         // Our own pid, translated into our own namespace, must come back unchanged.
         auto self = ns_pid_in_pidns(pidfd->get(), static_cast<std::int32_t>(::getpid()));
         k.pid_ioctls = self.ok() && *self == ::getpid();
+        k.pidfd_info = pidfd_info_supported();
         if (auto userfd = open_ns_link(procfd.get(), "self/ns/user"))
             k.owner_uid = ns_get_owner_uid(userfd->get()).ok();
         return k;

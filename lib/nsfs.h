@@ -36,6 +36,7 @@ struct KernelFeatures {
     bool ns_handles = false;     // nsfs file handles (Linux >= 6.18): id, type and inode without an open
     bool pid_ioctls = false;     // NS_GET_PID_FROM_PIDNS / NS_GET_PID_IN_PIDNS (Linux >= 6.11)
     bool owner_uid = false;      // NS_GET_OWNER_UID
+    bool pidfd_info = false;     // PIDFD_GET_INFO (Linux >= 6.13): a process's credentials from its pidfd
     std::uint64_t nsfs_dev = 0;  // st_dev of nsfs inodes
 };
 

@@ -92,10 +92,12 @@ TEST_CASE("properties: Version, counts, EventSource and KernelNamespaceIds answe
         CHECK(stats.at("KernelMode").get<std::string>() == "assume " + k->str());
         CHECK((interfaces.find("event-filter") != std::string::npos) == pidns::has_event_filter(*k));
         CHECK((interfaces.find("pid-ioctls") != std::string::npos) == !(*k < pidns::KernelVersion{6, 11}));
+        CHECK((interfaces.find("pidfd-info") != std::string::npos) == !(*k < pidns::KernelVersion{6, 13}));
     } else {
         CHECK(stats.at("KernelMode").get<std::string>() == "native");
         CHECK(interfaces.find("pid-ioctls") != std::string::npos);  // Linux 6.18 has them all
         CHECK(interfaces.find("event-filter") != std::string::npos);
+        CHECK(interfaces.find("pidfd-info") != std::string::npos);
     }
     CHECK((interfaces.find("ns-get-id") != std::string::npos) == kernel_ids_expected());
     bool ready = false;
