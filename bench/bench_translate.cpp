@@ -153,6 +153,10 @@ double readlink_floor(int proc_fd, int links, bool status = false, bool fds = fa
 }
 
 Figures run(int n_ns, int per_ns, int reps) {
+    // Every pod process is a fork of this one and copies its page tables: hand the heap of the
+    // previous column's models back first (at 100k, 100,000 copies of a bloated heap's tables
+    // took 20 GB).
+    ::malloc_trim(0);
     auto pods = spawn_pods(n_ns, per_ns);
     Figures f{};
     f.procs = n_ns * per_ns;
