@@ -94,8 +94,10 @@ public:
     // beyond its quota is slowed to that pace instead of keeping the bus busy with calls refused
     // in microseconds (each queued on the one socket every caller's messages reach pidnsd by).
     // Sent at once beyond kDeferredRefusalsPerClient waiting for the client, or kDeferredRefusals in all.
-    void refuse_later(const std::string& sender, DeferredError reply);
-    // Sends the deferred refusals that are due; when the next one is.
+    // `bytes`: about what the refused call carried (its pids), for the pace of sending.
+    void refuse_later(const std::string& sender, DeferredError reply, std::size_t bytes);
+    // Sends the deferred refusals that are due, paced (limits::kRefusalsPerSecond and
+    // kRefusalBytesPerSecond); when the next one may go.
     void send_due_refusals();
     [[nodiscard]] std::optional<Clock::time_point> next_refusal() const;
     [[nodiscard]] std::size_t deferred_refusals() const noexcept { return deferred_.size(); }
@@ -240,8 +242,11 @@ private:
         Clock::time_point due;
         std::string sender;
         DeferredError reply;
+        std::size_t bytes = 0;
     };
     std::deque<Deferred> deferred_;  // in order of due time (one fixed delay)
+    mutable Bucket refusal_pace_{limits::kRefusalsBurst, limits::kRefusalsPerSecond};
+    mutable Bucket refusal_bytes_{limits::kRefusalBytesBurst, limits::kRefusalBytesPerSecond};
     // Revalidation: every client's name once, in turn (stale names are skipped and dropped).
     std::deque<std::string> revalidate_ring_;
     Clock::time_point next_revalidate_ = Clock::now();

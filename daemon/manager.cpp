@@ -47,11 +47,12 @@ Manager::~Manager() { unregisterAdaptor(); }
 void Manager::queue(std::unique_ptr<Call> call) {
     const std::string from = sender();
     const sdbus::Message* msg = getObject().getCurrentlyProcessedMessage();
+    const std::size_t bytes = 256 + call->holding().pids * sizeof(std::uint32_t);  // about the request's size
     auto refused = clients_.submit(from, std::move(call));
     if (!refused || msg == nullptr) return;
     DeferredError reply(*msg, *refused);
     if (refused->getName() == kErrorLimitsExceeded)
-        clients_.refuse_later(from, std::move(reply));
+        clients_.refuse_later(from, std::move(reply), bytes);
     else
         reply.send();
 }

@@ -32,6 +32,15 @@ inline constexpr std::size_t kPrivilegedQueuedPids = 16 * 65536;
 inline constexpr auto kRefusalDelay = std::chrono::seconds(5);
 inline constexpr std::size_t kDeferredRefusalsPerClient = 128;  // the system bus's max_replies_per_connection
 inline constexpr std::size_t kDeferredRefusals = 16384;           // ~1 KiB each
+// Refusals that are due go out at most at these rates, oldest first. Each lets its client send
+// another call: the thousands a crowd's opening burst had refused together fell due in the same
+// millisecond, came back as one burst, and queued at dbus-daemon ahead of root's calls every 5 s
+// (bench_flood, N = 100: root's p99 160-190 ms). Bytes: what the refused calls carried (a
+// TranslatePids of 65,536 pids, 256 KiB, invites as much again).
+inline constexpr double kRefusalsBurst = 16;
+inline constexpr double kRefusalsPerSecond = 500;
+inline constexpr double kRefusalBytesBurst = 1 << 20;
+inline constexpr double kRefusalBytesPerSecond = 32 << 20;
 // Before the bus has told pidnsd who a connection is (one round trip), its calls wait here,
 // charged to the connection; once it is known they are charged to its principal (or refused).
 inline constexpr std::size_t kCallsPerUnidentifiedClient = 4;

@@ -42,7 +42,7 @@ std::optional<sdbus::Error> Clients::submit(const std::string& sender, std::uniq
     return std::nullopt;
 }
 
-void Clients::refuse_later(const std::string& sender, DeferredError reply) {
+void Clients::refuse_later(const std::string& sender, DeferredError reply, std::size_t bytes) {
     Client* c = find(sender);
     if (!reply.valid()) return;
     if (deferred_.size() >= limits::kDeferredRefusals ||
@@ -51,12 +51,17 @@ void Clients::refuse_later(const std::string& sender, DeferredError reply) {
         return;
     }
     if (c != nullptr) ++c->deferred;
-    deferred_.push_back(Deferred{Clock::now() + limits::kRefusalDelay, sender, std::move(reply)});
+    deferred_.push_back(Deferred{Clock::now() + limits::kRefusalDelay, sender, std::move(reply),
+                                 std::min<std::size_t>(bytes, static_cast<std::size_t>(limits::kRefusalBytesBurst))});
 }
 
 void Clients::send_due_refusals() {
     const auto now = Clock::now();
     while (!deferred_.empty() && deferred_.front().due <= now) {
+        const auto bytes = static_cast<double>(deferred_.front().bytes);
+        if (refusal_pace_.when(now) > now || refusal_bytes_.when(now, bytes) > now) break;  // paced
+        (void)refusal_pace_.take(now);
+        (void)refusal_bytes_.take(now, bytes);
         auto d = std::move(deferred_.front());
         deferred_.pop_front();
         if (Client* c = find(d.sender); c != nullptr && c->deferred > 0) --c->deferred;
@@ -66,7 +71,10 @@ void Clients::send_due_refusals() {
 
 std::optional<Clock::time_point> Clients::next_refusal() const {
     if (deferred_.empty()) return std::nullopt;
-    return deferred_.front().due;
+    const auto now = Clock::now();
+    const auto& d = deferred_.front();
+    if (d.due > now) return d.due;
+    return std::max(refusal_pace_.when(now), refusal_bytes_.when(now, static_cast<double>(d.bytes)));
 }
 
 void Clients::fail_all(Client& c, const sdbus::Error& e) {
