@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -465,4 +466,22 @@ TEST_CASE("crowd: subscribers that left while the bus dropped their NameOwnerCha
     CHECK(later.empty());
     CHECK(gone >= 16);
     CHECK(stat_of(root, "UnprivilegedSubscribers") <= 1);
+}
+
+TEST_CASE("crowd: refusals that fall due together are sent paced, not in one burst") {
+    // A connection sends 116 calls at once (below the bus's 128 pending replies): 16 are
+    // answered, the rest refused for the connection's quota and answered 5 s later. Sent together
+    // they would arrive within milliseconds and invite as many calls back at once; paced (500 a
+    // second after a burst of 16: daemon/quotas.h) the last comes >= 0.16 s after the first.
+    PrivateBus bus(bus_users(1, 0));
+    Daemon d{bus};
+    const auto r = run(concat(as_uid(crowd(0)), flood(bus, {"burst", "116", "30"})), 60s);
+    INFO(r.out << r.err);
+    REQUIRE(r.status == 0);
+    int refused = 0;
+    double spread_ms = 0;
+    REQUIRE(std::sscanf(r.out.c_str(), "burst: %*d replies, %d refused, refusals spread over %lf ms", &refused, &spread_ms) == 2);
+    CHECK(refused >= 60);
+    // (refused - 16) / 500 s, halved for the bucket's refill during the first sends.
+    CHECK(spread_ms >= (refused - 16) / 500.0 * 1000.0 / 2);
 }

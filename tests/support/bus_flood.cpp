@@ -459,6 +459,48 @@ std::vector<std::uint32_t> pid_list(const char* s) {
 
 }  // namespace
 
+// One connection sends N TranslatePid(own pid) at once and waits (at most SECONDS) for every
+// answer: how many were refused for a quota, and the time from the first of those refusals to
+// the last (they fall due together, 5 s after the calls; pidnsd sends them paced).
+int burst(const char* address, int n, double seconds) {
+    sd_bus* bus = open_bus(address);
+    if (!bus) return 1;
+    struct State {
+        int replies = 0, refused = 0;
+        Clock::time_point first{}, last{};
+    } st;
+    auto on_answer = +[](sd_bus_message* m, void* u, sd_bus_error*) -> int {
+        auto* s = static_cast<State*>(u);
+        ++s->replies;
+        const sd_bus_error* e = sd_bus_message_get_error(m);
+        if (e != nullptr && sd_bus_error_has_name(e, "org.freedesktop.DBus.Error.LimitsExceeded")) {
+            const auto now = Clock::now();
+            if (s->refused++ == 0) s->first = now;
+            s->last = now;
+        }
+        return 0;
+    };
+    for (int i = 0; i < n; ++i) {
+        sd_bus_message* m = nullptr;
+        int r = sd_bus_message_new_method_call(bus, &m, kDest, kPath, kIface, "TranslatePid");
+        if (r >= 0) r = sd_bus_message_append(m, "utt", static_cast<std::uint32_t>(getpid()), std::uint64_t{0}, std::uint64_t{0});
+        if (r >= 0) r = sd_bus_call_async(bus, nullptr, m, on_answer, &st, 60'000'000);
+        sd_bus_message_unref(m);
+        if (r < 0) return 1;
+    }
+    (void)sd_bus_flush(bus);
+    const auto until = Clock::now() + std::chrono::duration<double>(seconds);
+    while (st.replies < n && Clock::now() < until && !g_stop) {
+        const int r = sd_bus_process(bus, nullptr);
+        if (r < 0) return 1;
+        if (r == 0) (void)sd_bus_wait(bus, 100'000);
+    }
+    std::printf("burst: %d replies, %d refused, refusals spread over %.1f ms\n", st.replies, st.refused,
+                std::chrono::duration<double, std::milli>(st.last - st.first).count());
+    sd_bus_flush_close_unref(bus);
+    return st.replies == n ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
     std::signal(SIGTERM, on_term);
     if (argc >= 5 && (std::strcmp(argv[2], "batches") == 0 || std::strcmp(argv[2], "calls") == 0 ||
@@ -483,12 +525,13 @@ int main(int argc, char** argv) {
         if (targets.empty()) return 2;
         return denied(argv[1], std::atof(argv[3]), std::max(1, std::atoi(argv[4])), std::atof(argv[5]), targets);
     }
+    if (argc >= 5 && std::strcmp(argv[2], "burst") == 0) return burst(argv[1], std::atoi(argv[3]), std::atof(argv[4]));
     if (argc >= 6 && std::strcmp(argv[2], "latency") == 0)
         return latency(argv[1], std::atoi(argv[3]), std::atoi(argv[4]), std::strcmp(argv[5], "bus") == 0);
     std::fprintf(stderr,
                  "usage: pidns-flood ADDRESS batches|calls|lists SECONDS INFLIGHT [CONNS] | ADDRESS noread N SECONDS | "
                  "ADDRESS churn N THREADS PID | ADDRESS latency N GAP_MS pidns|bus | ADDRESS dumps CONNS PER NS | "
                  "ADDRESS dumploop SECONDS CONNS PER NS | ADDRESS fresh-batches SECONDS THREADS | "
-                 "ADDRESS denied SECONDS PER GAP_MS PID,PID,... | ADDRESS leave N HOLD AFTER\n");
+                 "ADDRESS denied SECONDS PER GAP_MS PID,PID,... | ADDRESS leave N HOLD AFTER | ADDRESS burst N SECONDS\n");
     return 2;
 }
