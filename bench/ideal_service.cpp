@@ -1,13 +1,13 @@
 // pidns-ideal-service: a stand-in for pidnsd that only reads the bus, for bench_flood's baseline.
 //
-// bench_flood measures root's TranslatePid while clients flood pidnsd; how much of what root
-// waits is pidnsd's, and how much the bus's? This service owns org.pidns and answers the bench's
-// calls with no work at all: TranslatePid(pid, 0, 0) with pid (the right answer for a caller in
-// the host's pid namespace, which the bench checks; the `calls` flood's TranslatePid(1, 0, 0), which
-// pidnsd denies, is answered as well, at once), TranslatePids with LimitsExceeded 5 s later (as pidnsd refuses a flood beyond its
-// quota: at most 128 waiting per sender, 16384 in all, beyond at once), GetStatistics with an
-// empty dictionary, the Version property with its own name. Started like pidnsd (--bus=ADDRESS, READY=1 on NOTIFY_SOCKET), through
-// PIDNS_BENCH_PIDNSD:
+// bench_flood measures root's TranslatePid while clients flood pidnsd; how much of what root waits
+// is pidnsd's, and how much the bus's? This service owns org.pidns and answers the bench's calls
+// with no work at all: TranslatePid(pid, 0, 0) with pid (the right answer for a caller in the
+// host's pid namespace, which the bench checks; the `calls` flood's TranslatePid(1, 0, 0), which
+// pidnsd denies, is answered as well, at once), TranslatePids with LimitsExceeded 5 s later (as
+// pidnsd refuses a flood beyond its quota: at most 128 waiting per sender, 16384 in all, beyond at
+// once), GetStatistics with an empty dictionary, the Version property with its own name. Started
+// like pidnsd (--bus=ADDRESS, READY=1 on NOTIFY_SOCKET), through PIDNS_BENCH_PIDNSD:
 //
 //   PIDNS_BENCH_PIDNSD=./build/me/bench/pidns-ideal-service ./build/me/bench/bench_flood --kinds batches
 //

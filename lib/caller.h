@@ -63,12 +63,13 @@ enum class CallerCheck : std::uint8_t {
     changed_ns,  // its user namespace changed (setns, unshare): identify it again
 };
 // A caller's /proc/PID/status and /proc/PID/ns, held open for its connection (two fds), so that
-// each call re-reads its credentials with one pread and one readlinkat instead of opening,
-// reading and closing /proc files (with PIDFD_GET_INFO, Linux 6.13: the pidfd and capget instead
-// of the pread, and a second readlinkat that tells a leader that has exited). Opened through /proc/PID while the caller's pidfd says its
-// process lives (a pid is reused only after its process is reaped): they stay that process's and
-// fail (ESRCH, ENOENT) once it is gone, whoever gets the pid next. Empty: not opened (yet, or
-// they could not be: every call then takes the slower path through /proc/PID).
+// each call re-reads its credentials with one pread and one readlinkat instead of opening, reading
+// and closing /proc files (with PIDFD_GET_INFO, Linux 6.13: the pidfd and capget instead of the
+// pread, and a second readlinkat that tells a leader that has exited). Opened through /proc/PID
+// while the caller's pidfd says its process lives (a pid is reused only after its process is
+// reaped): they stay that process's and fail (ESRCH, ENOENT) once it is gone, whoever gets the pid
+// next. Empty: not opened (yet, or they could not be: every call then takes the slower path through
+// /proc/PID).
 struct CallerFiles {
     std::int32_t pid = 0;  // the process they were opened for (0: not open)
     Fd status;
