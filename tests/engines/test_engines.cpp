@@ -165,10 +165,17 @@ void check_gone(Pidnsd& p, Container& k, const std::string& name) {
 
 // Starts a container on a thread while this one describes every pid namespace pidnsd announces,
 // at once: the container's must be labelled in the description made at its NamespaceAdded.
+//
+// runc's middle process unshares the pid namespace and only then clones the container's init into
+// it, so the namespace can be announced while it has no member yet (a task holds it for its
+// children): it has no representative then, and no labels (DescribeNamespace's rule). Such a
+// namespace is described again at once, until the first description with a representative, the
+// one checked: the engine's state must name the container as soon as a process is in it.
 template <class Start>
 NamespaceDescription described_at_first_signal(Client& c, std::optional<Container>& k, Start start) {
     c.subscribe();
     std::map<std::uint64_t, NamespaceDescription> at_signal;
+    std::set<std::uint64_t> memberless;  // announced, described with no member yet
     std::atomic<bool> done{false};
     std::exception_ptr failed;
     std::thread t([&] {
@@ -180,15 +187,26 @@ NamespaceDescription described_at_first_signal(Client& c, std::optional<Containe
         done = true;
     });
     std::size_t seen = 0;
+    auto describe = [&](std::uint64_t id) {
+        try {
+            auto d = c.describe_namespace(id);
+            if (d.representative_pid == 0) {
+                memberless.insert(id);
+                return;
+            }
+            memberless.erase(id);
+            at_signal[id] = std::move(d);
+        } catch (const pidns::client::Error&) {  // gone already (another test's, or runc's)
+            memberless.erase(id);
+        }
+    };
     auto drain = [&] {
+        for (const auto id : std::vector<std::uint64_t>(memberless.begin(), memberless.end())) describe(id);
         const auto sigs = c.signals();
         for (; seen < sigs.size(); ++seen) {
             const auto& s = sigs[seen];
             if (!s.added || s.type != "pid" || at_signal.count(s.id)) continue;
-            try {
-                at_signal[s.id] = c.describe_namespace(s.id);
-            } catch (const pidns::client::Error&) {  // gone already (another test's, or runc's)
-            }
+            describe(s.id);
         }
     };
     while (!done) {
@@ -199,7 +217,11 @@ NamespaceDescription described_at_first_signal(Client& c, std::optional<Containe
     if (failed) std::rethrow_exception(failed);
     const auto pidns = expected_ns_id(k->pid(), "pid");
     REQUIRE(c.wait_signal(true, pidns, 30s));
-    drain();
+    // Its init runs by now: a namespace described with no member yet gets one within the fork grace.
+    for (int i = 0; i < 1000 && !at_signal.count(pidns); ++i) {
+        drain();
+        if (!at_signal.count(pidns)) std::this_thread::sleep_for(10ms);
+    }
     REQUIRE(at_signal.count(pidns) == 1);
     return at_signal.at(pidns);
 }
