@@ -100,6 +100,7 @@ std::map<std::string, sdbus::Variant> Daemon::statistics(bool everything) const 
     m[stat::kFdScansTruncated] = u64(model_->fd_scans_truncated());
     m[stat::kProcListings] = u64(model_->proc_listings());
     m[stat::kProcListingsSkipped] = u64(model_->proc_listings_skipped());
+    m[stat::kKernelPidLookups] = u64(model_->kernel_pid_lookups());
     m[stat::kSlowLoopTurns] = sdbus::Variant(slow_turns_);
     return m;
 }

@@ -730,6 +730,35 @@ void Model::read_unindexed() {
     unindexable_ = std::move(unindexable);
 }
 
+bool Model::miss_is_final(std::int32_t nr, NsId from, TranslateScratch& s) {
+    // The index is whole for a request once, after the request was read, no process event waits
+    // unread and a listing was made since the last one applied (the negative cache below): a task
+    // the caller could know of when it asked was forked before, and its fork event was queued
+    // before the fork returned, so it is in the index, or among those the listing could not read
+    // (zombies, mostly), about which the kernel is still asked. That holds for the rest of the
+    // request. A listing costs about as much as a few ioctls per process: a request lists once
+    // its misses cost that much already (at most twice what asking for each would have cost).
+    if (!current_) return false;
+    if (!s.whole) {
+        if (s.listed) return false;  // decided once per request
+        if (!listing_current_ &&
+            ++s.misses < std::max<std::size_t>(kMissesBeforeListing, index_.process_count() / 4))
+            return false;
+        s.listed = true;
+        if (!current_()) return false;
+        s.whole = true;
+        if (!listing_current_) {
+            read_unindexed();
+            ++listings_;
+            listing_current_ = true;
+            return false;  // the listing may have indexed this very task: the kernel is asked
+        }
+        ++listings_skipped_;
+    }
+    // A pid of another pid namespace cannot be told apart from an unindexed process's.
+    return unindexable_.empty() || (from == self_[ns_type_index(NsType::pid)] && !unindexable_.contains(nr));
+}
+
 Result<std::int32_t> Model::translate(std::int32_t nr, NsId from, NsId to, TranslateScratch* scratch) {
     auto r = index_.translate(nr, from, to);
     if (r || r.error().code != Errc::not_found) return r;
@@ -754,6 +783,7 @@ Result<std::int32_t> Model::translate(std::int32_t nr, NsId from, NsId to, Trans
     }
     TranslateScratch local;
     TranslateScratch& s = scratch ? *scratch : local;
+    if (scratch && miss_is_final(nr, from, s)) return r;
     // Opened once per request (a namespace that cannot be opened is not tried again in it).
     auto cached = [this](NsId id, NsId& have, Fd& fd) -> int {
         if (have != id) {
@@ -765,6 +795,7 @@ Result<std::int32_t> Model::translate(std::int32_t nr, NsId from, NsId to, Trans
     };
     const int from_fd = cached(from, s.from, s.from_fd);
     if (from_fd < 0) return r;
+    ++kernel_lookups_;
     auto host = ns_pid_from_pidns(from_fd, nr);
     if (!host) return r;  // the kernel agrees: no such task
     // The task is newer than our last event: index its process (once per request).

@@ -62,7 +62,9 @@ struct TranslateScratch {
     Fd from_fd;
     NsId to = 0;
     Fd to_fd;
-    bool listed = false;  // without the pid ioctls: the one /proc listing a request may cause
+    bool listed = false;  // the one /proc listing a request may cause
+    std::size_t misses = 0;  // with the pid ioctls: index misses the kernel was asked about
+    bool whole = false;      // with the pid ioctls: the index is whole for this request (a miss is final)
     std::unordered_set<std::int32_t> read;  // processes read because of a miss in this request
 };
 
@@ -139,6 +141,8 @@ public:
     void note_events() noexcept { listing_current_ = false; }
     [[nodiscard]] std::uint64_t proc_listings() const noexcept { return listings_; }
     [[nodiscard]] std::uint64_t proc_listings_skipped() const noexcept { return listings_skipped_; }
+    // With the pid ioctls: misses asked of the kernel (NS_GET_PID_FROM_PIDNS), one per pid.
+    [[nodiscard]] std::uint64_t kernel_pid_lookups() const noexcept { return kernel_lookups_; }
     // Open fds looked at per process outside a full rescan (their namespace fds beyond are seen
     // by the next rescan); fd_scans_truncated() counts the reads it cut short.
     static constexpr std::size_t kMaxInlineFds = 4096;
@@ -249,6 +253,10 @@ private:
     Status scan_mounts();
     // Reads every process /proc lists that the index lacks (translation without the pid ioctls).
     void read_unindexed();
+    // With the pid ioctls: whether a miss of the index needs no question to the kernel (the
+    // negative cache), deciding once per request whether the index is whole for it.
+    bool miss_is_final(std::int32_t nr, NsId from, TranslateScratch& s);
+    static constexpr std::size_t kMissesBeforeListing = 256;
     // stat field 22 of /proc/PID; 0 when it is gone.
     [[nodiscard]] std::uint64_t start_time_of(std::int32_t pid) const;
     // Without NS_GET_ID: the id a namespace about to be registered gets, `meta` complete but for
@@ -270,7 +278,7 @@ private:
     std::uint64_t verify_mismatches_ = 0;
     std::function<bool()> current_;
     bool listing_current_ = false;
-    std::uint64_t listings_ = 0, listings_skipped_ = 0;
+    std::uint64_t listings_ = 0, listings_skipped_ = 0, kernel_lookups_ = 0;
     static constexpr std::size_t kMaxStale = 4096;  // beyond: left to the verify pass
     std::vector<std::int32_t> stale_;
     MountPathOpener mount_opener_;

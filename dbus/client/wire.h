@@ -175,6 +175,7 @@ inline constexpr const char* kUnsafePathsSkipped = "UnsafePathsSkipped";
 inline constexpr const char* kFdScansTruncated = "FdScansTruncated";
 inline constexpr const char* kProcListings = "ProcListings";
 inline constexpr const char* kProcListingsSkipped = "ProcListingsSkipped";
+inline constexpr const char* kKernelPidLookups = "KernelPidLookups";
 inline constexpr const char* kSlowLoopTurns = "SlowLoopTurns";
 }  // namespace stat
 
