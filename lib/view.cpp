@@ -132,6 +132,17 @@ Access CallerView::decide(const Process& p) {
     return access(p);
 }
 
+Access CallerView::decide_in_batch(const Process& p) {
+    if (all_creds_ || widened_) return access(p);
+    if (!in_subtree(p)) return Access::invisible;
+    if (is_caller(p)) return access(p);
+    // Remembered credentials that refuse are not read again: a batch answers 0 either way, and
+    // reading every process's status for each of a flood's batches was a fifth of its cost.
+    if (const Access a = access(p); a != Access::allowed) return a;
+    if (!model_.refresh_credentials(p.tgid)) return Access::denied;
+    return access(p);
+}
+
 std::uint32_t CallerView::view_tgid(const Process& p) const { return at_level(p.chains.nstgid(), level_); }
 
 bool CallerView::in_scope(const Namespace& ns) const {
@@ -228,7 +239,7 @@ Result<std::uint32_t> CallerView::translate(std::uint32_t pid, std::uint64_t fro
     return translate_resolved(*nr, *f, *t);
 }
 
-CallerView::Translated CallerView::translate_decided(std::int32_t nr, NsId from, NsId to) {
+CallerView::Translated CallerView::translate_decided(std::int32_t nr, NsId from, NsId to, bool in_batch) {
     auto r = model_.translate(nr, from, to, scratch_);  // may read the kernel and add the task to the index
     visible_cache_.clear();
     if (!r) return r.error().code == Errc::not_found ? Translated{Outcome::absent} : Translated{Outcome::failed, 0, std::move(r.error())};
@@ -237,15 +248,15 @@ CallerView::Translated CallerView::translate_decided(std::int32_t nr, NsId from,
     if (!task) {
         // The kernel knows the task, but it exited since or its /proc entries cannot be read.
         if (auto h = model_.translate(nr, from, index_.root_pidns(), scratch_); h && *h > 0 && is_live_task(model_.proc_fd(), *h))
-            return {Outcome::unreadable};
-        return {Outcome::exited};
+            return {Outcome::unreadable, 0, {}, true};
+        return {Outcome::exited, 0, {}, true};
     }
-    switch (decide(*task->process)) {
+    switch (in_batch ? decide_in_batch(*task->process) : decide(*task->process)) {
     case Access::allowed: break;
-    case Access::invisible: return {Outcome::absent};
-    case Access::denied: return {Outcome::denied};
+    case Access::invisible: return {Outcome::absent, 0, {}, true};
+    case Access::denied: return {Outcome::denied, 0, {}, true};
     }
-    return {Outcome::ok, static_cast<std::uint32_t>(*r)};
+    return {Outcome::ok, static_cast<std::uint32_t>(*r), {}, true};
 }
 
 Result<std::uint32_t> CallerView::translate_resolved(std::int32_t nr, NsId from, NsId to) {
@@ -270,7 +281,10 @@ Result<std::size_t> CallerView::translate_some(std::span<const std::uint32_t> pi
     if (!index_.find_namespace(from) || !index_.find_namespace(to))
         return make_error(Errc::no_such_namespace, "a pid namespace of this request left the index while it was "
                                                    "being answered; list the namespaces again");
-    std::unordered_map<std::uint32_t, std::uint32_t> seen;  // a repeated pid costs one lookup
+    // A repeated pid that named a task costs one decision; a miss is not kept (it costs a lookup
+    // of the index, and a question to the kernel until the index is whole for the request:
+    // Model::translate).
+    std::unordered_map<std::uint32_t, std::uint32_t> seen;
     // A caller who sees every process: an index hit is what translate_resolved would answer
     // (decide() allows every task for it), without its second lookup and per-pid bookkeeping.
     const bool every = sees_everything();
@@ -287,9 +301,14 @@ Result<std::size_t> CallerView::translate_some(std::span<const std::uint32_t> pi
                 out.push_back(static_cast<std::uint32_t>(*r));
                 continue;
             }
-        auto [it, fresh] = seen.try_emplace(pid, 0);
-        if (fresh) it->second = translate_decided(static_cast<std::int32_t>(pid), from, to).pid;
-        out.push_back(it->second);
+        if (!seen.empty())
+            if (auto it = seen.find(pid); it != seen.end()) {
+                out.push_back(it->second);
+                continue;
+            }
+        const auto t = translate_decided(static_cast<std::int32_t>(pid), from, to, true);
+        if (t.found) seen.emplace(pid, t.pid);
+        out.push_back(t.pid);
     }
     return done;
 }
