@@ -16,7 +16,6 @@
 #include "message_access.h"
 
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
 namespace sdbus {
@@ -30,10 +29,9 @@ inline Message& operator>>(Message& msg, std::vector<std::uint32_t>& items) {
         pidnsd_detail::MessageAccess::fail(msg);
         return msg;
     }
-    const std::size_t n = size / sizeof(std::uint32_t);
-    const std::size_t old = items.size();
-    items.resize(old + n);
-    if (n > 0) std::memcpy(items.data() + old, data, n * sizeof(std::uint32_t));
+    // One copy: sd-bus hands out the array where it lies in the message, aligned for its type.
+    const auto* first = static_cast<const std::uint32_t*>(data);
+    items.insert(items.end(), first, first + size / sizeof(std::uint32_t));
     return msg;
 }
 
