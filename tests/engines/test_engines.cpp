@@ -166,11 +166,13 @@ void check_gone(Pidnsd& p, Container& k, const std::string& name) {
 // Starts a container on a thread while this one describes every pid namespace pidnsd announces,
 // at once: the container's must be labelled in the description made at its NamespaceAdded.
 //
-// runc's middle process unshares the pid namespace and only then clones the container's init into
-// it, so the namespace can be announced while it has no member yet (a task holds it for its
-// children): it has no representative then, and no labels (DescribeNamespace's rule). Such a
-// namespace is described again at once, until the first description with a representative, the
-// one checked: the engine's state must name the container as soon as a process is in it.
+// runc's middle process unshares the pid namespace and clones the container's init into it. pidnsd
+// can read the middle process (which holds the namespace for its children) a loop turn before it
+// applies the init's fork event (held up to 1 ms), so the namespace can be announced while no
+// process it knows is in it: it has no representative then, and no labels (DescribeNamespace's
+// rule). Such a namespace is described again at once, until the first description with a
+// representative, the one checked: the engine's state must name the container as soon as a
+// process is in it.
 template <class Start>
 NamespaceDescription described_at_first_signal(Client& c, std::optional<Container>& k, Start start) {
     c.subscribe();
