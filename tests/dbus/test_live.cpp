@@ -380,6 +380,34 @@ TEST_CASE("a zombie is an exited process: NoSuchProcess, not AccessDenied") {
     CHECK(c.TranslatePids({pid}, 0, 0) == std::vector<std::uint32_t>{0});
 }
 
+// Of 20 children forked while pidnsd sleeps in a loop turn (the test hook: SIGUSR1 makes one turn
+// sleep PIDNSD_TEST_SLOW_TURN_MS), each asked for at once, how many `translate` did not answer with
+// its own pid. Each call is answered before the child's fork event is applied: only the event
+// waiting in the socket tells that what `prime` made current (a /proc listing) is stale.
+template <class Prime, class Translate>
+int forks_missed(Daemon& d, Prime prime, Translate translate) {
+    int missed = 0;
+    for (int i = 0; i < 20; ++i) {
+        prime();
+        d.signal(SIGUSR1);
+        std::this_thread::sleep_for(30ms);
+        const pid_t p = fork();
+        REQUIRE(p >= 0);
+        if (p == 0) {
+            pause();
+            _exit(0);
+        }
+        try {
+            if (translate(static_cast<std::uint32_t>(p)) != static_cast<std::uint32_t>(p)) ++missed;
+        } catch (const sdbus::Error&) {
+            ++missed;
+        }
+        kill(p, SIGKILL);
+        waitpid(p, nullptr, 0);
+    }
+    return missed;
+}
+
 // Without NS_GET_PID_FROM_PIDNS (before 6.11) the kernel's answer to a miss is a /proc listing:
 // at most one per request, and none while it would find nothing new (no process event applied
 // since the last one and none waiting). A process forked and asked for at once is still found:
@@ -416,29 +444,10 @@ TEST_CASE("without the pid ioctls: one /proc listing per request at most, none w
     CHECK(std::count(got.begin(), got.end(), 0u) >= 4000);  // a few may name live processes
     CHECK(stat_of(c, "ProcListings") + stat_of(c, "ProcListingsSkipped") - before <= 1);
 
-    // Forked and asked for at once, while the cache holds: found, every time. The fork happens
-    // while pidnsd sleeps in a turn (the hook), so the call is answered before the fork event is
-    // applied: only the event waiting in the socket tells that the listing is stale.
-    int missed = 0;
-    for (int i = 0; i < 20; ++i) {
-        (void)error_of([&] { c.TranslatePid(absent, 0, 0); });  // make the cache current
-        d.signal(SIGUSR1);
-        std::this_thread::sleep_for(30ms);
-        const pid_t p = fork();
-        REQUIRE(p >= 0);
-        if (p == 0) {
-            pause();
-            _exit(0);
-        }
-        try {
-            if (c.TranslatePid(static_cast<std::uint32_t>(p), 0, 0) != static_cast<std::uint32_t>(p)) ++missed;
-        } catch (const sdbus::Error&) {
-            ++missed;
-        }
-        kill(p, SIGKILL);
-        waitpid(p, nullptr, 0);
-    }
-    CHECK(missed == 0);
+    // Forked and asked for at once, while the cache holds: found, every time.
+    CHECK(forks_missed(
+              d, [&] { (void)error_of([&] { c.TranslatePid(absent, 0, 0); }); },  // make the cache current
+              [&](std::uint32_t p) { return c.TranslatePid(p, 0, 0); }) == 0);
 }
 
 // With NS_GET_PID_FROM_PIDNS (6.11) a miss is asked of the kernel, pid by pid. A call whose misses
@@ -490,29 +499,12 @@ TEST_CASE("with the pid ioctls: a batch of absent pids lists /proc once, then as
     CHECK(listed >= 1);
     CHECK(cached >= 1);
 
-    // Forked and asked for at once, while the listing is exact: found, every time. The fork happens
-    // while pidnsd sleeps in a turn (the hook), so the call is answered before the fork event is
-    // applied: only the event waiting in the socket tells that the listing is stale.
-    int missed = 0;
-    for (int i = 0; i < 20; ++i) {
-        (void)c.TranslatePids(batch, 0, 0);  // makes the listing exact
-        d.signal(SIGUSR1);
-        std::this_thread::sleep_for(30ms);
-        const pid_t p = fork();
-        REQUIRE(p >= 0);
-        if (p == 0) {
-            pause();
-            _exit(0);
-        }
-        std::vector<std::uint32_t> with(batch);
-        with.push_back(static_cast<std::uint32_t>(p));  // after 4096 misses
-        try {
-            if (c.TranslatePids(with, 0, 0).back() != static_cast<std::uint32_t>(p)) ++missed;
-        } catch (const sdbus::Error&) {
-            ++missed;
-        }
-        kill(p, SIGKILL);
-        waitpid(p, nullptr, 0);
-    }
-    CHECK(missed == 0);
+    // Forked and asked for at once, after 4096 misses, while the listing is exact: found, every time.
+    CHECK(forks_missed(
+              d, [&] { (void)c.TranslatePids(batch, 0, 0); },  // makes the listing exact
+              [&](std::uint32_t p) {
+                  std::vector<std::uint32_t> with(batch);
+                  with.push_back(p);
+                  return c.TranslatePids(with, 0, 0).back();
+              }) == 0);
 }
