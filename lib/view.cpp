@@ -133,14 +133,12 @@ Access CallerView::decide(const Process& p) {
 }
 
 Access CallerView::decide_in_batch(const Process& p) {
-    if (all_creds_ || widened_) return access(p);
-    if (!in_subtree(p)) return Access::invisible;
-    if (is_caller(p)) return access(p);
-    // Remembered credentials that refuse are not read again: a batch answers 0 either way, and
-    // reading every process's status for each of a flood's batches was a fifth of its cost.
-    if (const Access a = access(p); a != Access::allowed) return a;
-    if (!model_.refresh_credentials(p.tgid)) return Access::denied;
-    return access(p);
+    // Where decide() would read the target's credentials again, remembered ones that refuse are
+    // final: a batch answers 0 either way, and reading every process's status for each of a
+    // flood's batches was a fifth of its cost.
+    if (!all_creds_ && !widened_ && in_subtree(p) && !is_caller(p))
+        if (const Access a = access(p); a != Access::allowed) return a;
+    return decide(p);
 }
 
 std::uint32_t CallerView::view_tgid(const Process& p) const { return at_level(p.chains.nstgid(), level_); }
