@@ -51,8 +51,9 @@ BusReader::Read BusReader::read(Clock::time_point until, const std::function<boo
             }
             continue;
         }
-        // The socket is empty. The rest of a message sd-bus has begun is on its way.
-        if (part && wait_readable(until)) {
+        // The socket is empty. The rest of a message sd-bus has begun is on its way; after one in
+        // parts, the next part of the flow may be.
+        if ((part || r.waits > 0) && wait_readable(part ? until : std::min(until, Clock::now() + kFlowWait))) {
             spdlog::trace("bus: waited for the rest of a message ({} handed on this turn)", r.messages);
             ++r.waits;
             part = false;
