@@ -755,8 +755,14 @@ bool Model::miss_is_final(std::int32_t nr, NsId from, TranslateScratch& s) {
         }
         ++listings_skipped_;
     }
+    return miss_known_final(nr, from, s);
+}
+
+bool Model::miss_known_final(std::int32_t nr, NsId from, const TranslateScratch& s) const {
+    if (!features_.pid_ioctls) return s.listed;  // the request's one listing was made
     // A pid of another pid namespace cannot be told apart from an unindexed process's.
-    return unindexable_.empty() || (from == self_[ns_type_index(NsType::pid)] && !unindexable_.contains(nr));
+    return s.whole &&
+           (unindexable_.empty() || (from == self_[ns_type_index(NsType::pid)] && !unindexable_.contains(nr)));
 }
 
 Result<std::int32_t> Model::translate(std::int32_t nr, NsId from, NsId to, TranslateScratch* scratch) {

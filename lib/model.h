@@ -134,6 +134,11 @@ public:
     // listing, at most one per request (`scratch`), that reads the processes the index lacks;
     // those it could not index are not read again while their start time stays the same.
     Result<std::int32_t> translate(std::int32_t nr, NsId from, NsId to, TranslateScratch* scratch = nullptr);
+    // Whether translate() of a pid the index lacks would answer not-found without a look at the
+    // kernel, as `s` stands (its listing made, or the index whole for the request); false when it
+    // has yet to decide (then ask translate(): it counts the miss, lists or asks the kernel). For
+    // a batch's absent pids, which cost translate() an error each.
+    [[nodiscard]] bool miss_known_final(std::int32_t nr, NsId from, const TranslateScratch& s) const;
     // The listing's negative cache. `current` says that no process event waits unread and none
     // was lost since the index was last made whole (the daemon asks its proc connector); without
     // it (polling) every miss lists. Applying events (note_events) ends the cache.

@@ -304,6 +304,12 @@ Result<std::size_t> CallerView::translate_some(std::span<const std::uint32_t> pi
                 out.push_back(it->second);
                 continue;
             }
+        // Absent, and known to be for this request: 0 without translate_decided's error.
+        if (scratch_ != nullptr && model_.miss_known_final(static_cast<std::int32_t>(pid), from, *scratch_) &&
+            !index_.host_tid(from, static_cast<std::int32_t>(pid))) {
+            out.push_back(0);
+            continue;
+        }
         const auto t = translate_decided(static_cast<std::int32_t>(pid), from, to, true);
         if (t.found) seen.emplace(pid, t.pid);
         out.push_back(t.pid);
