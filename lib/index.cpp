@@ -534,7 +534,7 @@ const Process* Index::find_process(std::int32_t tgid) const {
 
 bool Index::update_credentials(std::int32_t tgid, const std::array<std::uint32_t, 4>& uid,
                                const std::array<std::uint32_t, 4>& gid, std::uint64_t cap_prm, std::uint64_t cap_eff,
-                               bool dumpable) {
+                               bool dumpable, std::int64_t read_ns) {
     auto it = processes_.find(tgid);
     if (it == processes_.end()) return false;
     Process& p = it->second;
@@ -543,6 +543,7 @@ bool Index::update_credentials(std::int32_t tgid, const std::array<std::uint32_t
     p.cap_prm = cap_prm;
     p.cap_eff = cap_eff;
     p.dumpable = dumpable;
+    p.creds_read_ns = read_ns;
     return true;
 }
 

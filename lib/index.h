@@ -305,6 +305,9 @@ struct Process {
     std::int32_t ns_tid = 0;     // as ProcessData::ns_tid: the live thread of a zombie leader, or 0
     std::uint32_t slot = 0;      // position in its set's member list
     bool dumpable = true;
+    // steady_clock ns when a request read its credentials fresh (Model::refresh_credentials),
+    // taken before the read; 0: not since it was indexed.
+    std::int64_t creds_read_ns = 0;
     NsId pid_for_children = 0;
     NsId time_for_children = 0;
     PidChains chains;
@@ -375,7 +378,7 @@ public:
     // Replaces a process's credentials in place (no structural change). False if unknown.
     bool update_credentials(std::int32_t tgid, const std::array<std::uint32_t, 4>& uid,
                             const std::array<std::uint32_t, 4>& gid, std::uint64_t cap_prm, std::uint64_t cap_eff,
-                            bool dumpable);
+                            bool dumpable, std::int64_t read_ns = 0);
     // Removes a process (exit). Returns false if unknown.
     bool remove_process(std::int32_t tgid);
     // Removes a single non-leader thread (thread exit).

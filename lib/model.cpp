@@ -321,6 +321,7 @@ Status Model::refresh_credentials(std::int32_t tgid) {
     if (!p) return make_error(Errc::not_found, "process " + std::to_string(tgid) + " is not indexed");
     // Its user namespace as the kernel has it now: by id where nsfs handles give it in the same
     // call as the inode, else by inode (and type: the ns/user link).
+    const std::int64_t read_ns = steady_ns();  // before the read: what it finds held at least then
     auto c = read_credentials(proc_.get(), tgid, features_.ns_handles);
     if (!c) return c.error();
     if (c->start_time != p->start_time)
@@ -335,7 +336,7 @@ Status Model::refresh_credentials(std::int32_t tgid) {
             stale_.push_back(tgid);
         return make_error(Errc::moved, "process " + std::to_string(tgid) + " changed its user namespace");
     }
-    index_.update_credentials(tgid, c->uid, c->gid, c->cap_prm, c->cap_eff, c->dumpable);
+    index_.update_credentials(tgid, c->uid, c->gid, c->cap_prm, c->cap_eff, c->dumpable, read_ns);
     return Ok{};
 }
 

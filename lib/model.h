@@ -57,6 +57,11 @@ struct ProcSnapshot {
 
 // What the translations of one request share (its owner keeps it between the request's slices):
 // namespace fds opened for the kernel's check, and whether it has had its /proc listing.
+// The steady clock in ns (credential freshness stamps).
+inline std::int64_t steady_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 struct TranslateScratch {
     NsId from = 0;
     Fd from_fd;
@@ -66,6 +71,9 @@ struct TranslateScratch {
     std::size_t misses = 0;  // with the pid ioctls: index misses the kernel was asked about
     bool whole = false;      // with the pid ioctls: the index is whole for this request (a miss is final)
     std::unordered_set<std::int32_t> read;  // processes read because of a miss in this request
+    // When the request was received (steady_clock ns): credentials read fresh after it are fresh
+    // for it (CallerView::decide).
+    std::int64_t begun_ns = steady_ns();
 };
 
 class Model {

@@ -111,7 +111,8 @@ public:
     // A pid namespace reference (0: the caller's own). Errc::not_pid_namespace for another type.
     Result<NsId> resolve_pidns(std::uint64_t ref);
     // Per-request state for the model's translation (cached namespace fds, the /proc listing
-    // allowance); the owner keeps it across the slices of one request.
+    // allowance) and when the request was received (a target's credentials read since are fresh
+    // for it: decide()); the owner keeps it across the slices of one request.
     void set_translate_scratch(TranslateScratch* s) noexcept { scratch_ = s; }
     Result<ProcessEntry> get_process(std::uint32_t pid);
     // DescribeProcess: GetProcess's checks, then its labels read fresh from /proc.

@@ -180,6 +180,63 @@ TEST_CASE("differential matrix: pidnsd allows exactly what the kernel allows, fo
     CHECK(count < busctl_property(bus.address(), "Processes").get<std::uint32_t>());
 }
 
+TEST_CASE("a target made not dumpable between two calls is refused at the second, though earlier calls read it allowed") {
+    // pidnsd reads a target's credentials at most once for the calls received before the read
+    // (CallerView::decide): a call received after the change must not be answered from a read
+    // made before it.
+    PrivateBus bus;
+    Daemon d(bus);
+    int go[2], ack[2];
+    REQUIRE(::pipe2(go, O_CLOEXEC) == 0);
+    REQUIRE(::pipe2(ack, O_CLOEXEC) == 0);
+    const pid_t parent = ::getpid();
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) _exit(1);
+        // Becoming nobody made it not dumpable (fs.suid_dumpable): dumpable again, then not.
+        if (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0)
+            _exit(1);
+        ::prctl(PR_SET_DUMPABLE, 1);
+        char c = 0;
+        if (::write(ack[1], "r", 1) != 1 || ::read(go[0], &c, 1) != 1) _exit(1);
+        ::prctl(PR_SET_DUMPABLE, 0);
+        if (::write(ack[1], "d", 1) != 1) _exit(1);
+        for (;;) ::pause();
+    }
+    struct Reap {
+        pid_t pid;
+        ~Reap() {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+        }
+    } reap{child};
+    ::close(go[0]);
+    ::close(ack[1]);
+    char c = 0;
+    REQUIRE(::read(ack[0], &c, 1) == 1);
+    const std::string pid = std::to_string(child);
+    auto batch = [&] {
+        return busctl_call(bus.address(), "TranslatePids", "autt", {"1", pid, "0", "0"}, kAsNobody)
+            .at(0)
+            .get<std::vector<std::uint32_t>>();
+    };
+    const std::vector<std::uint32_t> found{static_cast<std::uint32_t>(child)}, refused{0};
+    REQUIRE(kernel_says(kAsNobody, child) == Verdict::allowed);
+    CHECK(batch() == found);
+    CHECK(batch() == found);
+    CHECK(pidnsd_says(bus.address(), kAsNobody, "TranslatePid", {"uint32:" + pid, "uint64:0", "uint64:0"}) == Verdict::allowed);
+    REQUIRE(::write(go[1], "g", 1) == 1);
+    REQUIRE(::read(ack[0], &c, 1) == 1);
+    ::close(go[1]);
+    ::close(ack[0]);
+    REQUIRE(kernel_says(kAsNobody, child) == Verdict::denied);
+    CHECK(batch() == refused);
+    CHECK(pidnsd_says(bus.address(), kAsNobody, "TranslatePid", {"uint32:" + pid, "uint64:0", "uint64:0"}) == Verdict::denied);
+    CHECK(batch() == refused);
+}
+
 TEST_CASE("signals reach only the clients that may see the namespace") {
     PrivateBus bus;
     Daemon d(bus);
