@@ -55,13 +55,14 @@ struct ProcSnapshot {
     std::chrono::steady_clock::time_point started;
 };
 
-// What the translations of one request share (its owner keeps it between the request's slices):
-// namespace fds opened for the kernel's check, and whether it has had its /proc listing.
 // The steady clock in ns (credential freshness stamps).
 inline std::int64_t steady_ns() noexcept {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// What the translations of one request share (its owner keeps it between the request's slices):
+// namespace fds opened for the kernel's check, whether it has had its /proc listing, and when it
+// was received.
 struct TranslateScratch {
     NsId from = 0;
     Fd from_fd;
