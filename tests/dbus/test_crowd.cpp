@@ -481,7 +481,10 @@ TEST_CASE("crowd: refusals that fall due together are sent paced, not in one bur
     int refused = 0;
     double spread_ms = 0;
     REQUIRE(std::sscanf(r.out.c_str(), "burst: %*d replies, %d refused, refusals spread over %lf ms", &refused, &spread_ms) == 2);
-    CHECK(refused >= 40);  // 69-100 here; fewer when pidnsd answers some before it has read them all
+    // 69-100 here before 8c29153; fewer when pidnsd answers some before it has read them all,
+    // which got likelier as its calls got cheaper (21 and 39 seen since): some beyond the pace's
+    // burst of 16, whose spread the next check bounds.
+    REQUIRE(refused > 16);
     // (refused - 16) / 500 s, halved for the bucket's refill during the first sends.
     CHECK(spread_ms >= (refused - 16) / 500.0 * 1000.0 / 2);
 }
