@@ -270,7 +270,8 @@ TEST_CASE("polkit: a crowd flooding denied calls on fresh connections costs polk
     std::vector<std::uint32_t> users;
     for (int i = 0; i < kCrowdSize; ++i) users.push_back(kCrowd + static_cast<std::uint32_t>(i));
     PrivateBus bus(users);
-    Polkitd polkitd(bus);
+    // Verbose, to see polkitd's own stalls in its log (below).
+    Polkitd polkitd(bus, true);
     const std::string A = bus.address();
     // Root's processes: distinct targets the kernel refuses to every flooder.
     std::vector<std::unique_ptr<Proc>> targets;
@@ -300,50 +301,77 @@ TEST_CASE("polkit: a crowd flooding denied calls on fresh connections costs polk
         std::this_thread::sleep_for(30ms);
     }
     const Latency idle = latency_of(idle_ms);
-    const auto asked0 = stat_of(root, "PolkitAsked");
+    // polkitd 122 (Debian 12) can lose the wakeup of its JavaScript runaway killer: the rules ran in
+    // time, yet polkitd's main loop waits the killer's whole 15 s and then logs "Terminating runaway
+    // script after 15 seconds" (a race fixed in polkit 123, 5615ed0, "duktape: prevent wrongful
+    // termination of runaway thread"). Any check can hit it on a loaded host, with or without pidnsd
+    // (our rules cannot run for 15 s). A flood window in which polkitd logged it says nothing about
+    // pidnsd's load, so it is run again, up to 3 windows; the checks below are the first clean one's.
+    constexpr const char* kPolkitStall = "Terminating runaway script";
+    struct Window {
+        std::vector<double> flood_ms;
+        std::uint64_t denied = 0, calls = 0, asked = 0, skipped = 0, cached = 0;
+        int granted_tries = 0;
+        bool granted_ok = true;
+        bool polkitd_stalled = false;
+    };
     // 4 clients of nobody's and one of each crowd uid: for 10 s, a fresh connection each pass, 300
     // distinct targets a pass, a call every 20 ms (600 denials a second in all).
     constexpr int kSeconds = 10;
-    std::vector<std::unique_ptr<Background>> flood;
-    auto flooder = [&](std::uint32_t uid) {
-        return std::make_unique<Background>(concat(
-            as_uid(uid), {PIDNS_FLOOD_BIN, A, "denied", std::to_string(kSeconds), "300", "20", target_list}));
-    };
-    for (int i = 0; i < 4; ++i) flood.push_back(flooder(65534));
-    for (auto u : users) flood.push_back(flooder(u));
-    const auto t0 = std::chrono::steady_clock::now();
-    std::vector<double> flood_ms;
-    bool granted_ok = true;
-    int granted_tries = 0;
-    while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(kSeconds)) {
-        flood_ms.push_back(pkcheck_ms());
-        // The caller a rule grants still gets the widened answer meanwhile.
-        if (flood_ms.size() % 20 == 5) {
-            ++granted_tries;
-            granted_ok = granted_ok && dbus_send(A, "GetProcess", {"uint32:" + granted_target}, kAsDaemon).ok;
+    auto flood_window = [&] {
+        Window w;
+        const auto asked0 = stat_of(root, "PolkitAsked");
+        const auto skipped0 = stat_of(root, "PolkitSkippedBudget"), cached0 = stat_of(root, "PolkitNegativeCached");
+        const auto stalls0 = lines_with(polkitd.log(), kPolkitStall).size();
+        std::vector<std::unique_ptr<Background>> flood;
+        auto flooder = [&](std::uint32_t uid) {
+            return std::make_unique<Background>(concat(
+                as_uid(uid), {PIDNS_FLOOD_BIN, A, "denied", std::to_string(kSeconds), "300", "20", target_list}));
+        };
+        for (int i = 0; i < 4; ++i) flood.push_back(flooder(65534));
+        for (auto u : users) flood.push_back(flooder(u));
+        const auto t0 = std::chrono::steady_clock::now();
+        while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(kSeconds)) {
+            w.flood_ms.push_back(pkcheck_ms());
+            // The caller a rule grants still gets the widened answer meanwhile.
+            if (w.flood_ms.size() % 20 == 5) {
+                ++w.granted_tries;
+                w.granted_ok = w.granted_ok && dbus_send(A, "GetProcess", {"uint32:" + granted_target}, kAsDaemon).ok;
+            }
+            std::this_thread::sleep_for(30ms);
         }
-        std::this_thread::sleep_for(30ms);
+        for (auto& f : flood) {
+            REQUIRE(f->wait(60s) == 0);
+            w.denied += count_of(f->output(), "org.freedesktop.DBus.Error.AccessDenied");
+            w.calls += field(f->output(), "replies");
+        }
+        w.asked = stat_of(root, "PolkitAsked") - asked0;
+        w.skipped = stat_of(root, "PolkitSkippedBudget") - skipped0;
+        w.cached = stat_of(root, "PolkitNegativeCached") - cached0;
+        w.polkitd_stalled = lines_with(polkitd.log(), kPolkitStall).size() > stalls0;
+        return w;
+    };
+    Window w;
+    for (int attempt = 1; attempt <= 3; ++attempt) {
+        w = flood_window();
+        if (!w.polkitd_stalled) break;
+        std::cout << "flood window " << attempt << ": polkitd logged its runaway killer's lost wakeup (a 15 s stall of "
+                  << "its own; root's pkchecks " << latency_of(w.flood_ms) << "); run again\n";
     }
-    std::uint64_t denied = 0, calls = 0;
-    for (auto& f : flood) {
-        REQUIRE(f->wait(60s) == 0);
-        denied += count_of(f->output(), "org.freedesktop.DBus.Error.AccessDenied");
-        calls += field(f->output(), "replies");
-    }
-    const Latency busy = latency_of(flood_ms);
-    const auto asked = stat_of(root, "PolkitAsked") - asked0;
-    const auto skipped = stat_of(root, "PolkitSkippedBudget"), cached = stat_of(root, "PolkitNegativeCached");
+    INFO(polkitd.log());
+    REQUIRE_FALSE(w.polkitd_stalled);  // 3 windows in a row: not the rare race any more
+    const Latency busy = latency_of(w.flood_ms);
     // pidnsd's budget per principal: 4 at once, then 0.5 a second; nobody and the crowd are 9
     // principals, daemon asked at most once per try.
-    const double budget = (1 + kCrowdSize) * (4 + 0.5 * (kSeconds + 5)) + granted_tries;
-    std::cout << "flood: " << calls << " calls, " << denied << " denied; polkit asked " << asked
-              << " times (budget " << budget << "), skipped by budget " << skipped << ", from the negative cache "
-              << cached << "\nroot's pkcheck idle: " << idle << "\nduring the flood: " << busy << "\n";
-    CHECK(denied >= 1000);  // it was a flood of denials
-    CHECK(asked <= budget);
-    CHECK(skipped + cached > 0);
-    CHECK(granted_tries > 0);
-    CHECK(granted_ok);
+    const double budget = (1 + kCrowdSize) * (4 + 0.5 * (kSeconds + 5)) + w.granted_tries;
+    std::cout << "flood: " << w.calls << " calls, " << w.denied << " denied; polkit asked " << w.asked
+              << " times (budget " << budget << "), skipped by budget " << w.skipped << ", from the negative cache "
+              << w.cached << "\nroot's pkcheck idle: " << idle << "\nduring the flood: " << busy << "\n";
+    CHECK(w.denied >= 1000);  // it was a flood of denials
+    CHECK(w.asked <= budget);
+    CHECK(w.skipped + w.cached > 0);
+    CHECK(w.granted_tries > 0);
+    CHECK(w.granted_ok);
     CHECK(busy.max_ms < bound_ms(1000));
     CHECK(busy.p99_ms <= bound_ms(2 * idle.p99_ms));
 }
