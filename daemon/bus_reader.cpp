@@ -1,11 +1,14 @@
 // Reading pidnsd's bus connection within a loop turn's budget, including the rest of a large message.
 #include "bus_reader.h"
 
+#include <linux/sockios.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 
+#include "quotas.h"
 #include "raw_message.h"
 
 namespace pidnsd {
@@ -35,6 +38,14 @@ bool BusReader::wait_readable(Clock::time_point until) const {
     const timespec ts{static_cast<time_t>(left.count() / 1'000'000'000), static_cast<long>(left.count() % 1'000'000'000)};
     pollfd p{conn_.getEventLoopPollData().fd, POLLIN, 0};
     return ::ppoll(&p, 1, &ts, nullptr) > 0 && (p.revents & POLLIN) != 0;
+}
+
+std::size_t BusReader::unread_sent() const {
+    std::uint64_t queued = 0;
+    if (bus_ != nullptr && sd_bus_get_n_queued_write(bus_, &queued) >= 0 && queued > 0) return limits::kSentQueued;
+    int unread = 0;
+    if (::ioctl(conn_.getEventLoopPollData().fd, SIOCOUTQ, &unread) != 0 || unread < 0) return 0;
+    return static_cast<std::size_t>(unread);
 }
 
 BusReader::Read BusReader::read(Clock::time_point until, const std::function<bool()>& stop) {

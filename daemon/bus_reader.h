@@ -47,6 +47,10 @@ public:
     };
     // Throws sdbus::Error when the connection is lost.
     Read read(Clock::time_point until, const std::function<bool()>& stop);
+    // What pidnsd sent that dbus-daemon has not read yet: the bytes in the socket (the kernel's
+    // accounting, SIOCOUTQ: with each buffer's overhead), or kSentQueued while sd-bus still holds
+    // messages the socket had no room for; 0 when the kernel does not say.
+    [[nodiscard]] std::size_t unread_sent() const;
 
 private:
     static int count(sd_bus_message* m, void* self, sd_bus_error* error);

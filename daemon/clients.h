@@ -106,7 +106,15 @@ public:
     // ones' (at least one slice of theirs per run, so that they are never starved), round-robin
     // principal by principal and then connection by connection, one slice each. Returns true
     // when calls are still waiting to run.
-    bool run(std::chrono::microseconds budget);
+    // Unprivileged calls wait while more than limits::kUnreadReplyBytes that pidnsd sent is unread
+    // by the bus (`unread_sent`, BusReader::unread_sent), unless the last unprivileged reply was
+    // itself large: dbus-daemon reads a connection a few KiB per main-loop iteration, so a
+    // privileged reply queues behind everything sent before it, and many small replies (a crowd's
+    // listings) cost the bus far more per byte than one large one. held_back() says the last run
+    // left calls for that reason: the loop looks again after limits::kUnreadRecheck.
+    bool run(std::chrono::microseconds budget, const std::function<std::size_t()>& unread_sent);
+    [[nodiscard]] bool held_back() const noexcept { return held_back_; }
+    [[nodiscard]] std::uint64_t held_runs() const noexcept { return held_runs_; }
     [[nodiscard]] bool runnable() const noexcept { return !run_queue_.empty(); }
     [[nodiscard]] bool privileged_waiting() const noexcept { return run_queue_.has(true); }
 
@@ -246,6 +254,10 @@ private:
     };
     std::deque<Deferred> deferred_;  // in order of due time (one fixed delay)
     mutable Bucket refusal_pace_{limits::kRefusalsBurst, limits::kRefusalsPerSecond};
+    bool held_back_ = false;      // the last run() left unprivileged calls for the bus to catch up
+    std::uint64_t held_runs_ = 0;  // runs that did (statistics)
+    bool last_big_ = false;       // the last unprivileged reply was large (kBigReplyBytes)
+    std::uint64_t replies_ = 0;   // calls answered, to tell a slice that replied
     mutable Bucket refusal_bytes_{limits::kRefusalBytesBurst, limits::kRefusalBytesPerSecond};
     // Revalidation: every client's name once, in turn (stale names are skipped and dropped).
     std::deque<std::string> revalidate_ring_;

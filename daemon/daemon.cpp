@@ -329,7 +329,10 @@ int Daemon::run() {
         clients_->send_due_refusals();
         clients_->revalidate();
         polkit_->pump();
-        const bool calls_pending = clients_->run(limits::kCallBudget);
+        const bool calls_pending =
+            clients_->run(limits::kCallBudget, [this] { return bus_reader_->unread_sent(); });
+        // Unprivileged calls left for the bus to read what was sent: no zero timeout for them.
+        const bool calls_held = clients_->held_back() && !clients_->privileged_waiting();
         turn.begin("signals");
         const bool signals_pending = publish_changes();
         turn.end();
@@ -362,7 +365,9 @@ int Daemon::run() {
         if (auto due = polkit_->next_wake()) until(*due);
         const auto held = upkeep_->held_until();
         if (held) until(*held);
-        if (events_pending || bus_pending || calls_pending || test_slow_pending_ || model_->has_stale()) timeout_ms = 0;
+        if (calls_held) until(now + limits::kUnreadRecheck);
+        if (events_pending || bus_pending || (calls_pending && !calls_held) || test_slow_pending_ || model_->has_stale())
+            timeout_ms = 0;
 
         epoll_event out[8];
         const int n = epoll_wait(epoll_.get(), out, 8, static_cast<int>(std::min<long long>(timeout_ms, 60'000)));

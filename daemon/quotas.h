@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 
 namespace pidnsd::limits {
 
@@ -114,6 +115,14 @@ inline constexpr auto kMachinedTimeout = std::chrono::seconds(5);
 inline constexpr auto kBusBudget = std::chrono::microseconds(10000);       // dispatching messages (cheap: parse, queue)
 inline constexpr auto kCallBudget = std::chrono::microseconds(500);        // answering calls, round-robin
 inline constexpr auto kSliceBudget = std::chrono::microseconds(500);       // one call's share of that
+// Unprivileged calls wait while more than this that pidnsd sent is unread by the bus (Clients::run),
+// unless the last unprivileged reply grew the unread bytes by kBigReplyBytes or more; the loop
+// looks again every kUnreadRecheck meanwhile.
+inline constexpr std::size_t kUnreadReplyBytes = 16 * 1024;
+inline constexpr std::size_t kBigReplyBytes = 64 * 1024;
+inline constexpr auto kUnreadRecheck = std::chrono::milliseconds(1);
+// BusReader::unread_sent while sd-bus holds messages the socket had no room for.
+inline constexpr std::size_t kSentQueued = SIZE_MAX;
 inline constexpr auto kSignalBudget = std::chrono::microseconds(2000);     // deciding who sees a change
 inline constexpr auto kSlowTurn = std::chrono::milliseconds(1000);          // logged as a stall
 

@@ -118,16 +118,35 @@ void Clients::schedule(Client& c) {
     run_queue_.push(c.principal, c.name);
 }
 
-bool Clients::run(std::chrono::microseconds budget) {
+bool Clients::run(std::chrono::microseconds budget, const std::function<std::size_t()>& unread_sent) {
     const auto until = Clock::now() + budget;
     bool unprivileged_ran = false;
+    held_back_ = false;
+    // One unprivileged slice, unless the bus has yet to read what was sent (see run's comment).
+    auto unprivileged_slice = [&](Clock::time_point by) {
+        const std::size_t before = unread_sent();
+        if (before > limits::kUnreadReplyBytes && !last_big_) {
+            held_back_ = true;
+            ++held_runs_;
+            return false;
+        }
+        const auto replies = replies_;
+        if (!run_slice(false, by)) return false;
+        if (replies_ == replies) return true;  // it replied nothing (yet): no size to judge
+        const std::size_t after = unread_sent();
+        if (after == limits::kSentQueued)  // the socket had no room for it all: large, unless it was full before
+            last_big_ = before != limits::kSentQueued || last_big_;
+        else
+            last_big_ = before != limits::kSentQueued && after > before + limits::kBigReplyBytes;
+        return true;
+    };
     while (Clock::now() < until) {
         if (run_slice(true, until)) continue;
-        if (!run_slice(false, until)) break;
+        if (!run_queue_.has(false) || !unprivileged_slice(until)) break;
         unprivileged_ran = true;
     }
     // Privileged calls may have taken the whole budget: unprivileged ones still get a slice.
-    if (!unprivileged_ran) run_slice(false, Clock::now() + limits::kSliceBudget);
+    if (!unprivileged_ran && !held_back_ && run_queue_.has(false)) unprivileged_slice(Clock::now() + limits::kSliceBudget);
     return runnable();
 }
 
@@ -159,6 +178,7 @@ void Clients::run_one(Client& c, Clock::time_point deadline) {
     switch (call.step(c, deadline)) {
     case Call::Step::more: break;
     case Call::Step::done:
+        ++replies_;
         release(c, call);
         c.queue.pop_front();
         break;

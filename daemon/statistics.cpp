@@ -73,6 +73,7 @@ std::map<std::string, sdbus::Variant> Daemon::statistics(bool everything) const 
     m[stat::kSignalStalls] = u64(fanout_->stalls());
     m[stat::kSubscribersStalled] = u64(fanout_->stalled());
     m[stat::kClientsGoneUnannounced] = u64(clients_->revalidated_gone());
+    m[stat::kCallsHeldForBus] = u64(clients_->held_runs());
     // What each class's pool holds (daemon/quota.h): unprivileged principals', privileged ones',
     // and connections not identified yet.
     for (const bool privileged : {false, true}) {

@@ -151,6 +151,7 @@ inline constexpr const char* kSignalPingsAnswered = "SignalPingsAnswered";
 inline constexpr const char* kSignalStalls = "SignalStalls";
 inline constexpr const char* kSubscribersStalled = "SubscribersStalled";
 inline constexpr const char* kClientsGoneUnannounced = "ClientsGoneUnannounced";
+inline constexpr const char* kCallsHeldForBus = "CallsHeldForBus";
 // Each class's pool: a prefix ("Unprivileged", "Privileged") and a measure ("Calls", ...).
 inline constexpr const char* kUnprivileged = "Unprivileged";
 inline constexpr const char* kPrivileged = "Privileged";

@@ -488,3 +488,78 @@ TEST_CASE("crowd: refusals that fall due together are sent paced, not in one bur
     // (refused - 16) / 500 s, halved for the bucket's refill during the first sends.
     CHECK(spread_ms >= (refused - 16) / 500.0 * 1000.0 / 2);
 }
+
+namespace {
+
+// The largest Send-Q of `pid`'s unix sockets, as ss(8) reads it from the kernel (unix_diag: what
+// the socket sent that its peer has not read, with each buffer's overhead, as SIOCOUTQ).
+std::uint64_t max_unix_send_queue(pid_t pid) {
+    const auto r = run({"ss", "-x", "-n", "-p"}, 10s);
+    REQUIRE(r.status == 0);
+    std::istringstream in(r.out);
+    std::uint64_t most = 0;
+    const std::string mark = "pid=" + std::to_string(pid) + ",";
+    for (std::string line; std::getline(in, line);) {
+        if (line.find(mark) == std::string::npos) continue;
+        std::istringstream cols(line);
+        std::string netid, state;
+        std::uint64_t recv_q = 0, send_q = 0;
+        if (cols >> netid >> state >> recv_q >> send_q) most = std::max(most, send_q);
+    }
+    return most;
+}
+
+}  // namespace
+
+TEST_CASE("crowd: while the bus has not read pidnsd's small replies, unprivileged calls wait for it") {
+    // dbus-daemon reads pidnsd's connection a few KiB per iteration, so a reply of root's waits
+    // behind all pidnsd sent before it. 4 uids keep 64 ListProcesses each in flight; pidnsd is
+    // stopped while their calls pile up in its socket, then the bus is stopped and pidnsd let go:
+    // it may answer until 16 KiB of replies wait unread (daemon/quotas.h kUnreadReplyBytes), not
+    // all 256 (~250 KiB, as the kernel counts them).
+    PrivateBus bus(bus_users(4, 0));
+    Daemon d{bus};
+    Client root(bus.address());
+    std::vector<std::unique_ptr<Background>> crowd_lists;
+    for (int i = 0; i < 4; ++i)
+        crowd_lists.push_back(std::make_unique<Background>(concat(as_uid(crowd(i)), flood(bus, {"lists", "30", "16", "4"}))));
+    // All 16 connections identified and busy, and the refusals of the calls each sent before the
+    // bus had said who it was (answered 5 s later, not held back) sent.
+    REQUIRE(wait_stat(root, "UnprivilegedClients", 16) >= 16);
+    auto deferred = [&] {
+        try {
+            return stat_of(root, "DeferredRefusals");
+        } catch (const sdbus::Error&) {  // the bus refused the call (its queue to pidnsd full): ask again
+            return std::uint64_t{1};
+        }
+    };
+    const auto deadline = Clock::now() + 30s;
+    while (deferred() > 0 && Clock::now() < deadline) std::this_thread::sleep_for(50ms);
+    REQUIRE(deferred() == 0);
+    const auto held0 = wait_stat(root, "CallsHeldForBus", 0);
+    ::kill(d.pid(), SIGSTOP);
+    std::this_thread::sleep_for(300ms);  // the crowd's windows fill: their calls wait for pidnsd
+    ::kill(bus.pid(), SIGSTOP);
+    ::kill(d.pid(), SIGCONT);
+    std::uint64_t most = 0;
+    for (int i = 0; i < 10; ++i) {  // pidnsd answers what it has read, for 0.5 s
+        std::this_thread::sleep_for(50ms);
+        most = std::max(most, max_unix_send_queue(d.pid()));
+    }
+    ::kill(bus.pid(), SIGCONT);
+    std::cout << "pidnsd's largest unread send queue while the bus was stopped: " << most << " bytes\n";
+    // 16 KiB, then the one reply that crossed it (a few hundred bytes here), and a margin.
+    CHECK(most <= 24 * 1024);
+    CHECK(most > 0);  // it did answer some
+    CHECK(wait_stat(root, "CallsHeldForBus", held0 + 1) > held0);
+    // Then the bus read on, and the calls went on being answered; the only refusals are the quota's
+    // for the calls each connection sends before the bus has said who it is.
+    for (auto& f : crowd_lists) {
+        f->stop(SIGTERM);
+        INFO(f->output());
+        CHECK(field(f->output(), "ok") > 64);
+        CHECK(field(f->output(), "errors") == field(f->output(), "limits"));
+    }
+    CHECK(busctl_call(bus.address(), "TranslatePid", "utt", {std::to_string(getpid()), "0", "0"}).at(0) ==
+          static_cast<std::uint32_t>(getpid()));
+}
