@@ -103,9 +103,9 @@ public:
     [[nodiscard]] std::size_t deferred_refusals() const noexcept { return deferred_.size(); }
 
     // Runs queued calls until `budget` is spent: privileged principals' first, then unprivileged
-    // ones' (at least one slice of theirs per run, so that they are never starved), round-robin
-    // principal by principal and then connection by connection, one slice each. Returns true
-    // when calls are still waiting to run.
+    // ones' (at least one slice of theirs per run, so that privileged load never starves them,
+    // unless they wait for the bus as below), round-robin principal by principal and then
+    // connection by connection, one slice each. Returns true when calls are still waiting to run.
     // Unprivileged calls wait while more than limits::kUnreadReplyBytes that pidnsd sent is unread
     // by the bus (`unread_sent`, BusReader::unread_sent), unless the last unprivileged reply was
     // itself large: dbus-daemon reads a connection a few KiB per main-loop iteration, so a
