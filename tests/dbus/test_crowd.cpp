@@ -18,8 +18,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -104,19 +106,26 @@ constexpr auto limits_delay = 6s;
 
 Argv flood(const PrivateBus& bus, const Argv& args) { return concat({PIDNS_FLOOD_BIN, bus.address()}, args); }
 
-// Waits until GetStatistics's `key` reaches `at_least` (a call the bus refuses, its queue to pidnsd
-// full, is tried again); its last value.
-std::uint64_t wait_stat(Client& c, const std::string& key, std::uint64_t at_least, std::chrono::seconds timeout = 30s) {
-    std::uint64_t v = 0;
+// Waits until GetStatistics's `key` satisfies `done` (a call the bus refuses, its queue to pidnsd
+// full, is tried again); its last value read, none if no call was answered.
+std::optional<std::uint64_t> wait_stat_until(Client& c, const std::string& key,
+                                             const std::function<bool(std::uint64_t)>& done,
+                                             std::chrono::seconds timeout = 30s) {
+    std::optional<std::uint64_t> v;
     const auto until = Clock::now() + timeout;
     for (;;) {
         try {
             v = stat_of(c, key);
         } catch (const sdbus::Error&) {
         }
-        if (v >= at_least || Clock::now() >= until) return v;
+        if ((v && done(*v)) || Clock::now() >= until) return v;
         std::this_thread::sleep_for(20ms);
     }
+}
+
+// Waits until GetStatistics's `key` reaches `at_least`; its last value (0 if never read).
+std::uint64_t wait_stat(Client& c, const std::string& key, std::uint64_t at_least, std::chrono::seconds timeout = 30s) {
+    return wait_stat_until(c, key, [&](std::uint64_t v) { return v >= at_least; }, timeout).value_or(0);
 }
 
 // A small pid namespace of root's for its DumpPidTree (unshare -p -f sleep): its inode.
@@ -526,16 +535,7 @@ TEST_CASE("crowd: while the bus has not read pidnsd's small replies, unprivilege
     // All 16 connections identified and busy, and the refusals of the calls each sent before the
     // bus had said who it was (answered 5 s later, not held back) sent.
     REQUIRE(wait_stat(root, "UnprivilegedClients", 16) >= 16);
-    auto deferred = [&] {
-        try {
-            return stat_of(root, "DeferredRefusals");
-        } catch (const sdbus::Error&) {  // the bus refused the call (its queue to pidnsd full): ask again
-            return std::uint64_t{1};
-        }
-    };
-    const auto deadline = Clock::now() + 30s;
-    while (deferred() > 0 && Clock::now() < deadline) std::this_thread::sleep_for(50ms);
-    REQUIRE(deferred() == 0);
+    REQUIRE(wait_stat_until(root, "DeferredRefusals", [](std::uint64_t v) { return v == 0; }) == std::uint64_t{0});
     const auto held0 = wait_stat(root, "CallsHeldForBus", 0);
     ::kill(d.pid(), SIGSTOP);
     std::this_thread::sleep_for(300ms);  // the crowd's windows fill: their calls wait for pidnsd
