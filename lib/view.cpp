@@ -137,15 +137,6 @@ Access CallerView::decide(const Process& p) {
     return access(p);
 }
 
-Access CallerView::decide_in_batch(const Process& p) {
-    // Where decide() would read the target's credentials again, remembered ones that refuse are
-    // final: a batch answers 0 either way, and reading every process's status for each of a
-    // flood's batches was a fifth of its cost.
-    if (!all_creds_ && !widened_ && in_subtree(p) && !is_caller(p))
-        if (const Access a = access(p); a != Access::allowed) return a;
-    return decide(p);
-}
-
 std::uint32_t CallerView::view_tgid(const Process& p) const { return at_level(p.chains.nstgid(), level_); }
 
 bool CallerView::in_scope(const Namespace& ns) const {
@@ -242,7 +233,7 @@ Result<std::uint32_t> CallerView::translate(std::uint32_t pid, std::uint64_t fro
     return translate_resolved(*nr, *f, *t);
 }
 
-CallerView::Translated CallerView::translate_decided(std::int32_t nr, NsId from, NsId to, bool in_batch) {
+CallerView::Translated CallerView::translate_decided(std::int32_t nr, NsId from, NsId to) {
     auto r = model_.translate(nr, from, to, scratch_);  // may read the kernel and add the task to the index
     visible_cache_.clear();
     if (!r) return r.error().code == Errc::not_found ? Translated{Outcome::absent} : Translated{Outcome::failed, 0, std::move(r.error())};
@@ -254,7 +245,7 @@ CallerView::Translated CallerView::translate_decided(std::int32_t nr, NsId from,
             return {Outcome::unreadable, 0, {}, true};
         return {Outcome::exited, 0, {}, true};
     }
-    switch (in_batch ? decide_in_batch(*task->process) : decide(*task->process)) {
+    switch (decide(*task->process)) {
     case Access::allowed: break;
     case Access::invisible: return {Outcome::absent, 0, {}, true};
     case Access::denied: return {Outcome::denied, 0, {}, true};
@@ -315,7 +306,7 @@ Result<std::size_t> CallerView::translate_some(std::span<const std::uint32_t> pi
             out.push_back(0);
             continue;
         }
-        const auto t = translate_decided(static_cast<std::int32_t>(pid), from, to, true);
+        const auto t = translate_decided(static_cast<std::int32_t>(pid), from, to);
         if (t.found) seen.emplace(pid, t.pid);
         out.push_back(t.pid);
     }

@@ -204,10 +204,6 @@ private:
     void note_denial(const Process& p) const;
     // For one target: decided on fresh credentials.
     [[nodiscard]] Access decide(const Process& p);
-    // For a target of a batch (TranslatePids answers 0 for every refusal): refused on the
-    // credentials the index remembers without a look (as a listing hides such a process), allowed
-    // only on fresh ones.
-    [[nodiscard]] Access decide_in_batch(const Process& p);
     // The process's tgid as the caller sees it; 0 if it has none there.
     [[nodiscard]] std::uint32_t view_tgid(const Process& p) const;
     Result<std::int32_t> checked_pid(std::uint32_t pid) const;
@@ -221,7 +217,7 @@ private:
         Error error{};          // failed: the model's
         bool found = false;     // a task was found and decided on (worth remembering in a batch)
     };
-    Translated translate_decided(std::int32_t nr, NsId from, NsId to, bool in_batch = false);
+    Translated translate_decided(std::int32_t nr, NsId from, NsId to);
 
     Model& model_;
     const Index& index_;
