@@ -206,8 +206,14 @@ Result<CallerCheck> refresh_caller(Model& model, int pidfd, Caller& caller, Call
     Read r = Read::slow;
     if (files.pid == caller.pid || open_files(model.proc_fd(), pidfd, caller.pid, files))
         r = model.features().pidfd_info ? read_pidfd(pidfd, caller.pid, files, now) : read_files(files, now);
-    if (r == Read::slow) r = read_by_pid(model.proc_fd(), pidfd, caller, now, why);
-    if (r != Read::ok || exited(pidfd)) return why;
+    // Through `files` (and the pidfd), every read was of the pinned process, alive at the last of
+    // them (its mnt link, or a status not yet a zombie's): no poll needed. By number, the user
+    // namespace link was read after read_by_pid's poll, so poll again.
+    if (r == Read::slow) {
+        r = read_by_pid(model.proc_fd(), pidfd, caller, now, why);
+        if (r == Read::ok && exited(pidfd)) r = Read::gone;
+    }
+    if (r != Read::ok) return why;
     if (now.uid[1] != caller.bus_uid) return wrong_uid(caller.pid, now.uid[1], caller.bus_uid);
     // By inode, at every call: identify_caller confirmed the namespace's identity, and a caller
     // cannot have left it for another with the same inode since unless it had CAP_SYS_ADMIN over
