@@ -303,6 +303,8 @@ int Daemon::run() {
     auto next_poll = Clock::now() + opts_.poll_interval;
     auto next_watchdog = Clock::now() + watchdog_period_;
     const int bus_fd = conn_->getEventLoopPollData().fd;
+    std::uint32_t bus_events = 0;  // as last given to epoll (level-triggered: kept until changed)
+    bool bus_armed = false;
     while (!stop) {
         TurnClock turn;
         // Bus messages: handlers only parse and queue, so they are dispatched within a time budget,
@@ -338,12 +340,16 @@ int Daemon::run() {
         turn.end();
 
         const auto pd = conn_->getEventLoopPollData();
-        epoll_event ev{};
-        ev.events = poll_to_epoll(pd.events);
-        ev.data.u64 = kTagBus;
-        if (epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, bus_fd, &ev) != 0) {
-            spdlog::critical("epoll_ctl on the bus fd failed: {}", std::strerror(errno));
-            return kExitFailure;
+        if (const std::uint32_t want = poll_to_epoll(pd.events); !bus_armed || want != bus_events) {
+            epoll_event ev{};
+            ev.events = want;
+            ev.data.u64 = kTagBus;
+            if (epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, bus_fd, &ev) != 0) {
+                spdlog::critical("epoll_ctl on the bus fd failed: {}", std::strerror(errno));
+                return kExitFailure;
+            }
+            bus_events = want;
+            bus_armed = true;
         }
 
         watch_ping_connections();
