@@ -462,9 +462,23 @@ std::vector<std::uint32_t> pid_list(const char* s) {
 // One connection sends N TranslatePid(own pid) at once and waits (at most SECONDS) for every
 // answer: how many were refused for a quota, and the time from the first of those refusals to
 // the last (they fall due together, 5 s after the calls; pidnsd sends them paced).
+// It first makes one call (pidnsd then knows who it is), prints "ready" and waits for SIGUSR1
+// before the burst; "sent" once the burst is written. A test stops pidnsd meanwhile, so that
+// pidnsd reads the whole burst at once whatever the host's load.
 int burst(const char* address, int n, double seconds) {
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    if (sigprocmask(SIG_BLOCK, &usr1, nullptr) != 0) return 1;
     sd_bus* bus = open_bus(address);
     if (!bus) return 1;
+    if (sd_bus_call_method(bus, kDest, kPath, kIface, "TranslatePid", nullptr, nullptr, "utt",
+                           static_cast<std::uint32_t>(getpid()), std::uint64_t{0}, std::uint64_t{0}) < 0)
+        return 1;
+    std::printf("ready\n");
+    std::fflush(stdout);
+    int sig = 0;
+    if (sigwait(&usr1, &sig) != 0) return 1;
     struct State {
         int replies = 0, refused = 0;
         Clock::time_point first{}, last{};
@@ -489,6 +503,8 @@ int burst(const char* address, int n, double seconds) {
         if (r < 0) return 1;
     }
     (void)sd_bus_flush(bus);
+    std::printf("sent\n");
+    std::fflush(stdout);
     const auto until = Clock::now() + std::chrono::duration<double>(seconds);
     while (st.replies < n && Clock::now() < until && !g_stop) {
         const int r = sd_bus_process(bus, nullptr);
