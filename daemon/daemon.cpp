@@ -317,9 +317,7 @@ int Daemon::run() {
             const auto read = bus_reader_->read(Clock::now() + limits::kBusBudget,
                                                 [this] { return clients_->privileged_waiting(); });
             bus_pending = read.pending;
-            if (read.messages > 0 || read.waits > 0)
-                turn.note(std::to_string(read.messages) + " bus messages, " + std::to_string(read.waits) +
-                          " waits for the rest of one");
+            turn.note_bus(read.messages, read.waits);
         } catch (const sdbus::Error& e) {
             spdlog::critical("lost the bus connection ({}): exiting", e.getMessage());
             return kExitFailure;

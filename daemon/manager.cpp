@@ -86,7 +86,7 @@ void Manager::TranslatePids(sdbus::Result<std::vector<uint32_t>>&& result, std::
 }
 
 void Manager::ListNamespaces(sdbus::Result<std::vector<NamespaceTuple>>&& result, std::string type) {
-    Polkit::Details details{{detail::kType, type}};
+    CallDetails details{{detail::kType, type}};
     auto call = make_call("ListNamespaces", std::move(result),
                           std::unique_ptr<Work<std::vector<NamespaceTuple>>>(std::make_unique<ListWork<NamespaceTuple>>(
                               std::move(type),
@@ -144,7 +144,7 @@ void Manager::DescribeNamespace(sdbus::Result<Description>&& result, uint64_t ns
 }
 
 void Manager::DescribeNamespaces(sdbus::Result<std::vector<Description>>&& result, std::string type) {
-    Polkit::Details details{{detail::kType, type}};
+    CallDetails details{{detail::kType, type}};
     auto budget = std::make_shared<pidns::TextBudget>();  // the whole reply's
     auto call = make_call("DescribeNamespaces", std::move(result),
                           std::unique_ptr<Work<std::vector<Description>>>(std::make_unique<ListWork<Description>>(

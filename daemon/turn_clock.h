@@ -27,7 +27,11 @@ public:
     void end() {
         if (phase_ != nullptr) close(coarse_now());
     }
-    void note(std::string what) { notes_ += notes_.empty() ? what : ", " + what; }
+    // What the bus phase read, kept as numbers: a turn is described only when it was slow.
+    void note_bus(std::size_t messages, std::size_t waits) {
+        bus_messages_ = messages;
+        bus_waits_ = waits;
+    }
     [[nodiscard]] Clock::duration busy() const { return busy_; }
     [[nodiscard]] std::string describe() const {
         std::string out;
@@ -37,7 +41,9 @@ public:
             out += out.empty() ? "" : ", ";
             out += std::string(phases_[i].first) + " " + std::to_string(static_cast<long long>(ms)) + " ms";
         }
-        if (!notes_.empty()) out += " (" + notes_ + ")";
+        if (bus_messages_ > 0 || bus_waits_ > 0)
+            out += " (" + std::to_string(bus_messages_) + " bus messages, " + std::to_string(bus_waits_) +
+                   " waits for the rest of one)";
         return out;
     }
 
@@ -61,7 +67,7 @@ private:
     Clock::duration busy_{};
     std::array<std::pair<const char*, Clock::duration>, 16> phases_{};
     std::size_t n_ = 0;
-    std::string notes_;
+    std::size_t bus_messages_ = 0, bus_waits_ = 0;
 };
 
 }  // namespace pidnsd
