@@ -48,6 +48,11 @@ std::size_t BusReader::unread_sent() const {
     return static_cast<std::size_t>(unread);
 }
 
+bool BusReader::held_by_sdbus() const {
+    std::uint64_t at = 0;
+    return bus_ == nullptr || sd_bus_get_timeout(bus_, &at) < 0 || at == 0;
+}
+
 BusReader::Read BusReader::read(Clock::time_point until, const std::function<bool()>& stop) {
     Read r;
     bool part = false;  // the last progress read part of a message and handed nothing on
@@ -56,8 +61,16 @@ BusReader::Read BusReader::read(Clock::time_point until, const std::function<boo
         if (conn_.processPendingRequest()) {
             r.messages += seen_ - before;
             part = filter_ != nullptr && seen_ == before;
-            if (Clock::now() >= until || stop()) {
+            if (Clock::now() >= until) {
                 r.pending = true;
+                return r;
+            }
+            if (stop()) {
+                // A privileged call to answer first. What follows it in the socket wakes the
+                // loop's (level-triggered) epoll at once; only messages sd-bus already holds need
+                // a turn that does not sleep (it says so by a timeout of 0). A zero-timeout turn
+                // after every root call cost ~1.7 us of pidnsd's CPU per call (bench_calls).
+                r.pending = held_by_sdbus();
                 return r;
             }
             continue;

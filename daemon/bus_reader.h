@@ -25,7 +25,8 @@ namespace pidnsd {
 // turn that left for its calls at each gap let dbus-daemon's queue for pidnsd grow faster in the
 // flood's opening burst (bench_flood's batches at N = 100: 1,543-3,208 calls rejected by the bus
 // per default run before, 0-317 with the wait; 1 ms instead of 200 us made root's p99 5x worse).
-// A call read from a privileged caller still ends the turn at once (`stop`). Progress that
+// A call read from a privileged caller still ends the turn at once (`stop`); what follows it in
+// the socket is read at the next turn, which the level-triggered epoll starts at once. Progress that
 // was a write (sd_bus_process makes one kind per call) counts as a part too: telling the two apart
 // by the write queue's length made root's p99 under bench_flood's batches flood worse (7.5, 54 and
 // 26 ms against 235, 96 and 93 ms, interleaved runs; why was not shown).
@@ -55,6 +56,8 @@ public:
 private:
     static int count(sd_bus_message* m, void* self, sd_bus_error* error);
     bool wait_readable(Clock::time_point until) const;
+    // sd-bus holds messages it has read (sd_bus_get_timeout: 0), or cannot say.
+    [[nodiscard]] bool held_by_sdbus() const;
 
     sdbus::IConnection& conn_;
     sd_bus* bus_ = nullptr;
