@@ -183,7 +183,7 @@ Read read_pidfd(int pidfd, std::int32_t pid, const CallerFiles& files, Current& 
 }
 
 // The same through /proc/PID (by its number: the pidfd, polled after, says it was the caller).
-Read read_by_pid(int proc_fd, int pidfd, const Caller& caller, Current& now, Error& why) {
+Read read_by_pid(int proc_fd, int pidfd, const Caller& caller, Current& now, std::optional<Error>& why) {
     auto creds = read_credentials(proc_fd, caller.pid);
     if (!creds || exited(pidfd)) return Read::gone;
     if (creds->start_time != caller.start_time) {
@@ -202,7 +202,7 @@ Read read_by_pid(int proc_fd, int pidfd, const Caller& caller, Current& now, Err
 
 Result<CallerCheck> refresh_caller(Model& model, int pidfd, Caller& caller, CallerFiles& files) {
     Current now;
-    Error why = denied(caller.pid, "it exited");
+    std::optional<Error> why;  // why it cannot be read, when not "it exited" (built only then)
     Read r = Read::slow;
     if (files.pid == caller.pid || open_files(model.proc_fd(), pidfd, caller.pid, files))
         r = model.features().pidfd_info ? read_pidfd(pidfd, caller.pid, files, now) : read_files(files, now);
@@ -213,7 +213,7 @@ Result<CallerCheck> refresh_caller(Model& model, int pidfd, Caller& caller, Call
         r = read_by_pid(model.proc_fd(), pidfd, caller, now, why);
         if (r == Read::ok && exited(pidfd)) r = Read::gone;
     }
-    if (r != Read::ok) return why;
+    if (r != Read::ok) return why ? std::move(*why) : denied(caller.pid, "it exited");
     if (now.uid[1] != caller.bus_uid) return wrong_uid(caller.pid, now.uid[1], caller.bus_uid);
     // By inode, at every call: identify_caller confirmed the namespace's identity, and a caller
     // cannot have left it for another with the same inode since unless it had CAP_SYS_ADMIN over
