@@ -309,8 +309,9 @@ int Daemon::run() {
         TurnClock turn;
         // Bus messages: handlers only parse and queue, so they are dispatched within a time budget,
         // the rest of a message sd-bus has begun included (bus_reader.h). Messages left unread
-        // (budget, or a privileged call to answer first) get the next turn at once (bus_pending:
-        // a zero epoll timeout).
+        // get the next turn at once: those the budget left, or that sd-bus holds, by a zero epoll
+        // timeout (bus_pending); those in the socket after a privileged call to answer first, by
+        // the epoll, which reports the socket readable.
         turn.begin("bus");
         bool bus_pending = false;
         try {
