@@ -346,9 +346,9 @@ int main(int argc, char** argv) {
                 "(%+.1f), round-trip ratio %s\n",
                 kRound1TranslateCpu, kRound1PingCpu, kRound1TranslateCpu - kRound1PingCpu, kRound1Ratio);
     const Results& now = runs.front().second;
-    auto extra = [&](Role r) { return now[r].cells[kTranslatePid].cpu_us - now[r].cells[kPing].cpu_us; };
-    auto beyond_get = [&](Role r) { return now[r].cells[kTranslatePid].cpu_us - now[r].cells[kVersion].cpu_us; };
-    auto get_extra = [&](Role r) { return now[r].cells[kVersion].cpu_us - now[r].cells[kPing].cpu_us; };
+    // pidnsd CPU per call of `m` beyond `floor`'s, for caller `r`.
+    auto beyond = [&](Role r, Method m, Method floor) { return now[r].cells[m].cpu_us - now[r].cells[floor].cpu_us; };
+    auto extra = [&](Role r) { return beyond(r, kTranslatePid, kPing); };
     int ratios_met = 0, ratios = 0;
     for (int i = 0; i < now[kRoot].reps; ++i, ++ratios) ratios_met += now[kRoot].ratio[i] <= 1.2;
     std::string targets = "targets (this build):";
@@ -377,7 +377,8 @@ int main(int argc, char** argv) {
     std::string split = "split (this build): dispatch Get(Version) - Ping / pidnsd's work TranslatePid - Get(Version):";
     for (Role r : {kRoot, kNobody, kUsernsRoot}) {
         if (!now[r].ok) continue;
-        std::snprintf(b, sizeof b, " %s %+.1f / %+.1f us;", kRoleNames[r], get_extra(r), beyond_get(r));
+        std::snprintf(b, sizeof b, " %s %+.1f / %+.1f us;", kRoleNames[r], beyond(r, kVersion, kPing),
+                      beyond(r, kTranslatePid, kVersion));
         split += b;
     }
     std::printf("%s\n", split.c_str());
