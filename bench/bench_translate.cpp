@@ -18,10 +18,12 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "model.h"
+#include "nsfs_fd_iter.h"
 #include "pods.h"
 #include "nsfs.h"
 #include "proc_reader.h"
@@ -79,17 +81,22 @@ pid_t proc_scan_lookup(int nr, std::uint64_t ns_inode) {
 }
 
 // The rescan with each source on in turn (DiscoveryOptions): what each adds to the processes' own reads.
+bool g_hold_ns_fd = false;  // --hold-ns-fd
+
+// fds are found by the BPF pass (DiscoveryOptions::fds_by_bpf) unless `proc_fds`.
 struct Sources {
     const char* name;
-    bool tasks, fds, bind_mounts, ancestors;
+    bool tasks, fds, bind_mounts, ancestors, proc_fds;
 };
 constexpr Sources kSources[] = {
-    {"  processes only (/proc/PID/ns, status)", false, false, false, false},
-    {"  processes + tasks", true, false, false, false},
-    {"  processes + fds", false, true, false, false},
-    {"  processes + mounts", false, false, true, false},
-    {"  processes + ancestors", false, false, false, true},
-    {"  all: full scan (ms)", true, true, true, true},
+    {"  processes only (/proc/PID/ns, status)", false, false, false, false, false},
+    {"  processes + tasks", true, false, false, false, false},
+    {"  processes + fds (BPF pass)", false, true, false, false, false},
+    {"  processes + fds (/proc/PID/fd listed)", false, true, false, false, true},
+    {"  processes + mounts", false, false, true, false, false},
+    {"  processes + ancestors", false, false, false, true, false},
+    {"  all, fds listed in /proc (ms)", true, true, true, true, true},
+    {"  all: full scan (ms)", true, true, true, true, false},
 };
 constexpr std::size_t kSourceCount = std::size(kSources);
 
@@ -97,6 +104,8 @@ struct Figures {
     int procs;
     double index_ns, ioctl_ns, scan_ms, bytes_per_proc;
     double source_ms[kSourceCount];  // medians, kSources order; the last is the full scan
+    double build_ms;    // the full scan's index build alone (RescanReport::build), median
+    double fd_pass_ms;  // the BPF fd pass alone (NsfsFdIter::list), median
     double floor_ms, floor10_ms, required_ms, required_fds_ms, accounted_bytes;
     std::size_t index_procs;
     [[nodiscard]] double fullscan_ms() const { return source_ms[kSourceCount - 1]; }
@@ -157,7 +166,7 @@ Figures run(int n_ns, int per_ns, int reps) {
     // previous column's models back first (at 100k, 100,000 copies of a bloated heap's tables
     // took 20 GB).
     ::malloc_trim(0);
-    auto pods = spawn_pods(n_ns, per_ns);
+    auto pods = spawn_pods(n_ns, per_ns, g_hold_ns_fd);
     Figures f{};
     f.procs = n_ns * per_ns;
 
@@ -190,28 +199,44 @@ Figures run(int n_ns, int per_ns, int reps) {
             o.fds = src.fds;
             o.bind_mounts = src.bind_mounts;
             o.ancestors = src.ancestors;
+            o.fds_by_bpf = !src.proc_fds;
             auto made = pidns::Model::create(o);
             if (!made || !(*made)->rescan()) {
                 std::fprintf(stderr, "scan failed (%s)\n", src.name);
                 std::exit(1);
             }
+            if (src.fds && o.fds_by_bpf && std::string_view((*made)->fd_source()) != "bpf") {
+                std::fprintf(stderr, "the BPF fd pass is not in use: %s\n", (*made)->fd_source_reason().c_str());
+                std::exit(1);
+            }
             models.push_back(std::move(*made));
         }
         std::vector<std::vector<double>> scans(kSourceCount);
-        std::vector<double> one, ten, required, required_fds;
+        std::vector<double> one, ten, required, required_fds, build, fd_pass;
+        auto iter = pidns::NsfsFdIter::load();
+        if (!iter) {
+            std::fprintf(stderr, "%s\n", iter.error().describe().c_str());
+            std::exit(1);
+        }
         for (int r = 0; r < reps; ++r) {
             for (std::size_t k = 0; k < kSourceCount; ++k) {
                 auto t0 = Clock::now();
                 auto rep = models[k]->rescan();
                 scans[k].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
                 if (!rep) std::exit(1);
+                if (k == kSourceCount - 1) build.push_back(static_cast<double>(rep->build.count()) / 1000.0);
             }
+            auto t0 = Clock::now();
+            if (!(*iter)->list()) std::exit(1);
+            fd_pass.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
             one.push_back(readlink_floor(m.proc_fd(), 1));
             ten.push_back(readlink_floor(m.proc_fd(), 10));
             required.push_back(readlink_floor(m.proc_fd(), 10, true));
             required_fds.push_back(readlink_floor(m.proc_fd(), 10, true, true));
         }
         for (std::size_t k = 0; k < kSourceCount; ++k) f.source_ms[k] = median(scans[k]);
+        f.build_ms = median(build);
+        f.fd_pass_ms = median(fd_pass);
         f.floor_ms = median(one);
         f.floor10_ms = median(ten);
         f.required_ms = median(required);
@@ -304,14 +329,16 @@ int main(int argc, char** argv) {
         if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
         else if (!std::strcmp(argv[i], "--namespaces") && i + 1 < argc) n_ns = std::atoi(argv[++i]);
         else if (!std::strcmp(argv[i], "--big")) big = true;
+        else if (!std::strcmp(argv[i], "--hold-ns-fd")) g_hold_ns_fd = true;
         else {
-            std::puts("usage: bench_translate [--reps N] [--namespaces N] [--big]   (root; makes 1k and 10k processes;\n"
-                      "       --big: also 100k in 1000 pid namespaces, kernel.pid_max raised for the run and restored)");
+            std::puts("usage: bench_translate [--reps N] [--namespaces N] [--big] [--hold-ns-fd]   (root; makes 1k and\n"
+                      "       10k processes; --big: also 100k in 1000 pid namespaces, kernel.pid_max raised for the run\n"
+                      "       and restored; --hold-ns-fd: every process made holds a namespace fd, as none does usually)");
             return 2;
         }
     }
-    std::printf("pidns bench_translate: %d pid namespaces, medians of %d runs, kernel ids: %s, pid ioctls: %s\n\n", n_ns,
-                reps, pidns::kernel_features().ns_get_id ? "yes" : "no", pidns::kernel_features().pid_ioctls ? "yes" : "no");
+    std::printf("pidns bench_translate: %d pid namespaces, medians of %d runs, kernel ids: %s, pid ioctls: %s, "
+                "processes made hold a namespace fd: %s\n\n", n_ns, reps, g_hold_ns_fd ? "every one" : "none", pidns::kernel_features().ns_get_id ? "yes" : "no", pidns::kernel_features().pid_ioctls ? "yes" : "no");
     std::vector<Figures> all;
     for (int total : {1000, 10000}) all.push_back(run(n_ns, total / n_ns, reps));
     if (big) {
@@ -351,6 +378,8 @@ int main(int argc, char** argv) {
     std::printf("rescan (ms), by source:\n");
     for (std::size_t k = 0; k < kSourceCount; ++k)
         row(kSources[k].name, [k](const Figures& f) { return f.source_ms[k]; }, "%.1f");
+    row("    of which the index build (1 thread)", [](const Figures& f) { return f.build_ms; }, "%.1f");
+    row("  the BPF fd pass alone", [](const Figures& f) { return f.fd_pass_ms; }, "%.2f");
     std::printf("floors (ms), the same reads with nothing else, 2 threads:\n");
     row("  1 ns readlink/process", [](const Figures& f) { return f.floor_ms; }, "%.1f");
     row("  10 ns readlinks/process", [](const Figures& f) { return f.floor10_ms; }, "%.1f");

@@ -20,8 +20,11 @@ struct Pod {
     int nprocs = 0;
 };
 
-// Makes `n_ns` pid namespaces with `per_ns` processes each (init + sleepers).
-inline std::vector<Pod> spawn_pods(int n_ns, int per_ns) {
+// Makes `n_ns` pid namespaces with `per_ns` processes each (init + sleepers). The caller's fd of
+// its own pid namespace (used here to come back to it) is closed in them unless `hold_ns_fd`:
+// then every process holds a namespace fd, as none does on a usual host (a rescan's fd source
+// costs most then; bench_translate --hold-ns-fd).
+inline std::vector<Pod> spawn_pods(int n_ns, int per_ns, bool hold_ns_fd = false) {
     std::vector<Pod> pods;
     int self_pidns = ::open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
     for (int i = 0; i < n_ns; ++i) {
@@ -35,6 +38,7 @@ inline std::vector<Pod> spawn_pods(int n_ns, int per_ns) {
         if (init == 0) {
             ::prctl(PR_SET_PDEATHSIG, SIGKILL);
             ::close(ready[0]);
+            if (!hold_ns_fd) ::close(self_pidns);
             for (int k = 1; k < per_ns; ++k) {
                 pid_t c = ::fork();
                 if (c == 0) {

@@ -39,6 +39,17 @@ Result<std::unique_ptr<Model>> Model::create(const DiscoveryOptions& opts) {
     if (fd < 0) return make_error(Errc::io, "cannot open " + opts.proc_root + "; is procfs mounted?", errno);
     std::unique_ptr<Model> m(new Model(opts, Fd(fd)));
     if (auto s = m->register_self(); !s) return s.error();
+    if (!opts.processes || !opts.fds)
+        m->fd_source_reason_ = "namespace fds are not looked for";
+    else if (!opts.fds_by_bpf)
+        m->fd_source_reason_ = "turned off";
+    else if (!in_initial_pid_namespace(m->proc_.get()))
+        // The iterator names processes by their pids in the initial pid namespace.
+        m->fd_source_reason_ = "not in the initial pid namespace, or " + opts.proc_root + " is not its procfs";
+    else if (auto it = NsfsFdIter::load())
+        m->fd_iter_ = std::move(*it);
+    else
+        m->fd_source_reason_ = it.error().message;
     return m;
 }
 
@@ -455,12 +466,35 @@ Result<ProcSnapshot> Model::read_snapshot() const {
     ProcSnapshot snap;
     snap.started = std::chrono::steady_clock::now();
     if (!opts_.processes) return snap;
-    auto pids = list_proc_pids(proc_.get());
-    if (!pids) return pids.error();
-    snap.pids = std::move(*pids);
+    ReadOptions ro = read_options(false);  // every fd: this runs off the event loop
+    // The BPF pass first, on its own thread while this one lists /proc (each one thread's work):
+    // which processes hold namespace fds, and which fds to read. A namespace fd opened after the
+    // pass went by is seen by an event's read or the next rescan, as one opened after a
+    // /proc/PID/fd listing is.
+    std::optional<Result<NsfsFdsByPid>> listed;
+    if (fd_iter_ && ro.fds) {
+        std::jthread pass([&] {
+            try {
+                listed.emplace(fd_iter_->list());
+            } catch (const std::exception& e) {  // bad_alloc: nothing may leave a thread
+                listed.emplace(make_error(Errc::io, std::string("the BPF fd pass failed: ") + e.what()));
+            }
+        });
+        auto pids = list_proc_pids(proc_.get());
+        pass.join();
+        if (!pids) return pids.error();
+        snap.pids = std::move(*pids);
+        if (*listed)
+            ro.listed_fds = &**listed;
+        else
+            snap.fd_pass_failed = true;  // every /proc/PID/fd is listed instead: no fd is lost
+    } else {
+        auto pids = list_proc_pids(proc_.get());
+        if (!pids) return pids.error();
+        snap.pids = std::move(*pids);
+    }
     // Reading /proc is most of a rescan's cost and needs no shared state: read in parallel.
     snap.raws.resize(snap.pids.size());
-    const ReadOptions ro = read_options(false);  // every fd: this runs off the event loop
     std::atomic<std::size_t> next{0};
     auto worker = [&] {
         constexpr std::size_t kChunk = 32;
@@ -485,6 +519,7 @@ Result<RescanReport> Model::rescan() {
 Result<RescanReport> Model::rescan_from(ProcSnapshot&& snap) {
     Busy busy(*this);
     note_events();  // a new index: the next miss lists again
+    if (snap.fd_pass_failed) ++fd_pass_failures_;
     const auto build_start = std::chrono::steady_clock::now();
     Index old = std::move(index_);
     index_ = Index{};

@@ -15,6 +15,7 @@
 #include "index.h"
 #include "kernel_version.h"
 #include "nsfs.h"
+#include "nsfs_fd_iter.h"
 #include "proc_reader.h"
 #include "read_ahead.h"
 #include "result.h"
@@ -27,6 +28,9 @@ struct DiscoveryOptions {
     bool processes = true;    // /proc/PID/ns/* of every thread-group leader
     bool tasks = true;        // /proc/PID/task/TID/ns/*: threads that setns()ed alone
     bool fds = true;          // /proc/PID/fd/*: open namespace fds
+    // A rescan finds the namespace fds with a BPF task_file iterator (nsfs_fd_iter.h) when it
+    // loads, reading /proc only for the fds it names; else (or false) it lists every /proc/PID/fd.
+    bool fds_by_bpf = true;
     bool bind_mounts = true;  // nsfs entries of /proc/PID/mountinfo, one reader per mount namespace
     bool ancestors = true;    // parents and owners that nothing else holds
     bool kernel_ids = true;   // NS_GET_ID where the kernel has it; false: library-assigned ids, as on older kernels
@@ -53,6 +57,7 @@ struct ProcSnapshot {
     std::vector<std::int32_t> pids;
     std::vector<std::optional<Result<RawProcess>>> raws;  // one per pid
     std::chrono::steady_clock::time_point started;
+    bool fd_pass_failed = false;  // the BPF fd pass failed: every /proc/PID/fd was listed instead
 };
 
 // The steady clock in ns (credential freshness stamps).
@@ -161,6 +166,12 @@ public:
     // by the next rescan); fd_scans_truncated() counts the reads it cut short.
     static constexpr std::size_t kMaxInlineFds = 4096;
     [[nodiscard]] std::uint64_t fd_scans_truncated() const noexcept { return fd_scans_truncated_; }
+    // How a rescan finds namespace fds: "bpf" (DiscoveryOptions::fds_by_bpf, loaded) or "proc";
+    // fd_source_reason() says why not BPF (empty when it is). fd_pass_failures() counts rescans
+    // whose BPF pass failed and that listed /proc instead.
+    [[nodiscard]] const char* fd_source() const noexcept { return fd_iter_ ? "bpf" : "proc"; }
+    [[nodiscard]] const std::string& fd_source_reason() const noexcept { return fd_source_reason_; }
+    [[nodiscard]] std::uint64_t fd_pass_failures() const noexcept { return fd_pass_failures_; }
 
     // An fd for a namespace in the index, opened through whatever holds it and checked to be it
     // (same_namespace). A holder found to reach another namespace with its inode shows the
@@ -299,6 +310,9 @@ private:
     std::uint64_t unsafe_paths_skipped_ = 0;
     std::unordered_map<std::int32_t, std::uint64_t> unindexable_;  // pid -> start time (read_unindexed)
     std::uint64_t fd_scans_truncated_ = 0;
+    std::unique_ptr<NsfsFdIter> fd_iter_;  // immutable once made: read_snapshot may use it on its thread
+    std::string fd_source_reason_;
+    std::uint64_t fd_pass_failures_ = 0;
     HelperThread helper_thread_;
     std::chrono::steady_clock::time_point born_ = std::chrono::steady_clock::now();
     bool building_ = false;  // rescan_from is building a fresh index from one read of /proc

@@ -18,19 +18,53 @@ namespace {
 
 // The kernel (task_dump_owner) makes a non-dumpable task's /proc/PID entries belong to root (of
 // its mm's user namespace) whatever its euid; but not the world-readable /proc/PID directory
-// itself, so look at "status". An owner other than the task's euid/egid means "not dumpable". A
-// task whose euid and egid are 0 cannot be told apart this way and counts as dumpable.
-bool dumpable_at(int dirfd, std::uint32_t euid, std::uint32_t egid) {
-    struct stat st {};
-    if (::fstatat(dirfd, "status", &st, 0) != 0) return true;
-    return st.st_uid == euid && st.st_gid == egid;
+// itself, so look at "status" (as it was when opened to be read: the owner pid_revalidate gave it
+// then). An owner other than the task's euid/egid means "not dumpable". A task whose euid and
+// egid are 0 cannot be told apart this way and counts as dumpable.
+struct FileOwner {
+    std::uint32_t uid = 0;
+    std::uint32_t gid = 0;
+    bool known = false;
+};
+bool dumpable_by_owner(const FileOwner& owner, std::uint32_t euid, std::uint32_t egid) {
+    return !owner.known || (owner.uid == euid && owner.gid == egid);
+}
+
+bool is_gone(int e) { return e == ENOENT || e == ESRCH; }
+
+// How a file below /proc/PID ends.
+enum class Ends {
+    at_eof,        // where read() returns 0
+    at_short_read, // one seq_file record (single_open: status, stat): a read that did not fill
+                   // the buffer returned all that was left, no need to ask again
+};
+
+// Reads the small file `name` below dirfd (at most 1 MiB); `opened(fd)` is called once it is open.
+template <class F>
+Result<std::string> read_text_at(int dirfd, const char* name, F&& opened, Ends ends = Ends::at_eof) {
+    int fd = ::openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return make_error(is_gone(errno) ? Errc::not_found : Errc::io, std::string("open ") + name, errno);
+    Fd owner(fd);
+    opened(fd);
+    std::string out;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return make_error(is_gone(errno) ? Errc::not_found : Errc::io, std::string("read ") + name, errno);
+        }
+        if (n == 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+        if (out.size() > (1u << 20)) return make_error(Errc::parse, std::string(name) + " larger than 1 MiB");
+        if (ends == Ends::at_short_read && static_cast<std::size_t>(n) < sizeof buf) break;
+    }
+    return out;
 }
 
 Error vanished(std::int32_t pid) {
     return make_error(Errc::not_found, "process " + std::to_string(pid) + " vanished while being read", ESRCH);
 }
-
-bool is_gone(int e) { return e == ENOENT || e == ESRCH; }
 
 Status read_ns_set(int dirfd, NsInodes& out, std::int32_t pid) {
     for (auto t : kAllNsTypes) {
@@ -90,17 +124,25 @@ Status for_each_dirent(int dirfd, F&& f) {
 struct StatusEntry {
     Fd dir;
     ProcStatus status;
+    FileOwner status_owner;
 };
 
 // A vanished task gives Errc::not_found.
 Result<StatusEntry> open_with_status(int dirfd, std::int32_t id) {
     auto dir = open_dir_at(dirfd, std::to_string(id).c_str());
     if (!dir) return vanished(id);
-    auto text = read_file_at(dir->get(), "status");
+    FileOwner owner;
+    auto text = read_text_at(
+        dir->get(), "status",
+        [&owner](int fd) {
+            struct stat st {};
+            if (::fstat(fd, &st) == 0) owner = FileOwner{st.st_uid, st.st_gid, true};
+        },
+        Ends::at_short_read);
     if (!text) return text.error().code == Errc::not_found ? vanished(id) : text.error();
     auto status = parse_proc_status(*text);
     if (!status) return status.error();
-    return StatusEntry{std::move(*dir), std::move(*status)};
+    return StatusEntry{std::move(*dir), std::move(*status), owner};
 }
 
 // One thread's NSpid chain and namespace links, from its /proc/.../task/TID directory.
@@ -127,12 +169,23 @@ void read_threads(int dirfd, std::int32_t pid, RawProcess& p) {
         if (auto t = read_thread_at(task->get(), tid)) p.threads.push_back(std::move(*t));  // else: exited meanwhile
 }
 
-void read_fds(int dirfd, RawProcess& p, std::size_t max_fds) {
+void read_fds(int dirfd, std::int32_t pid, RawProcess& p, const ReadOptions& opts) {
+    if (opts.listed_fds) {
+        const auto it = opts.listed_fds->find(pid);
+        if (it == opts.listed_fds->end()) return;
+        auto fddir = open_dir_at(dirfd, "fd");
+        if (!fddir) return;
+        // The pass only said where to look: /proc says what is there now.
+        for (const auto& [fd, inode] : it->second)
+            if (auto link = ns_link_at(fddir->get(), std::to_string(fd).c_str())) p.ns_fds.push_back(RawFdNs{fd, *link});
+        return;
+    }
+    if (!opts.fds) return;
     auto fddir = open_dir_at(dirfd, "fd");
     if (!fddir) return;
     std::size_t seen = 0;
     (void)for_each_dirent(fddir->get(), [&](std::string_view name) -> bool {
-        if (max_fds != 0 && seen++ >= max_fds) {
+        if (opts.max_fds != 0 && seen++ >= opts.max_fds) {
             p.fds_truncated = true;
             return false;
         }
@@ -148,22 +201,7 @@ void read_fds(int dirfd, RawProcess& p, std::size_t max_fds) {
 }  // namespace
 
 Result<std::string> read_file_at(int dirfd, const char* name) {
-    int fd = ::openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return make_error(is_gone(errno) ? Errc::not_found : Errc::io, std::string("open ") + name, errno);
-    Fd owner(fd);
-    std::string out;
-    char buf[4096];
-    for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return make_error(is_gone(errno) ? Errc::not_found : Errc::io, std::string("read ") + name, errno);
-        }
-        if (n == 0) break;
-        out.append(buf, static_cast<std::size_t>(n));
-        if (out.size() > (1u << 20)) return make_error(Errc::parse, std::string(name) + " larger than 1 MiB");
-    }
-    return out;
+    return read_text_at(dirfd, name, [](int) {});
 }
 
 namespace {
@@ -173,17 +211,18 @@ struct TaskEntry {
     Fd dir;
     ProcStatus status;
     ProcStat stat;
+    FileOwner status_owner;
 };
 
 // In any state; a vanished task gives Errc::not_found.
 Result<TaskEntry> open_task(int dirfd, std::int32_t id) {
     auto entry = open_with_status(dirfd, id);
     if (!entry) return entry.error();
-    auto stat_text = read_file_at(entry->dir.get(), "stat");
+    auto stat_text = read_text_at(entry->dir.get(), "stat", [](int) {}, Ends::at_short_read);
     if (!stat_text) return vanished(id);
     auto stat = parse_proc_stat(*stat_text);
     if (!stat) return stat.error();
-    return TaskEntry{std::move(entry->dir), std::move(entry->status), *stat};
+    return TaskEntry{std::move(entry->dir), std::move(entry->status), *stat, entry->status_owner};
 }
 
 bool is_zombie(const ProcStat& st) { return st.state == 'Z' || st.state == 'X'; }
@@ -251,12 +290,12 @@ Result<RawProcess> read_through_threads(int leader_dir, std::int32_t pid, RawPro
             const int dir = entry->dir.get();
             if (auto l = read_ns_link_at(dir, "ns/pid_for_children")) p.pid_for_children = l->inode;
             if (auto l = read_ns_link_at(dir, "ns/time_for_children")) p.time_for_children = l->inode;
-            p.dumpable = dumpable_at(dir, p.status.uid[1], p.status.gid[1]);
+            p.dumpable = dumpable_by_owner(entry->status_owner, p.status.uid[1], p.status.gid[1]);
             if (!user_link_still(dir, p.ns[ns_type_index(NsType::user)])) {
                 torn = true;
                 return vanished(pid);
             }
-            if (opts.fds) read_fds(dir, p, opts.max_fds);  // the leader's fd table is gone: the group's is here
+            read_fds(dir, pid, p, opts);  // the leader's fd table is gone: the group's is here
         }
         if (opts.tasks) p.threads.push_back(std::move(t));
     }
@@ -313,7 +352,7 @@ Result<RawProcess> read_process_once(int proc_fd, std::int32_t pid, const ReadOp
         return make_error(Errc::io, "the namespace links of process " + std::to_string(pid) + " are unreadable");
     if (auto l = read_ns_link_at(dir.get(), "ns/pid_for_children")) p.pid_for_children = l->inode;
     if (auto l = read_ns_link_at(dir.get(), "ns/time_for_children")) p.time_for_children = l->inode;
-    p.dumpable = dumpable_at(dir.get(), p.status.uid[1], p.status.gid[1]);
+    p.dumpable = dumpable_by_owner(entry->status_owner, p.status.uid[1], p.status.gid[1]);
     // Status was read first, the links next: the user namespace must not have changed meanwhile.
     if (!user_link_still(dir.get(), p.ns[ns_type_index(NsType::user)])) {
         torn = true;
@@ -322,7 +361,7 @@ Result<RawProcess> read_process_once(int proc_fd, std::int32_t pid, const ReadOp
     // A single-threaded process (stat, read before the links) has no task/ to list: a thread it
     // makes later comes with its own fork event, as one made after the listing would.
     if (opts.tasks && p.stat.num_threads != 1) read_threads(dir.get(), pid, p);
-    if (opts.fds) read_fds(dir.get(), p, opts.max_fds);
+    read_fds(dir.get(), pid, p, opts);
     return p;
 }
 
@@ -339,7 +378,7 @@ Result<RawCredentials> read_credentials(int proc_fd, std::int32_t pid, bool user
         c.gid = e.status.gid;
         c.cap_prm = e.status.cap_prm;
         c.cap_eff = e.status.cap_eff;
-        c.dumpable = dumpable_at(e.dir.get(), c.uid[1], c.gid[1]);
+        c.dumpable = dumpable_by_owner(e.status_owner, c.uid[1], c.gid[1]);
         // Read after status: the user namespace these credentials are (at the latest) in.
         if (user_id)
             if (auto h = ns_handle_at(e.dir.get(), "ns/user"); h && h->type == NsType::user) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ns_link.h"
+#include "nsfs_fd_iter.h"
 #include "ns_type.h"
 #include "proc_stat.h"
 #include "proc_status.h"
@@ -52,6 +53,11 @@ struct ReadOptions {
     // At most this many entries of /proc/PID/fd are looked at (0: all). A process may hold up to
     // RLIMIT_NOFILE fds (524288 under systemd): reading them all costs a second.
     std::size_t max_fds = 0;
+    // Instead of listing /proc/PID/fd (`fds` is then ignored): the fds a BPF pass named as
+    // namespaces (NsfsFdIter::list), each read through this process's /proc directory and kept
+    // when it is a namespace link now, whatever it was in the pass. A process it does not name
+    // holds none.
+    const NsfsFdsByPid* listed_fds = nullptr;
 };
 
 // Reads /proc/PID (a thread-group leader). proc_fd is an open fd of the /proc directory.
