@@ -20,6 +20,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include "capabilities.h"
 #include "clients.h"
 #include "engine_state.h"
 #include "errors.h"
@@ -94,8 +95,18 @@ pidns::Result<std::unique_ptr<Daemon>> Daemon::start(const Options& opts) {
 
     pidns::DiscoveryOptions discovery;
     discovery.assume_kernel = opts.assume_kernel;
+    discovery.fds_by_bpf = opts.bpf;
     auto model = pidns::Model::create(discovery);
     if (!model) return model.error();
+    const bool bpf = std::string_view((*model)->fd_source()) == "bpf";
+    if (bpf)
+        spdlog::info("namespace fds: found by a BPF task_file iterator in each rescan");
+    else
+        spdlog::info("namespace fds: every /proc/PID/fd listed in each rescan (BPF iterator not used: {})",
+                     (*model)->fd_source_reason());
+    // The iterator is loaded: what only its load needed goes (still one thread here).
+    const auto dropped = drop_bpf_capabilities(bpf, [&m = **model] { return m.fd_pass_startable(); });
+    if (!dropped.note.empty()) spdlog::info("capabilities: {}", dropped.note);
     if (opts.assume_kernel) {
         const auto& a = (*model)->features();
         spdlog::info("--assume-kernel={}: using NS_GET_ID {}, pid ioctls {}, proc connector event filter {}, "

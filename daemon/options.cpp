@@ -92,6 +92,9 @@ pidns::Result<Options> parse_options(std::span<const char* const> args) {
         } else if (a == "--no-proc-connector") {
             if (auto s = no_value(); !s) return s.error();
             o.proc_connector = false;
+        } else if (a == "--no-bpf") {
+            if (auto s = no_value(); !s) return s.error();
+            o.bpf = false;
         } else if (a == "--bus") {
             auto v = take(a);
             if (!v) return v.error();
@@ -167,6 +170,8 @@ std::string usage() {
            "  --bus=system|session|ADDRESS  bus to serve on (default system; ADDRESS like unix:path=/run/x)\n"
            "  --log-level=LEVEL             trace debug info warn error critical off (default info)\n"
            "  --no-proc-connector           do not use kernel process events; rescan /proc periodically\n"
+           "  --no-bpf                      find namespace fds by listing every /proc/PID/fd, without the\n"
+           "                                BPF iterator (default: the iterator, when the kernel loads it)\n"
            "  --polkit=auto|no              ask polkit (org.pidns.inspect) when the kernel's rule denies\n"
            "                                (default auto: used when polkit is on the bus)\n"
            "  --poll-interval=DURATION      rescan period when polling, e.g. 500ms, 2s (default 2s)\n"

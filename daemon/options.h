@@ -20,6 +20,7 @@ struct Options {
     std::string bus_address;                            // when bus == address, e.g. unix:path=/run/x
     std::string log_level = "info";                     // trace debug info warn error critical off
     bool proc_connector = true;                         // false: poll /proc instead of kernel events
+    bool bpf = true;                                    // --no-bpf: rescans list every /proc/PID/fd
     bool polkit = true;                                 // --polkit=auto (true) | no
     std::chrono::milliseconds poll_interval{2000};      // rescan period in polling mode
     std::chrono::milliseconds verify_interval{5000};    // verify pass period; 0: off

@@ -43,6 +43,7 @@ std::map<std::string, sdbus::Variant> Daemon::statistics(bool everything) const 
     add(model_->features().pid_ioctls, "pid-ioctls");
     add(model_->features().pidfd_info, "pidfd-info");
     add(connector_ && connector_->filtered(), "event-filter");
+    add(std::string_view(model_->fd_source()) == "bpf", "bpf-fd-pass");
     m[stat::kKernelInterfaces] = sdbus::Variant(interfaces);
     if (!everything) return m;  // the rest tells of other users' activity
     m[stat::kEventsReceived] = sdbus::Variant(st.events);
@@ -99,6 +100,7 @@ std::map<std::string, sdbus::Variant> Daemon::statistics(bool everything) const 
     m[stat::kMachinedUnits] = u64(machines_->size());
     m[stat::kUnsafePathsSkipped] = u64(model_->unsafe_paths_skipped());
     m[stat::kFdScansTruncated] = u64(model_->fd_scans_truncated());
+    m[stat::kFdPassFailures] = u64(model_->fd_pass_failures());
     m[stat::kProcListings] = u64(model_->proc_listings());
     m[stat::kProcListingsSkipped] = u64(model_->proc_listings_skipped());
     m[stat::kKernelPidLookups] = u64(model_->kernel_pid_lookups());

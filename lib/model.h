@@ -172,6 +172,8 @@ public:
     [[nodiscard]] const char* fd_source() const noexcept { return fd_iter_ ? "bpf" : "proc"; }
     [[nodiscard]] const std::string& fd_source_reason() const noexcept { return fd_source_reason_; }
     [[nodiscard]] std::uint64_t fd_pass_failures() const noexcept { return fd_pass_failures_; }
+    // Whether the BPF fd pass can be started now, with the calling thread's capabilities.
+    [[nodiscard]] bool fd_pass_startable() const { return fd_iter_ && fd_iter_->startable(); }
 
     // An fd for a namespace in the index, opened through whatever holds it and checked to be it
     // (same_namespace). A holder found to reach another namespace with its inode shows the

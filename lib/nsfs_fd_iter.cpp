@@ -117,6 +117,13 @@ Result<NsfsFdsByPid> NsfsFdIter::list() const {
     return out;
 }
 
+bool NsfsFdIter::startable() const {
+    const int fd = bpf_iter_create(bpf_link__fd(impl_->link));
+    if (fd < 0) return false;
+    ::close(fd);
+    return true;
+}
+
 bool in_initial_pid_namespace(int proc_fd) {
     std::array<char, 32> self{};
     const ssize_t n = ::readlinkat(proc_fd, "self", self.data(), self.size() - 1);

@@ -46,6 +46,9 @@ public:
     // iterator fd). Pids are the kernel's global ones: use this only from the initial pid
     // namespace, with a /proc of it (in_initial_pid_namespace).
     [[nodiscard]] Result<NsfsFdsByPid> list() const;
+    // Whether a pass can be started now (an iterator fd made and closed, nothing read): with this
+    // thread's capabilities, as the kernel decides.
+    [[nodiscard]] bool startable() const;
 
 private:
     struct Impl;

@@ -6,11 +6,11 @@
 # packages' services are not started, the tests run their own).
 # Run as root on a fresh Debian 12 machine; safe to run again.
 set -eu
-# Build: the compiler, CMake and the libraries. Try: the bus (dbus-daemon, dbus-send, and the
-# user messagebus it runs as, from dbus-system-bus-common), busctl
-# (systemd), unshare and setpriv (util-linux), pgrep (procps).
+# Build: the compilers (clang for the BPF iterator, lib/bpf/), CMake and the libraries. Try: the
+# bus (dbus-daemon, dbus-send, and the user messagebus it runs as, from dbus-system-bus-common),
+# busctl (systemd), unshare and setpriv (util-linux), pgrep (procps).
 BUILD_PKGS="cmake g++ make pkg-config
-  libsystemd-dev libsdbus-c++-dev libsdbus-c++-bin
+  libsystemd-dev libsdbus-c++-dev libsdbus-c++-bin libbpf-dev clang
   nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   dbus-daemon dbus-bin dbus-system-bus-common systemd util-linux procps"
 # Tests: iproute2 (ip netns), the Python examples' bindings, polkitd, systemd-nspawn, the fuzzers'

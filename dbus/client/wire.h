@@ -174,6 +174,7 @@ inline constexpr const char* kPolkitRulesNameAction = "PolkitRulesNameAction";
 inline constexpr const char* kMachinedUnits = "MachinedUnits";
 inline constexpr const char* kUnsafePathsSkipped = "UnsafePathsSkipped";
 inline constexpr const char* kFdScansTruncated = "FdScansTruncated";
+inline constexpr const char* kFdPassFailures = "FdPassFailures";
 inline constexpr const char* kProcListings = "ProcListings";
 inline constexpr const char* kProcListingsSkipped = "ProcListingsSkipped";
 inline constexpr const char* kKernelPidLookups = "KernelPidLookups";

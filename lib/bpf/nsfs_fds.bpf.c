@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0-only
+// SPDX-License-Identifier: MIT OR GPL-2.0-only
 // The open fds of every process that are nsfs files (a namespace held open), found in one pass
 // over the kernel's tasks (a task_file iterator, Linux >= 5.8) instead of one readlink per fd of
 // every /proc/PID/fd. Only a hint: pidnsd confirms each record through /proc (nsfs_fd_iter.h).
@@ -65,4 +65,5 @@ int nsfs_fds(struct bpf_iter__task_file *ctx) {
     return 0;
 }
 
-char LICENSE[] SEC("license") = "GPL";
+// GPL-compatible, as bpf_seq_write requires.
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -18,6 +18,7 @@ TEST_CASE("options: with none given, the system bus, proc connector, polkit, 2 s
     CHECK(o->bus == BusKind::system);
     CHECK(o->log_level == "info");
     CHECK(o->proc_connector);
+    CHECK(o->bpf);
     CHECK(o->poll_interval == std::chrono::seconds(2));
     CHECK(o->polkit);
     CHECK(o->verify_interval == std::chrono::seconds(5));
@@ -39,6 +40,8 @@ TEST_CASE("options: every option, with = and as a separate word") {
     CHECK(parse({"-h"})->help);
     CHECK(parse({"--version"})->version);
     CHECK_FALSE(parse({"--polkit=no"})->polkit);
+    CHECK_FALSE(parse({"--no-bpf"})->bpf);
+    CHECK_FALSE(parse({"--no-bpf=yes"}).ok());
     CHECK(parse({"--polkit", "auto"})->polkit);
 }
 
