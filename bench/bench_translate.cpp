@@ -338,7 +338,9 @@ int main(int argc, char** argv) {
         }
     }
     std::printf("pidns bench_translate: %d pid namespaces, medians of %d runs, kernel ids: %s, pid ioctls: %s, "
-                "processes made hold a namespace fd: %s\n\n", n_ns, reps, g_hold_ns_fd ? "every one" : "none", pidns::kernel_features().ns_get_id ? "yes" : "no", pidns::kernel_features().pid_ioctls ? "yes" : "no");
+                "processes made hold a namespace fd: %s\n\n",
+                n_ns, reps, pidns::kernel_features().ns_get_id ? "yes" : "no",
+                pidns::kernel_features().pid_ioctls ? "yes" : "no", g_hold_ns_fd ? "every one" : "none");
     std::vector<Figures> all;
     for (int total : {1000, 10000}) all.push_back(run(n_ns, total / n_ns, reps));
     if (big) {
