@@ -205,7 +205,7 @@ Figures run(int n_ns, int per_ns, int reps) {
                 std::fprintf(stderr, "scan failed (%s)\n", src.name);
                 std::exit(1);
             }
-            if (src.fds && o.fds_by_bpf && std::string_view((*made)->fd_source()) != "bpf") {
+            if (src.fds && o.fds_by_bpf && !(*made)->fd_pass_in_use()) {
                 std::fprintf(stderr, "the BPF fd pass is not in use: %s\n", (*made)->fd_source_reason().c_str());
                 std::exit(1);
             }

@@ -98,7 +98,7 @@ pidns::Result<std::unique_ptr<Daemon>> Daemon::start(const Options& opts) {
     discovery.fds_by_bpf = opts.bpf;
     auto model = pidns::Model::create(discovery);
     if (!model) return model.error();
-    const bool bpf = std::string_view((*model)->fd_source()) == "bpf";
+    const bool bpf = (*model)->fd_pass_in_use();
     if (bpf)
         spdlog::info("namespace fds: found by a BPF task_file iterator in each rescan");
     else

@@ -43,7 +43,7 @@ std::map<std::string, sdbus::Variant> Daemon::statistics(bool everything) const 
     add(model_->features().pid_ioctls, "pid-ioctls");
     add(model_->features().pidfd_info, "pidfd-info");
     add(connector_ && connector_->filtered(), "event-filter");
-    add(std::string_view(model_->fd_source()) == "bpf", "bpf-fd-pass");
+    add(model_->fd_pass_in_use(), "bpf-fd-pass");
     m[stat::kKernelInterfaces] = sdbus::Variant(interfaces);
     if (!everything) return m;  // the rest tells of other users' activity
     m[stat::kEventsReceived] = sdbus::Variant(st.events);

@@ -166,10 +166,11 @@ public:
     // by the next rescan); fd_scans_truncated() counts the reads it cut short.
     static constexpr std::size_t kMaxInlineFds = 4096;
     [[nodiscard]] std::uint64_t fd_scans_truncated() const noexcept { return fd_scans_truncated_; }
-    // How a rescan finds namespace fds: "bpf" (DiscoveryOptions::fds_by_bpf, loaded) or "proc";
-    // fd_source_reason() says why not BPF (empty when it is). fd_pass_failures() counts rescans
-    // whose BPF pass failed and that listed /proc instead.
-    [[nodiscard]] const char* fd_source() const noexcept { return fd_iter_ ? "bpf" : "proc"; }
+    // Whether a rescan finds namespace fds with the BPF pass (DiscoveryOptions::fds_by_bpf, and
+    // the iterator loaded), else by listing every /proc/PID/fd; fd_source_reason() says why not
+    // BPF (empty when it is). fd_pass_failures() counts rescans whose BPF pass failed and that
+    // listed /proc instead.
+    [[nodiscard]] bool fd_pass_in_use() const noexcept { return fd_iter_ != nullptr; }
     [[nodiscard]] const std::string& fd_source_reason() const noexcept { return fd_source_reason_; }
     [[nodiscard]] std::uint64_t fd_pass_failures() const noexcept { return fd_pass_failures_; }
     // Whether the BPF fd pass can be started now, with the calling thread's capabilities.
