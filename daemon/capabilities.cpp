@@ -46,48 +46,29 @@ std::size_t thread_count() {
 
 }  // namespace
 
-CapabilityDrop drop_bpf_capabilities(bool iterator, const std::function<bool()>& pass_startable) {
-    CapabilityDrop out;
+std::string drop_bpf_capabilities(bool iterator, const std::function<bool()>& pass_startable) {
     Caps c;
-    if (!get(c)) {
-        out.note = std::string("capget: ") + std::strerror(errno);
-        return out;
-    }
-    if (!has(c, kCapPerfmon) && !has(c, kCapBpf)) {
-        out.perfmon = out.bpf = true;  // nothing to give up
-        return out;
-    }
+    if (!get(c)) return std::string("capget: ") + std::strerror(errno);
+    if (!has(c, kCapPerfmon) && !has(c, kCapBpf)) return {};  // nothing to give up
     // Capabilities are per thread: another thread would keep them.
-    if (const std::size_t n = thread_count(); n != 1) {
-        out.note = "pidnsd has " + std::to_string(n) + " threads already: CAP_BPF and CAP_PERFMON kept";
-        return out;
-    }
+    if (const std::size_t n = thread_count(); n != 1)
+        return "pidnsd has " + std::to_string(n) + " threads already: CAP_BPF and CAP_PERFMON kept";
     clear(c, kCapPerfmon, false);
     if (!iterator) clear(c, kCapBpf, false);
-    if (!set(c)) {
-        out.note = std::string("capset: ") + std::strerror(errno);
-        return out;
-    }
-    out.perfmon = true;
-    out.bpf = !iterator;
-    if (!iterator) return out;
+    if (!set(c)) return std::string("capset: ") + std::strerror(errno);
+    if (!iterator) return {};
     // Can a pass be started without CAP_BPF? Try with it out of the effective set only.
     clear(c, kCapBpf, true);
-    if (!set(c)) {
-        out.note = std::string("capset: ") + std::strerror(errno) + ": CAP_BPF kept";
-        return out;
-    }
+    if (!set(c)) return std::string("capset: ") + std::strerror(errno) + ": CAP_BPF kept";
     if (pass_startable()) {
         clear(c, kCapBpf, false);
-        out.bpf = set(c);
-        if (!out.bpf) out.note = std::string("capset: ") + std::strerror(errno) + ": CAP_BPF kept";
-        return out;
+        if (!set(c)) return std::string("capset: ") + std::strerror(errno) + ": CAP_BPF kept";
+        return {};
     }
     c.data[kCapBpf / 32].effective |= 1u << (kCapBpf % 32);
     (void)set(c);
-    out.note = "CAP_BPF kept: starting a BPF iterator needs it on this kernel (before Linux 5.19, with "
-               "kernel.unprivileged_bpf_disabled set)";
-    return out;
+    return "CAP_BPF kept: starting a BPF iterator needs it on this kernel (before Linux 5.19, with "
+           "kernel.unprivileged_bpf_disabled set)";
 }
 
 }  // namespace pidnsd

@@ -8,16 +8,11 @@
 
 namespace pidnsd {
 
-struct CapabilityDrop {
-    bool perfmon = false;  // CAP_PERFMON dropped
-    bool bpf = false;      // CAP_BPF dropped
-    std::string note;      // for the log: what was kept and why, or why nothing could be dropped
-};
-
 // Drops CAP_PERFMON and CAP_BPF from this thread's effective, permitted and inheritable sets
 // (call it while pidnsd has this one thread: threads made later inherit them). With `iterator`,
 // CAP_BPF is first dropped from the effective set alone and kept when `pass_startable` then
-// fails. Without (no iterator loaded) both go.
-CapabilityDrop drop_bpf_capabilities(bool iterator, const std::function<bool()>& pass_startable);
+// fails. Without (no iterator loaded) both go. Returns, for the log, what was kept and why, or
+// why nothing could be dropped; empty when both went (or were not held).
+std::string drop_bpf_capabilities(bool iterator, const std::function<bool()>& pass_startable);
 
 }  // namespace pidnsd

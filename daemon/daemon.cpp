@@ -105,8 +105,8 @@ pidns::Result<std::unique_ptr<Daemon>> Daemon::start(const Options& opts) {
         spdlog::info("namespace fds: every /proc/PID/fd listed in each rescan (BPF iterator not used: {})",
                      (*model)->fd_source_reason());
     // The iterator is loaded: what only its load needed goes (still one thread here).
-    const auto dropped = drop_bpf_capabilities(bpf, [&m = **model] { return m.fd_pass_startable(); });
-    if (!dropped.note.empty()) spdlog::info("capabilities: {}", dropped.note);
+    if (const auto kept = drop_bpf_capabilities(bpf, [&m = **model] { return m.fd_pass_startable(); }); !kept.empty())
+        spdlog::info("capabilities: {}", kept);
     if (opts.assume_kernel) {
         const auto& a = (*model)->features();
         spdlog::info("--assume-kernel={}: using NS_GET_ID {}, pid ioctls {}, proc connector event filter {}, "
